@@ -1,0 +1,101 @@
+"""Classical image anchors on a folder of images: RD table, BD-rate table, JSON and plot.
+
+    python scripts/bench_image.py /work/shared/data/kodak --out results/image_anchors
+    python scripts/bench_image.py DIR --codecs jpeg x265-intra-yuv444p-psnr --limit 4
+
+Writes OUT/rd.json (per-setting and matched-PSNR curves, BD tables, settings, versions), OUT/rd.png
+and OUT/per_image.json (every image at every setting).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from tngvideo.anchors.image import ImageResult, default_image_anchors, pillow_codec_versions
+from tngvideo.anchors.libav import libav_versions
+from tngvideo.evaluation.rd import (
+    RDCurve,
+    RDReport,
+    environment,
+    format_bd_table,
+    format_points_table,
+    mean_at_matched_psnr,
+    mean_per_setting,
+    plot_report,
+    save_report,
+)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".tif", ".tiff")
+
+
+def main(argv: list[str] | None = None) -> int:
+    anchors = {anchor.name: anchor for anchor in default_image_anchors()}
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("images", type=Path, help="folder of images")
+    parser.add_argument("--out", type=Path, default=Path("results/image_anchors"))
+    parser.add_argument("--codecs", nargs="+", choices=sorted(anchors), default=list(anchors))
+    parser.add_argument("--reference", default="jpeg", help="BD-rate reference curve")
+    parser.add_argument("--limit", type=int, default=None, help="first N images only")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for MS-SSIM (1 is fastest on a busy CPU)")
+    args = parser.parse_args(argv)
+    if args.reference not in args.codecs:
+        parser.error(f"--reference {args.reference} is not among --codecs")
+    paths = sorted(p for p in args.images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[: args.limit]
+    if not paths:
+        parser.error(f"{args.images}: no images")
+    torch.set_num_threads(args.threads)
+
+    start = time.perf_counter()
+    chosen = [anchors[name] for name in args.codecs]
+    per_image: dict[str, dict[str, list[ImageResult]]] = defaultdict(dict)
+    with tqdm(total=len(paths) * len(chosen), unit="sweep") as progress:
+        for path in paths:
+            with Image.open(path) as img:
+                rgb = np.array(img.convert("RGB"))
+            for anchor in chosen:
+                progress.set_postfix_str(f"{path.name} {anchor.name}")
+                per_image[anchor.name][path.name] = anchor.sweep(rgb)
+                progress.update()
+    elapsed = time.perf_counter() - start
+
+    curves = mean_per_setting(r for by_image in per_image.values() for results in by_image.values() for r in results)
+    matched: dict[str, RDCurve] = {}
+    for name, by_image in per_image.items():
+        try:
+            matched[name] = mean_at_matched_psnr(list(by_image.values()))
+        except ValueError as exc:
+            print(f"no matched-PSNR curve for {name}: {exc}", file=sys.stderr)
+    report = RDReport(
+        title=f"Classical anchors on {args.images.name} ({len(paths)} images)",
+        reference=args.reference,
+        curves=curves,
+        matched=matched,
+        settings={anchor.name: anchor.describe() for anchor in chosen},
+        environment=environment({**pillow_codec_versions(), **libav_versions(), "runtime_s": f"{elapsed:.0f}"}),
+    )
+    save_report(report, args.out / "rd.json")
+    plot_report(report, args.out / "rd.png")
+    raw = {name: {image: [dataclasses.asdict(r) for r in results] for image, results in by_image.items()}
+           for name, by_image in per_image.items()}
+    (args.out / "per_image.json").write_text(json.dumps(raw, indent=1) + "\n")
+
+    print(format_points_table(curves))
+    print()
+    print(format_bd_table(report.bd(), args.reference))
+    print(f"\n{len(paths)} images in {elapsed:.0f} s; wrote {args.out}/rd.json, rd.png, per_image.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

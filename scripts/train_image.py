@@ -1,0 +1,54 @@
+"""Train (or resume, or fine-tune) the variable-rate TNG image network on CPU.
+
+    python scripts/train_image.py --run-dir runs/image --steps 20000
+    python scripts/train_image.py --run-dir runs/image2 --init-weights models/tng-image-v1.safetensors
+
+Resumes from ``RUN_DIR/last.*`` when present. Logs JSON lines (train loss/bpp/PSNR every 100 steps,
+Kodak probe every --eval-every steps) to stdout and ``RUN_DIR/log.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+import torch
+
+from tngvideo.codecs.image_model import ImageModelConfig
+from tngvideo.paths import data_root
+from tngvideo.training.image_trainer import ImageTrainer, TrainConfig
+
+
+def main() -> None:
+    defaults = TrainConfig()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run-dir", type=Path, required=True)
+    parser.add_argument("--data", type=Path, default=None, help="shared data root (default: $TNGVIDEO_DATA or ../shared/data)")
+    parser.add_argument("--hidden", type=int, default=defaults.model.hidden_channels)
+    parser.add_argument("--latent", type=int, default=defaults.model.latent_channels)
+    parser.add_argument("--hyper", type=int, default=defaults.model.hyper_channels)
+    for field in ("steps", "batch_size", "crop_size", "warmup_steps", "seed", "eval_every", "checkpoint_every"):
+        parser.add_argument("--" + field.replace("_", "-"), type=int, default=getattr(defaults, field))
+    for field in ("learning_rate", "final_learning_rate", "grad_clip"):
+        parser.add_argument("--" + field.replace("_", "-"), type=float, default=getattr(defaults, field))
+    parser.add_argument("--init-weights", default=None)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    root = args.data or data_root()
+    model = ImageModelConfig(hidden_channels=args.hidden, latent_channels=args.latent, hyper_channels=args.hyper)
+    config = dataclasses.replace(
+        defaults,
+        model=model,
+        init_weights=args.init_weights,
+        **{f: getattr(args, f) for f in ("steps", "batch_size", "crop_size", "warmup_steps", "seed", "eval_every",
+                                          "checkpoint_every", "learning_rate", "final_learning_rate", "grad_clip")},
+    )
+    kodak = root / "kodak"
+    ImageTrainer(config, args.run_dir, root, kodak if kodak.is_dir() else None).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""Tiny random-init image codecs for fast tests (the real weights are exercised by the smoke test)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from tngvideo.bitstream import ModelIdentity
+from tngvideo.codecs.image_codec import ImageCodec
+from tngvideo.codecs.image_model import ImageModel, ImageModelConfig
+from tngvideo.tng_image import IMAGE_KIND, LoadedImageCodec
+from tngvideo.zoo import ManifestEntry, sha256_of, write_manifest_entry
+
+TINY_CONFIG = ImageModelConfig(hidden_channels=8, latent_channels=12, hyper_channels=8)
+
+
+def tiny_codec(seed: int = 0) -> ImageCodec:
+    torch.manual_seed(seed)
+    model = ImageModel(TINY_CONFIG)
+    with torch.no_grad():
+        model.g_a[-1].weight.mul_(10.0)  # random init gives near-zero latents; make them cost real bits
+    return ImageCodec.from_model(model)
+
+
+def tiny_loaded(seed: int = 0, model_id: int = 7) -> LoadedImageCodec:
+    return LoadedImageCodec(tiny_codec(seed), ModelIdentity(model_id, bytes(range(8))), "tiny")
+
+
+def write_tiny_models_dir(folder: Path, seed: int = 0, model_id: int = 7, name: str = "tiny") -> ManifestEntry:
+    """A models folder (weights + manifest) holding one tiny image model, as shipped models are stored."""
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    codec = tiny_codec(seed)
+    weights = folder / f"{name}.safetensors"
+    save_file(codec.state_tensors(), str(weights), metadata={"config": TINY_CONFIG.to_json()})
+    entry = ManifestEntry(name, model_id, IMAGE_KIND, weights.name, sha256_of(weights), {})
+    write_manifest_entry(entry, folder)
+    return entry

@@ -1,0 +1,193 @@
+"""The ``tngvideo`` command: one entry point, subcommands, ``main(argv) -> exit code``.
+
+Every expected failure (bad input, corrupt file, missing weights, unwritable output) is one line
+on stderr and exit code 2; warnings are one line each. Heavy imports happen inside commands so
+``tngvideo --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tngvideo.errors import InputError, OutputError, TngError
+
+EXIT_OK = 0
+EXIT_ERROR = 2
+PROG = "tngvideo"
+
+
+def _one_line_warning(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+    print(f"{PROG}: warning: {str(message).splitlines()[0]}", file=sys.stderr)
+
+
+def _existing_input(path: Path) -> Path:
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
+    return path
+
+
+def _output_path(path: Path, overwrite: bool) -> Path:
+    """Refuse to clobber unless asked, and fail before any work when the folder is missing."""
+    if path.exists() and not overwrite:
+        raise OutputError(f"{path}: already exists (use --overwrite to replace it)")
+    if not path.parent.is_dir():
+        raise OutputError(f"{path.parent}: output folder does not exist")
+    return path
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+
+
+# --- image commands -----------------------------------------------------------------------------
+
+
+def _cmd_image_encode(args: argparse.Namespace) -> int:
+    from tngvideo.io.frames import open_video
+    from tngvideo.tng_image import encode_image, load_image_codec
+
+    source = open_video(_existing_input(args.input))
+    output = _output_path(args.output, args.overwrite)
+    frame = next(iter(source.frames()), None)
+    if frame is None:
+        raise InputError(f"{args.input}: holds no picture")
+    loaded = load_image_codec(args.model)
+    encoded = encode_image(frame, args.quality, loaded)
+    _write_bytes(output, encoded.data)
+    height, width = frame.shape[:2]
+    print(f"{output}: {len(encoded.data)} bytes, {8 * len(encoded.data) / (width * height):.4f} bpp, {width}x{height}")
+    return EXIT_OK
+
+
+def _cmd_image_decode(args: argparse.Namespace) -> int:
+    import numpy as np
+    from PIL import Image
+
+    from tngvideo.tng_image import decode_image
+
+    data = _existing_input(args.input).read_bytes()
+    output = _output_path(args.output, args.overwrite)
+    rgb = decode_image(data)
+    try:
+        Image.fromarray(np.ascontiguousarray(rgb)).save(output)
+    except (OSError, ValueError) as exc:
+        raise OutputError(f"{output}: cannot write ({exc})") from exc
+    print(f"{output}: {rgb.shape[1]}x{rgb.shape[0]}")
+    return EXIT_OK
+
+
+def _cmd_image_eval(args: argparse.Namespace) -> int:
+    from tngvideo.evaluation.image_eval import run_image_eval
+
+    run_image_eval(_existing_input(args.directory), args.out, args.qualities, args.model, args.anchors, args.limit)
+    return EXIT_OK
+
+
+# --- video commands -----------------------------------------------------------------------------
+
+_NO_VIDEO_CODEC = (
+    "the tngvideo video codec (P-frames) is not implemented yet; "
+    "images work now: 'tngvideo image encode|decode|eval'"
+)
+
+
+def _cmd_video_not_ready(args: argparse.Namespace) -> int:
+    _existing_input(args.input)
+    raise TngError(_NO_VIDEO_CODEC)
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from tngvideo.evaluation.video_eval import run_video_eval
+
+    run_video_eval(_existing_input(args.input), args.out, args.frames, args.gop)
+    return EXIT_OK
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from tngvideo.info import describe
+
+    print(describe(_existing_input(args.input)))
+    return EXIT_OK
+
+
+# --- parser -------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="TNG learned image and video codec.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    encode = commands.add_parser("encode", help="encode a video into .tngv (not available yet)")
+    encode.add_argument("input", type=Path)
+    encode.add_argument("output", type=Path)
+    encode.set_defaults(run=_cmd_video_not_ready)
+
+    decode = commands.add_parser("decode", help="decode a .tngv file (not available yet)")
+    decode.add_argument("input", type=Path)
+    decode.add_argument("output", type=Path)
+    decode.set_defaults(run=_cmd_video_not_ready)
+
+    evaluate = commands.add_parser("eval", help="per-frame PSNR / MS-SSIM / bpp of x264 and x265 on a clip")
+    evaluate.add_argument("input", type=Path)
+    evaluate.add_argument("--out", type=Path, default=None, help="folder for JSON, CSV and the RD plot")
+    evaluate.add_argument("--frames", type=int, default=None, help="only the first N frames")
+    evaluate.add_argument("--gop", type=int, default=32, help="intra period of the anchors (default 32)")
+    evaluate.set_defaults(run=_cmd_eval)
+
+    info = commands.add_parser("info", help="describe a media file or a .tng file")
+    info.add_argument("input", type=Path)
+    info.set_defaults(run=_cmd_info)
+
+    image = commands.add_parser("image", help="the TNG image codec").add_subparsers(dest="image_command", required=True)
+    image_encode = image.add_parser("encode", help="encode a picture (PNG, JPEG, ...) into .tng")
+    image_encode.add_argument("input", type=Path)
+    image_encode.add_argument("output", type=Path)
+    image_encode.add_argument("--quality", type=float, default=4.0, help="1 (smallest) .. 8 (best), fractional allowed")
+    image_encode.add_argument("--model", default=None, help="shipped model name (default: the first image model)")
+    image_encode.add_argument("--overwrite", action="store_true")
+    image_encode.set_defaults(run=_cmd_image_encode)
+
+    image_decode = image.add_parser("decode", help="decode a .tng file into a PNG")
+    image_decode.add_argument("input", type=Path)
+    image_decode.add_argument("output", type=Path)
+    image_decode.add_argument("--overwrite", action="store_true")
+    image_decode.set_defaults(run=_cmd_image_decode)
+
+    image_eval = image.add_parser("eval", help="RD evaluation on a folder of pictures, with BD-rates vs anchors")
+    image_eval.add_argument("directory", type=Path)
+    image_eval.add_argument("--out", type=Path, default=Path("results/image_eval"))
+    image_eval.add_argument("--qualities", type=float, nargs="+", default=None)
+    image_eval.add_argument("--model", default=None)
+    image_eval.add_argument("--anchors", type=Path, default=None, help="anchor JSON from scripts/bench_image.py")
+    image_eval.add_argument("--limit", type=int, default=None, help="only the first N pictures")
+    image_eval.set_defaults(run=_cmd_image_eval)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the process exit code (0, or 2 on any expected error)."""
+    args = build_parser().parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = _one_line_warning
+        try:
+            return int(args.run(args))
+        except TngError as exc:
+            print(f"{PROG}: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+            return EXIT_ERROR
+        except KeyboardInterrupt:
+            print(f"{PROG}: interrupted", file=sys.stderr)
+            return 130
+
+
+def console_main() -> None:
+    """Entry point of the ``tngvideo`` console script."""
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""The TNG image (I-frame) network: a variable-rate mean-scale hyperprior.
+
+Minnen, Ballé & Toderici, "Joint autoregressive and hierarchical priors for learned image
+compression", NeurIPS 2018 (its mean-scale hyperprior, without the serial context model), with
+per-level gain vectors (Cui et al. 2021) so one network covers every quality level::
+
+    x ──g_a──► y·gain ──h_a──► z ──Q──► ẑ ──h_s──► (σ, μ)
+                 │                │              │
+                 Q(y−μ)+μ = ŷ     factorized     Gaussian(μ, σ) prior for ŷ
+                 │                prior for ẑ
+    x̂ ◄──g_s── ŷ·inverse_gain
+
+This module is transforms + training-time likelihoods only; coding lives in
+:mod:`tngvideo.codecs.image_codec`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from tngvideo.entropy.factorized import FactorizedPrior
+from tngvideo.entropy.gaussian import gaussian_likelihood
+from tngvideo.entropy.quantization import add_uniform_noise, round_straight_through
+from tngvideo.layers import (
+    LevelGains,
+    analysis_transform,
+    hyper_analysis,
+    hyper_synthesis,
+    synthesis_transform,
+)
+
+# Rate-distortion trade-offs of the quality levels (loss = bpp + lambda * 255^2 * MSE), CompressAI's ladder.
+DEFAULT_LEVEL_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
+
+
+@dataclass(frozen=True)
+class ImageModelConfig:
+    """Architecture of an image network; stored with its weights so nothing is inferred from shapes."""
+
+    hidden_channels: int = 128
+    latent_channels: int = 192
+    hyper_channels: int = 128
+    level_lambdas: tuple[float, ...] = DEFAULT_LEVEL_LAMBDAS
+
+    STRIDE = 64  # total downsampling from pixels to hyper-latents
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ImageModelConfig:
+        fields = json.loads(text)
+        fields["level_lambdas"] = tuple(fields["level_lambdas"])
+        return cls(**fields)
+
+
+@dataclass(frozen=True)
+class ImageForward:
+    """Training-time output: reconstruction and the likelihoods of both latent tensors."""
+
+    x_hat: torch.Tensor
+    y_likelihoods: torch.Tensor
+    z_likelihoods: torch.Tensor
+
+    def bits_per_pixel(self) -> torch.Tensor:
+        """Estimated rate per sample: sum of -log2 likelihoods over pixels (shape (B,))."""
+        pixels = self.x_hat.shape[2] * self.x_hat.shape[3]
+        bits = -torch.log2(self.y_likelihoods).sum((1, 2, 3)) - torch.log2(self.z_likelihoods).sum((1, 2, 3))
+        return bits / pixels
+
+
+class ImageModel(nn.Module):
+    """Transforms and priors of the TNG image codec (see module docstring for the data flow)."""
+
+    def __init__(self, config: ImageModelConfig):
+        super().__init__()
+        self.config = config
+        n, m, h = config.hidden_channels, config.latent_channels, config.hyper_channels
+        self.g_a = analysis_transform(3, n, m)
+        self.g_s = synthesis_transform(m, n, 3)
+        self.h_a = hyper_analysis(m, h)
+        self.h_s = hyper_synthesis(h, 2 * m)
+        self.gains = LevelGains(m, config.level_lambdas)
+        self.z_prior = FactorizedPrior(h)
+
+    def entropy_parameters(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(scales, means) of the Gaussian prior of every latent, from the hyper-latents."""
+        scales, means = self.h_s(z_hat).chunk(2, dim=1)
+        return scales, means
+
+    def forward(self, x: torch.Tensor, level: torch.Tensor) -> ImageForward:
+        """Training pass with mixed quantization; ``level`` holds one (fractional) level per sample.
+
+        In eval mode the rate is that of the rounded latents, i.e. the estimate of the coded size.
+        """
+        gain, inverse_gain = self.gains(level)
+        y = self.g_a(x) * gain
+        z = self.h_a(y)
+        z_hat = round_straight_through(z)
+        scales, means = self.entropy_parameters(z_hat)
+        y_hat = round_straight_through(y - means) + means
+        return ImageForward(
+            x_hat=self.g_s(y_hat * inverse_gain),
+            y_likelihoods=gaussian_likelihood(add_uniform_noise(y) if self.training else y_hat, means, scales),
+            z_likelihoods=self.z_prior.likelihood(add_uniform_noise(z) if self.training else z_hat),
+        )

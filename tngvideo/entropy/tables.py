@@ -1,0 +1,66 @@
+"""The integer coding tables of a hyperprior model, baked once at export and stored with the weights.
+
+Stored as ``coding.*`` tensors in the safetensors file, so the encoder and every decoder code
+with identical integers whatever their CPU or libm; only random-init (test) models compute them
+on the fly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from tngvideo.entropy.coder import PmfTable
+from tngvideo.entropy.factorized import FactorizedPrior
+from tngvideo.entropy.fixed_point import ACTIVATION_BITS
+from tngvideo.entropy.gaussian import scale_pmf_tables, scale_table
+
+HYPER_SUPPORT = 64  # hyper-latents are clamped to -64..64
+PREFIX = "coding."
+
+
+@dataclass(frozen=True)
+class HyperpriorTables:
+    """Pmfs for hyper-latents (one per channel) and latents (one per scale index), and the
+    fixed-point thresholds that turn a predicted scale into a scale index."""
+
+    hyper: PmfTable
+    latent: PmfTable
+    scale_thresholds: np.ndarray  # (SCALE_LEVELS - 1,) int64, in fixed point (ACTIVATION_BITS)
+
+    @classmethod
+    def build(cls, z_prior: FactorizedPrior) -> HyperpriorTables:
+        """Tabulate from a trained prior (float maths: done once, at export)."""
+        hyper_pmfs = z_prior.integer_pmfs(HYPER_SUPPORT).numpy().astype(np.int64)
+        hyper_supports = np.full(hyper_pmfs.shape[0], HYPER_SUPPORT, dtype=np.int64)
+        scales = scale_table()
+        latent_pmfs, latent_supports = scale_pmf_tables(scales)
+        midpoints = np.sqrt(scales[:-1] * scales[1:])
+        thresholds = np.ceil(midpoints * 2.0**ACTIVATION_BITS).astype(np.int64)
+        return cls(PmfTable(hyper_pmfs, hyper_supports), PmfTable(latent_pmfs, latent_supports), thresholds)
+
+    def scale_indexes(self, scales_fixed: torch.Tensor) -> np.ndarray:
+        """Scale index of every latent: how many thresholds its fixed-point scale reaches (exact integer compare)."""
+        fixed = scales_fixed.numpy().astype(np.int64)
+        return np.searchsorted(self.scale_thresholds, fixed, side="right")
+
+    def to_tensors(self) -> dict[str, torch.Tensor]:
+        arrays = {
+            "hyper_pmfs": self.hyper.pmfs,
+            "hyper_supports": self.hyper.supports,
+            "latent_pmfs": self.latent.pmfs,
+            "latent_supports": self.latent.supports,
+            "scale_thresholds": self.scale_thresholds,
+        }
+        return {PREFIX + name: torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64)) for name, a in arrays.items()}
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> HyperpriorTables:
+        arrays = {name[len(PREFIX) :]: t.numpy().astype(np.int64) for name, t in tensors.items() if name.startswith(PREFIX)}
+        return cls(
+            PmfTable(arrays["hyper_pmfs"], arrays["hyper_supports"]),
+            PmfTable(arrays["latent_pmfs"], arrays["latent_supports"]),
+            arrays["scale_thresholds"],
+        )

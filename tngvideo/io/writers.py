@@ -1,0 +1,263 @@
+"""Writing streams of HxWx3 uint8 RGB frames, the output side of ``tngvideo.io.frames``.
+
+``open_writer`` picks the writer from the path:
+
+- ``.mp4`` / ``.mkv``: H.264 (libx264) at CRF ``DEFAULT_CRF``, 4:2:0 for players, or 4:4:4.
+  ``lossless=True`` is libx264rgb at qp 0: RGB planes, bit exact. (yuv444p at qp 0 is not: 8-bit
+  RGB->YCbCr->RGB alone is off by up to 2 code values, about 53 dB.)
+- ``.y4m``: raw YUV4MPEG2, 4:2:0 or 4:4:4. The header carries fps and XCOLORRANGE; y4m has no
+  matrix field, so the matrix follows the height rule every reader assumes for untagged video.
+- a path without suffix or ending in "/": a folder of ``000000.png``, ``000001.png`` ... (lossless;
+  no frame rate, readers assume 25 fps).
+
+YCbCr is limited range with the matrix of ``tngvideo.io.colour.default_matrix`` (BT.601 below 720
+lines, BT.709 from 720 up), tagged as matrix, primaries and transfer, so ``open_video`` reads back
+the same colours. H.264 4:2:0 cannot code odd sizes (its cropping is in 2-pixel units), so odd
+frames are padded by edge replication to even, with one warning: padding keeps every source pixel,
+cropping would lose a row or column; crop the read-back frames to the original size, or use 4:4:4,
+lossless, y4m or PNG to keep the exact size.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+from typing import Literal, Self
+
+import av
+import numpy as np
+
+from tngvideo.errors import OutputError
+from tngvideo.io.colour import SWS_FLAGS, default_matrix, sws_colorspace, sws_range, tag_code
+
+Chroma = Literal["420", "444"]
+
+# x264's "visually lossless" is CRF 18; our outputs are inspected for a learned codec's subtle
+# artefacts, so we go 6 lower (half the quantiser step): +1.5-2 dB over CRF 18 for 2-2.5x its rate.
+DEFAULT_CRF = 12
+MAX_CRF = 51
+X264_PRESET = "medium"
+H264_SUFFIXES = (".mp4", ".mkv")
+FOLDER_FRAME = re.compile(r"\d{6}\.png")
+
+
+class FrameWriter(ABC):
+    """A sink of HxWx3 uint8 RGB frames of one size: ``write`` each, then ``close`` (or ``with``)."""
+
+    def __init__(self, path: Path, width: int, height: int):
+        self.path = path
+        self.width = width
+        self.height = height
+        self.frames_written = 0
+        self._closed = False
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one frame; OutputError if the destination fails."""
+        if self._closed:
+            raise ValueError(f"{self.path}: writer is closed")
+        if frame.dtype != np.uint8 or frame.shape != (self.height, self.width, 3):
+            raise ValueError(f"{self.path}: expected {self.height}x{self.width}x3 uint8, got {frame.shape} {frame.dtype}")
+        try:
+            self._write(frame)
+        except (av.FFmpegError, OSError) as exc:
+            raise OutputError(f"{self.path}: writing failed ({_reason(exc)})") from exc
+        self.frames_written += 1
+
+    def close(self) -> None:
+        """Flush and finalise the output; calling it again does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._close()
+        except (av.FFmpegError, OSError) as exc:
+            raise OutputError(f"{self.path}: finishing failed ({_reason(exc)})") from exc
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @abstractmethod
+    def _write(self, frame: np.ndarray) -> None: ...
+
+    @abstractmethod
+    def _close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class LibavFormat:
+    """How a ``LibavWriter`` codes frames: ffmpeg muxer, encoder, pixel format, encoder options."""
+
+    muxer: str
+    codec: str
+    pix_fmt: str
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_rgb(self) -> bool:
+        return self.pix_fmt == "rgb24"
+
+    @property
+    def needs_even_size(self) -> bool:
+        return self.codec == "libx264" and self.pix_fmt == "yuv420p"
+
+
+class LibavWriter(FrameWriter):
+    """Frames converted by swscale with the shared colour conventions, coded and muxed by PyAV."""
+
+    def __init__(self, path: Path, width: int, height: int, fps: Fraction, fmt: LibavFormat):
+        super().__init__(path, width, height)
+        self._fmt = fmt
+        self._pad = (height % 2, width % 2) if fmt.needs_even_size else (0, 0)
+        if any(self._pad):
+            warnings.warn(
+                f"{path}: {width}x{height} is odd, padded to {width + self._pad[1]}x{height + self._pad[0]} "
+                "by edge replication for 4:2:0 H.264",
+                stacklevel=3,
+            )
+        self._matrix = default_matrix(height)
+        try:
+            self._container = av.open(str(path), mode="w", format=fmt.muxer)
+            self._stream = self._container.add_stream(fmt.codec, rate=fps)
+            self._stream.width, self._stream.height = width + self._pad[1], height + self._pad[0]
+            self._stream.pix_fmt = fmt.pix_fmt
+            self._stream.time_base = 1 / fps
+            self._stream.options = dict(fmt.options)
+            ctx = self._stream.codec_context
+            ctx.sample_aspect_ratio = Fraction(1)
+            ctx.color_primaries = ctx.color_trc = tag_code(self._matrix)
+            ctx.colorspace = 0 if fmt.is_rgb else tag_code(self._matrix)  # 0: GBR, no matrix
+            ctx.color_range = sws_range("full" if fmt.is_rgb else "limited")
+            self._container.start_encoding()  # opens the file now, so a bad path fails here
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            raise OutputError(f"{path}: cannot write ({_reason(exc)})") from exc
+
+    def _write(self, frame: np.ndarray) -> None:
+        if any(self._pad):
+            frame = np.pad(frame, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
+        video = av.VideoFrame.from_ndarray(frame, format="rgb24")
+        if not self._fmt.is_rgb:
+            video = video.reformat(
+                format=self._fmt.pix_fmt,
+                dst_colorspace=sws_colorspace(self._matrix),
+                dst_color_range=sws_range("limited"),
+                interpolation=SWS_FLAGS,
+            )
+        video.pts = self.frames_written
+        self._container.mux(self._stream.encode(video))
+
+    def _close(self) -> None:
+        try:
+            self._container.mux(self._stream.encode(None))
+        finally:
+            self._container.close()
+
+
+class PngFolderWriter(FrameWriter):
+    """Lossless frames as ``000000.png``, ``000001.png`` ... in one folder."""
+
+    def _write(self, frame: np.ndarray) -> None:
+        packets = self._encoder.encode(av.VideoFrame.from_ndarray(frame, format="rgb24"))
+        (self.path / f"{self.frames_written:06d}.png").write_bytes(b"".join(bytes(p) for p in packets))
+
+    def __init__(self, path: Path, width: int, height: int):
+        super().__init__(path, width, height)
+        self._encoder = av.CodecContext.create("png", "w")
+        self._encoder.width, self._encoder.height, self._encoder.pix_fmt = width, height, "rgb24"
+
+    def _close(self) -> None:
+        pass
+
+
+def open_writer(
+    path: str | Path,
+    width: int,
+    height: int,
+    fps: Fraction,
+    *,
+    crf: int | None = None,
+    lossless: bool = False,
+    chroma: Chroma = "420",
+    overwrite: bool = False,
+) -> FrameWriter:
+    """A writer for ``path``, chosen by its suffix (see the module docstring).
+
+    Args:
+        crf: x264 constant rate factor, 0..51 (mp4/mkv only; default ``DEFAULT_CRF``).
+        lossless: bit-exact RGB (mp4/mkv via libx264rgb; PNG folders always are).
+        chroma: "420" (what players expect) or "444", for lossy mp4/mkv and y4m.
+        overwrite: replace an existing file, or the numbered PNGs of an existing folder.
+
+    Raises:
+        OutputError: unknown format, options the format cannot honour, an existing output without
+            ``overwrite``, or a destination that cannot be written.
+    """
+    text = str(path)
+    path = Path(path)
+    suffix = path.suffix.lower()
+    is_folder = text.endswith(("/", "\\")) or not suffix
+    if width < 1 or height < 1:
+        raise OutputError(f"{path}: invalid frame size {width}x{height}")
+    if crf is not None and (suffix not in H264_SUFFIXES or lossless or not 0 <= crf <= MAX_CRF):
+        raise OutputError(f"{path}: crf must be 0..{MAX_CRF} and applies to lossy .mp4/.mkv only")
+    if lossless and suffix not in H264_SUFFIXES and not is_folder:
+        raise OutputError(f"{path}: lossless RGB needs .mp4, .mkv or a PNG folder")
+    if is_folder:
+        _claim_folder(path, overwrite)
+        return PngFolderWriter(path, width, height)
+    _claim_file(path, overwrite)
+    pix_fmt = "yuv444p" if chroma == "444" else "yuv420p"
+    if suffix == ".y4m":
+        fmt = LibavFormat("yuv4mpegpipe", "rawvideo", pix_fmt)
+    elif suffix in H264_SUFFIXES:
+        muxer = "mp4" if suffix == ".mp4" else "matroska"
+        if lossless:
+            fmt = LibavFormat(muxer, "libx264rgb", "rgb24", {"qp": "0", "preset": X264_PRESET})
+        else:
+            options = {"crf": str(DEFAULT_CRF if crf is None else crf), "preset": X264_PRESET}
+            fmt = LibavFormat(muxer, "libx264", pix_fmt, options)
+    else:
+        raise OutputError(f"{path}: unknown output format; use .mp4, .mkv, .y4m or a folder for PNG frames")
+    return LibavWriter(path, width, height, fps, fmt)
+
+
+def _claim_file(path: Path, overwrite: bool) -> None:
+    """Refuse to replace anything unless asked; the parent folder must exist."""
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder")
+    if path.exists() and not overwrite:
+        raise OutputError(f"{path}: exists (pass overwrite=True to replace it)")
+    if not path.parent.is_dir():
+        raise OutputError(f"{path}: folder {path.parent} does not exist")
+
+
+def _claim_folder(path: Path, overwrite: bool) -> None:
+    """Create the folder, or empty an existing one of our numbered PNGs if ``overwrite``."""
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path}: exists and is not a folder")
+    try:
+        if path.is_dir():
+            if any(path.iterdir()) and not overwrite:
+                raise OutputError(f"{path}: folder is not empty (pass overwrite=True to replace its frames)")
+            for old in path.iterdir():
+                if FOLDER_FRAME.fullmatch(old.name):
+                    old.unlink()
+        else:
+            path.mkdir()
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write ({_reason(exc)})") from exc
+
+
+def _reason(exc: Exception) -> str:
+    """The OS's or ffmpeg's short reason, on one line."""
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return text.splitlines()[0]

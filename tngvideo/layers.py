@@ -1,0 +1,155 @@
+"""Network building blocks shared by the image (I-frame) and video (P-frame) transforms.
+
+Plain ``nn.Module``s with no coding logic: entropy models live in :mod:`tngvideo.entropy`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def conv(in_channels: int, out_channels: int, kernel_size: int = 5, stride: int = 2) -> nn.Conv2d:
+    """A 'same'-padded convolution that downsamples by ``stride``."""
+    return nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2)
+
+
+def deconv(in_channels: int, out_channels: int, kernel_size: int = 5, stride: int = 2) -> nn.ConvTranspose2d:
+    """A transposed convolution that upsamples by exactly ``stride`` (inverse of :func:`conv`)."""
+    return nn.ConvTranspose2d(
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=stride,
+        padding=kernel_size // 2,
+        output_padding=stride - 1,
+    )
+
+
+class GDN(nn.Module):
+    """Generalized divisive normalization (Ballé et al., ICLR 2016), or its inverse.
+
+    ``y_i = x_i / sqrt(beta_i + sum_j gamma_ij x_j^2)`` (``inverse=True`` multiplies instead).
+    ``beta`` and ``gamma`` are kept positive by squaring a reparameterised value, as in
+    tensorflow/compression, so the optimiser cannot push them negative.
+    """
+
+    _pedestal = 2.0**-18
+
+    def __init__(self, channels: int, inverse: bool = False, beta_min: float = 1e-6, gamma_init: float = 0.1):
+        super().__init__()
+        self.inverse = inverse
+        self._beta_bound = (beta_min + self._pedestal) ** 0.5
+        self._gamma_bound = self._pedestal**0.5
+        self.beta = nn.Parameter(torch.sqrt(torch.ones(channels) + self._pedestal))
+        self.gamma = nn.Parameter(torch.sqrt(gamma_init * torch.eye(channels) + self._pedestal))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        channels = x.shape[1]
+        beta = lower_bound(self.beta, self._beta_bound) ** 2 - self._pedestal
+        gamma = lower_bound(self.gamma, self._gamma_bound) ** 2 - self._pedestal
+        norm = F.conv2d(x * x, gamma.view(channels, channels, 1, 1), beta)
+        return x * torch.sqrt(norm) if self.inverse else x * torch.rsqrt(norm)
+
+
+class _LowerBound(torch.autograd.Function):
+    """max(x, bound) whose gradient still flows when it pushes x back above the bound."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, bound: float) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        ctx.bound = bound
+        return torch.clamp_min(x, bound)
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        pass_through = (x >= ctx.bound) | (grad_output < 0)
+        return grad_output * pass_through, None
+
+
+def lower_bound(x: torch.Tensor, bound: float) -> torch.Tensor:
+    """Clamp from below while letting gradients that raise ``x`` through (Ballé's LowerBound)."""
+    return _LowerBound.apply(x, bound)  # type: ignore[no-any-return]
+
+
+def analysis_transform(in_channels: int, hidden: int, out_channels: int) -> nn.Sequential:
+    """Four stride-2 convolutions with GDN: pixels (or motion) -> latents at 1/16 resolution."""
+    return nn.Sequential(
+        conv(in_channels, hidden),
+        GDN(hidden),
+        conv(hidden, hidden),
+        GDN(hidden),
+        conv(hidden, hidden),
+        GDN(hidden),
+        conv(hidden, out_channels),
+    )
+
+
+def synthesis_transform(in_channels: int, hidden: int, out_channels: int) -> nn.Sequential:
+    """Mirror of :func:`analysis_transform` with inverse GDN: latents -> pixels (or motion)."""
+    return nn.Sequential(
+        deconv(in_channels, hidden),
+        GDN(hidden, inverse=True),
+        deconv(hidden, hidden),
+        GDN(hidden, inverse=True),
+        deconv(hidden, hidden),
+        GDN(hidden, inverse=True),
+        deconv(hidden, out_channels),
+    )
+
+
+def hyper_analysis(latent_channels: int, hidden: int) -> nn.Sequential:
+    """Latents -> hyper-latents at a further 1/4 resolution (Ballé et al. 2018)."""
+    return nn.Sequential(
+        conv(latent_channels, hidden, kernel_size=3, stride=1),
+        nn.ReLU(),
+        conv(hidden, hidden),
+        nn.ReLU(),
+        conv(hidden, hidden),
+    )
+
+
+def hyper_synthesis(hidden: int, out_channels: int) -> nn.Sequential:
+    """Hyper-latents -> entropy parameters. Only conv/deconv/ReLU, so it can run in exact fixed point."""
+    return nn.Sequential(
+        deconv(hidden, hidden),
+        nn.ReLU(),
+        deconv(hidden, hidden * 3 // 2),
+        nn.ReLU(),
+        conv(hidden * 3 // 2, out_channels, kernel_size=3, stride=1),
+    )
+
+
+class LevelGains(nn.Module):
+    """Per-channel gain vectors, one pair per quality level (Cui et al., "Asymmetric gained deep
+    image compression with continuous rate adaptation", CVPR 2021).
+
+    The encoder multiplies latents by ``gain`` before quantization and the decoder multiplies by
+    ``inverse_gain`` after, so one network covers every rate. A fractional level interpolates
+    geometrically between its two neighbours, giving continuous rate control.
+    """
+
+    def __init__(self, channels: int, level_lambdas: tuple[float, ...]):
+        super().__init__()
+        reference = level_lambdas[len(level_lambdas) // 2]
+        # High-rate theory: the best quantization step shrinks like lambda**-1/2.
+        log_gains = torch.tensor([0.5 * math.log(lam / reference) for lam in level_lambdas])
+        self.log_gain = nn.Parameter(log_gains[:, None].repeat(1, channels))
+        self.log_inverse_gain = nn.Parameter(-log_gains[:, None].repeat(1, channels))
+
+    @property
+    def num_levels(self) -> int:
+        return self.log_gain.shape[0]
+
+    def forward(self, level: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(gain, inverse_gain) of shape (B, C, 1, 1) for per-sample levels in [0, num_levels - 1]."""
+        level = level.to(self.log_gain.dtype).clamp(0, self.num_levels - 1)
+        low = level.floor().long().clamp(max=self.num_levels - 2)
+        frac = (level - low)[:, None]
+        gain = torch.lerp(self.log_gain[low], self.log_gain[low + 1], frac)
+        inverse_gain = torch.lerp(self.log_inverse_gain[low], self.log_inverse_gain[low + 1], frac)
+        return gain.exp()[..., None, None], inverse_gain.exp()[..., None, None]

@@ -1,0 +1,87 @@
+"""Image encoder and decoder objects: a shipped (or given) image codec + the .tng container.
+
+This is the layer the CLI and evaluation call; it ties weights (zoo), network (codecs) and
+bitstream together and checks that a file is decoded by the weights it was made with.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tngvideo.bitstream import ImageHeader, ModelIdentity, pack_image, unpack_image
+from tngvideo.codecs.image_codec import ImageCodec
+from tngvideo.codecs.image_model import ImageModelConfig
+from tngvideo.entropy.coder import CODER_ID
+from tngvideo.errors import BitstreamError, InputError
+from tngvideo.paths import models_dir as default_models_dir
+from tngvideo.zoo import ManifestEntry, find_entry, verified_weights
+
+IMAGE_KIND = "image"
+DEFAULT_QUALITY = 4.0
+
+
+@dataclass(frozen=True)
+class LoadedImageCodec:
+    """A ready codec and the identity it writes into (and demands from) bitstreams."""
+
+    codec: ImageCodec
+    identity: ModelIdentity
+    name: str
+
+
+def load_image_codec(name: str | None = None, models_dir: Path | None = None) -> LoadedImageCodec:
+    """Load a shipped image model by name (default: the first image model in the manifest)."""
+    return _load_entry(find_entry(name=name, kind=IMAGE_KIND, models_dir=models_dir), models_dir)
+
+
+def _load_entry(entry: ManifestEntry, models_dir: Path) -> LoadedImageCodec:
+    tensors, config_json = verified_weights(entry, models_dir)
+    codec = ImageCodec.from_state(ImageModelConfig.from_json(config_json), tensors)
+    return LoadedImageCodec(codec, ModelIdentity.from_sha256(entry.model_id, entry.sha256), entry.name)
+
+
+@dataclass(frozen=True)
+class EncodedImage:
+    """A complete .tng file and the picture its decoder will produce."""
+
+    data: bytes
+    reconstruction: np.ndarray
+    header: ImageHeader
+
+
+def encode_image(rgb: np.ndarray, quality: float, loaded: LoadedImageCodec) -> EncodedImage:
+    """Code an HxWx3 uint8 RGB picture into .tng bytes."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise InputError(f"expected an HxWx3 uint8 RGB picture, got {rgb.dtype} {rgb.shape}")
+    height, width = rgb.shape[:2]
+    quality = float(np.float32(quality))  # the header stores float32: code with exactly what the decoder reads
+    encoded = loaded.codec.encode(rgb, quality)
+    if encoded.clamped_symbols:
+        warnings.warn(f"{encoded.clamped_symbols} latents exceeded the coder's range and were clipped", stacklevel=2)
+    header = ImageHeader(CODER_ID, loaded.identity, width, height, quality)
+    return EncodedImage(pack_image(header, encoded.payload), encoded.reconstruction, header)
+
+
+def decode_image(data: bytes, loaded: LoadedImageCodec | None = None, models_dir: Path | None = None) -> np.ndarray:
+    """Decode .tng bytes. Without ``loaded``, the model named in the file is loaded from the manifest."""
+    header, payload = unpack_image(data)
+    if header.coder_id != CODER_ID:
+        raise BitstreamError(f"unknown entropy coder id {header.coder_id} (this build has {CODER_ID})")
+    if loaded is None:
+        entry = find_entry(model_id=header.model.model_id, kind=IMAGE_KIND, models_dir=models_dir)
+        if ModelIdentity.from_sha256(entry.model_id, entry.sha256) != header.model:
+            raise BitstreamError(
+                f"file was made with other weights for model id {header.model.model_id} "
+                f"(hash {header.model.weights_hash.hex()}, shipped {entry.sha256[:16]})"
+            )
+        loaded = _load_entry(entry, models_dir)
+    elif loaded.identity != header.model:
+        raise BitstreamError(
+            f"file needs model id {header.model.model_id} with hash {header.model.weights_hash.hex()}, "
+            f"loaded {loaded.name!r} is id {loaded.identity.model_id} hash {loaded.identity.weights_hash.hex()}"
+        )
+    return loaded.codec.decode(payload, header.height, header.width, header.quality)

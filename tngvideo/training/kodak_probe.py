@@ -1,0 +1,56 @@
+"""A quick Kodak RD probe for learning curves: estimated bpp and PSNR at a few levels, BD-rate vs JPEG.
+
+Uses the model's rate estimate (not real coding) so it costs only forward passes; the shipped
+numbers come from the real codec in ``tngvideo image eval``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from tngvideo.codecs.image_model import ImageModel
+from tngvideo.metrics import bd_rate_percent
+
+PROBE_LEVELS = (0.0, 2.0, 4.0, 6.0)
+
+
+class KodakProbe:
+    """Holds Kodak in RAM as tensors; ``measure(model)`` returns a JSON-able summary."""
+
+    def __init__(self, kodak_dir: Path, reference_json: Path | None = None):
+        self.images = []
+        for path in sorted(kodak_dir.glob("*.png")):
+            with Image.open(path) as img:
+                array = np.asarray(img.convert("RGB"))
+            self.images.append(torch.from_numpy(array).permute(2, 0, 1)[None].float() / 255.0)
+        reference_json = reference_json or kodak_dir.parent / "reference" / "kodak_anchors.json"
+        self.jpeg_curve = None
+        if reference_json.exists():
+            curve = json.loads(reference_json.read_text())["curves"]["jpeg"]
+            self.jpeg_curve = ([p["bpp"] for p in curve], [p["psnr"] for p in curve])
+
+    @torch.no_grad()
+    def measure(self, model: ImageModel) -> dict[str, object]:
+        was_training = model.training
+        model.eval()
+        bpps, psnrs = [], []
+        for level in PROBE_LEVELS:
+            level_bpp, level_psnr = [], []
+            for x in self.images:
+                out = model(x.contiguous(memory_format=torch.channels_last), torch.tensor([level]))
+                x_hat = out.x_hat.clamp(0, 1).mul(255).round()
+                mse = torch.mean((x_hat - x * 255) ** 2).item()
+                level_bpp.append(out.bits_per_pixel().item())
+                level_psnr.append(10 * np.log10(255**2 / mse))
+            bpps.append(float(np.mean(level_bpp)))
+            psnrs.append(float(np.mean(level_psnr)))
+        model.train(was_training)
+        result: dict[str, object] = {"levels": list(PROBE_LEVELS), "bpp": bpps, "psnr": psnrs}
+        if self.jpeg_curve is not None:
+            result["bd_rate_vs_jpeg_percent"] = bd_rate_percent(self.jpeg_curve[0], self.jpeg_curve[1], bpps, psnrs)
+        return result

@@ -1,0 +1,132 @@
+"""Weight files and their manifest: the only place weights are read or written.
+
+A weight file is a safetensors file whose metadata carries the model's config as JSON, so the
+architecture is never inferred from tensor shapes. ``models/manifest.json`` names each shipped
+model, its file and full sha256; the hash is verified before any tensor is loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from tngvideo.errors import ModelError
+from tngvideo.paths import models_dir as default_models_dir
+
+MANIFEST_NAME = "manifest.json"
+CONFIG_KEY = "config"
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """One shipped model: stable id (written into bitstreams), file, hash, config and provenance."""
+
+    name: str
+    model_id: int
+    kind: str
+    file: str
+    sha256: str
+    details: dict[str, Any]
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_weights(model: nn.Module, config: Any, path: Path, metadata: dict[str, str] | None = None) -> None:
+    """Write ``model``'s state as safetensors with its config (``config.to_json()``) in the metadata."""
+    tensors = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
+    save_file(tensors, str(path), metadata={CONFIG_KEY: config.to_json(), **(metadata or {})})
+
+
+def load_state(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a weight file (no hash check: for training checkpoints)."""
+    try:
+        return load_file(str(path))
+    except (OSError, SafetensorError) as exc:
+        raise ModelError(f"{path}: cannot read weights ({exc})") from exc
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    """The safetensors metadata (config JSON and provenance) of a weight file."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return dict(handle.metadata() or {})
+    except (OSError, SafetensorError) as exc:
+        raise ModelError(f"{path}: cannot read weights ({exc})") from exc
+
+
+def read_manifest(models_dir: Path | None = None) -> list[ManifestEntry]:
+    """All entries of ``models/manifest.json`` (empty list when nothing is shipped yet)."""
+    path = (models_dir or default_models_dir()) / MANIFEST_NAME
+    if not path.exists():
+        return []
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{path}: unreadable manifest ({exc})") from exc
+    return [
+        ManifestEntry(
+            name=item["name"],
+            model_id=int(item["model_id"]),
+            kind=item["kind"],
+            file=item["file"],
+            sha256=item["sha256"],
+            details={k: v for k, v in item.items() if k not in {"name", "model_id", "kind", "file", "sha256"}},
+        )
+        for item in raw["models"]
+    ]
+
+
+def find_entry(
+    *, name: str | None = None, model_id: int | None = None, kind: str | None = None, models_dir: Path | None = None
+) -> ManifestEntry:
+    """The manifest entry with this name or id (or the default, first, of a kind)."""
+    for entry in read_manifest(models_dir):
+        if (name is None or entry.name == name) and (model_id is None or entry.model_id == model_id) and (
+            kind is None or entry.kind == kind
+        ):
+            return entry
+    wanted = name or (f"id {model_id}" if model_id is not None else kind)
+    raise ModelError(f"no shipped model {wanted!r} in {(models_dir or default_models_dir()) / MANIFEST_NAME}")
+
+
+def verified_weights(entry: ManifestEntry, models_dir: Path | None = None) -> tuple[dict[str, torch.Tensor], str]:
+    """Tensors and config JSON of a shipped model, after checking the file's sha256 against the manifest."""
+    path = (models_dir or default_models_dir()) / entry.file
+    if not path.exists():
+        raise ModelError(f"weights file {path} is missing (model {entry.name!r})")
+    actual = sha256_of(path)
+    if actual != entry.sha256:
+        raise ModelError(f"weights file {path} does not match its manifest sha256 (model {entry.name!r})")
+    metadata = read_metadata(path)
+    if CONFIG_KEY not in metadata:
+        raise ModelError(f"weights file {path} carries no config")
+    return load_state(path), metadata[CONFIG_KEY]
+
+
+def write_manifest_entry(entry: ManifestEntry, models_dir: Path | None = None) -> None:
+    """Add or replace (by name) one entry of ``manifest.json``; model ids must stay unique."""
+    path = (models_dir or default_models_dir()) / MANIFEST_NAME
+    others = [e for e in read_manifest(path.parent) if e.name != entry.name]
+    if any(e.model_id == entry.model_id for e in others):
+        raise ModelError(f"model id {entry.model_id} is already taken in {path}")
+    items = [
+        {"name": e.name, "model_id": e.model_id, "kind": e.kind, "file": e.file, "sha256": e.sha256, **e.details}
+        for e in [*others, entry]
+    ]
+    path.write_text(json.dumps({"models": sorted(items, key=lambda i: i["model_id"])}, indent=2) + "\n")
