@@ -86,8 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     save_report(report, args.out / "rd.json")
     plot_report(report, args.out / "rd.png")
-    raw = {name: {image: [dataclasses.asdict(r) for r in results] for image, results in by_image.items()}
-           for name, by_image in per_image.items()}
+    raw = {
+        name: {image: [dataclasses.asdict(r) for r in results] for image, results in by_image.items()}
+        for name, by_image in per_image.items()
+    }
     (args.out / "per_image.json").write_text(json.dumps(raw, indent=1) + "\n")
 
     print(format_points_table(curves))

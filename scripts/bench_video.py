@@ -21,8 +21,15 @@ from tqdm import tqdm
 
 from tngvideo.anchors.libav import libav_versions
 from tngvideo.anchors.video import DEFAULT_GOP, VideoResult, default_video_anchors, encode_clip
-from tngvideo.evaluation.rd import RDReport, environment, format_bd_table, format_points_table, mean_per_setting
-from tngvideo.evaluation.rd import plot_report, save_report
+from tngvideo.evaluation.rd import (
+    RDReport,
+    environment,
+    format_bd_table,
+    format_points_table,
+    mean_per_setting,
+    plot_report,
+    save_report,
+)
 from tngvideo.io.frames import open_video
 
 
@@ -31,8 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("clip", type=Path, help="video file or clip folder")
     parser.add_argument("--out", type=Path, default=Path("results/video_anchors"))
     parser.add_argument("--gop", type=int, default=DEFAULT_GOP, help="intra period (closed GOP)")
-    parser.add_argument("--crfs", type=float, nargs="+", default=None,
-                        help="CRF sweep of x264/x265 (default per encoder; SVT-AV1 keeps its own 0..63 sweep)")
+    parser.add_argument(
+        "--crfs",
+        type=float,
+        nargs="+",
+        default=None,
+        help="CRF sweep of x264/x265 (default per encoder; SVT-AV1 keeps its own 0..63 sweep)",
+    )
     parser.add_argument("--presets", nargs="+", default=["medium", "veryslow"], help="x264/x265 presets")
     parser.add_argument("--frames", type=int, default=None, help="first N frames only")
     parser.add_argument("--svtav1", action="store_true", help="add libsvtav1 (4:2:0, default tune)")
@@ -46,8 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
 
     source = open_video(args.clip)
-    runs = [(anchor, crf) for anchor in anchors
-            for crf in (anchor.crfs if args.crfs is None or anchor.encoder == "libsvtav1" else args.crfs)]
+    runs = [
+        (anchor, crf)
+        for anchor in anchors
+        for crf in (anchor.crfs if args.crfs is None or anchor.encoder == "libsvtav1" else args.crfs)
+    ]
     start = time.perf_counter()
     results: list[VideoResult] = []
     for anchor, crf in (progress := tqdm(runs, unit="run")):
@@ -55,13 +70,17 @@ def main(argv: list[str] | None = None) -> int:
         results.append(encode_clip(source, anchor, crf, args.frames))
     elapsed = time.perf_counter() - start
 
-    frames = results[0].frames
+    frames, info = results[0].frames, source.info
     curves = mean_per_setting(results)
     report = RDReport(
         title=f"Classical anchors on {args.clip.name} ({frames} frames, GOP {args.gop})",
         reference=args.reference,
         curves=curves,
-        settings={anchor.name: anchor.describe() for anchor in anchors},
+        settings={
+            "source": f"{args.clip.name}: {info.width}x{info.height} @ {float(info.fps):g} fps, {info.colorspace} "
+            f"{info.color_range} ({info.source_format}); first {frames} frames",
+            **{anchor.name: anchor.describe() for anchor in anchors},
+        },
         environment=environment({**libav_versions(), "runtime_s": f"{elapsed:.0f}"}),
     )
     save_report(report, args.out / "rd.json")

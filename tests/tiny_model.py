@@ -10,7 +10,7 @@ from tngvideo.bitstream import ModelIdentity
 from tngvideo.codecs.image_codec import ImageCodec
 from tngvideo.codecs.image_model import ImageModel, ImageModelConfig
 from tngvideo.tng_image import IMAGE_KIND, LoadedImageCodec
-from tngvideo.zoo import ManifestEntry, sha256_of, write_manifest_entry
+from tngvideo.zoo import CONFIG_KEY, ManifestEntry, save_shipped_weights, sha256_of, write_manifest_entry
 
 TINY_CONFIG = ImageModelConfig(hidden_channels=8, latent_channels=12, hyper_channels=8)
 
@@ -29,12 +29,10 @@ def tiny_loaded(seed: int = 0, model_id: int = 7) -> LoadedImageCodec:
 
 def write_tiny_models_dir(folder: Path, seed: int = 0, model_id: int = 7, name: str = "tiny") -> ManifestEntry:
     """A models folder (weights + manifest) holding one tiny image model, as shipped models are stored."""
-    from safetensors.torch import save_file
-
     folder.mkdir(parents=True, exist_ok=True)
     codec = tiny_codec(seed)
     weights = folder / f"{name}.safetensors"
-    save_file(codec.state_tensors(), str(weights), metadata={"config": TINY_CONFIG.to_json()})
+    save_shipped_weights(codec.state_tensors(), weights, {CONFIG_KEY: TINY_CONFIG.to_json()})
     entry = ManifestEntry(name, model_id, IMAGE_KIND, weights.name, sha256_of(weights), {})
     write_manifest_entry(entry, folder)
     return entry

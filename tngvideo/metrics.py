@@ -3,8 +3,9 @@
 - PSNR in RGB over all three channels (the primary figure), Y-PSNR and the 6:1:1-weighted YUV
   PSNR of the video-coding literature (BT.601 full-range YCbCr of the RGB frames).
 - MS-SSIM (pytorch-msssim, 5 scales, on 0-255 RGB). Its 5 scales need a side > 160 px; for
-  smaller frames we use as many scales as fit (weights renormalised), and plain SSIM below 11·2 px.
-  The scale count is part of the result so numbers from different sizes are not mixed up.
+  smaller frames (QCIF is 144 px high) the same algorithm runs with as many scales as fit (a side
+  > 10·2^(s-1) for s scales) and the first weights renormalised; 1 scale is plain SSIM. Frames
+  under 11 px have no SSIM and raise ValueError.
 - Bits per pixel, and Bjøntegaard delta rate (via the ``bjontegaard`` package).
 """
 
@@ -16,7 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from pytorch_msssim import ms_ssim, ssim
+from pytorch_msssim import ms_ssim
+from torch.nn import functional as F
 
 MSSSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 _WINDOW = 11
@@ -56,30 +58,41 @@ def yuv_psnr(reference: np.ndarray, test: np.ndarray) -> dict[str, float]:
 
 
 def msssim_scales(height: int, width: int) -> int:
-    """How many MS-SSIM scales fit: each scale halves the frame and needs a side > 11 px at the end."""
+    """How many MS-SSIM scales fit: scale s (1-based) needs a side > 10 * 2**(s-1), as pytorch-msssim asserts."""
     side = min(height, width)
-    scales = 1
-    while scales < len(MSSSIM_WEIGHTS) and side // (2**scales) >= _WINDOW:
-        scales += 1
-    return scales
+    return max(1, min(len(MSSSIM_WEIGHTS), sum(side > (_WINDOW - 1) * 2 ** (s - 1) for s in range(1, 6))))
 
 
 def msssim(reference: np.ndarray, test: np.ndarray) -> float:
     """MS-SSIM of two uint8 HxWx3 frames on 0-255 RGB (see module docstring for small frames)."""
-    ref = torch.from_numpy(np.ascontiguousarray(reference)).permute(2, 0, 1)[None].double()
-    tst = torch.from_numpy(np.ascontiguousarray(test)).permute(2, 0, 1)[None].double()
     height, width = reference.shape[:2]
     if min(height, width) < _WINDOW:
         raise ValueError(f"frame {width}x{height} is smaller than the 11x11 SSIM window")
+    ref = torch.from_numpy(np.ascontiguousarray(reference)).permute(2, 0, 1)[None].double()
+    tst = torch.from_numpy(np.ascontiguousarray(test)).permute(2, 0, 1)[None].double()
     scales = msssim_scales(height, width)
-    if scales == 1:
-        return float(ssim(ref, tst, data_range=255.0, size_average=True))
-    weights = list(MSSSIM_WEIGHTS[:scales])
-    total = sum(weights)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pytorch-msssim asserts on size only for its default 5 scales
-        value = ms_ssim(ref, tst, data_range=255.0, size_average=True, weights=[w / total for w in weights])
-    return float(value)
+    if scales == len(MSSSIM_WEIGHTS):
+        return float(ms_ssim(ref, tst, data_range=255.0, size_average=True))
+    return _msssim_fewer_scales(ref, tst, scales)
+
+
+def _msssim_fewer_scales(ref: torch.Tensor, tst: torch.Tensor, scales: int) -> float:
+    """pytorch-msssim's algorithm with its first ``scales`` weights renormalised (it asserts 5 scales)."""
+    from pytorch_msssim.ssim import _fspecial_gauss_1d, _ssim
+
+    weights = torch.tensor(MSSSIM_WEIGHTS[:scales], dtype=ref.dtype)
+    weights = weights / weights.sum()
+    window = _fspecial_gauss_1d(_WINDOW, 1.5).repeat(ref.shape[1], 1, 1, 1).to(ref.dtype)
+    factors = []
+    for scale in range(scales):
+        ssim_per_channel, cs = _ssim(ref, tst, data_range=255.0, win=window, size_average=False)
+        if scale < scales - 1:
+            factors.append(torch.relu(cs))
+            padding = [side % 2 for side in ref.shape[2:]]
+            ref = F.avg_pool2d(ref, kernel_size=2, padding=padding)
+            tst = F.avg_pool2d(tst, kernel_size=2, padding=padding)
+    stacked = torch.stack([*factors, torch.relu(ssim_per_channel)], dim=0)
+    return float(torch.prod(stacked ** weights.view(-1, 1, 1), dim=0).mean())
 
 
 def bits_per_pixel(num_bytes: int, width: int, height: int) -> float:

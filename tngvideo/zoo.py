@@ -51,6 +51,13 @@ def save_weights(model: nn.Module, config: Any, path: Path, metadata: dict[str, 
     save_file(tensors, str(path), metadata={CONFIG_KEY: config.to_json(), **(metadata or {})})
 
 
+def save_shipped_weights(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
+    """Write weights for shipping: float tensors as float16 (half the size; the rounding is far below
+    what training resolves), integer tables unchanged. The codec uses exactly these rounded values."""
+    stored = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in tensors.items()}
+    save_file(stored, str(path), metadata=metadata)
+
+
 def load_state(path: Path) -> dict[str, torch.Tensor]:
     """The tensors of a weight file (no hash check: for training checkpoints)."""
     try:
@@ -116,7 +123,8 @@ def verified_weights(entry: ManifestEntry, models_dir: Path | None = None) -> tu
     metadata = read_metadata(path)
     if CONFIG_KEY not in metadata:
         raise ModelError(f"weights file {path} carries no config")
-    return load_state(path), metadata[CONFIG_KEY]
+    tensors = {k: (v.float() if v.is_floating_point() else v) for k, v in load_state(path).items()}
+    return tensors, metadata[CONFIG_KEY]
 
 
 def write_manifest_entry(entry: ManifestEntry, models_dir: Path | None = None) -> None:

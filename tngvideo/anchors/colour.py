@@ -38,7 +38,11 @@ class ColourSpec:
     chroma: Chroma = "420"
 
     def __post_init__(self) -> None:
-        if self.matrix not in _LUMA_WEIGHTS or self.range not in ("limited", "full") or self.chroma not in ("444", "420"):
+        if (
+            self.matrix not in _LUMA_WEIGHTS
+            or self.range not in ("limited", "full")
+            or self.chroma not in ("444", "420")
+        ):
             raise ValueError(f"unsupported colour spec {self}")
 
     @property

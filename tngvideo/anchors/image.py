@@ -50,8 +50,12 @@ class ImageResult:
 class ImageAnchor(ABC):
     """A classical codec with a default quality sweep."""
 
-    name: str
     settings: tuple[float, ...]
+
+    @property
+    @abstractmethod
+    def name(self) -> str:
+        """The curve name in results."""
 
     @abstractmethod
     def describe(self) -> str:
@@ -79,6 +83,10 @@ class PillowAnchor(ImageAnchor):
 
     format: ClassVar[str]
 
+    @property
+    def name(self) -> str:
+        return self.format.lower()
+
     @abstractmethod
     def save_options(self, setting: float) -> dict[str, Any]:
         """Keyword arguments of ``Image.save`` for this setting."""
@@ -99,7 +107,6 @@ class JpegAnchor(PillowAnchor):
     """Baseline JPEG; 4:4:4 from quality 90 where 4:2:0 would cap quality."""
 
     settings: tuple[float, ...] = QUALITIES
-    name: ClassVar[str] = "jpeg"
     format: ClassVar[str] = "JPEG"
 
     def save_options(self, setting: float) -> dict[str, Any]:
@@ -116,7 +123,6 @@ class WebpAnchor(PillowAnchor):
 
     settings: tuple[float, ...] = QUALITIES
     method: int = 6
-    name: ClassVar[str] = "webp"
     format: ClassVar[str] = "WEBP"
 
     def save_options(self, setting: float) -> dict[str, Any]:
@@ -132,7 +138,6 @@ class AvifAnchor(PillowAnchor):
 
     settings: tuple[float, ...] = QUALITIES
     speed: int = 4
-    name: ClassVar[str] = "avif"
     format: ClassVar[str] = "AVIF"
 
     def save_options(self, setting: float) -> dict[str, Any]:
@@ -147,7 +152,6 @@ class Jpeg2000Anchor(PillowAnchor):
     """JPEG 2000 (OpenJPEG) at fixed compression ratios; the setting is the ratio to 24-bit RGB."""
 
     settings: tuple[float, ...] = JPEG2000_RATES
-    name: ClassVar[str] = "jpeg2000"
     format: ClassVar[str] = "JPEG2000"
 
     def save_options(self, setting: float) -> dict[str, Any]:
@@ -173,7 +177,7 @@ class X265IntraAnchor(ImageAnchor):
         return ColourSpec(self.matrix, self.range, self.chroma)
 
     @property
-    def name(self) -> str:  # type: ignore[override]
+    def name(self) -> str:
         return f"x265-intra-{self.colour.pix_fmt}" + ("-psnr" if self.tune == "psnr" else "")
 
     def setup(self, qp: float) -> EncoderSetup:

@@ -19,10 +19,11 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Literal
+from typing import Literal, cast
 
 import av
 import numpy as np
+from av.video.codeccontext import VideoCodecContext
 from av.video.frame import PictureType
 
 from tngvideo.anchors.colour import ColourSpec, YuvPlanes, planes_to_rgb, rgb_to_planes
@@ -95,7 +96,7 @@ def planes_to_frame(planes: YuvPlanes, colour: ColourSpec, pts: int) -> av.Video
     for target, source in zip(frame.planes, planes):
         rows = np.zeros((target.height, target.line_size), dtype=np.uint8)
         rows[:, : target.width] = source
-        target.update(rows)
+        target.update(rows.tobytes())
     frame.pts = pts
     frame.colorspace = _COLORSPACE_CODE[colour.matrix]
     frame.color_range = _RANGE_CODE[colour.range]
@@ -107,17 +108,21 @@ def frame_to_planes(frame: av.VideoFrame) -> YuvPlanes:
     if frame.format.name not in ("yuv420p", "yuv444p", "yuvj420p", "yuvj444p"):
         raise ValueError(f"decoder returned {frame.format.name}, expected 8-bit planar 4:2:0 or 4:4:4")
     y, cb, cr = (
-        np.frombuffer(plane, dtype=np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
+        np.frombuffer(memoryview(plane), dtype=np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
         for plane in frame.planes
     )
     return YuvPlanes(y, cb, cr)
 
 
-def open_encoder(setup: EncoderSetup, width: int, height: int) -> av.VideoCodecContext:
+def _video_context(name: str, mode: Literal["r", "w"]) -> VideoCodecContext:
+    return cast(VideoCodecContext, av.CodecContext.create(name, mode))
+
+
+def open_encoder(setup: EncoderSetup, width: int, height: int) -> VideoCodecContext:
     """An opened encoder context with the colour matrix and range tagged in its VUI."""
     if setup.encoder == "libsvtav1":
         os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 logs straight to stderr at info level otherwise
-    context = av.CodecContext.create(setup.encoder, "w")
+    context = _video_context(setup.encoder, "w")
     context.width, context.height, context.pix_fmt = width, height, setup.colour.pix_fmt
     context.time_base = 1 / setup.fps
     context.framerate = setup.fps
@@ -130,8 +135,8 @@ def open_encoder(setup: EncoderSetup, width: int, height: int) -> av.VideoCodecC
 
 def code_frames(frames: Iterable[np.ndarray], setup: EncoderSetup) -> Iterator[CodedFrame]:
     """Encode a stream of HxWx3 uint8 RGB frames and yield each decoded back, with its bits."""
-    encoder: av.VideoCodecContext | None = None
-    decoder = av.CodecContext.create(DECODER_FOR[setup.encoder], "r")
+    encoder: VideoCodecContext | None = None
+    decoder = _video_context(DECODER_FOR[setup.encoder], "r")
     pending: dict[int, np.ndarray] = {}  # originals the decoder has not returned yet, by pts
     bits: dict[int, int] = {}
     keyframes: set[int] = set()
@@ -139,17 +144,17 @@ def code_frames(frames: Iterable[np.ndarray], setup: EncoderSetup) -> Iterator[C
     def release(packets: Iterable[av.Packet | None]) -> Iterator[CodedFrame]:
         for packet in packets:
             if packet is not None:
-                if packet.pts is None:
-                    raise RuntimeError(f"{setup.encoder} returned a packet without pts")
-                bits[packet.pts] = bits.get(packet.pts, 0) + 8 * packet.size
+                pts = _pts(packet.pts, setup.encoder)
+                bits[pts] = bits.get(pts, 0) + 8 * packet.size
                 if packet.is_keyframe:
-                    keyframes.add(packet.pts)
+                    keyframes.add(pts)
             for decoded in decoder.decode(packet):
-                original = pending.pop(decoded.pts)
+                pts = _pts(decoded.pts, setup.encoder)
+                original = pending.pop(pts)
                 height, width = original.shape[:2]
                 rgb = planes_to_rgb(frame_to_planes(decoded), setup.colour)[:height, :width]
                 yield CodedFrame(
-                    decoded.pts, original, rgb, bits.pop(decoded.pts), decoded.pts in keyframes, PictureType(decoded.pict_type).name
+                    pts, original, rgb, bits.pop(pts), pts in keyframes, PictureType(decoded.pict_type).name
                 )
 
     for index, rgb in enumerate(frames):
@@ -162,3 +167,10 @@ def code_frames(frames: Iterable[np.ndarray], setup: EncoderSetup) -> Iterator[C
         yield from release([*encoder.encode(None), None])
     if pending:
         raise RuntimeError(f"{setup.encoder}: {len(pending)} frames were never decoded")
+
+
+def _pts(pts: int | None, encoder: str) -> int:
+    """Frames are matched to packets and originals by pts, so every packet and frame must carry one."""
+    if pts is None:
+        raise RuntimeError(f"{encoder} round trip produced a packet or frame without pts")
+    return pts

@@ -69,9 +69,8 @@ class VideoAnchor:
 
     @property
     def name(self) -> str:
-        pix_fmt = "yuv420p" if self.chroma == "420" else "yuv444p"
         suffix = "-psnr" if self.tune == "psnr" else ""
-        return f"{_SHORT_NAME[self.encoder]}-{self.preset}-{pix_fmt}{suffix}"
+        return f"{_SHORT_NAME[self.encoder]}-{self.preset}-{ColourSpec(chroma=self.chroma).pix_fmt}{suffix}"
 
     @property
     def crfs(self) -> tuple[float, ...]:
@@ -102,11 +101,10 @@ class VideoAnchor:
         return EncoderSetup(self.encoder, self.colour(info), self.options(crf), info.fps)
 
     def describe(self) -> str:
-        matrix = self.matrix or "source's matrix"
+        options = " ".join(f"{key}={value}" for key, value in self.options(0).items() if key != "crf")
         return (
-            f"{self.encoder} via PyAV, preset {self.preset}, CRF, {self.chroma} {matrix} {self.range} range "
-            f"(box-filtered chroma), closed GOP {self.gop} (keyint = min-keyint, no scene cut), "
-            f"{'PSNR-tuned' if self.tune == 'psnr' else 'default tuning'}"
+            f"{self.encoder} via PyAV, CRF, {ColourSpec(chroma=self.chroma).pix_fmt} {self.matrix or 'source matrix'} "
+            f"{self.range} range (2x2 box-filtered chroma if 4:2:0), closed GOP {self.gop}; {options}"
         )
 
 
@@ -145,11 +143,7 @@ class VideoResult:
 
 def encode_clip(source: VideoSource, anchor: VideoAnchor, crf: float, max_frames: int | None = None) -> VideoResult:
     """Encode, decode and measure the first ``max_frames`` frames (all by default) of ``source``."""
-    frames = source.frames()
-    try:
-        records = tuple(_measured_frames(islice(frames, max_frames), anchor.setup(crf, source.info)))
-    finally:
-        frames.close()
+    records = tuple(_measured_frames(islice(source.frames(), max_frames), anchor.setup(crf, source.info)))
     if not records:
         raise ValueError(f"{source.path}: no frames to encode")
     width, height = source.info.width, source.info.height

@@ -54,7 +54,8 @@ class HyperpriorTables:
             "latent_supports": self.latent.supports,
             "scale_thresholds": self.scale_thresholds,
         }
-        return {PREFIX + name: torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64)) for name, a in arrays.items()}
+        # int32 holds every count (<= 2**16) and threshold, at half the size of int64.
+        return {PREFIX + name: torch.from_numpy(np.ascontiguousarray(a, dtype=np.int32)) for name, a in arrays.items()}
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> HyperpriorTables:

@@ -158,7 +158,9 @@ def bd_table(curves: Mapping[str, RDCurve], reference: str) -> dict[str, BDRate]
     anchor = curves[reference]
 
     def bd(curve: RDCurve, quantity: str) -> float:
-        return bd_rate_percent(anchor.series("bpp"), anchor.series(quantity), curve.series("bpp"), curve.series(quantity))
+        return bd_rate_percent(
+            anchor.series("bpp"), anchor.series(quantity), curve.series("bpp"), curve.series(quantity)
+        )
 
     return {name: BDRate(bd(curve, "psnr"), bd(curve, "msssim_db")) for name, curve in curves.items()}
 
@@ -302,8 +304,9 @@ def plot_report(report: RDReport, path: Path) -> None:
     figure.savefig(path, dpi=110)
 
 
-def update_report(json_path: Path, curves: Mapping[str, RDCurve], settings: Mapping[str, str],
-                  png_path: Path | None = None) -> RDReport:
+def update_report(
+    json_path: Path, curves: Mapping[str, RDCurve], settings: Mapping[str, str], png_path: Path | None = None
+) -> RDReport:
     """Add curves to the report at ``json_path``, rewrite it and (optionally) redraw its plot."""
     report = load_report(json_path).with_curves(curves, settings)
     save_report(report, json_path)

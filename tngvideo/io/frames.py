@@ -3,13 +3,15 @@
 Anything ffmpeg reads (mp4, mkv, webm, y4m, raw .264/.265 ...), a folder of numbered image frames
 (PNG, JPEG, BMP, TIFF), a clip folder holding one video file, or a single image file (a 1-frame
 clip, so the codec can take photos too). Frames are yielded one at a time, so memory does not grow
-with the clip's length. Images go through ffmpeg as well: one decode and one colour path for all.
+with the clip's length. Images go through ffmpeg too, for one decode and one colour path (its JPEG
+decoder differs from Pillow's libjpeg by ~46 dB PSNR: chroma upsampling and IDCT).
 
-YUV->RGB follows ``tngvideo.io.colour``: the stream's matrix and range tags, else BT.601 below 720
-lines / BT.709 from 720 up, limited range for video and full range for image files. Sources that
-are not 8-bit 3-channel (10/16-bit, grayscale, alpha, palette-free gray JPEGs ...) are converted to
-8-bit RGB with one warning (``warnings`` module) per source. Alpha is dropped and the colour
-channels kept as stored, as ffmpeg does: compositing onto a background would invent colours.
+YUV->RGB follows ``tngvideo.io.colour``: the stream's matrix, range and chroma-siting tags, else
+BT.601 below 720 lines / BT.709 from 720 up, limited range for video and full range for image files.
+Odd sizes are returned as they are. Sources that are not 8-bit 3-channel (10/16-bit, grayscale,
+alpha) are converted to 8-bit RGB with one one-line warning (``warnings`` module) per source. Alpha
+is dropped and the colours kept as stored, as ffmpeg does: compositing onto a background would
+change the colours of every transparent pixel, and the codec has no alpha to restore them.
 """
 
 from __future__ import annotations
@@ -21,20 +23,21 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from itertools import islice
 from pathlib import Path
+from typing import Literal
 
 import av
 import numpy as np
 
 from tngvideo.errors import InputError
+from tngvideo.io._messages import short_reason
 from tngvideo.io.colour import (
     SWS_FLAGS,
     Matrix,
     Range,
-    default_matrix,
     matrix_of_tag,
+    range_code,
     range_of_tag,
     sws_colorspace,
-    sws_range,
 )
 
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -52,9 +55,9 @@ class VideoInfo:
     fps: Fraction
     # As the container declares, else packets counted (no decoding); an mp4 edit list may trim one.
     frame_count: int
-    colorspace: Matrix  # the YCbCr matrix used for conversion, "rgb" for RGB sources
+    colorspace: Matrix | Literal["rgb"]  # the YCbCr matrix used for conversion, "rgb" for RGB sources
     color_range: Range
-    source_format: str  # ffmpeg pixel format of the (first) source frame's stream, e.g. "yuv420p"
+    source_format: str  # ffmpeg pixel format the stream declares (a folder's first frame), e.g. "yuv420p"
 
 
 class VideoSource:
@@ -74,6 +77,7 @@ class VideoSource:
 
     def frames(self) -> Iterator[np.ndarray]:
         """Decode frame by frame into HxWx3 uint8 RGB; InputError if the source breaks midway."""
+        frames: Iterator[tuple[np.ndarray, str | None]]
         if self._video is None:
             frames = (item for path in self._images for item in islice(_decode(path, "full"), 1))
         else:
@@ -127,20 +131,20 @@ def _probe_file(path: Path, default_range: Range) -> VideoInfo:
         stream = container.streams.video[0]
         ctx = stream.codec_context
         if not ctx.width or not ctx.height:
-            raise InputError(f"{path}: video stream has no frame size")
-        pix_fmt = ctx.pix_fmt or "unknown"
+            raise _unreadable(path, "no frame size")
+        rgb = ctx.pix_fmt is not None and _is_rgb(av.VideoFormat(ctx.pix_fmt))
         try:
             count = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
         except av.FFmpegError as exc:
-            raise InputError(f"{path}: not a readable video ({_reason(exc)})") from exc
+            raise _unreadable(path, short_reason(exc)) from exc
         return VideoInfo(
             width=ctx.width,
             height=ctx.height,
             fps=Fraction(stream.average_rate or stream.guessed_rate or DEFAULT_FPS),
             frame_count=count,
-            colorspace="rgb" if _is_rgb(pix_fmt) else matrix_of_tag(int(ctx.colorspace), ctx.height),
-            color_range="full" if _is_rgb(pix_fmt) else range_of_tag(int(ctx.color_range), pix_fmt, default_range),
-            source_format=pix_fmt,
+            colorspace="rgb" if rgb else matrix_of_tag(int(ctx.colorspace), ctx.height),
+            color_range="full" if rgb else range_of_tag(int(ctx.color_range), ctx.pix_fmt or "", default_range),
+            source_format=ctx.pix_fmt or "unknown",
         )
 
 
@@ -153,44 +157,59 @@ def _decode(path: Path, default_range: Range) -> Iterator[tuple[np.ndarray, str 
             for index, frame in enumerate(container.decode(stream)):
                 yield _to_rgb(frame, default_range), None if index else _lossy_conversion(frame.format)
         except (av.FFmpegError, ValueError) as exc:
-            raise InputError(f"{path}: decoding failed ({_reason(exc)})") from exc
+            raise InputError(f"{path}: decoding failed ({short_reason(exc)})") from exc
 
 
 def _to_rgb(frame: av.VideoFrame, default_range: Range) -> np.ndarray:
     """One decoded frame as HxWx3 uint8 RGB, by the frame's own colour tags."""
-    if _is_rgb(frame.format.name):
+    fmt = frame.format
+    if _is_rgb(fmt):
         return frame.reformat(format="rgb24", interpolation=SWS_FLAGS).to_ndarray()  # alpha dropped here
-    matrix = matrix_of_tag(int(frame.colorspace), frame.height)
-    if matrix == "rgb":  # gray PNGs are tagged RGB; gray needs no matrix, any will do
-        matrix = default_matrix(frame.height)
+    range_ = range_of_tag(int(frame.color_range), fmt.name, default_range)
+    if _is_gray(fmt):
+        return _gray_to_rgb(frame, range_)
     rgb = frame.reformat(
         format="rgb24",
-        src_colorspace=sws_colorspace(matrix),
-        src_color_range=sws_range(range_of_tag(int(frame.color_range), frame.format.name, default_range)),
-        dst_color_range=sws_range("full"),
+        src_colorspace=sws_colorspace(matrix_of_tag(int(frame.colorspace), frame.height)),
+        src_color_range=range_code(range_),
+        dst_color_range=range_code("full"),
         interpolation=SWS_FLAGS,
     )
     return rgb.to_ndarray()
 
 
-def _is_rgb(pix_fmt: str) -> bool:
-    """RGB-family formats (incl. palettes) need no matrix; everything else is YCbCr or gray."""
-    if pix_fmt == "unknown":
-        return False
-    fmt = av.VideoFormat(pix_fmt)
+def _gray_to_rgb(frame: av.VideoFrame, range_: Range) -> np.ndarray:
+    """Gray in numpy: swscale takes all gray as full range, and scales 16-bit by 1/256, not 1/257."""
+    if any(c.is_alpha for c in frame.format.components):
+        frame = frame.reformat(format="gray16le")  # PyAV cannot export gray+alpha; PNG-only, full range
+    bits = frame.format.components[0].bits
+    luma = frame.to_ndarray().astype(np.float64)
+    if range_ == "limited":
+        luma = (luma / 2 ** (bits - 8) - 16) * (255 / 219)
+    else:
+        luma = luma * (255 / (2**bits - 1))
+    gray = np.clip(np.rint(luma), 0, 255).astype(np.uint8)
+    return np.repeat(gray[..., None], 3, axis=2)
+
+
+def _is_rgb(fmt: av.VideoFormat) -> bool:
+    """RGB-family formats (incl. palettes) need no matrix."""
     return fmt.is_rgb or fmt.has_palette
+
+
+def _is_gray(fmt: av.VideoFormat) -> bool:
+    return not _is_rgb(fmt) and sum(not c.is_alpha for c in fmt.components) == 1
 
 
 def _lossy_conversion(fmt: av.VideoFormat) -> str | None:
     """What turning this format into 8-bit RGB loses, or None."""
     bits = max(c.bits for c in fmt.components)
-    colours = sum(not c.is_alpha for c in fmt.components)
     reasons = []
     if bits > 8:
         reasons.append(f"{bits}-bit")
-    if colours == 1 and not fmt.has_palette:
+    if _is_gray(fmt):
         reasons.append("grayscale")
-    if colours < len(fmt.components):
+    if any(c.is_alpha for c in fmt.components):
         reasons.append("alpha dropped")
     return f"{fmt.name} source ({', '.join(reasons)})" if reasons else None
 
@@ -199,14 +218,12 @@ def _open_container(path: Path) -> av.container.InputContainer:
     try:
         container = av.open(str(path), mode="r")
     except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not a readable video or image ({_reason(exc)})") from exc
+        raise _unreadable(path, short_reason(exc)) from exc
     if not container.streams.video:
         container.close()
         raise InputError(f"{path}: has no video stream")
     return container
 
 
-def _reason(exc: Exception) -> str:
-    """ffmpeg's short reason, on one line."""
-    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return text.splitlines()[0]
+def _unreadable(path: Path, reason: str) -> InputError:
+    return InputError(f"{path}: not a readable video or image ({reason})")

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from tngvideo.codecs.image_model import ImageModel, ImageModelConfig
+from tngvideo.entropy.tables import PREFIX as TABLE_PREFIX
 from tngvideo.training.data import RandomCrops, TrainingDataConfig, load_training_pictures
 from tngvideo.training.kodak_probe import KodakProbe
 from tngvideo.zoo import load_state, save_weights
@@ -103,7 +104,9 @@ class ImageTrainer:
             self.best_bd_rate = float(state["best_bd_rate"])
             self._log({"event": "resume", "step": self.step})
         elif self.config.init_weights:
-            self.model.load_state_dict(load_state(Path(self.config.init_weights)))
+            shipped = load_state(Path(self.config.init_weights))
+            network = {k: v.float() for k, v in shipped.items() if not k.startswith(TABLE_PREFIX)}
+            self.model.load_state_dict(network)
             self._log({"event": "init", "weights": self.config.init_weights})
 
     def _log(self, record: dict[str, object]) -> None:

@@ -1,0 +1,98 @@
+"""Ship a trained image network: bake its coding tables, write models/NAME.safetensors, measure it on
+Kodak with the real codec, and record everything in models/manifest.json.
+
+    python scripts/export_image_model.py runs/image/best.safetensors --name tng-image-v1 --model-id 1 \
+        --anchors results/kodak_anchors/rd.json
+
+The manifest entry holds the file's sha256, the architecture and training config (read from the
+checkpoint's metadata), the training data and its terms, and the measured Kodak numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import torch
+
+from tngvideo.codecs.image_codec import ImageCodec
+from tngvideo.codecs.image_model import ImageModel, ImageModelConfig
+from tngvideo.evaluation.image_eval import run_image_eval
+from tngvideo.paths import data_root, models_dir
+from tngvideo.tng_image import IMAGE_KIND
+from tngvideo.zoo import (
+    CONFIG_KEY,
+    ManifestEntry,
+    load_state,
+    read_metadata,
+    save_shipped_weights,
+    sha256_of,
+    write_manifest_entry,
+)
+
+TRAINING_DATA_TERMS = (
+    "shared data images/cid22 (CC BY-SA 4.0), images/clic2025 (Unsplash License), frames of video/train "
+    "(BSD / CC BY 3.0 / Apache-2.0 / CC BY-NC 4.0 / S-Lab non-commercial, see the data README); "
+    "no Kodak, no video/eval"
+)
+
+
+def _finite(value: float) -> float | None:
+    return round(value, 2) if math.isfinite(value) else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--model-id", type=int, required=True)
+    parser.add_argument("--kodak", type=Path, default=None, help="default: the shared data's kodak/")
+    parser.add_argument("--anchors", type=Path, default=None, help="anchor report from scripts/bench_image.py")
+    parser.add_argument("--out", type=Path, default=Path("results/kodak_tng"))
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+
+    metadata = read_metadata(args.checkpoint)
+    config = ImageModelConfig.from_json(metadata[CONFIG_KEY])
+    model = ImageModel(config)
+    model.load_state_dict(load_state(args.checkpoint))
+    codec = ImageCodec.from_model(model)
+    target = models_dir() / f"{args.name}.safetensors"
+    provenance = {"train_config": metadata.get("train_config", ""), "step": metadata.get("step", "")}
+    save_shipped_weights(codec.state_tensors(), target, {CONFIG_KEY: config.to_json(), "name": args.name, **provenance})
+    entry = ManifestEntry(args.name, args.model_id, IMAGE_KIND, target.name, sha256_of(target), {})
+    write_manifest_entry(entry, models_dir())  # provisional, so the evaluation can load it by name
+
+    result = run_image_eval(args.kodak or data_root() / "kodak", args.out, None, args.name, args.anchors)
+    tng = result.report.curves["tngvideo"]
+    details = {
+        "architecture": "mean-scale hyperprior (Minnen et al. 2018, no context model), GDN transforms, "
+        "per-level gain vectors (Cui et al. 2021), fixed-point hyper-synthesis",
+        "config": dataclasses.asdict(config),
+        "file_bytes": target.stat().st_size,
+        "training": {
+            "steps": int(metadata.get("step", "0") or 0),
+            "config": json.loads(metadata["train_config"]) if metadata.get("train_config") else None,
+            "data": TRAINING_DATA_TERMS,
+            "script": "scripts/train_image.py",
+        },
+        "kodak": {
+            "images": result.images,
+            "points": [{"quality": p.setting, "bpp": round(p.bpp, 4), "psnr": round(p.psnr, 3),
+                        "msssim": round(p.msssim, 5)} for p in tng.points],
+            "bd_rate_percent_vs": {name: {"psnr": _finite(bd.psnr), "msssim_db": _finite(bd.msssim_db)}
+                                   for name, bd in result.bd_vs_anchors.items()},
+            "median_encode_seconds": round(result.median_encode_seconds, 3),
+            "median_decode_seconds": round(result.median_decode_seconds, 3),
+            "measured_by": f"scripts/export_image_model.py (tngvideo image eval), report {args.out / 'rd.json'}",
+        },
+    }
+    write_manifest_entry(dataclasses.replace(entry, details=details), models_dir())
+    print(f"wrote {target} ({target.stat().st_size} bytes) and its manifest entry")
+
+
+if __name__ == "__main__":
+    main()

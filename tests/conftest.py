@@ -1,0 +1,79 @@
+"""Shared fixtures: synthetic frames and clips made inside each test, so no media is shipped for them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+DATA_DIR = Path(__file__).parent / "data"
+
+
+def _smooth_frames(height: int, width: int, count: int = 3, seed: int = 0) -> list[np.ndarray]:
+    """Moving colour gradients: natural-image-like, so lossy coding keeps a high PSNR."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    phase = rng.uniform(0, 2 * np.pi, 3)
+    frames = []
+    for t in range(count):
+        channels = [127.5 + 100 * np.sin(2 * np.pi * (x / 53 + y / 71) + phase[c] + 0.3 * t + c) for c in range(3)]
+        frames.append(np.clip(np.rint(np.stack(channels, axis=-1)), 0, 255).astype(np.uint8))
+    return frames
+
+
+def _write_planes_clip(
+    path: Path,
+    frames: Sequence[Sequence[np.ndarray]],
+    pix_fmt: str,
+    *,
+    codec: str = "libx264",
+    options: Mapping[str, str] | None = None,
+    colorspace: int | None = None,
+    color_range: int | None = None,
+    fps: Fraction = Fraction(25),
+) -> Path:
+    """Encode exact planes (uint8 or uint16 per ``pix_fmt``) with optional colour tags.
+
+    The default is lossless libx264 (qp 0), so decoded planes equal the given ones.
+    """
+    height, width = frames[0][0].shape
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        stream.options = dict(options if options is not None else {"qp": "0"})
+        if colorspace is not None:
+            stream.codec_context.colorspace = colorspace
+        if color_range is not None:
+            stream.codec_context.color_range = color_range
+        for index, planes in enumerate(frames):
+            frame = av.VideoFrame(width, height, pix_fmt)
+            for target, source in zip(frame.planes, planes, strict=True):
+                rows = np.zeros((target.height, target.line_size // source.itemsize), dtype=source.dtype)
+                rows[:, : source.shape[1]] = source
+                target.update(rows.tobytes())
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+@pytest.fixture
+def smooth_frames() -> Callable[..., list[np.ndarray]]:
+    """``smooth_frames(height, width, count=3, seed=0)`` -> list of HxWx3 uint8 RGB frames."""
+    return _smooth_frames
+
+
+@pytest.fixture
+def write_planes_clip() -> Callable[..., Path]:
+    """``write_planes_clip(path, [(y, cb, cr), ...], pix_fmt, codec=..., colorspace=..., ...)`` -> path."""
+    return _write_planes_clip
+
+
+@pytest.fixture
+def sample_clip() -> Path:
+    """The shipped real clip (see tests/data/README.md)."""
+    return DATA_DIR / "sample_foreman_qcif.mp4"

@@ -1,0 +1,133 @@
+"""The ``tngvideo`` command, run in-process: results, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from tiny_model import write_tiny_models_dir
+
+from tngvideo.cli import EXIT_ERROR, main
+from tngvideo.paths import MODELS_ENV_VAR
+from tngvideo.tng_image import decode_image
+
+
+@pytest.fixture()
+def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "models"
+    write_tiny_models_dir(folder)
+    monkeypatch.setenv(MODELS_ENV_VAR, str(folder))
+    return folder
+
+
+def _png(path: Path, mode: str = "RGB", size: tuple[int, int] = (47, 33)) -> Path:
+    rng = np.random.default_rng(0)
+    channels = {"RGB": 3, "RGBA": 4, "L": 1}[mode]
+    array = rng.integers(0, 256, (size[1], size[0], channels), dtype=np.uint8)
+    Image.fromarray(array.squeeze(-1) if channels == 1 else array, mode).save(path)
+    return path
+
+
+def _assert_one_line_error(capsys: pytest.CaptureFixture[str], code: int, fragment: str) -> None:
+    err = capsys.readouterr().err
+    assert code == EXIT_ERROR
+    lines = [line for line in err.splitlines() if line.startswith("tngvideo: error:")]
+    assert len(lines) == 1, err
+    assert fragment in lines[0]
+    assert "Traceback" not in err
+
+
+def test_image_round_trip_through_the_cli(models: Path, tmp_path: Path) -> None:
+    source = _png(tmp_path / "in.png")
+    assert main(["image", "encode", str(source), str(tmp_path / "a.tng"), "--quality", "3"]) == 0
+    assert main(["image", "decode", str(tmp_path / "a.tng"), str(tmp_path / "out.png")]) == 0
+    decoded = np.asarray(Image.open(tmp_path / "out.png"))
+    assert decoded.shape == (33, 47, 3)
+    assert np.array_equal(decoded, decode_image((tmp_path / "a.tng").read_bytes()))
+
+
+@pytest.mark.parametrize(("mode", "word"), [("L", "gray"), ("RGBA", "alpha")])
+def test_grayscale_and_alpha_pictures_are_converted_with_a_warning(
+    models: Path, tmp_path: Path, mode: str, word: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = _png(tmp_path / "in.png", mode)
+    assert main(["image", "encode", str(source), str(tmp_path / "a.tng")]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and word in warnings[0]
+
+
+def test_missing_input_is_a_one_line_error(models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["image", "encode", str(tmp_path / "nope.png"), str(tmp_path / "a.tng")])
+    _assert_one_line_error(capsys, code, "no such file")
+
+
+def test_non_media_input_is_a_one_line_error(models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("hello, not a video\n")
+    _assert_one_line_error(capsys, main(["info", str(text)]), "notes.txt")
+    _assert_one_line_error(capsys, main(["image", "encode", str(text), str(tmp_path / "a.tng")]), "notes.txt")
+
+
+def test_unwritable_output_is_a_one_line_error(models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = _png(tmp_path / "in.png")
+    code = main(["image", "encode", str(source), str(tmp_path / "missing" / "a.tng")])
+    _assert_one_line_error(capsys, code, "does not exist")
+
+
+def test_refuses_to_overwrite_unless_asked(models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = _png(tmp_path / "in.png")
+    target = tmp_path / "a.tng"
+    target.write_bytes(b"keep me")
+    _assert_one_line_error(capsys, main(["image", "encode", str(source), str(target)]), "already exists")
+    assert target.read_bytes() == b"keep me"
+    assert main(["image", "encode", str(source), str(target), "--overwrite"]) == 0
+    assert target.read_bytes() != b"keep me"
+
+
+def test_corrupt_file_is_a_one_line_error(models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = _png(tmp_path / "in.png")
+    main(["image", "encode", str(source), str(tmp_path / "a.tng")])
+    data = (tmp_path / "a.tng").read_bytes()
+    (tmp_path / "short.tng").write_bytes(data[: len(data) // 2])
+    _assert_one_line_error(capsys, main(["image", "decode", str(tmp_path / "short.tng"), str(tmp_path / "o.png")]), "truncated")
+    flipped = bytearray(data)
+    flipped[-6] ^= 0x10
+    (tmp_path / "flip.tng").write_bytes(bytes(flipped))
+    _assert_one_line_error(capsys, main(["image", "decode", str(tmp_path / "flip.tng"), str(tmp_path / "o.png")]), "corrupt")
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_missing_or_altered_weights_are_one_line_errors(
+    models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = _png(tmp_path / "in.png")
+    weights = models / "tiny.safetensors"
+    original = weights.read_bytes()
+    weights.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
+    _assert_one_line_error(capsys, main(["image", "encode", str(source), str(tmp_path / "a.tng")]), "sha256")
+    weights.unlink()
+    _assert_one_line_error(capsys, main(["image", "encode", str(source), str(tmp_path / "a.tng")]), "missing")
+
+
+def test_file_made_with_other_weights_is_rejected(models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = _png(tmp_path / "in.png")
+    main(["image", "encode", str(source), str(tmp_path / "a.tng")])
+    write_tiny_models_dir(models, seed=1)  # same name and id, retrained weights
+    code = main(["image", "decode", str(tmp_path / "a.tng"), str(tmp_path / "o.png")])
+    _assert_one_line_error(capsys, code, "other weights")
+
+
+def test_video_commands_say_the_codec_is_not_ready(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    clip = _png(tmp_path / "frame.png")
+    _assert_one_line_error(capsys, main(["encode", str(clip), str(tmp_path / "o.tngv")]), "not implemented")
+
+
+def test_info_describes_a_tng_file(models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = _png(tmp_path / "in.png")
+    main(["image", "encode", str(source), str(tmp_path / "a.tng"), "--quality", "2.5"])
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "a.tng")]) == 0
+    out = capsys.readouterr().out
+    assert "47x33" in out and "quality 2.5" in out and "model id 7" in out

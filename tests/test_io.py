@@ -1,0 +1,428 @@
+"""Behaviour of tngvideo.io: reading any source as 8-bit RGB frames, and writing them back."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from fractions import Fraction
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+import tngvideo.io.frames as frames_module
+from tngvideo.errors import InputError, OutputError
+from tngvideo.io import DEFAULT_CRF, open_video, open_writer
+from tngvideo.paths import data_root
+
+NTSC = Fraction(30000, 1001)
+LUMA_WEIGHTS = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722)}
+
+
+def psnr(reference: np.ndarray, test: np.ndarray) -> float:
+    """RGB PSNR in dB; local so these tests need no torch (tngvideo.metrics imports it)."""
+    mse = np.mean((reference.astype(np.float64) - test) ** 2)
+    return float(10 * np.log10(255**2 / mse)) if mse else float("inf")
+
+
+def write_all(path: Path | str, frames: list[np.ndarray], fps: Fraction = NTSC, **options: Any) -> None:
+    height, width = frames[0].shape[:2]
+    with open_writer(path, width, height, fps, **options) as writer:
+        for frame in frames:
+            writer.write(frame)
+
+
+def read_all(path: Path | str) -> list[np.ndarray]:
+    return list(open_video(path).frames())
+
+
+def save_pngs(folder: Path, images: list[np.ndarray]) -> Path:
+    folder.mkdir()
+    for index, image in enumerate(images):
+        Image.fromarray(image).save(folder / f"{index:04d}.png")
+    return folder
+
+
+def one_warning(record: list[warnings.WarningMessage], match: str) -> None:
+    """Exactly one warning, on one line, saying ``match``."""
+    messages = [str(w.message) for w in record]
+    assert len(messages) == 1, messages
+    assert match in messages[0] and "\n" not in messages[0]
+
+
+# Round trips -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_lossless_h264_round_trip_is_bit_exact(tmp_path, smooth_frames, suffix):
+    frames = smooth_frames(48, 64)
+    path = tmp_path / f"clip{suffix}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        write_all(path, frames, lossless=True)
+        source = open_video(path)
+        decoded = list(source.frames())
+    assert (source.info.fps, source.info.frame_count) == (NTSC, len(frames))
+    assert all(np.array_equal(a, b) for a, b in zip(frames, decoded, strict=True))
+
+
+def test_crf_mp4_round_trip_keeps_high_psnr_and_a_smaller_file(tmp_path, smooth_frames):
+    frames = smooth_frames(64, 96, count=4)
+    write_all(tmp_path / "default.mp4", frames)
+    write_all(tmp_path / "lossless.mp4", frames, lossless=True)
+    source = open_video(tmp_path / "default.mp4")
+    decoded = list(source.frames())
+    assert (source.info.width, source.info.height, source.info.fps) == (96, 64, NTSC)
+    assert min(psnr(a, b) for a, b in zip(frames, decoded, strict=True)) > 42
+    assert (tmp_path / "default.mp4").stat().st_size < (tmp_path / "lossless.mp4").stat().st_size / 2
+
+
+def test_higher_crf_trades_quality_for_size(tmp_path, smooth_frames):
+    frames = smooth_frames(64, 96, count=2)
+    results = {}
+    for crf in (DEFAULT_CRF, 30):
+        path = tmp_path / f"crf{crf}.mp4"
+        write_all(path, frames, crf=crf)
+        results[crf] = (path.stat().st_size, psnr(frames[0], read_all(path)[0]))
+    assert results[30][0] < results[DEFAULT_CRF][0] and results[30][1] < results[DEFAULT_CRF][1]
+
+
+@pytest.mark.parametrize(("chroma", "header_chroma", "min_psnr"), [("420", b"C420", 42), ("444", b"C444", 50)])
+def test_y4m_round_trip_keeps_fps_range_and_colours(tmp_path, smooth_frames, chroma, header_chroma, min_psnr):
+    frames = smooth_frames(48, 64)
+    path = tmp_path / "clip.y4m"
+    write_all(path, frames, chroma=chroma)
+    header = path.read_bytes().split(b"\n", 1)[0].split()
+    assert b"F30000:1001" in header and b"XCOLORRANGE=LIMITED" in header
+    assert any(field.startswith(header_chroma) for field in header)
+    source = open_video(path)
+    decoded = list(source.frames())
+    assert (source.info.fps, source.info.frame_count, len(decoded)) == (NTSC, 3, 3)
+    assert min(psnr(a, b) for a, b in zip(frames, decoded)) > min_psnr
+
+
+@pytest.mark.parametrize("name", ["frames/", "frames"])
+def test_png_folder_round_trip_is_bit_exact(tmp_path, smooth_frames, name):
+    frames = smooth_frames(48, 64)
+    write_all(str(tmp_path / name), frames, fps=Fraction(25))
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == ["000000.png", "000001.png", "000002.png"]
+    assert all(np.array_equal(a, b) for a, b in zip(frames, read_all(tmp_path / "frames"), strict=True))
+
+
+def test_png_folder_warns_that_it_keeps_no_frame_rate(tmp_path, smooth_frames):
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        write_all(tmp_path / "frames", smooth_frames(8, 8), fps=NTSC)
+    one_warning(record, "no frame rate")
+    assert open_video(tmp_path / "frames").info.fps == Fraction(25)
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "min_psnr"),
+    [
+        ("lossless.mp4", {"lossless": True}, None),
+        ("yuv444.mkv", {"chroma": "444"}, 40),
+        ("yuv420.y4m", {}, 38),
+        ("yuv444.y4m", {"chroma": "444"}, 50),
+        ("frames", {"fps": Fraction(25)}, None),
+    ],
+)
+def test_odd_sizes_round_trip_at_their_size(tmp_path, smooth_frames, name, options, min_psnr):
+    frames = smooth_frames(47, 33)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        write_all(tmp_path / name, frames, **options)
+    decoded = read_all(tmp_path / name)
+    assert decoded[0].shape == (47, 33, 3)
+    if min_psnr is None:
+        assert all(np.array_equal(a, b) for a, b in zip(frames, decoded))
+    else:
+        assert min(psnr(a, b) for a, b in zip(frames, decoded)) > min_psnr
+
+
+def test_odd_sizes_in_420_h264_are_edge_padded_with_one_warning(tmp_path, smooth_frames):
+    frames = smooth_frames(47, 33)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        write_all(tmp_path / "odd.mp4", frames)
+    one_warning(record, "padded to 34x48")
+    decoded = read_all(tmp_path / "odd.mp4")
+    assert decoded[0].shape == (48, 34, 3)
+    assert min(psnr(a, b[:47, :33]) for a, b in zip(frames, decoded)) > 40
+    # The added row and column repeat the edge, not black.
+    assert np.abs(decoded[0][47].astype(int) - decoded[0][46]).mean() < 3
+
+
+@pytest.mark.parametrize(("height", "code"), [(144, 6), (720, 1)])
+def test_written_yuv_is_tagged_with_the_matrix_used(tmp_path, smooth_frames, height, code):
+    write_all(tmp_path / "clip.mp4", smooth_frames(height, 16, count=1))
+    with av.open(str(tmp_path / "clip.mp4")) as container:
+        frame = next(container.decode(video=0))
+    assert (frame.colorspace, frame.color_primaries, frame.color_trc, frame.color_range) == (code, code, code, 1)
+
+
+# Sources that are not 8-bit RGB ------------------------------------------------------------------
+
+
+def test_gray_png_frames_read_as_equal_channels_with_one_warning(tmp_path):
+    ramp = np.tile(np.arange(0, 256, 4, dtype=np.uint8), (8, 1))
+    folder = save_pngs(tmp_path / "gray", [ramp, ramp[:, ::-1]])
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        decoded = read_all(folder)
+    one_warning(record, "grayscale")
+    assert all(
+        np.array_equal(rgb, np.repeat(gray[..., None], 3, axis=2)) for rgb, gray in zip(decoded, [ramp, ramp[:, ::-1]])
+    )
+
+
+def test_gray_jpeg_is_read_as_full_range(tmp_path):
+    gray = np.repeat(np.array([40, 230], dtype=np.uint8), 8)[None].repeat(8, axis=0)
+    Image.fromarray(gray).save(tmp_path / "gray.jpg", quality=100)
+    with pytest.warns(UserWarning, match="grayscale"):
+        rgb = read_all(tmp_path / "gray.jpg")[0]
+    assert np.abs(rgb[..., 0].astype(int) - gray).max() <= 2  # limited range would give 28 and 249
+
+
+def test_gray_video_is_expanded_from_limited_range(tmp_path, write_planes_clip):
+    luma = np.tile(np.array([16, 126, 235], dtype=np.uint8).repeat(8), (16, 1))
+    path = write_planes_clip(
+        tmp_path / "gray.mkv", [(luma,)], "gray", codec="libx265", options={"x265-params": "lossless=1:log-level=none"}
+    )
+    with pytest.warns(UserWarning, match="grayscale"):
+        rgb = read_all(path)[0]
+    assert rgb[0, ::8].tolist() == [[0, 0, 0], [128, 128, 128], [255, 255, 255]]
+
+
+def test_ten_bit_video_is_rounded_to_8_bit_with_one_warning(tmp_path, write_planes_clip):
+    luma = np.tile(np.linspace(64, 940, 64).astype(np.uint16), (16, 1))
+    chroma = np.full((8, 32), 512, dtype=np.uint16)
+    path = write_planes_clip(tmp_path / "ten.mp4", [(luma, chroma, chroma)], "yuv420p10le")
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        rgb = read_all(path)[0]
+    one_warning(record, "10-bit")
+    expected = (luma / 4 - 16) * 255 / 219
+    assert np.abs(rgb[..., 1] - expected).max() <= 1 and np.array_equal(rgb[..., 0], rgb[..., 2])
+
+
+def test_sixteen_bit_png_is_rounded_to_8_bit(tmp_path):
+    wide = np.array([[0, 128, 129, 32767, 32896, 65535]], dtype=np.uint16)
+    Image.fromarray(wide).save(tmp_path / "deep.png")
+    with pytest.warns(UserWarning, match="16-bit"):
+        rgb = read_all(tmp_path / "deep.png")[0]
+    assert rgb[0, :, 0].tolist() == np.rint(wide[0] / 257).astype(int).tolist()
+
+
+def test_alpha_is_dropped_and_colours_kept_as_stored(tmp_path, smooth_frames):
+    colours = smooth_frames(8, 16, count=2)
+    alpha = np.zeros((8, 16, 1), dtype=np.uint8)
+    alpha[:, 8:] = 128
+    folder = save_pngs(tmp_path / "rgba", [np.concatenate([c, alpha], axis=2) for c in colours])
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        decoded = read_all(folder)
+    one_warning(record, "alpha dropped")
+    assert all(np.array_equal(a, b) for a, b in zip(colours, decoded, strict=True))
+
+
+# Colour: matrix and range from tags, else the height rule ---------------------------------------
+
+PATCHES = np.array([[81, 90, 240], [145, 54, 34], [41, 240, 110], [128, 128, 128], [150, 110, 160]], dtype=np.float64)
+
+
+def reference_rgb(ycbcr: np.ndarray, matrix: str, full: bool) -> np.ndarray:
+    """Textbook YCbCr -> RGB (Rec. 601/709 equations), independent of the code under test."""
+    kr, kb = LUMA_WEIGHTS[matrix]
+    kg = 1 - kr - kb
+    y, cb, cr = ycbcr[:, 0], ycbcr[:, 1] - 128, ycbcr[:, 2] - 128
+    if not full:
+        y, cb, cr = (y - 16) * 255 / 219, cb * 255 / 224, cr * 255 / 224
+    rgb = np.stack(
+        [y + 2 * (1 - kr) * cr, y - (2 * kb * (1 - kb) * cb + 2 * kr * (1 - kr) * cr) / kg, y + 2 * (1 - kb) * cb], 1
+    )
+    return np.clip(np.rint(rgb), 0, 255)
+
+
+H264 = ("colour.mp4", "libx264")  # full range decodes as yuvj444p
+Y4M = ("colour.y4m", "rawvideo")  # full range is a tag on yuv444p; y4m stores no matrix
+
+
+@pytest.mark.parametrize(
+    ("colorspace", "color_range", "height", "container", "matrix", "full"),
+    [
+        (6, 1, 16, H264, "bt601", False),  # SMPTE 170M, limited
+        (1, 1, 16, H264, "bt709", False),  # the tag wins over the height rule
+        (5, 2, 16, H264, "bt601", True),  # BT.470BG, full
+        (1, 2, 720, H264, "bt709", True),
+        (None, None, 16, H264, "bt601", False),  # untagged SD
+        (None, None, 720, H264, "bt709", False),  # untagged HD
+        (None, 2, 16, Y4M, "bt601", True),
+    ],
+)
+def test_tagged_matrix_and_range_decide_the_rgb(
+    tmp_path, write_planes_clip, colorspace, color_range, height, container, matrix, full
+):
+    expected = reference_rgb(PATCHES, matrix, full)
+    for other in [(m, f) for m in LUMA_WEIGHTS for f in (False, True) if (m, f) != (matrix, full)]:
+        assert np.abs(reference_rgb(PATCHES, *other) - expected).max() > 4  # the test can tell them apart
+    planes = [np.tile(PATCHES[:, c].astype(np.uint8).repeat(4), (height, 1)) for c in range(3)]
+    name, codec = container
+    options = {"qp": "0"} if codec == "libx264" else {}
+    path = write_planes_clip(
+        tmp_path / name,
+        [planes],
+        "yuv444p",
+        codec=codec,
+        options=options,
+        colorspace=colorspace,
+        color_range=color_range,
+    )
+    source = open_video(path)
+    rgb = next(source.frames())
+    assert (source.info.colorspace, source.info.color_range) == (matrix, "full" if full else "limited")
+    assert np.abs(rgb[0, ::4].astype(int) - expected).max() <= 1
+
+
+# Streaming ---------------------------------------------------------------------------------------
+
+
+def test_reader_converts_frames_only_as_they_are_taken(tmp_path, smooth_frames, monkeypatch):
+    write_all(tmp_path / "clip.y4m", smooth_frames(16, 16, count=30))
+    converted = []
+    real = frames_module._to_rgb
+    monkeypatch.setattr(frames_module, "_to_rgb", lambda frame, rng: converted.append(1) or real(frame, rng))
+    frames = open_video(tmp_path / "clip.y4m").frames()
+    assert isinstance(frames, Iterator)
+    next(frames)
+    assert len(converted) == 1
+    assert sum(1 for _ in frames) == 29
+
+
+def test_corrupt_frame_midway_fails_after_the_good_frames(tmp_path, smooth_frames):
+    folder = save_pngs(tmp_path / "clip", smooth_frames(8, 8, count=3))
+    png = (folder / "0001.png").read_bytes()
+    (folder / "0001.png").write_bytes(png[: len(png) // 2])
+    frames = open_video(folder).frames()
+    next(frames)
+    with pytest.raises(InputError, match="0001.png"):
+        next(frames)
+
+
+def test_unpadded_frame_numbers_sort_numerically(tmp_path):
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    for number in (1, 2, 10):
+        Image.fromarray(np.full((4, 4, 3), number, dtype=np.uint8)).save(folder / f"f{number}.png")
+    assert [frame[0, 0, 0] for frame in read_all(folder)] == [1, 2, 10]
+
+
+def test_single_image_file_reads_as_a_one_frame_clip(tmp_path, smooth_frames):
+    image = smooth_frames(24, 40, count=1)[0]
+    Image.fromarray(image).save(tmp_path / "photo.png")
+    source = open_video(tmp_path / "photo.png")
+    assert (source.info.frame_count, source.info.fps) == (1, Fraction(25))
+    decoded = list(source.frames())
+    assert len(decoded) == 1 and np.array_equal(decoded[0], image)
+
+
+def test_frames_of_different_sizes_in_a_folder_are_refused(tmp_path):
+    folder = save_pngs(tmp_path / "clip", [np.zeros((4, 4, 3), np.uint8), np.zeros((4, 6, 3), np.uint8)])
+    with pytest.raises(InputError, match="frame 1 is 6x4"):
+        read_all(folder)
+
+
+# Errors ------------------------------------------------------------------------------------------
+
+
+def _text_file(tmp_path: Path) -> Path:
+    (tmp_path / "notes.mp4").write_text("not a video\n")
+    return tmp_path / "notes.mp4"
+
+
+def _empty_file(tmp_path: Path) -> Path:
+    (tmp_path / "empty.mkv").touch()
+    return tmp_path / "empty.mkv"
+
+
+def _corrupt_pngs(tmp_path: Path) -> Path:
+    (tmp_path / "clip").mkdir()
+    for index in range(2):
+        (tmp_path / "clip" / f"{index:04d}.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(64)))
+    return tmp_path / "clip"
+
+
+def _jpeg_that_is_text(tmp_path: Path) -> Path:
+    (tmp_path / "photo.jpg").write_text("hello")
+    return tmp_path / "photo.jpg"
+
+
+def _folder_of_two_videos(tmp_path: Path) -> Path:
+    for name in ("a.mp4", "b.mp4"):
+        (tmp_path / name).write_bytes(b"")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "make",
+    [_text_file, _empty_file, _corrupt_pngs, _jpeg_that_is_text, _folder_of_two_videos, lambda p: p / "missing.mp4"],
+)
+def test_unreadable_input_raises_one_line_input_error(tmp_path, make):
+    with pytest.raises(InputError) as caught:
+        read_all(make(tmp_path))
+    assert "\n" not in str(caught.value) and str(tmp_path) in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["clip.mp4", "clip.y4m", "frames"])
+def test_writer_refuses_to_overwrite_unless_asked(tmp_path, smooth_frames, name):
+    path = tmp_path / name
+    write_all(path, smooth_frames(8, 8, count=3), fps=Fraction(25))
+    with pytest.raises(OutputError, match="overwrite=True"):
+        write_all(path, smooth_frames(8, 8, count=1), fps=Fraction(25))
+    assert len(read_all(path)) == 3
+    write_all(path, smooth_frames(8, 8, count=2, seed=1), fps=Fraction(25), overwrite=True)
+    assert len(read_all(path)) == 2  # stale frames of a folder are gone too
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("a_file/clip.mp4", {}),  # parent is a file: unwritable even for root
+        ("no_such_dir/clip.y4m", {}),
+        ("a_file/frames", {}),
+        ("a_dir", {"lossless": True, "crf": 10}),
+        ("clip.avi", {}),
+        ("clip.y4m", {"crf": 20}),
+        ("clip.mp4", {"crf": 99}),
+    ],
+)
+def test_unwritable_destination_or_options_raise_output_error(tmp_path, name, options):
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "a_dir").mkdir()
+    with pytest.raises(OutputError) as caught:
+        open_writer(tmp_path / name, 8, 8, Fraction(25), **options)
+    assert "\n" not in str(caught.value)
+
+
+def test_writer_rejects_frames_of_the_wrong_shape(tmp_path):
+    with open_writer(tmp_path / "clip.y4m", 8, 8, Fraction(25)) as writer, pytest.raises(ValueError, match="8x8x3"):
+        writer.write(np.zeros((8, 9, 3), dtype=np.uint8))
+
+
+# The shipped sample ------------------------------------------------------------------------------
+
+
+def test_sample_clip_is_the_start_of_the_foreman_training_clip(sample_clip):
+    source = open_video(sample_clip)
+    assert (source.info.width, source.info.height, source.info.fps, source.info.frame_count) == (176, 144, 25, 20)
+    assert sample_clip.stat().st_size < 300_000
+    sample = list(source.frames())
+    assert len(sample) == 20
+    original = data_root() / "video/train/foreman_qcif"
+    if not original.is_dir():
+        pytest.skip("shared data not available to compare against")
+    assert all(np.array_equal(a, b) for a, b in zip(sample, islice(open_video(original).frames(), 20), strict=True))

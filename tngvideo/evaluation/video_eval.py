@@ -1,0 +1,105 @@
+"""``tngvideo eval CLIP``: per-frame rate and quality of tngvideo and of x264/x265 on the same frames.
+
+Until the P-frame codec exists, tngvideo codes every frame as an I-frame with the shipped image
+model ("tngvideo-intra"); that is what is measured and labelled, nothing else. The anchors are
+x264 and x265 (preset medium, 4:2:0, PSNR-tuned, closed GOP) from ``tngvideo.anchors.video``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+from collections.abc import Sequence
+from itertools import islice
+from pathlib import Path
+
+from tqdm import tqdm
+
+from tngvideo.anchors.video import DEFAULT_CRFS, FrameRecord, VideoAnchor, VideoResult, encode_clip
+from tngvideo.errors import ModelError
+from tngvideo.evaluation.image_eval import bd_of_test_against_each, format_bd_against
+from tngvideo.evaluation.rd import RDReport, environment, format_points_table, mean_per_setting, plot_report, save_report
+from tngvideo.io.frames import open_video
+from tngvideo.metrics import msssim, psnr, yuv_psnr
+from tngvideo.tng_image import LoadedImageCodec, encode_image, load_image_codec
+
+TNG_INTRA = "tngvideo-intra"
+DEFAULT_QUALITIES = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0)
+
+
+def eval_anchors(gop: int) -> list[VideoAnchor]:
+    """The anchors ``tngvideo eval`` runs: x264 and x265, medium, 4:2:0, PSNR-tuned."""
+    return [VideoAnchor(encoder, "medium", "420", "psnr", gop) for encoder in ("libx264", "libx265")]
+
+
+def code_clip_intra(
+    clip: Path, loaded: LoadedImageCodec, qualities: Sequence[float], max_frames: int | None
+) -> list[VideoResult]:
+    """Every frame coded alone by the image codec at each quality, in one streamed pass over the clip."""
+    source = open_video(clip)
+    records: dict[float, list[FrameRecord]] = {q: [] for q in qualities}
+    total = min(source.info.frame_count or 0, max_frames or sys.maxsize) or None
+    for index, frame in enumerate(tqdm(islice(source.frames(), max_frames), total=total, unit="frame", file=sys.stderr)):
+        for quality in qualities:
+            encoded = encode_image(frame, quality, loaded)
+            planes = yuv_psnr(frame, encoded.reconstruction)
+            records[quality].append(
+                FrameRecord(index, True, "I", 8 * len(encoded.data), psnr(frame, encoded.reconstruction),
+                            planes["psnr_y"], planes["psnr_yuv"], msssim(frame, encoded.reconstruction))
+            )
+    height, width = source.info.height, source.info.width
+    return [_summary(TNG_INTRA, quality, frames, width, height) for quality, frames in records.items() if frames]
+
+
+def _summary(codec: str, setting: float, records: list[FrameRecord], width: int, height: int) -> VideoResult:
+    def mean(field: str) -> float:
+        return math.fsum(getattr(record, field) for record in records) / len(records)
+
+    bits = sum(record.bits for record in records)
+    return VideoResult(codec, setting, len(records), width, height, bits, bits / (len(records) * width * height),
+                       mean("psnr"), mean("psnr_y"), mean("psnr_yuv"), mean("msssim"), len(records), tuple(records))
+
+
+def run_video_eval(clip: Path, out: Path | None, max_frames: int | None, gop: int) -> RDReport:
+    """Measure tngvideo-intra (if a model is shipped) and the anchors; print tables, save JSON/CSV/plot."""
+    out = out or Path("results") / f"eval_{clip.stem}"
+    results: list[VideoResult] = []
+    settings: dict[str, str] = {}
+    try:
+        loaded = load_image_codec()
+    except ModelError as exc:
+        print(f"tngvideo: no shipped image model ({exc}); measuring the anchors only", file=sys.stderr)
+    else:
+        results += code_clip_intra(clip, loaded, DEFAULT_QUALITIES, max_frames)
+        settings[TNG_INTRA] = f"every frame an I-frame of image model {loaded.name!r}, qualities {DEFAULT_QUALITIES}"
+    source = open_video(clip)
+    for anchor in eval_anchors(gop):
+        for crf in DEFAULT_CRFS[anchor.encoder]:
+            results.append(encode_clip(source, anchor, crf, max_frames))
+        settings[anchor.name] = anchor.describe()
+    curves = mean_per_setting(results)
+    reference = eval_anchors(gop)[0].name
+    report = RDReport(f"{clip.name}: tngvideo vs x264/x265", reference, curves, settings=settings,
+                      environment=environment())
+    save_report(report, out / "rd.json")
+    plot_report(report, out / "rd.png")
+    _save_frames(results, out / "frames")
+    print(format_points_table(curves))
+    if TNG_INTRA in curves:
+        print()
+        print(format_bd_against(bd_of_test_against_each(curves, TNG_INTRA), TNG_INTRA))
+    print(f"\nwrote {out}/rd.json, rd.png, frames.json, frames.csv")
+    return report
+
+
+def _save_frames(results: list[VideoResult], stem: Path) -> None:
+    """Per-frame records of every run, as JSON and CSV."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps([dataclasses.asdict(r) for r in results], indent=1) + "\n")
+    rows = ["codec,setting,frame,type,bits,psnr,psnr_y,psnr_yuv,msssim"]
+    for result in results:
+        rows += [f"{result.codec},{result.setting:g},{f.index},{f.pict_type},{f.bits},{f.psnr:.4f},{f.psnr_y:.4f},"
+                 f"{f.psnr_yuv:.4f},{f.msssim:.6f}" for f in result.records]
+    stem.with_suffix(".csv").write_text("\n".join(rows) + "\n")
