@@ -105,7 +105,7 @@ def unpack_image(data: bytes) -> tuple[ImageHeader, LatentPayload]:
         raise BitstreamError("not a .tng file (bad magic)")
     if len(data) < _IMAGE_HEADER.size + _CRC.size:
         raise BitstreamError("file is truncated (incomplete header)")
-    magic, version, coder_id, model_id, weights_hash, width, height, quality = _IMAGE_HEADER.unpack_from(data)
+    _, version, coder_id, model_id, weights_hash, width, height, quality = _IMAGE_HEADER.unpack_from(data)
     if version != FORMAT_VERSION:
         raise BitstreamError(f"unsupported .tng format version {version} (this build reads version {FORMAT_VERSION})")
     (crc,) = _CRC.unpack_from(data, _IMAGE_HEADER.size)

@@ -17,7 +17,6 @@ from tngvideo.codecs.image_codec import ImageCodec
 from tngvideo.codecs.image_model import ImageModelConfig
 from tngvideo.entropy.coder import CODER_ID
 from tngvideo.errors import BitstreamError, InputError
-from tngvideo.paths import models_dir as default_models_dir
 from tngvideo.zoo import ManifestEntry, find_entry, verified_weights
 
 IMAGE_KIND = "image"
@@ -38,7 +37,7 @@ def load_image_codec(name: str | None = None, models_dir: Path | None = None) ->
     return _load_entry(find_entry(name=name, kind=IMAGE_KIND, models_dir=models_dir), models_dir)
 
 
-def _load_entry(entry: ManifestEntry, models_dir: Path) -> LoadedImageCodec:
+def _load_entry(entry: ManifestEntry, models_dir: Path | None) -> LoadedImageCodec:
     tensors, config_json = verified_weights(entry, models_dir)
     codec = ImageCodec.from_state(ImageModelConfig.from_json(config_json), tensors)
     return LoadedImageCodec(codec, ModelIdentity.from_sha256(entry.model_id, entry.sha256), entry.name)

@@ -57,12 +57,12 @@ class EncodedPicture:
 def deterministic_inference() -> Iterator[None]:
     """No autograd, and oneDNN off: plain im2col+GEMM convolutions give identical floats for any thread count."""
     previous = torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = False
+    torch.backends.mkldnn.enabled = False  # type: ignore[assignment]  # a module-level flag, not a ContextProp
     try:
         with torch.no_grad():
             yield
     finally:
-        torch.backends.mkldnn.enabled = previous
+        torch.backends.mkldnn.enabled = previous  # type: ignore[assignment]
 
 
 class ImageCodec:

@@ -16,6 +16,8 @@ Only Conv2d, ConvTranspose2d and ReLU are supported, which is why the hyper-synt
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -27,43 +29,54 @@ ACTIVATION_BITS = 10
 _EXACT_LIMIT = 2.0**52
 
 
+@dataclass(frozen=True)
+class _IntegerConv:
+    """A convolution with integer weights (``WEIGHT_BITS``) and bias (``WEIGHT_BITS + ACTIVATION_BITS``)."""
+
+    layer: nn.Conv2d | nn.ConvTranspose2d
+    weight: torch.Tensor
+    bias: torch.Tensor
+
+    @classmethod
+    def of(cls, layer: nn.Conv2d | nn.ConvTranspose2d) -> _IntegerConv:
+        weight = torch.round(layer.weight.detach().double() * 2.0**WEIGHT_BITS)
+        bias = layer.bias.detach().double() if layer.bias is not None else torch.zeros(layer.out_channels)
+        return cls(layer, weight, torch.round(bias * 2.0 ** (WEIGHT_BITS + ACTIVATION_BITS)))
+
+    def accumulate(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        layer = self.layer
+        if isinstance(layer, nn.ConvTranspose2d):
+            return F.conv_transpose2d(
+                x, weight, bias, layer.stride, layer.padding, layer.output_padding  # type: ignore[arg-type]
+            )
+        return F.conv2d(x, weight, bias, layer.stride, layer.padding)  # type: ignore[arg-type]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        # sum |w|·|x| bounds every partial sum, so below 2**52 the float64 result is exact.
+        if float(self.accumulate(x.abs(), self.weight.abs(), self.bias.abs()).max()) >= _EXACT_LIMIT:
+            raise BitstreamError("fixed-point overflow in the entropy-parameter network")
+        return torch.floor(self.accumulate(x, self.weight, self.bias) * 2.0**-WEIGHT_BITS)
+
+
 class FixedPointNetwork:
     """Integer twin of an ``nn.Sequential`` of Conv2d / ConvTranspose2d / ReLU layers."""
 
     def __init__(self, network: nn.Sequential):
-        self._layers: list[tuple[nn.Module, torch.Tensor | None, torch.Tensor | None]] = []
+        self._steps: list[_IntegerConv | None] = []  # None stands for ReLU
         for layer in network:
             if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
-                weight = torch.round(layer.weight.detach().double() * 2.0**WEIGHT_BITS)
-                bias = layer.bias.detach().double() if layer.bias is not None else torch.zeros(layer.out_channels)
-                bias = torch.round(bias * 2.0 ** (WEIGHT_BITS + ACTIVATION_BITS))
-                self._layers.append((layer, weight, bias))
+                self._steps.append(_IntegerConv.of(layer))
             elif isinstance(layer, nn.ReLU):
-                self._layers.append((layer, None, None))
+                self._steps.append(None)
             else:
                 raise TypeError(f"{type(layer).__name__} has no exact fixed-point form")
 
     def __call__(self, integers: torch.Tensor) -> torch.Tensor:
         """Integer inputs (real values) -> outputs as integers scaled by ``2**ACTIVATION_BITS`` (float64)."""
         x = integers.double() * 2.0**ACTIVATION_BITS
-        for layer, weight, bias in self._layers:
-            if weight is None:
-                x = torch.clamp_min(x, 0.0)
-                continue
-            # sum |w|·|x| bounds every partial sum, so below 2**52 the float64 result is exact.
-            if float(_apply(layer, x.abs(), weight.abs(), bias.abs()).max()) >= _EXACT_LIMIT:
-                raise BitstreamError("fixed-point overflow in the entropy-parameter network")
-            x = torch.floor(_apply(layer, x, weight, bias) * 2.0**-WEIGHT_BITS)
+        for step in self._steps:
+            x = torch.clamp_min(x, 0.0) if step is None else step(x)
         return x
-
-
-def _apply(layer: nn.Module, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    if isinstance(layer, nn.ConvTranspose2d):
-        return F.conv_transpose2d(
-            x, weight, bias, layer.stride, layer.padding, layer.output_padding  # type: ignore[arg-type]
-        )
-    assert isinstance(layer, nn.Conv2d)
-    return F.conv2d(x, weight, bias, layer.stride, layer.padding)  # type: ignore[arg-type]
 
 
 def to_real(fixed: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,14 @@ from tqdm import tqdm
 from tngvideo.anchors.video import DEFAULT_CRFS, FrameRecord, VideoAnchor, VideoResult, encode_clip
 from tngvideo.errors import ModelError
 from tngvideo.evaluation.image_eval import bd_of_test_against_each, format_bd_against
-from tngvideo.evaluation.rd import RDReport, environment, format_points_table, mean_per_setting, plot_report, save_report
+from tngvideo.evaluation.rd import (
+    RDReport,
+    environment,
+    format_points_table,
+    mean_per_setting,
+    plot_report,
+    save_report,
+)
 from tngvideo.io.frames import open_video
 from tngvideo.metrics import msssim, psnr, yuv_psnr
 from tngvideo.tng_image import LoadedImageCodec, encode_image, load_image_codec

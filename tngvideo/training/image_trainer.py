@@ -13,7 +13,7 @@ import dataclasses
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +30,8 @@ from tngvideo.zoo import load_state, save_weights
 class TrainConfig:
     """Everything that determines a training run (recorded in the weights' manifest entry)."""
 
-    model: ImageModelConfig = ImageModelConfig()
-    data: TrainingDataConfig = TrainingDataConfig()
+    model: ImageModelConfig = field(default_factory=ImageModelConfig)
+    data: TrainingDataConfig = field(default_factory=TrainingDataConfig)
     steps: int = 20000
     batch_size: int = 8
     crop_size: int = 128

@@ -1,0 +1,75 @@
+"""Smoke tests with the real shipped weights, on real pictures (the sample clip; Kodak when the shared data is here)."""
+
+from __future__ import annotations
+
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tngvideo.cli import main
+from tngvideo.io.frames import open_video
+from tngvideo.paths import data_root
+from tngvideo.tng_image import LoadedImageCodec, decode_image, encode_image, load_image_codec
+from tngvideo.zoo import read_manifest
+
+SAMPLE_CLIP = Path(__file__).parent / "data" / "sample_foreman_qcif.mp4"
+
+
+@pytest.fixture(scope="module")
+def shipped() -> LoadedImageCodec:
+    return load_image_codec()
+
+
+def test_manifest_lists_an_image_model_whose_file_verifies(shipped: LoadedImageCodec) -> None:
+    entries = {entry.name: entry for entry in read_manifest()}
+    assert shipped.name in entries
+    entry = entries[shipped.name]
+    assert entry.details["kodak"]["points"], "manifest entry must carry measured Kodak numbers"
+    assert (Path(__file__).parents[1] / "models" / entry.file).stat().st_size <= 20_000_000
+
+
+def test_decode_with_two_threads_equals_encode_with_one_on_real_frames(shipped: LoadedImageCodec) -> None:
+    threads = torch.get_num_threads()
+    try:
+        for frame in islice(open_video(SAMPLE_CLIP).frames(), 2):
+            torch.set_num_threads(1)
+            encoded = encode_image(frame, 4.0, shipped)
+            torch.set_num_threads(2)
+            assert np.array_equal(decode_image(encoded.data, shipped), encoded.reconstruction)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_quality_ladder_trades_rate_for_fidelity(shipped: LoadedImageCodec) -> None:
+    frame = next(open_video(SAMPLE_CLIP).frames())
+    coded = [encode_image(frame, q, shipped) for q in (1.0, 4.0, 8.0)]
+    sizes = [len(c.data) for c in coded]
+    errors = [np.mean((c.reconstruction.astype(float) - frame) ** 2) for c in coded]
+    assert sizes[0] < sizes[1] < sizes[2]
+    assert errors[0] > errors[1] > errors[2]
+
+
+def test_file_size_matches_rate_estimate_on_kodak(shipped: LoadedImageCodec) -> None:
+    path = data_root() / "kodak" / "kodim23.png"
+    if not path.exists():
+        pytest.skip(f"shared data not found at {path.parent}")
+    with Image.open(path) as img:
+        rgb = np.array(img.convert("RGB"))
+    model = shipped.codec.model
+    for quality in (1.0, 4.0, 8.0):
+        file_bits = 8 * len(encode_image(rgb, quality, shipped).data)
+        with torch.no_grad():
+            x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
+            estimate = model(x, torch.tensor([quality - 1.0])).bits_per_pixel().item() * rgb.shape[0] * rgb.shape[1]
+        assert abs(file_bits - estimate) / estimate < 0.03, (quality, file_bits, estimate)
+
+
+def test_readme_demo_evaluates_the_sample_clip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", str(SAMPLE_CLIP), "--frames", "3", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "tngvideo-intra" in out and "x265-medium" in out
+    assert (tmp_path / "rd.json").exists() and (tmp_path / "frames.csv").exists()
