@@ -10,33 +10,16 @@ and OUT/per_image.json (every image at every setting).
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
-from tqdm import tqdm
 
-from tngvideo.anchors.image import ImageResult, default_image_anchors, pillow_codec_versions
+from tngvideo.anchors.image import default_image_anchors, pillow_codec_versions
 from tngvideo.anchors.libav import libav_versions
-from tngvideo.evaluation.rd import (
-    RDCurve,
-    RDReport,
-    environment,
-    format_bd_table,
-    format_points_table,
-    mean_at_matched_psnr,
-    mean_per_setting,
-    plot_report,
-    save_report,
-)
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".tif", ".tiff")
+from tngvideo.evaluation.image_eval import curves_of, image_paths, save_per_image, sweep_images
+from tngvideo.evaluation.rd import RDReport, environment, format_bd_table, format_points_table, plot_report, save_report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,31 +34,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.reference not in args.codecs:
         parser.error(f"--reference {args.reference} is not among --codecs")
-    paths = sorted(p for p in args.images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[: args.limit]
+    paths = image_paths(args.images, args.limit)
     if not paths:
         parser.error(f"{args.images}: no images")
     torch.set_num_threads(args.threads)
 
     start = time.perf_counter()
     chosen = [anchors[name] for name in args.codecs]
-    per_image: dict[str, dict[str, list[ImageResult]]] = defaultdict(dict)
-    with tqdm(total=len(paths) * len(chosen), unit="sweep") as progress:
-        for path in paths:
-            with Image.open(path) as img:
-                rgb = np.array(img.convert("RGB"))
-            for anchor in chosen:
-                progress.set_postfix_str(f"{path.name} {anchor.name}")
-                per_image[anchor.name][path.name] = anchor.sweep(rgb)
-                progress.update()
+    per_image = sweep_images(paths, chosen)
     elapsed = time.perf_counter() - start
-
-    curves = mean_per_setting(r for by_image in per_image.values() for results in by_image.values() for r in results)
-    matched: dict[str, RDCurve] = {}
-    for name, by_image in per_image.items():
-        try:
-            matched[name] = mean_at_matched_psnr(list(by_image.values()))
-        except ValueError as exc:
-            print(f"no matched-PSNR curve for {name}: {exc}", file=sys.stderr)
+    curves, matched = curves_of(per_image)
     report = RDReport(
         title=f"Classical anchors on {args.images.name} ({len(paths)} images)",
         reference=args.reference,
@@ -86,16 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     save_report(report, args.out / "rd.json")
     plot_report(report, args.out / "rd.png")
-    raw = {
-        name: {image: [dataclasses.asdict(r) for r in results] for image, results in by_image.items()}
-        for name, by_image in per_image.items()
-    }
-    (args.out / "per_image.json").write_text(json.dumps(raw, indent=1) + "\n")
+    save_per_image(per_image, args.out / "per_image.json")
 
     print(format_points_table(curves))
     print()
     print(format_bd_table(report.bd(), args.reference))
-    print(f"\n{len(paths)} images in {elapsed:.0f} s; wrote {args.out}/rd.json, rd.png, per_image.json")
+    print(f"\n{len(paths)} images in {elapsed:.0f} s; wrote {args.out}/rd.json, rd.png, per_image.json/.csv")
     return 0
 
 

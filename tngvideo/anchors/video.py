@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from typing import Literal
@@ -146,18 +146,24 @@ def encode_clip(source: VideoSource, anchor: VideoAnchor, crf: float, max_frames
     records = tuple(_measured_frames(islice(source.frames(), max_frames), anchor.setup(crf, source.info)))
     if not records:
         raise ValueError(f"{source.path}: no frames to encode")
-    width, height = source.info.width, source.info.height
-    bits = sum(record.bits for record in records)
-    keyframes = sum(record.keyframe for record in records)
-    if keyframes != -(-len(records) // anchor.gop):
-        warnings.warn(f"{anchor.name} crf {crf:g}: {keyframes} keyframes in {len(records)} frames, GOP {anchor.gop}")
+    result = summarise(anchor.name, crf, records, source.info.width, source.info.height)
+    if result.keyframes != -(-result.frames // anchor.gop):
+        warnings.warn(
+            f"{anchor.name} crf {crf:g}: {result.keyframes} keyframes in {result.frames} frames, GOP {anchor.gop}"
+        )
+    return result
+
+
+def summarise(codec: str, setting: float, records: Sequence[FrameRecord], width: int, height: int) -> VideoResult:
+    """A clip's summary from its per-frame records: one definition for the anchors and tngvideo alike."""
 
     def mean(field: str) -> float:
         return math.fsum(getattr(record, field) for record in records) / len(records)
 
+    bits = sum(record.bits for record in records)
     return VideoResult(
-        codec=anchor.name,
-        setting=crf,
+        codec=codec,
+        setting=setting,
         frames=len(records),
         width=width,
         height=height,
@@ -167,8 +173,8 @@ def encode_clip(source: VideoSource, anchor: VideoAnchor, crf: float, max_frames
         psnr_y=mean("psnr_y"),
         psnr_yuv=mean("psnr_yuv"),
         msssim=mean("msssim"),
-        keyframes=keyframes,
-        records=records,
+        keyframes=sum(record.keyframe for record in records),
+        records=tuple(records),
     )
 
 

@@ -110,13 +110,17 @@ def curves_of(per_image: PerImage) -> tuple[dict[str, RDCurve], dict[str, RDCurv
 def save_per_image(per_image: PerImage, path: Path) -> None:
     """Every picture at every setting, as JSON and as CSV beside it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    raw = {name: {image: [dataclasses.asdict(r) for r in results] for image, results in by_image.items()}
-           for name, by_image in per_image.items()}
+    raw = {
+        name: {image: [dataclasses.asdict(r) for r in results] for image, results in by_image.items()}
+        for name, by_image in per_image.items()
+    }
     path.write_text(json.dumps(raw, indent=1) + "\n")
     rows = ["image,codec,setting,bytes,bpp,psnr,msssim"]
     for by_image in per_image.values():
         for image, results in by_image.items():
-            rows += [f"{image},{r.codec},{r.setting:g},{r.bytes},{r.bpp:.6f},{r.psnr:.4f},{r.msssim:.6f}" for r in results]
+            rows += [
+                f"{image},{r.codec},{r.setting:g},{r.bytes},{r.bpp:.6f},{r.psnr:.4f},{r.msssim:.6f}" for r in results
+            ]
     path.with_suffix(".csv").write_text("\n".join(rows) + "\n")
 
 
@@ -124,7 +128,9 @@ def reference_anchor_report(json_path: Path) -> RDReport:
     """The shared ``reference/kodak_anchors.json`` (a cross-check, not our own measurement) as a report."""
     raw = json.loads(json_path.read_text())
     curves = {
-        name: RDCurve(name, tuple(sorted((RDPoint(p["bpp"], p["psnr"], p["msssim"]) for p in points), key=lambda p: p.bpp)))
+        name: RDCurve(
+            name, tuple(sorted((RDPoint(p["bpp"], p["psnr"], p["msssim"]) for p in points), key=lambda p: p.bpp))
+        )
         for name, points in raw["curves"].items()
     }
     settings = {name: f"from {json_path.name}: {text}" for name, text in raw.get("settings", {}).items()}
@@ -133,7 +139,9 @@ def reference_anchor_report(json_path: Path) -> RDReport:
 
 def bd_of_test_against_each(curves: dict[str, RDCurve], test: str) -> dict[str, BDRate]:
     """BD-rate of one curve against every other curve taken as reference ("tngvideo vs webp", ...)."""
-    return {name: bd_table({name: curve, test: curves[test]}, name)[test] for name, curve in curves.items() if name != test}
+    return {
+        name: bd_table({name: curve, test: curves[test]}, name)[test] for name, curve in curves.items() if name != test
+    }
 
 
 def _anchor_report(anchors_json: Path | None) -> RDReport | None:
@@ -204,7 +212,9 @@ def run_image_eval(
 
 def format_bd_against(table: dict[str, BDRate], test: str) -> str:
     """A text table: BD-rate of ``test`` against each reference."""
-    lines = [f"BD-rate of {test} against each anchor (%; negative = {test} needs fewer bits)",
-             f"{'anchor':<28} {'PSNR':>8} {'MS-SSIM':>8}"]
+    lines = [
+        f"BD-rate of {test} against each anchor (%; negative = {test} needs fewer bits)",
+        f"{'anchor':<28} {'PSNR':>8} {'MS-SSIM':>8}",
+    ]
     lines += [f"{name:<28} {row.psnr:8.2f} {row.msssim_db:8.2f}" for name, row in table.items()]
     return "\n".join(lines)

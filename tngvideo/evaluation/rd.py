@@ -285,16 +285,20 @@ def _nan_to_none(value: Any) -> Any:
 
 def plot_report(report: RDReport, path: Path) -> None:
     """PSNR vs bpp and MS-SSIM (dB) vs bpp, one line per curve, the reference dashed black."""
+    from matplotlib import colormaps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(13, 5.5), layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.subplots(1, 2)
+    others = [name for name in report.curves if name != report.reference]
+    palette = colormaps["tab10" if len(others) <= 10 else "tab20"]  # no colour repeats up to 20 curves
+    styles: dict[str, dict[str, Any]] = {name: {"color": palette(i % palette.N)} for i, name in enumerate(others)}
+    styles[report.reference] = {"color": "black", "linestyle": "--"}
     for ax, quantity, label in ((axes[0], "psnr", "PSNR (dB, RGB)"), (axes[1], "msssim_db", "MS-SSIM (dB)")):
         for name, curve in report.curves.items():
-            style = {"color": "black", "linestyle": "--"} if name == report.reference else {}
-            ax.plot(curve.series("bpp"), curve.series(quantity), marker=".", label=name, **style)
+            ax.plot(curve.series("bpp"), curve.series(quantity), marker=".", label=name, **styles[name])
         ax.set_xlabel("bits per pixel")
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import sys
 from collections.abc import Sequence
 from itertools import islice
@@ -17,7 +16,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from tngvideo.anchors.video import DEFAULT_CRFS, FrameRecord, VideoAnchor, VideoResult, encode_clip
+from tngvideo.anchors.video import DEFAULT_CRFS, FrameRecord, VideoAnchor, VideoResult, encode_clip, summarise
 from tngvideo.errors import ModelError
 from tngvideo.evaluation.image_eval import bd_of_test_against_each, format_bd_against
 from tngvideo.evaluation.rd import (
@@ -48,25 +47,26 @@ def code_clip_intra(
     source = open_video(clip)
     records: dict[float, list[FrameRecord]] = {q: [] for q in qualities}
     total = min(source.info.frame_count or 0, max_frames or sys.maxsize) or None
-    for index, frame in enumerate(tqdm(islice(source.frames(), max_frames), total=total, unit="frame", file=sys.stderr)):
+    for index, frame in enumerate(
+        tqdm(islice(source.frames(), max_frames), total=total, unit="frame", file=sys.stderr)
+    ):
         for quality in qualities:
             encoded = encode_image(frame, quality, loaded)
             planes = yuv_psnr(frame, encoded.reconstruction)
             records[quality].append(
-                FrameRecord(index, True, "I", 8 * len(encoded.data), psnr(frame, encoded.reconstruction),
-                            planes["psnr_y"], planes["psnr_yuv"], msssim(frame, encoded.reconstruction))
+                FrameRecord(
+                    index,
+                    True,
+                    "I",
+                    8 * len(encoded.data),
+                    psnr(frame, encoded.reconstruction),
+                    planes["psnr_y"],
+                    planes["psnr_yuv"],
+                    msssim(frame, encoded.reconstruction),
+                )
             )
     height, width = source.info.height, source.info.width
-    return [_summary(TNG_INTRA, quality, frames, width, height) for quality, frames in records.items() if frames]
-
-
-def _summary(codec: str, setting: float, records: list[FrameRecord], width: int, height: int) -> VideoResult:
-    def mean(field: str) -> float:
-        return math.fsum(getattr(record, field) for record in records) / len(records)
-
-    bits = sum(record.bits for record in records)
-    return VideoResult(codec, setting, len(records), width, height, bits, bits / (len(records) * width * height),
-                       mean("psnr"), mean("psnr_y"), mean("psnr_yuv"), mean("msssim"), len(records), tuple(records))
+    return [summarise(TNG_INTRA, quality, frames, width, height) for quality, frames in records.items() if frames]
 
 
 def run_video_eval(clip: Path, out: Path | None, max_frames: int | None, gop: int) -> RDReport:
@@ -88,8 +88,9 @@ def run_video_eval(clip: Path, out: Path | None, max_frames: int | None, gop: in
         settings[anchor.name] = anchor.describe()
     curves = mean_per_setting(results)
     reference = eval_anchors(gop)[0].name
-    report = RDReport(f"{clip.name}: tngvideo vs x264/x265", reference, curves, settings=settings,
-                      environment=environment())
+    report = RDReport(
+        f"{clip.name}: tngvideo vs x264/x265", reference, curves, settings=settings, environment=environment()
+    )
     save_report(report, out / "rd.json")
     plot_report(report, out / "rd.png")
     _save_frames(results, out / "frames")
@@ -107,6 +108,9 @@ def _save_frames(results: list[VideoResult], stem: Path) -> None:
     stem.with_suffix(".json").write_text(json.dumps([dataclasses.asdict(r) for r in results], indent=1) + "\n")
     rows = ["codec,setting,frame,type,bits,psnr,psnr_y,psnr_yuv,msssim"]
     for result in results:
-        rows += [f"{result.codec},{result.setting:g},{f.index},{f.pict_type},{f.bits},{f.psnr:.4f},{f.psnr_y:.4f},"
-                 f"{f.psnr_yuv:.4f},{f.msssim:.6f}" for f in result.records]
+        rows += [
+            f"{result.codec},{result.setting:g},{f.index},{f.pict_type},{f.bits},{f.psnr:.4f},{f.psnr_y:.4f},"
+            f"{f.psnr_yuv:.4f},{f.msssim:.6f}"
+            for f in result.records
+        ]
     stem.with_suffix(".csv").write_text("\n".join(rows) + "\n")
