@@ -22,8 +22,8 @@ from typing import Literal
 
 import numpy as np
 
-Matrix = Literal["bt601", "bt709"]
-Range = Literal["limited", "full"]
+from tngvideo.io.colour import Matrix, Range
+
 Chroma = Literal["444", "420"]
 
 _LUMA_WEIGHTS: dict[str, tuple[float, float]] = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722)}
