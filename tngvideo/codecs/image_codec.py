@@ -94,13 +94,10 @@ class ImageCodec:
 
     # --- shapes -------------------------------------------------------------------------------
 
-    def latent_shapes(self, height: int, width: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        """Shapes of y and z for a picture of this size (after padding to the stride)."""
-        config = self.model.config
-        padded_h, padded_w = -(-height // self.stride) * self.stride, -(-width // self.stride) * self.stride
-        y_shape = (1, config.latent_channels, padded_h // 16, padded_w // 16)
-        z_shape = (1, config.hyper_channels, padded_h // self.stride, padded_w // self.stride)
-        return y_shape, z_shape
+    def hyper_latent_shape(self, height: int, width: int) -> tuple[int, ...]:
+        """Shape of z for a picture of this size (after padding to the stride); y follows from it via h_s."""
+        padded_h, padded_w = -(-height // self.stride), -(-width // self.stride)
+        return (1, self.model.config.hyper_channels, padded_h, padded_w)
 
     def _level(self, quality: float) -> torch.Tensor:
         if not 1.0 <= quality <= self.num_levels:
@@ -136,7 +133,7 @@ class ImageCodec:
     def decode(self, payload: LatentPayload, height: int, width: int, quality: float) -> np.ndarray:
         """Reconstruct the HxWx3 uint8 picture; equals the encoder's ``reconstruction`` bit for bit."""
         level = self._level(quality)
-        _, z_shape = self.latent_shapes(height, width)
+        z_shape = self.hyper_latent_shape(height, width)
         with deterministic_inference():
             z_symbols = decode_symbols(payload.hyper, self._channel_groups(z_shape), self.tables.hyper)
             scale_index, means = self._latent_parameters(z_symbols, z_shape)

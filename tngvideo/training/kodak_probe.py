@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from tngvideo.codecs.image_model import ImageModel
-from tngvideo.metrics import bd_rate_percent
+from tngvideo.metrics import bd_rate_percent, psnr_from_mse
 
 PROBE_LEVELS = (0.0, 2.0, 4.0, 6.0)
 
@@ -46,7 +46,7 @@ class KodakProbe:
                 x_hat = out.x_hat.clamp(0, 1).mul(255).round()
                 mse = torch.mean((x_hat - x * 255) ** 2).item()
                 level_bpp.append(out.bits_per_pixel().item())
-                level_psnr.append(10 * np.log10(255**2 / mse))
+                level_psnr.append(psnr_from_mse(mse))
             bpps.append(float(np.mean(level_bpp)))
             psnrs.append(float(np.mean(level_psnr)))
         model.train(was_training)
