@@ -18,8 +18,9 @@ import torch
 
 from tngvideo.anchors.image import default_image_anchors, pillow_codec_versions
 from tngvideo.anchors.libav import libav_versions
-from tngvideo.evaluation.image_eval import curves_of, image_paths, save_per_image, sweep_images
+from tngvideo.evaluation.image_eval import curves_of, save_per_image, sweep_images
 from tngvideo.evaluation.rd import RDReport, environment, format_bd_table, format_points_table, plot_report, save_report
+from tngvideo.io.pictures import picture_paths
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.reference not in args.codecs:
         parser.error(f"--reference {args.reference} is not among --codecs")
-    paths = image_paths(args.images, args.limit)
+    paths = picture_paths(args.images)[: args.limit]
     if not paths:
         parser.error(f"{args.images}: no images")
     torch.set_num_threads(args.threads)

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tngvideo.evaluation.image_eval import image_paths, load_rgb
 from tngvideo.evaluation.rd import environment
+from tngvideo.io.pictures import picture_paths, read_picture
 from tngvideo.tng_image import decode_image, encode_image, load_image_codec
 
 
@@ -32,7 +32,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     loaded = load_image_codec(args.model)
-    pictures = [(path.name, load_rgb(path)) for path in image_paths(args.images)]
+    pictures = [(path.name, read_picture(path)) for path in picture_paths(args.images)]
     encode_image(pictures[0][1], args.quality, loaded)  # warm-up: allocator, BLAS threads
 
     rows = []

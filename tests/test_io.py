@@ -16,7 +16,8 @@ from PIL import Image
 
 import tngvideo.io.frames as frames_module
 from tngvideo.errors import InputError, OutputError
-from tngvideo.io import DEFAULT_CRF, open_video, open_writer
+from tngvideo.io import DEFAULT_CRF, open_video, open_writer, read_picture, write_picture
+from tngvideo.io.pictures import picture_paths
 from tngvideo.paths import data_root
 
 NTSC = Fraction(30000, 1001)
@@ -426,3 +427,42 @@ def test_sample_clip_is_the_start_of_the_foreman_training_clip(sample_clip):
     if not original.is_dir():
         pytest.skip("shared data not available to compare against")
     assert all(np.array_equal(a, b) for a, b in zip(sample, islice(open_video(original).frames(), 20), strict=True))
+
+
+# Single pictures ---------------------------------------------------------------------------------
+
+
+def test_picture_round_trip_is_lossless_and_reads_like_pillow(tmp_path, smooth_frames):
+    pictures = smooth_frames(24, 40, count=2)
+    write_picture(tmp_path / "a.png", pictures[0])
+    with Image.open(tmp_path / "a.png") as img:
+        assert np.array_equal(np.asarray(img.convert("RGB")), pictures[0])
+    assert np.array_equal(read_picture(tmp_path / "a.png"), pictures[0])
+
+
+def test_picture_of_a_clip_is_its_first_frame(tmp_path, smooth_frames):
+    pictures = smooth_frames(24, 40, count=2)
+    write_all(tmp_path / "clip.mkv", pictures, lossless=True)
+    assert np.array_equal(read_picture(tmp_path / "clip.mkv"), pictures[0])
+
+
+def test_picture_paths_lists_only_pictures_in_name_order(tmp_path, smooth_frames):
+    pictures = smooth_frames(24, 40, count=2)
+    for name in ("b.png", "a.jpg", "c.ppm"):
+        Image.fromarray(pictures[0]).save(tmp_path / name)
+    (tmp_path / "notes.txt").write_text("not a picture")
+    assert [p.name for p in picture_paths(tmp_path)] == ["a.jpg", "b.png", "c.ppm"]
+    assert read_picture(tmp_path / "c.ppm").shape == pictures[0].shape
+
+
+def test_write_picture_refuses_to_overwrite_or_write_lossy_formats(tmp_path, smooth_frames):
+    pictures = smooth_frames(24, 40, count=2)
+    write_picture(tmp_path / "a.png", pictures[0])
+    with pytest.raises(OutputError, match="exists"):
+        write_picture(tmp_path / "a.png", pictures[1])
+    write_picture(tmp_path / "a.png", pictures[1], overwrite=True)
+    assert np.array_equal(read_picture(tmp_path / "a.png"), pictures[1])
+    with pytest.raises(OutputError, match=r"\.png"):
+        write_picture(tmp_path / "a.jpg", pictures[0])
+    with pytest.raises(OutputError, match="cannot write"):
+        write_picture(tmp_path / "missing" / "a.png", pictures[0])

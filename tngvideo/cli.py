@@ -51,14 +51,11 @@ def _write_bytes(path: Path, data: bytes) -> None:
 
 
 def _cmd_image_encode(args: argparse.Namespace) -> int:
-    from tngvideo.io.frames import open_video
+    from tngvideo.io.pictures import read_picture
     from tngvideo.tng_image import encode_image, load_image_codec
 
-    source = open_video(_existing_input(args.input))
     output = _output_path(args.output, args.overwrite)
-    frame = next(iter(source.frames()), None)
-    if frame is None:
-        raise InputError(f"{args.input}: holds no picture")
+    frame = read_picture(_existing_input(args.input))
     loaded = load_image_codec(args.model)
     encoded = encode_image(frame, args.quality, loaded)
     _write_bytes(output, encoded.data)
@@ -68,18 +65,13 @@ def _cmd_image_encode(args: argparse.Namespace) -> int:
 
 
 def _cmd_image_decode(args: argparse.Namespace) -> int:
-    import numpy as np
-    from PIL import Image
-
+    from tngvideo.io.pictures import write_picture
     from tngvideo.tng_image import decode_image
 
     data = _existing_input(args.input).read_bytes()
     output = _output_path(args.output, args.overwrite)
     rgb = decode_image(data)
-    try:
-        Image.fromarray(np.ascontiguousarray(rgb)).save(output)
-    except (OSError, ValueError) as exc:
-        raise OutputError(f"{output}: cannot write ({exc})") from exc
+    write_picture(output, rgb, overwrite=True)  # _output_path already enforced --overwrite
     print(f"{output}: {rgb.shape[1]}x{rgb.shape[0]}")
     return EXIT_OK
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
 from tngvideo.anchors.image import ImageAnchor, ImageResult
@@ -35,10 +34,10 @@ from tngvideo.evaluation.rd import (
     plot_report,
     save_report,
 )
+from tngvideo.io.pictures import PICTURE_SUFFIXES, picture_paths, read_picture
 from tngvideo.paths import data_root
 from tngvideo.tng_image import LoadedImageCodec, decode_image, encode_image, load_image_codec
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".tif", ".tiff")
 TNG_CURVE = "tngvideo"
 
 PerImage = dict[str, dict[str, list[ImageResult]]]  # coder -> image name -> results over its sweep
@@ -72,22 +71,12 @@ class TngImageAnchor(ImageAnchor):
         return len(encoded.data), decoded
 
 
-def image_paths(folder: Path, limit: int | None = None) -> list[Path]:
-    """Pictures of a folder in name order (the first ``limit``)."""
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
-
-
-def load_rgb(path: Path) -> np.ndarray:
-    with Image.open(path) as img:
-        return np.array(img.convert("RGB"))
-
-
 def sweep_images(paths: Sequence[Path], coders: Sequence[ImageAnchor]) -> PerImage:
     """Every coder over its whole sweep on every picture."""
     per_image: PerImage = defaultdict(dict)
     with tqdm(total=len(paths) * len(coders), unit="sweep", file=sys.stderr) as progress:
         for path in paths:
-            rgb = load_rgb(path)
+            rgb = read_picture(path)
             for coder in coders:
                 progress.set_postfix_str(f"{path.name} {coder.name}")
                 per_image[coder.name][path.name] = coder.sweep(rgb)
@@ -178,9 +167,9 @@ def run_image_eval(
     Anchors come from ``anchors_json`` (a report of ``scripts/bench_image.py``) or, by default, from
     the shared ``reference/kodak_anchors.json`` (only meaningful for Kodak).
     """
-    paths = image_paths(directory, limit)
+    paths = picture_paths(directory)[:limit]
     if not paths:
-        raise InputError(f"{directory}: no pictures ({', '.join(IMAGE_SUFFIXES)})")
+        raise InputError(f"{directory}: no pictures ({', '.join(PICTURE_SUFFIXES)})")
     coder = TngImageAnchor(load_image_codec(model), qualities)
     per_image = sweep_images(paths, [coder])
     curves, matched = curves_of(per_image)

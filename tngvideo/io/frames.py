@@ -40,7 +40,7 @@ from tngvideo.io.colour import (
     sws_colorspace,
 )
 
-FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".tif", ".tiff")
 # Image folders and raw elementary streams carry no timing: ffmpeg's (and our data README's) 25 fps.
 DEFAULT_FPS = Fraction(25)
 RAW_STREAM_SUFFIXES = (".264", ".h264", ".265", ".h265", ".hevc")

@@ -33,12 +33,12 @@ from typing import Literal, Self, cast
 import av
 import numpy as np
 from av.video.stream import VideoStream
-from PIL import Image
 
 from tngvideo.errors import OutputError
 from tngvideo.io._messages import short_reason
 from tngvideo.io.colour import CHROMA_SITING, SWS_FLAGS, default_matrix, range_code, sws_colorspace, tag_code
 from tngvideo.io.frames import DEFAULT_FPS
+from tngvideo.io.pictures import write_picture
 
 Chroma = Literal["420", "444"]
 
@@ -181,7 +181,7 @@ class PngFolderWriter(FrameWriter):
             )
 
     def _write(self, frame: np.ndarray) -> None:
-        Image.fromarray(frame).save(self.path / f"{self.frames_written:06d}.png")
+        write_picture(self.path / f"{self.frames_written:06d}.png", frame, overwrite=True)
 
     def _close(self) -> None:
         """Every frame is complete once written."""

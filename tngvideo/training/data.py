@@ -14,8 +14,7 @@ import torch
 from PIL import Image
 
 from tngvideo.io.frames import iter_clip_frames
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+from tngvideo.io.pictures import picture_paths, read_picture
 
 
 @dataclass(frozen=True)
@@ -26,11 +25,6 @@ class TrainingDataConfig:
     video_dir: str = "video/train"
     video_frame_step: int = 12
     downscale_min_side: int = 700
-
-
-def _load_image(path: Path) -> np.ndarray:
-    with Image.open(path) as img:
-        return np.asarray(img.convert("RGB"))
 
 
 def _downscaled(frame: np.ndarray, min_side: int) -> np.ndarray:
@@ -45,9 +39,8 @@ def load_training_pictures(root: Path, config: TrainingDataConfig) -> list[np.nd
     """All training pictures as HxWx3 uint8 arrays. Never reads ``kodak/`` or ``video/eval/``."""
     pictures: list[np.ndarray] = []
     for image_dir in config.image_dirs:
-        for path in sorted((root / image_dir).iterdir()):
-            if path.suffix.lower() in IMAGE_SUFFIXES:
-                pictures.append(_downscaled(_load_image(path), 2 * config.downscale_min_side))
+        for path in picture_paths(root / image_dir):
+            pictures.append(_downscaled(read_picture(path), 2 * config.downscale_min_side))
     video_root = root / config.video_dir
     if video_root.is_dir():
         for clip in sorted(p for p in video_root.iterdir() if p.is_dir()):

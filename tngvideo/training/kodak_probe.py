@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from tngvideo.codecs.image_model import ImageModel
+from tngvideo.io.pictures import picture_paths, read_picture
 from tngvideo.metrics import bd_rate_percent, psnr_from_mse
 
 PROBE_LEVELS = (0.0, 2.0, 4.0, 6.0)
@@ -24,10 +24,8 @@ class KodakProbe:
 
     def __init__(self, kodak_dir: Path, reference_json: Path | None = None):
         self.images = []
-        for path in sorted(kodak_dir.glob("*.png")):
-            with Image.open(path) as img:
-                array = np.asarray(img.convert("RGB"))
-            self.images.append(torch.from_numpy(array).permute(2, 0, 1)[None].float() / 255.0)
+        for path in picture_paths(kodak_dir):
+            self.images.append(torch.from_numpy(read_picture(path)).permute(2, 0, 1)[None].float() / 255.0)
         reference_json = reference_json or kodak_dir.parent / "reference" / "kodak_anchors.json"
         self.jpeg_curve = None
         if reference_json.exists():
