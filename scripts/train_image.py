@@ -2,6 +2,8 @@
 
     python scripts/train_image.py --run-dir runs/image --steps 20000
     python scripts/train_image.py --run-dir runs/image2 --init-weights models/tng-image-v1.safetensors
+    python scripts/train_image.py --run-dir runs/image-ctx --context checkerboard \
+        --init-weights models/tng-image-v1.safetensors   # grows a spatial context onto a shipped model
 
 Resumes from ``RUN_DIR/last.*`` when present. Logs JSON lines (train loss/bpp/PSNR every 100 steps,
 Kodak probe every --eval-every steps) to stdout and ``RUN_DIR/log.jsonl``.
@@ -28,6 +30,7 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=defaults.model.hidden_channels)
     parser.add_argument("--latent", type=int, default=defaults.model.latent_channels)
     parser.add_argument("--hyper", type=int, default=defaults.model.hyper_channels)
+    parser.add_argument("--context", choices=["none", "checkerboard"], default=defaults.model.context)
     for field in ("steps", "batch_size", "crop_size", "warmup_steps", "seed", "eval_every", "checkpoint_every"):
         parser.add_argument("--" + field.replace("_", "-"), type=int, default=getattr(defaults, field))
     for field in ("learning_rate", "final_learning_rate", "grad_clip"):
@@ -38,7 +41,9 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     root = args.data or data_root()
-    model = ImageModelConfig(hidden_channels=args.hidden, latent_channels=args.latent, hyper_channels=args.hyper)
+    model = ImageModelConfig(
+        hidden_channels=args.hidden, latent_channels=args.latent, hyper_channels=args.hyper, context=args.context
+    )
     config = dataclasses.replace(
         defaults,
         model=model,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
-from tiny_model import tiny_codec, tiny_loaded
+from tiny_model import tiny_codec, tiny_loaded, tiny_model
 
-from tngvideo.bitstream import FORMAT_VERSION, ModelIdentity, unpack_image
+from tngvideo.bitstream import FORMAT_VERSION, ModelIdentity, pack_image, unpack_image
+from tngvideo.codecs.image_model import ImageModel, SpatialContext
 from tngvideo.entropy.fixed_point import FixedPointNetwork, to_real
 from tngvideo.errors import BitstreamError, InputError
 from tngvideo.tng_image import LoadedImageCodec, decode_image, encode_image
@@ -20,9 +23,10 @@ def _picture(height: int, width: int, seed: int = 0) -> np.ndarray:
     return np.clip(smooth + rng.integers(-20, 21, smooth.shape), 0, 255).astype(np.uint8)
 
 
+@pytest.mark.parametrize("context", ["none", "checkerboard"])
 @pytest.mark.parametrize("size", [(64, 64), (33, 47), (1, 1), (70, 130)])
-def test_decode_of_encode_is_bit_exact(size: tuple[int, int]) -> None:
-    loaded = tiny_loaded()
+def test_decode_of_encode_is_bit_exact(size: tuple[int, int], context: SpatialContext) -> None:
+    loaded = tiny_loaded(context=context)
     picture = _picture(*size)
     encoded = encode_image(picture, 3.0, loaded)
     decoded = decode_image(encoded.data, loaded)
@@ -30,15 +34,16 @@ def test_decode_of_encode_is_bit_exact(size: tuple[int, int]) -> None:
     assert np.array_equal(decoded, encoded.reconstruction)
 
 
-def test_decode_with_two_threads_equals_encode_with_one() -> None:
-    loaded = tiny_loaded()
+@pytest.mark.parametrize("context", ["none", "checkerboard"])
+def test_decode_with_two_threads_equals_encode_with_one(context: SpatialContext) -> None:
+    loaded = tiny_loaded(context=context)
     picture = _picture(96, 128)
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
         encoded = encode_image(picture, 5.5, loaded)
         torch.set_num_threads(2)
-        decoded = decode_image(encoded.data, tiny_loaded())
+        decoded = decode_image(encoded.data, tiny_loaded(context=context))
     finally:
         torch.set_num_threads(threads)
     assert np.array_equal(decoded, encoded.reconstruction)
@@ -119,3 +124,64 @@ def test_header_records_size_quality_and_model(encoded_file: bytes) -> None:
     header, _ = unpack_image(encoded_file)
     assert (header.width, header.height, header.quality) == (96, 64, 4.0)
     assert header.model == tiny_loaded().identity
+
+
+# Checkerboard context ----------------------------------------------------------------------------
+
+
+def test_checkerboard_codes_two_sections_and_the_codec_agrees_with_the_model_estimate() -> None:
+    """The fixed-point passes reproduce the float model's rounded latents and rate (up to table snapping)."""
+    model = tiny_model(context="checkerboard")
+    loaded = tiny_loaded(context="checkerboard")
+    picture = _picture(64, 128)
+    encoded = encode_image(picture, 4.0, loaded)
+    _, payload = unpack_image(encoded.data)
+    assert len(payload.latents) == 2 and all(payload.latents)
+    x = torch.from_numpy(picture).permute(2, 0, 1)[None].float() / 255.0
+    with torch.no_grad():
+        out = model.eval()(x, torch.tensor([3.0]))
+    estimate = -torch.log2(out.y_likelihoods).sum() - torch.log2(out.z_likelihoods).sum()
+    assert abs(8 * payload.num_bytes / float(estimate) - 1) < 0.1
+    # Same latents as the float model: nearly every pixel equal (ignoring the context gives ~40%).
+    float_pixels = out.x_hat[0].clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    assert np.mean(float_pixels == encoded.reconstruction) > 0.9
+
+
+def test_checkerboard_context_changes_the_non_anchor_parameters_only() -> None:
+    model = tiny_model(context="checkerboard").eval()
+    plain = tiny_model(context="none").eval()
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("checkerboard.")})
+    z_hat = torch.randint(-3, 4, (1, 8, 2, 2)).float()
+    y = torch.randn(1, 12, 8, 8) * 5
+    with torch.no_grad():
+        with_context = torch.cat(model.entropy_parameters(z_hat, y), 1)
+        without = torch.cat(plain.entropy_parameters(z_hat, y), 1)
+    anchors = ((torch.arange(8)[:, None] + torch.arange(8)[None, :]) % 2 == 0).expand_as(with_context)
+    assert torch.equal(with_context[anchors], without[anchors])
+    assert not torch.allclose(with_context[~anchors], without[~anchors])
+
+
+def test_zero_initialised_context_starts_as_the_hyperprior_model() -> None:
+    torch.manual_seed(3)
+    model = ImageModel(dataclasses.replace(tiny_model().config, context="checkerboard")).eval()
+    plain = ImageModel(tiny_model().config).eval()
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("checkerboard.")})
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        a, b = model(x, torch.tensor([2.0])), plain(x, torch.tensor([2.0]))
+    assert torch.equal(a.x_hat, b.x_hat) and torch.equal(a.y_likelihoods, b.y_likelihoods)
+
+
+def test_latent_section_count_must_match_the_model() -> None:
+    one_pass = encode_image(_picture(64, 64), 4.0, tiny_loaded())
+    with pytest.raises(BitstreamError, match="latent sections"):
+        decode_image(one_pass.data, tiny_loaded(context="checkerboard"))
+    header, payload = unpack_image(encode_image(_picture(64, 64), 4.0, tiny_loaded(context="checkerboard")).data)
+    shortened = pack_image(header, dataclasses.replace(payload, latents=payload.latents[:1]))
+    with pytest.raises(BitstreamError, match="latent sections"):
+        decode_image(shortened, tiny_loaded(context="checkerboard"))
+
+
+def test_single_pass_files_stay_version_1_and_two_pass_files_are_version_2() -> None:
+    assert encode_image(_picture(16, 16), 4.0, tiny_loaded()).data[4] == 1
+    assert encode_image(_picture(16, 16), 4.0, tiny_loaded(context="checkerboard")).data[4] == FORMAT_VERSION == 2

@@ -2,10 +2,10 @@
 
 Layout (all integers little-endian; the spec with rationale is ``docs/bitstream.md``)::
 
-    header  = magic "\\x89TNG" | u8 format_version | u8 coder_id | u16 model_id
+    header  = magic "\\x89TNG" | u8 format_version (1: one LATENT chunk, 2: one or more) | u8 coder_id | u16 model_id
               | 8 bytes weights-sha256 prefix | u32 width | u32 height | f32 quality | u32 crc32(header)
     chunk   = u8 type | u32 length | payload | u32 crc32(type, length, payload)
-    file    = header, HYPER chunk, LATENT chunk, nothing after
+    file    = header, HYPER chunk, LATENT chunk per coding pass (1, or 2 with checkerboard context), nothing after
 
 Chunks are the reusable unit: the video container (.tngv) frames its units the same way.
 """
@@ -21,7 +21,8 @@ from tngvideo.codecs.image_codec import LatentPayload
 from tngvideo.errors import BitstreamError
 
 IMAGE_MAGIC = b"\x89TNG"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest version this build reads and writes
+SINGLE_PASS_VERSION = 1  # files with one LATENT chunk are written as version 1, readable by every build
 HASH_PREFIX_BYTES = 8
 MAX_DIMENSION = 1 << 16
 
@@ -86,9 +87,10 @@ def read_chunk(data: bytes | memoryview, offset: int, expected_type: int) -> tup
 
 def pack_image(header: ImageHeader, payload: LatentPayload) -> bytes:
     """Serialise a coded picture as a .tng file."""
+    version = SINGLE_PASS_VERSION if len(payload.latents) == 1 else FORMAT_VERSION
     head = _IMAGE_HEADER.pack(
         IMAGE_MAGIC,
-        FORMAT_VERSION,
+        version,
         header.coder_id,
         header.model.model_id,
         header.model.weights_hash,
@@ -96,7 +98,8 @@ def pack_image(header: ImageHeader, payload: LatentPayload) -> bytes:
         header.height,
         header.quality,
     )
-    return _with_crc(head) + write_chunk(ChunkType.HYPER, payload.hyper) + write_chunk(ChunkType.LATENT, payload.latent)
+    latents = b"".join(write_chunk(ChunkType.LATENT, section) for section in payload.latents)
+    return _with_crc(head) + write_chunk(ChunkType.HYPER, payload.hyper) + latents
 
 
 def unpack_image(data: bytes) -> tuple[ImageHeader, LatentPayload]:
@@ -106,8 +109,10 @@ def unpack_image(data: bytes) -> tuple[ImageHeader, LatentPayload]:
     if len(data) < _IMAGE_HEADER.size + _CRC.size:
         raise BitstreamError("file is truncated (incomplete header)")
     _, version, coder_id, model_id, weights_hash, width, height, quality = _IMAGE_HEADER.unpack_from(data)
-    if version != FORMAT_VERSION:
-        raise BitstreamError(f"unsupported .tng format version {version} (this build reads version {FORMAT_VERSION})")
+    if not SINGLE_PASS_VERSION <= version <= FORMAT_VERSION:
+        raise BitstreamError(
+            f"unsupported .tng format version {version} (this build reads versions {SINGLE_PASS_VERSION}..{FORMAT_VERSION})"
+        )
     (crc,) = _CRC.unpack_from(data, _IMAGE_HEADER.size)
     if zlib.crc32(data[: _IMAGE_HEADER.size]) != crc:
         raise BitstreamError("header checksum mismatch: the file is corrupt")
@@ -115,8 +120,13 @@ def unpack_image(data: bytes) -> tuple[ImageHeader, LatentPayload]:
         raise BitstreamError(f"invalid picture size {width}x{height}")
     offset = _IMAGE_HEADER.size + _CRC.size
     hyper, offset = read_chunk(data, offset, ChunkType.HYPER)
-    latent, offset = read_chunk(data, offset, ChunkType.LATENT)
-    if offset != len(data):
-        raise BitstreamError(f"{len(data) - offset} unexpected bytes after the last chunk")
+    latents = []
+    while True:  # one LATENT chunk per coding pass; the model decides how many it needs
+        section, offset = read_chunk(data, offset, ChunkType.LATENT)
+        latents.append(section)
+        if offset == len(data):
+            break
+        if version == SINGLE_PASS_VERSION or data[offset] != ChunkType.LATENT:
+            raise BitstreamError(f"{len(data) - offset} unexpected bytes after the last chunk")
     header = ImageHeader(coder_id, ModelIdentity(model_id, weights_hash), width, height, quality)
-    return header, LatentPayload(hyper, latent)
+    return header, LatentPayload(hyper, tuple(latents))

@@ -20,7 +20,7 @@ def describe(path: Path) -> str:
                 [
                     f"{path}: TNG image, {header.width}x{header.height}, quality {header.quality:g}",
                     f"  model id {header.model.model_id}, weights {header.model.weights_hash.hex()}, coder {header.coder_id}",
-                    f"  {len(data)} bytes ({bpp:.4f} bpp): hyper {len(payload.hyper)} B, latent {len(payload.latent)} B",
+                    f"  {len(data)} bytes ({bpp:.4f} bpp): hyper {len(payload.hyper)} B, latent {' + '.join(str(len(s)) for s in payload.latents)} B",
                 ]
             )
     from tngvideo.io.frames import open_video

@@ -6,10 +6,13 @@ Encoding::
                                               │
                          integer h_s (fixed point, exact) ─► scale index k, mean μ (exact)
                                               │
-                     y ─► round(y−μ), clamp ─► symbols ──► [latent section]
+                     y ─► round(y−μ), clamp ─► symbols ──► [latent section(s)]
     recon = crop(g_s((symbols+μ)·inverse_gain))
 
-Decoding repeats the right-hand column from the sections alone. Everything that feeds the entropy
+Latents are coded in one pass, or with a checkerboard context in two (anchors, then the rest with
+parameters corrected from the decoded anchors); each pass is one latent section. Encoder and
+decoder run the same pass loop (:meth:`ImageCodec._code_latents`), differing only in whether a
+pass's symbols are written or read. Decoding repeats the right-hand column from the sections alone. Everything that feeds the entropy
 coder is integer (see :mod:`tngvideo.entropy.fixed_point`); the synthesis runs with oneDNN off,
 whose float32 convolutions are the same for every thread count, so the decoder's pixels equal
 the encoder's reconstruction.
@@ -18,7 +21,7 @@ the encoder's reconstruction.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,21 +30,26 @@ from torch.nn import functional as F
 
 from tngvideo.codecs.image_model import ImageModel, ImageModelConfig
 from tngvideo.entropy.coder import decode_symbols, encode_symbols
-from tngvideo.entropy.fixed_point import FixedPointNetwork, to_real
+from tngvideo.entropy.context import FixedPointCheckerboard, anchor_mask
+from tngvideo.entropy.fixed_point import ACTIVATION_BITS, FixedPointNetwork, to_real
 from tngvideo.entropy.tables import HyperpriorTables
-from tngvideo.errors import InputError
+from tngvideo.errors import BitstreamError, InputError
 
 
 @dataclass(frozen=True)
 class LatentPayload:
-    """The entropy-coded part of one picture: hyper-latents then latents."""
+    """The entropy-coded part of one picture: hyper-latents, then one latent section per coding pass."""
 
     hyper: bytes
-    latent: bytes
+    latents: tuple[bytes, ...]
 
     @property
     def num_bytes(self) -> int:
-        return len(self.hyper) + len(self.latent)
+        return len(self.hyper) + sum(len(section) for section in self.latents)
+
+
+# One coding pass: (positions, their scale indexes, their means) -> the symbols at those positions.
+CodePass = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -72,7 +80,8 @@ class ImageCodec:
         self.model = model.eval()
         self.tables = tables
         self.stride = ImageModelConfig.STRIDE
-        self._entropy_parameters = FixedPointNetwork(model.h_s)
+        self._hyper_parameters = FixedPointNetwork(model.h_s)
+        self._checkerboard = FixedPointCheckerboard(model.checkerboard) if model.checkerboard is not None else None
         self.num_levels = model.gains.num_levels
 
     @classmethod
@@ -119,26 +128,45 @@ class ImageCodec:
             hyper = self.tables.hyper
             z_groups = self._channel_groups(z.shape)
             z_symbols = hyper.clamp(torch.round(z).numpy().astype(np.int64).ravel(), z_groups)
-            scale_index, means = self._latent_parameters(z_symbols, z.shape)
-            raw = torch.round(y.double() - means).numpy().astype(np.int64).ravel()
-            latent = self.tables.latent
-            y_symbols = latent.clamp(raw, scale_index)
-            payload = LatentPayload(
-                hyper=encode_symbols(z_symbols, z_groups, hyper),
-                latent=encode_symbols(y_symbols, scale_index, latent),
-            )
+            y_flat = y.double().numpy().ravel()
+            sections: list[bytes] = []
+            clamped = 0
+
+            def write_pass(positions: np.ndarray, scale_index: np.ndarray, means: np.ndarray) -> np.ndarray:
+                nonlocal clamped
+                raw = np.round(y_flat[positions] - means).astype(np.int64)
+                symbols = self.tables.latent.clamp(raw, scale_index)
+                clamped += int(np.count_nonzero(raw != symbols))
+                sections.append(encode_symbols(symbols, scale_index, self.tables.latent))
+                return symbols
+
+            y_symbols, means = self._code_latents(z_symbols, z.shape, write_pass)
+            payload = LatentPayload(hyper=encode_symbols(z_symbols, z_groups, hyper), latents=tuple(sections))
             reconstruction = self._synthesize(y_symbols, means, level, height, width)
-        return EncodedPicture(payload, reconstruction, int(np.count_nonzero(raw != y_symbols)))
+        return EncodedPicture(payload, reconstruction, clamped)
 
     def decode(self, payload: LatentPayload, height: int, width: int, quality: float) -> np.ndarray:
         """Reconstruct the HxWx3 uint8 picture; equals the encoder's ``reconstruction`` bit for bit."""
         level = self._level(quality)
+        if len(payload.latents) != self.num_passes:
+            raise BitstreamError(
+                f"file has {len(payload.latents)} latent sections, this model codes {self.num_passes}"
+            )
         z_shape = self.hyper_latent_shape(height, width)
+        sections = iter(payload.latents)
+
+        def read_pass(positions: np.ndarray, scale_index: np.ndarray, means: np.ndarray) -> np.ndarray:
+            return decode_symbols(next(sections), scale_index, self.tables.latent)
+
         with deterministic_inference():
             z_symbols = decode_symbols(payload.hyper, self._channel_groups(z_shape), self.tables.hyper)
-            scale_index, means = self._latent_parameters(z_symbols, z_shape)
-            y_symbols = decode_symbols(payload.latent, scale_index, self.tables.latent)
+            y_symbols, means = self._code_latents(z_symbols, z_shape, read_pass)
             return self._synthesize(y_symbols, means, level, height, width)
+
+    @property
+    def num_passes(self) -> int:
+        """Latent sections per picture: 2 with a checkerboard context, else 1."""
+        return 1 if self._checkerboard is None else 2
 
     # --- shared steps -------------------------------------------------------------------------
 
@@ -152,14 +180,44 @@ class ImageCodec:
         channels, plane = shape[1], int(np.prod(shape[2:]))
         return np.repeat(np.arange(channels), plane)
 
-    def _latent_parameters(self, z_symbols: np.ndarray, z_shape: tuple[int, ...] | torch.Size) -> tuple[np.ndarray, torch.Tensor]:
-        """Exact (scale index per latent, float64 means) from the integer hyper-latents."""
+    def _code_latents(self, z_symbols: np.ndarray, z_shape: tuple[int, ...] | torch.Size, code_pass: CodePass) -> tuple[np.ndarray, torch.Tensor]:
+        """Run the coding passes; returns every latent's symbol and (exact, float64) mean.
+
+        Parameters come only from integers already coded (hyper-latents, earlier passes' symbols)
+        through fixed-point networks, so the encoder and any decoder derive identical ones.
+        """
         z_hat = torch.from_numpy(z_symbols.reshape(tuple(z_shape))).double()
-        scales_fixed, means_fixed = self._entropy_parameters(z_hat).chunk(2, dim=1)
-        return self.tables.scale_indexes(scales_fixed).ravel(), to_real(means_fixed)
+        parameters = self._hyper_parameters(z_hat)  # (1, 2M, H, W) fixed point
+        latent_shape = (1, parameters.shape[1] // 2, *parameters.shape[2:])
+        symbols = np.zeros(int(np.prod(latent_shape)), dtype=np.int64)
+
+        def run_pass(positions: np.ndarray) -> None:
+            scales_fixed, means_fixed = parameters.chunk(2, dim=1)
+            scale_index = self.tables.scale_indexes(scales_fixed).ravel()
+            means = to_real(means_fixed).numpy().ravel()
+            symbols[positions] = code_pass(positions, scale_index[positions], means[positions])
+
+        if self._checkerboard is None:
+            run_pass(np.ones(symbols.size, dtype=bool))
+        else:
+            anchors = anchor_mask(*latent_shape[2:]).expand(latent_shape)
+            run_pass(anchors.numpy().ravel())
+            parameters = _with_context(self._checkerboard, parameters, symbols, anchors)
+            run_pass(~anchors.numpy().ravel())
+        return symbols, to_real(parameters.chunk(2, dim=1)[1])
 
     def _synthesize(self, y_symbols: np.ndarray, means: torch.Tensor, level: torch.Tensor, height: int, width: int) -> np.ndarray:
         y_hat = (torch.from_numpy(y_symbols).double().reshape(means.shape) + means).float()
         _, inverse_gain = self.model.gains(level)
         x_hat = self.model.g_s(y_hat * inverse_gain)[0, :, :height, :width]
         return x_hat.clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def _with_context(
+    checkerboard: FixedPointCheckerboard, parameters: torch.Tensor, symbols: np.ndarray, anchors: torch.Tensor
+) -> torch.Tensor:
+    """Fixed-point parameters corrected by the coded anchors' values; anchors keep their own."""
+    _, means_fixed = parameters.chunk(2, dim=1)
+    scaled = torch.from_numpy(symbols.reshape(means_fixed.shape)).double() * 2.0**ACTIVATION_BITS
+    anchor_values = torch.where(anchors, scaled + means_fixed, 0.0)
+    return torch.where(anchors.repeat(1, 2, 1, 1), parameters, checkerboard(parameters, anchor_values))

@@ -1,8 +1,9 @@
 """The TNG image (I-frame) network: a variable-rate mean-scale hyperprior.
 
 Minnen, Ballé & Toderici, "Joint autoregressive and hierarchical priors for learned image
-compression", NeurIPS 2018 (its mean-scale hyperprior, without the serial context model), with
-per-level gain vectors (Cui et al. 2021) so one network covers every quality level::
+compression", NeurIPS 2018 (its mean-scale hyperprior; instead of their serial context model, an
+optional parallel checkerboard context, :mod:`tngvideo.entropy.context`), with per-level gain
+vectors (Cui et al. 2021) so one network covers every quality level::
 
     x ──g_a──► y·gain ──h_a──► z ──Q──► ẑ ──h_s──► (σ, μ)
                  │                │              │
@@ -19,10 +20,12 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
 
+from tngvideo.entropy.context import CheckerboardContext, anchor_mask
 from tngvideo.entropy.factorized import FactorizedPrior
 from tngvideo.entropy.gaussian import gaussian_likelihood
 from tngvideo.entropy.quantization import add_uniform_noise, round_straight_through
@@ -37,6 +40,8 @@ from tngvideo.layers import (
 # Rate-distortion trade-offs of the quality levels (loss = bpp + lambda * 255^2 * MSE), CompressAI's ladder.
 DEFAULT_LEVEL_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
 
+SpatialContext = Literal["none", "checkerboard"]
+
 
 @dataclass(frozen=True)
 class ImageModelConfig:
@@ -46,8 +51,13 @@ class ImageModelConfig:
     latent_channels: int = 192
     hyper_channels: int = 128
     level_lambdas: tuple[float, ...] = DEFAULT_LEVEL_LAMBDAS
+    context: SpatialContext = "none"  # "checkerboard": two-pass spatial context (entropy/context.py)
 
     STRIDE = 64  # total downsampling from pixels to hyper-latents
+
+    def __post_init__(self) -> None:
+        if self.context not in ("none", "checkerboard"):
+            raise ValueError(f"unknown spatial context {self.context!r}")
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -55,7 +65,7 @@ class ImageModelConfig:
     @classmethod
     def from_json(cls, text: str) -> ImageModelConfig:
         fields = json.loads(text)
-        fields["level_lambdas"] = tuple(fields["level_lambdas"])
+        fields["level_lambdas"] = tuple(fields["level_lambdas"])  # a missing "context" (older files) means "none"
         return cls(**fields)
 
 
@@ -87,10 +97,18 @@ class ImageModel(nn.Module):
         self.h_s = hyper_synthesis(h, 2 * m)
         self.gains = LevelGains(m, config.level_lambdas)
         self.z_prior = FactorizedPrior(h)
+        self.checkerboard = CheckerboardContext(m) if config.context == "checkerboard" else None
 
-    def entropy_parameters(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(scales, means) of the Gaussian prior of every latent, from the hyper-latents."""
-        scales, means = self.h_s(z_hat).chunk(2, dim=1)
+    def entropy_parameters(self, z_hat: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(scales, means) of the Gaussian prior of every latent: from the hyper-latents, and with a
+        checkerboard context also from the (straight-through rounded) anchor latents of ``y``."""
+        parameters = self.h_s(z_hat)
+        if self.checkerboard is not None:
+            anchors = anchor_mask(*y.shape[2:])
+            _, anchor_means = parameters.chunk(2, dim=1)
+            anchors_hat = (round_straight_through(y - anchor_means) + anchor_means) * anchors
+            parameters = torch.where(anchors, parameters, self.checkerboard(parameters, anchors_hat))
+        scales, means = parameters.chunk(2, dim=1)
         return scales, means
 
     def forward(self, x: torch.Tensor, level: torch.Tensor) -> ImageForward:
@@ -102,7 +120,7 @@ class ImageModel(nn.Module):
         y = self.g_a(x) * gain
         z = self.h_a(y)
         z_hat = round_straight_through(z)
-        scales, means = self.entropy_parameters(z_hat)
+        scales, means = self.entropy_parameters(z_hat, y)
         y_hat = round_straight_through(y - means) + means
         return ImageForward(
             x_hat=self.g_s(y_hat * inverse_gain),

@@ -73,7 +73,10 @@ class FixedPointNetwork:
 
     def __call__(self, integers: torch.Tensor) -> torch.Tensor:
         """Integer inputs (real values) -> outputs as integers scaled by ``2**ACTIVATION_BITS`` (float64)."""
-        x = integers.double() * 2.0**ACTIVATION_BITS
+        return self.run_fixed(integers.double() * 2.0**ACTIVATION_BITS)
+
+    def run_fixed(self, x: torch.Tensor) -> torch.Tensor:
+        """Fixed-point inputs (integers scaled by ``2**ACTIVATION_BITS``) -> fixed-point outputs."""
         for step in self._steps:
             x = torch.clamp_min(x, 0.0) if step is None else step(x)
         return x

@@ -44,6 +44,10 @@ class TrainConfig:
     eval_every: int = 1000
     checkpoint_every: int = 250
 
+    def __post_init__(self) -> None:
+        if self.crop_size % ImageModelConfig.STRIDE:
+            raise ValueError(f"crop size must be a multiple of {ImageModelConfig.STRIDE}, got {self.crop_size}")
+
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
@@ -73,6 +77,22 @@ def rd_loss(model: ImageModel, x: torch.Tensor, levels: torch.Tensor) -> tuple[t
     loss = torch.mean(bpp + lambdas * 255**2 * mse)
     stats = {"loss": loss.item(), "bpp": bpp.mean().item(), "psnr": float(-10 * torch.log10(mse.mean()).item())}
     return loss, stats
+
+
+# Modules a model may add on top of the weights it is initialised from (they start as a no-op).
+GROWABLE_MODULES = ("checkerboard.",)
+
+
+def initialise_from(model: ImageModel, weights: dict[str, torch.Tensor]) -> list[str]:
+    """Load ``weights`` into ``model``; only the modules of GROWABLE_MODULES may be missing from them.
+
+    Returns the names of the modules that kept their fresh initialisation.
+    """
+    result = model.load_state_dict(weights, strict=False)
+    not_growable = [k for k in result.missing_keys if not k.startswith(GROWABLE_MODULES)]
+    if not_growable or result.unexpected_keys:
+        raise ValueError(f"weights do not fit this model: missing {not_growable}, unexpected {result.unexpected_keys}")
+    return sorted({k.split(".")[0] for k in result.missing_keys})
 
 
 class ImageTrainer:
@@ -106,8 +126,8 @@ class ImageTrainer:
         elif self.config.init_weights:
             shipped = load_state(Path(self.config.init_weights))
             network = {k: v.float() for k, v in shipped.items() if not k.startswith(TABLE_PREFIX)}
-            self.model.load_state_dict(network)
-            self._log({"event": "init", "weights": self.config.init_weights})
+            new_modules = initialise_from(self.model, network)
+            self._log({"event": "init", "weights": self.config.init_weights, "new_modules": new_modules})
 
     def _log(self, record: dict[str, object]) -> None:
         record = {"time": round(time.time(), 1), **record}

@@ -1,0 +1,77 @@
+"""Behaviour of the training loop on a tiny model and a tiny fake data folder: schedule, resume, growth."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from tiny_model import TINY_CONFIG, tiny_model
+
+from tngvideo.training.data import TrainingDataConfig
+from tngvideo.training.image_trainer import ImageTrainer, TrainConfig, initialise_from, learning_rate_at
+from tngvideo.zoo import load_state, read_metadata, save_weights
+
+
+def test_learning_rate_warms_up_then_decays_to_the_final_rate() -> None:
+    config = TrainConfig(steps=1000, warmup_steps=100, learning_rate=1e-3, final_learning_rate=1e-5)
+    assert learning_rate_at(0, config) == pytest.approx(1e-5)
+    assert learning_rate_at(99, config) == pytest.approx(1e-3)
+    assert learning_rate_at(100, config) == pytest.approx(1e-3)
+    assert learning_rate_at(550, config) == pytest.approx((1e-3 + 1e-5) / 2)
+    assert learning_rate_at(1000, config) == pytest.approx(1e-5)
+
+
+def test_a_context_model_grows_from_hyperprior_weights_but_nothing_else_may_be_missing() -> None:
+    plain = tiny_model().state_dict()
+    grown = tiny_model(context="checkerboard")
+    assert initialise_from(grown, plain) == ["checkerboard"]
+    assert torch.equal(grown.g_a[0].weight, plain["g_a.0.weight"])
+    with pytest.raises(ValueError, match="missing"):
+        initialise_from(tiny_model(), {k: v for k, v in plain.items() if not k.startswith("h_s.")})
+    with pytest.raises(ValueError, match="unexpected"):
+        initialise_from(tiny_model(), {**plain, "extra.weight": torch.zeros(1)})
+
+
+@pytest.fixture
+def data_root(tmp_path: Path, smooth_frames) -> Path:
+    folder = tmp_path / "data" / "images" / "photos"
+    folder.mkdir(parents=True)
+    for index, frame in enumerate(smooth_frames(64, 80, count=3)):
+        Image.fromarray(frame).save(folder / f"{index}.png")
+    return tmp_path / "data"
+
+
+def _tiny_training(steps: int, **changes: object) -> TrainConfig:
+    data = TrainingDataConfig(image_dirs=("images/photos",), video_dir="video/none")
+    return TrainConfig(
+        model=TINY_CONFIG, data=data, steps=steps, batch_size=2, crop_size=64, warmup_steps=1, checkpoint_every=2,
+        **changes,  # type: ignore[arg-type]
+    )
+
+
+def test_training_checkpoints_and_resumes_where_it_stopped(tmp_path: Path, data_root: Path) -> None:
+    run = tmp_path / "run"
+    ImageTrainer(_tiny_training(3), run, data_root, None).run()
+    first = load_state(run / "last.safetensors")
+    assert read_metadata(run / "last.safetensors")["step"] == "3"
+    ImageTrainer(_tiny_training(5), run, data_root, None).run()
+    assert read_metadata(run / "last.safetensors")["step"] == "5"
+    events = [json.loads(line)["event"] for line in (run / "log.jsonl").read_text().splitlines()]
+    assert events.count("resume") == 1
+    resumed = load_state(run / "last.safetensors")
+    assert not torch.equal(first["g_a.0.weight"], resumed["g_a.0.weight"])
+
+
+def test_fine_tuning_a_context_model_from_hyperprior_weights(tmp_path: Path, data_root: Path) -> None:
+    plain = tmp_path / "plain.safetensors"
+    save_weights(tiny_model(), TINY_CONFIG, plain)
+    config = _tiny_training(2, init_weights=str(plain))
+    config = dataclasses.replace(config, model=dataclasses.replace(TINY_CONFIG, context="checkerboard"))
+    ImageTrainer(config, tmp_path / "run", data_root, None).run()
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert log[0] == {**log[0], "event": "init", "new_modules": ["checkerboard"]}
+    assert any(k.startswith("checkerboard.") for k in load_state(tmp_path / "run" / "last.safetensors"))

@@ -1,0 +1,65 @@
+"""Checkerboard spatial context for the latent prior (He et al., "Checkerboard context model for
+efficient learned image compression", CVPR 2021).
+
+Latents are coded in two passes. *Anchors* (positions where row + column is even) are coded with
+the hyperprior's parameters alone; the other half then sees its decoded anchor neighbours through
+a 5x5 convolution, and a small 1x1 network corrects its (scale, mean) from the hyperprior's
+parameters and that context. Both passes are fully parallel, unlike a serial autoregressive
+context, which is what makes it affordable on a CPU decoder.
+
+The correction's last layer starts at zero, so a context model initialised from a trained
+hyperprior-only model starts as exactly that model, and fine-tuning can only add.
+Everything here also has an exact fixed-point twin (:class:`FixedPointCheckerboard`), because
+these parameters drive the entropy coder.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from tngvideo.entropy.fixed_point import FixedPointNetwork
+from tngvideo.layers import conv
+
+
+def anchor_mask(height: int, width: int) -> torch.Tensor:
+    """(1, 1, H, W) bool: True at anchor positions (row + column even), coded first."""
+    rows = torch.arange(height)[:, None]
+    cols = torch.arange(width)[None, :]
+    return ((rows + cols) % 2 == 0)[None, None]
+
+
+class CheckerboardContext(nn.Module):
+    """Corrects the hyperprior's (scale, mean) parameters of non-anchor latents from decoded anchors."""
+
+    def __init__(self, latent_channels: int):
+        super().__init__()
+        m = latent_channels
+        self.context = nn.Sequential(conv(m, 2 * m, kernel_size=5, stride=1))
+        last = conv(2 * m, 2 * m, kernel_size=1, stride=1)
+        for parameter in last.parameters():
+            nn.init.zeros_(parameter)
+        self.correction = nn.Sequential(
+            conv(4 * m, 3 * m, kernel_size=1, stride=1),
+            nn.ReLU(),
+            conv(3 * m, 2 * m, kernel_size=1, stride=1),
+            nn.ReLU(),
+            last,
+        )
+
+    def forward(self, parameters: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
+        """Parameters (2M channels) for every position given the anchors' values (zero elsewhere);
+        only the non-anchor positions of the result are meant to be used."""
+        return parameters + self.correction(torch.cat([parameters, self.context(anchors)], dim=1))
+
+
+class FixedPointCheckerboard:
+    """Exact integer twin of :class:`CheckerboardContext` on fixed-point tensors."""
+
+    def __init__(self, module: CheckerboardContext):
+        self._context = FixedPointNetwork(module.context)
+        self._correction = FixedPointNetwork(module.correction)
+
+    def __call__(self, parameters: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
+        context = self._context.run_fixed(anchors)
+        return parameters + self._correction.run_fixed(torch.cat([parameters, context], dim=1))
