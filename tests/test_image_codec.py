@@ -185,3 +185,28 @@ def test_latent_section_count_must_match_the_model() -> None:
 def test_single_pass_files_stay_version_1_and_two_pass_files_are_version_2() -> None:
     assert encode_image(_picture(16, 16), 4.0, tiny_loaded()).data[4] == 1
     assert encode_image(_picture(16, 16), 4.0, tiny_loaded(context="checkerboard")).data[4] == FORMAT_VERSION == 2
+
+
+def test_fixed_point_overflow_is_an_error_not_a_wrong_parameter() -> None:
+    layer = torch.nn.Conv2d(2, 1, 3, padding=1)
+    with torch.no_grad():
+        layer.weight.fill_(1000.0)
+    network = FixedPointNetwork(torch.nn.Sequential(layer))
+    assert torch.isfinite(network(torch.ones(1, 2, 4, 4))).all()
+    with pytest.raises(BitstreamError, match="overflow"):
+        network(torch.full((1, 2, 4, 4), 2.0**24))
+
+
+def test_cheap_overflow_bound_falls_back_to_the_exact_check() -> None:
+    """One large input seen by 9 unit taps: the cheap bound (9x) fails, the exact check (1x) passes."""
+    layer = torch.nn.Conv2d(1, 1, 3, padding=1, bias=False)
+    with torch.no_grad():
+        layer.weight.fill_(1.0)
+    network = FixedPointNetwork(torch.nn.Sequential(layer))
+    x = torch.zeros(1, 1, 5, 5)
+    x[0, 0, 2, 2] = 2.0**27  # 2^27 * 2^10 (activation) * 2^14 (weight) = 2^51 < 2^52 per output
+    out = to_real(network(x))
+    assert torch.equal(out, torch.nn.functional.conv2d(x.double(), torch.ones(1, 1, 3, 3, dtype=torch.float64), padding=1))
+    x[0, 0, 2, 2] = 2.0**29
+    with pytest.raises(BitstreamError, match="overflow"):
+        network(x)

@@ -36,12 +36,17 @@ class _IntegerConv:
     layer: nn.Conv2d | nn.ConvTranspose2d
     weight: torch.Tensor
     bias: torch.Tensor
+    largest_output_bound: float  # max over output channels of sum |w| (per unit of max |x|) ...
+    largest_bias: float  # ... plus max |b|: a cheap bound on every partial sum
 
     @classmethod
     def of(cls, layer: nn.Conv2d | nn.ConvTranspose2d) -> _IntegerConv:
         weight = torch.round(layer.weight.detach().double() * 2.0**WEIGHT_BITS)
-        bias = layer.bias.detach().double() if layer.bias is not None else torch.zeros(layer.out_channels)
-        return cls(layer, weight, torch.round(bias * 2.0 ** (WEIGHT_BITS + ACTIVATION_BITS)))
+        bias = layer.bias.detach().double() if layer.bias is not None else torch.zeros(layer.out_channels, dtype=torch.float64)
+        bias = torch.round(bias * 2.0 ** (WEIGHT_BITS + ACTIVATION_BITS))
+        output_dim = 1 if isinstance(layer, nn.ConvTranspose2d) else 0
+        per_output = weight.abs().sum(dim=[d for d in range(4) if d != output_dim])
+        return cls(layer, weight, bias, float(per_output.max()), float(bias.abs().max()))
 
     def accumulate(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         layer = self.layer
@@ -51,9 +56,14 @@ class _IntegerConv:
             )
         return F.conv2d(x, weight, bias, layer.stride, layer.padding)  # type: ignore[arg-type]
 
+    def _exact_bound(self, x: torch.Tensor) -> float:
+        return float(self.accumulate(x.abs(), self.weight.abs(), self.bias.abs()).max())
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        # sum |w|·|x| bounds every partial sum, so below 2**52 the float64 result is exact.
-        if float(self.accumulate(x.abs(), self.weight.abs(), self.bias.abs()).max()) >= _EXACT_LIMIT:
+        # sum |w|·|x| bounds every partial sum, so below 2**52 the float64 result is exact. The cheap
+        # bound (max |x| times the largest sum |w|) almost always settles it without a second convolution.
+        cheap_bound = float(x.abs().max()) * self.largest_output_bound + self.largest_bias
+        if cheap_bound >= _EXACT_LIMIT and self._exact_bound(x) >= _EXACT_LIMIT:
             raise BitstreamError("fixed-point overflow in the entropy-parameter network")
         return torch.floor(self.accumulate(x, self.weight, self.bias) * 2.0**-WEIGHT_BITS)
 
