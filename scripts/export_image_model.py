@@ -44,6 +44,17 @@ def _finite(value: float) -> float | None:
     return round(value, 2) if math.isfinite(value) else None
 
 
+def _architecture(config: ImageModelConfig) -> str:
+    context = {
+        "none": "no spatial context",
+        "checkerboard": "checkerboard spatial context (He et al. 2021) in fixed point",
+    }[config.context]
+    return (
+        f"mean-scale hyperprior (Minnen et al. 2018), {context}, GDN transforms, per-level gain vectors "
+        "(Cui et al. 2021), fixed-point hyper-synthesis"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", type=Path)
@@ -52,6 +63,7 @@ def main() -> None:
     parser.add_argument("--kodak", type=Path, default=None, help="default: the shared data's kodak/")
     parser.add_argument("--anchors", type=Path, default=None, help="anchor report from scripts/bench_image.py")
     parser.add_argument("--out", type=Path, default=Path("results/kodak_tng"))
+    parser.add_argument("--history", default="", help="how the weights were trained: the runs and commands, in order")
     args = parser.parse_args()
     torch.set_num_threads(2)
 
@@ -69,8 +81,7 @@ def main() -> None:
     result = run_image_eval(args.kodak or data_root() / "kodak", args.out, None, args.name, args.anchors)
     tng = result.report.curves["tngvideo"]
     details = {
-        "architecture": "mean-scale hyperprior (Minnen et al. 2018, no context model), GDN transforms, "
-        "per-level gain vectors (Cui et al. 2021), fixed-point hyper-synthesis",
+        "architecture": _architecture(config),
         "config": dataclasses.asdict(config),
         "file_bytes": target.stat().st_size,
         "training": {
@@ -78,6 +89,7 @@ def main() -> None:
             "config": json.loads(metadata["train_config"]) if metadata.get("train_config") else None,
             "data": TRAINING_DATA_TERMS,
             "script": "scripts/train_image.py",
+            "history": args.history,
         },
         "kodak": {
             "images": result.images,

@@ -1,0 +1,47 @@
+"""Kodak probe of one training checkpoint (estimated bpp and PSNR at a few levels, BD-rate vs JPEG).
+
+    python scripts/probe_image.py runs/image/last.safetensors
+    python scripts/probe_image.py runs/image-ctx/last.safetensors --without-context   # ablation
+
+``--without-context`` zeroes the checkerboard correction, leaving the same transforms and
+hyperprior: the difference between the two runs is what the spatial context buys.
+Prints one JSON line (the same fields as the training log's eval events).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from tngvideo.codecs.image_model import ImageModel, ImageModelConfig
+from tngvideo.paths import data_root
+from tngvideo.training.kodak_probe import KodakProbe
+from tngvideo.zoo import CONFIG_KEY, load_state, read_metadata
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--without-context", action="store_true")
+    parser.add_argument("--kodak", type=Path, default=None, help="default: the shared data's kodak/")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    model = ImageModel(ImageModelConfig.from_json(read_metadata(args.checkpoint)[CONFIG_KEY]))
+    model.load_state_dict({k: v.float() for k, v in load_state(args.checkpoint).items() if not k.startswith("coding.")})
+    if args.without_context:
+        if model.checkerboard is None:
+            parser.error(f"{args.checkpoint} has no spatial context")
+        with torch.no_grad():
+            for parameter in model.checkerboard.correction[-1].parameters():
+                parameter.zero_()
+    result = KodakProbe(args.kodak or data_root() / "kodak").measure(model)
+    print(json.dumps({"checkpoint": str(args.checkpoint), "without_context": args.without_context, **result}))
+
+
+if __name__ == "__main__":
+    main()
