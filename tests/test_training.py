@@ -13,6 +13,7 @@ from tiny_model import TINY_CONFIG, tiny_model
 
 from tngvideo.training.data import TrainingDataConfig
 from tngvideo.training.image_trainer import ImageTrainer, TrainConfig, initialise_from, learning_rate_at
+from tngvideo.training.learning_curve import RunSegment, lineage_curve
 from tngvideo.zoo import load_state, read_metadata, save_weights
 
 
@@ -75,3 +76,34 @@ def test_fine_tuning_a_context_model_from_hyperprior_weights(tmp_path: Path, dat
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert log[0] == {**log[0], "event": "init", "new_modules": ["checkerboard"]}
     assert any(k.startswith("checkerboard.") for k in load_state(tmp_path / "run" / "last.safetensors"))
+
+
+def _write_log(path: Path, records: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def test_lineage_curve_concatenates_runs_and_counts_only_training_time(tmp_path: Path) -> None:
+    first = _write_log(tmp_path / "a.jsonl", [
+        {"time": 0, "event": "data"},
+        {"time": 100, "event": "train", "step": 100},
+        {"time": 200, "event": "eval", "step": 200, "bd_rate_vs_jpeg_percent": float("nan")},
+        {"time": 300, "event": "train", "step": 300},
+        {"time": 5000, "event": "resume", "step": 300},  # the pause before this is not training
+        {"time": 5100, "event": "data"},
+        {"time": 5200, "event": "train", "step": 400},
+        {"time": 5300, "event": "eval", "step": 500, "bd_rate_vs_jpeg_percent": 40.0},
+        {"time": 5400, "event": "eval", "step": 600, "bd_rate_vs_jpeg_percent": 30.0},  # after the cut
+    ])
+    second = _write_log(tmp_path / "b.jsonl", [
+        {"time": 0, "event": "init"},
+        {"time": 10, "event": "data"},
+        {"time": 370, "event": "train", "step": 100},
+        {"time": 730, "event": "eval", "step": 200, "bd_rate_vs_jpeg_percent": 20.0},
+    ])
+    curve = lineage_curve([RunSegment(first, 0, 500), RunSegment(second, 500)])
+    assert [(p["step"], p["hours"], p["bd_rate_vs_jpeg_percent"]) for p in curve] == [
+        (200, round(200 / 3600, 3), None),
+        (500, round(500 / 3600, 3), 40.0),
+        (700, round(1220 / 3600, 3), 20.0),
+    ]

@@ -1,0 +1,54 @@
+"""Learning curve of a model's training lineage: Kodak-probe BD-rate vs JPEG against training hours.
+
+    python scripts/learning_curve.py --run runs/image-a/log.jsonl 0 9500 \
+        --run runs/image-c/log.jsonl 9500 1000 --run runs/image-d/log.jsonl 10500 --out models/curves/tng-image-v2
+
+Each ``--run LOG FIRST_STEP [LAST_STEP]`` is one run of the lineage: the steps its starting weights had
+seen, and its own last step that the next run (or the shipped weights) used. Writes OUT.json and OUT.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from tngvideo.training.learning_curve import RunSegment, lineage_curve
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", nargs="+", action="append", required=True, metavar="LOG FIRST_STEP [LAST_STEP]")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    segments = []
+    for run in args.run:
+        if len(run) not in (2, 3):
+            parser.error("--run takes LOG FIRST_STEP [LAST_STEP]")
+        segments.append(RunSegment(Path(run[0]), int(run[1]), int(run[2]) if len(run) == 3 else None))
+    curve = lineage_curve(segments)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps({"runs": [str(s.log) for s in segments], "curve": curve}, indent=1) + "\n")
+    points = [p for p in curve if isinstance(p.get("bd_rate_vs_jpeg_percent"), float)]
+    figure, axis = plt.subplots(figsize=(6, 4))
+    axis.plot([p["hours"] for p in points], [p["bd_rate_vs_jpeg_percent"] for p in points], "o-")
+    for p in points:
+        axis.annotate(f"{p['step']}", (p["hours"], p["bd_rate_vs_jpeg_percent"]), fontsize=7)
+    axis.axhline(0, color="gray", linewidth=0.8)
+    axis.set_xlabel("training hours (2 CPU cores)")
+    axis.set_ylabel("Kodak BD-rate vs JPEG (%, PSNR; probe)")
+    axis.set_title(f"Learning curve: {args.out.name} (labels: steps)")
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(args.out.with_suffix(".png"), dpi=120)
+    for p in curve:
+        print(f"step {p['step']:6d}  {p['hours']:6.2f} h  BD vs JPEG {p.get('bd_rate_vs_jpeg_percent')}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""Learning curves across training runs: Kodak-probe results against cumulative steps and hours.
+
+A shipped model is usually the end of a lineage of runs (each fine-tuned from the last one's
+weights); its learning curve is the concatenation of their logs, each cut where the next run
+took over. Hours are wall-clock training time summed between consecutive log lines of one
+process, so restarts and pauses between sessions do not count.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+# Log events that start a new process: the time since the previous line is not training time ...
+_PROCESS_STARTS = {"init", "resume"}
+# ... and the one after which it is (data loaded, the first step begins).
+_TRAINING_STARTS = "data"
+
+
+@dataclass(frozen=True)
+class RunSegment:
+    """The part of one run's log that belongs to a lineage."""
+
+    log: Path
+    first_step: int  # lineage steps the run's starting weights had already seen
+    last_step: int | None = None  # the run's own last step used by the lineage (None: all)
+
+
+def lineage_curve(segments: list[RunSegment]) -> list[dict[str, object]]:
+    """Probe results of the lineage, each with its lineage ``step`` and training ``hours``."""
+    curve: list[dict[str, object]] = []
+    hours_before = 0.0
+    for segment in segments:
+        seconds = 0.0
+        previous_time: float | None = None
+        for line in segment.log.read_text().splitlines():
+            record = json.loads(line)
+            step = record.get("step")
+            if segment.last_step is not None and isinstance(step, int) and step > segment.last_step:
+                break
+            if record["event"] in _PROCESS_STARTS:
+                previous_time = None
+                continue
+            if record["event"] == _TRAINING_STARTS:
+                previous_time = record["time"]
+                continue
+            if previous_time is not None:
+                seconds += record["time"] - previous_time
+            previous_time = record["time"]
+            if record["event"] == "eval":
+                fields = {k: _finite_or_none(v) for k, v in record.items() if k not in ("time", "event", "step", "train_seconds")}
+                curve.append({"step": segment.first_step + step, "hours": round(hours_before + seconds / 3600, 3), **fields})
+        hours_before += seconds / 3600
+    return curve
+
+
+def _finite_or_none(value: object) -> object:
+    """NaN (e.g. a BD-rate without overlap) becomes null, so the curve stays strict JSON."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
