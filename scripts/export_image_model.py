@@ -64,6 +64,8 @@ def main() -> None:
     parser.add_argument("--anchors", type=Path, default=None, help="anchor report from scripts/bench_image.py")
     parser.add_argument("--out", type=Path, default=Path("results/kodak_tng"))
     parser.add_argument("--history", default="", help="how the weights were trained: the runs and commands, in order")
+    parser.add_argument("--steps-before", type=int, default=0, help="steps the run's starting weights had seen")
+    parser.add_argument("--learning-curve", type=Path, default=None, help="JSON written by scripts/learning_curve.py")
     args = parser.parse_args()
     torch.set_num_threads(2)
 
@@ -85,11 +87,12 @@ def main() -> None:
         "config": dataclasses.asdict(config),
         "file_bytes": target.stat().st_size,
         "training": {
-            "steps": int(metadata.get("step", "0") or 0),
+            "steps": args.steps_before + int(metadata.get("step", "0") or 0),
             "config": json.loads(metadata["train_config"]) if metadata.get("train_config") else None,
             "data": TRAINING_DATA_TERMS,
             "script": "scripts/train_image.py",
             "history": args.history,
+            "learning_curve": json.loads(args.learning_curve.read_text())["curve"] if args.learning_curve else None,
         },
         "kodak": {
             "images": result.images,
