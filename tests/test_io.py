@@ -191,9 +191,8 @@ def test_gray_jpeg_is_read_as_full_range(tmp_path):
 
 def test_gray_video_is_expanded_from_limited_range(tmp_path, write_planes_clip):
     luma = np.tile(np.array([16, 126, 235], dtype=np.uint8).repeat(8), (16, 1))
-    path = write_planes_clip(
-        tmp_path / "gray.mkv", [(luma,)], "gray", codec="libx265", options={"x265-params": "lossless=1:log-level=none:pools=none:frame-threads=1"}
-    )
+    # FFV1, not libx265: x265's lossless 4:0:0 flush intermittently gave packets mkv refused (EINVAL).
+    path = write_planes_clip(tmp_path / "gray.mkv", [(luma,)], "gray", codec="ffv1", options={})
     with pytest.warns(UserWarning, match="grayscale"):
         rgb = read_all(path)[0]
     assert rgb[0, ::8].tolist() == [[0, 0, 0], [128, 128, 128], [255, 255, 255]]
