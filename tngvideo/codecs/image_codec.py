@@ -30,7 +30,7 @@ from torch.nn import functional as F
 
 from tngvideo.codecs.image_model import ImageModel, ImageModelConfig
 from tngvideo.entropy.coder import decode_symbols, encode_symbols
-from tngvideo.entropy.context import FixedPointCheckerboard, anchor_mask
+from tngvideo.entropy.context import FixedPointCheckerboard, anchor_mask, parameters_with_context
 from tngvideo.entropy.fixed_point import ACTIVATION_BITS, FixedPointNetwork, to_real
 from tngvideo.entropy.tables import HyperpriorTables
 from tngvideo.errors import BitstreamError, InputError
@@ -200,10 +200,13 @@ class ImageCodec:
         if self._checkerboard is None:
             run_pass(np.ones(symbols.size, dtype=bool))
         else:
-            anchors = anchor_mask(*latent_shape[2:]).expand(latent_shape)
-            run_pass(anchors.numpy().ravel())
-            parameters = _with_context(self._checkerboard, parameters, symbols, anchors)
-            run_pass(~anchors.numpy().ravel())
+            anchors = anchor_mask(*latent_shape[2:])
+            anchor_positions = anchors.expand(latent_shape).numpy().ravel()
+            run_pass(anchor_positions)
+            _, means_fixed = parameters.chunk(2, dim=1)
+            y_hat_fixed = torch.from_numpy(symbols.reshape(means_fixed.shape)).double() * 2.0**ACTIVATION_BITS + means_fixed
+            parameters = parameters_with_context(self._checkerboard, parameters, y_hat_fixed, anchors)
+            run_pass(~anchor_positions)
         return symbols, to_real(parameters.chunk(2, dim=1)[1])
 
     def _synthesize(self, y_symbols: np.ndarray, means: torch.Tensor, level: torch.Tensor, height: int, width: int) -> np.ndarray:
@@ -212,12 +215,3 @@ class ImageCodec:
         x_hat = self.model.g_s(y_hat * inverse_gain)[0, :, :height, :width]
         return x_hat.clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
-
-def _with_context(
-    checkerboard: FixedPointCheckerboard, parameters: torch.Tensor, symbols: np.ndarray, anchors: torch.Tensor
-) -> torch.Tensor:
-    """Fixed-point parameters corrected by the coded anchors' values; anchors keep their own."""
-    _, means_fixed = parameters.chunk(2, dim=1)
-    scaled = torch.from_numpy(symbols.reshape(means_fixed.shape)).double() * 2.0**ACTIVATION_BITS
-    anchor_values = torch.where(anchors, scaled + means_fixed, 0.0)
-    return torch.where(anchors.repeat(1, 2, 1, 1), parameters, checkerboard(parameters, anchor_values))

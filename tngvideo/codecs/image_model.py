@@ -25,7 +25,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from tngvideo.entropy.context import CheckerboardContext, anchor_mask
+from tngvideo.entropy.context import CheckerboardContext, anchor_mask, parameters_with_context
 from tngvideo.entropy.factorized import FactorizedPrior
 from tngvideo.entropy.gaussian import gaussian_likelihood
 from tngvideo.entropy.quantization import add_uniform_noise, round_straight_through
@@ -104,10 +104,9 @@ class ImageModel(nn.Module):
         checkerboard context also from the (straight-through rounded) anchor latents of ``y``."""
         parameters = self.h_s(z_hat)
         if self.checkerboard is not None:
-            anchors = anchor_mask(*y.shape[2:])
             _, anchor_means = parameters.chunk(2, dim=1)
-            anchors_hat = (round_straight_through(y - anchor_means) + anchor_means) * anchors
-            parameters = torch.where(anchors, parameters, self.checkerboard(parameters, anchors_hat))
+            y_hat = round_straight_through(y - anchor_means) + anchor_means
+            parameters = parameters_with_context(self.checkerboard, parameters, y_hat, anchor_mask(*y.shape[2:]))
         scales, means = parameters.chunk(2, dim=1)
         return scales, means
 

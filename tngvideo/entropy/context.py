@@ -15,6 +15,8 @@ these parameters drive the entropy coder.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -27,6 +29,17 @@ def anchor_mask(height: int, width: int) -> torch.Tensor:
     rows = torch.arange(height)[:, None]
     cols = torch.arange(width)[None, :]
     return ((rows + cols) % 2 == 0)[None, None]
+
+
+def parameters_with_context(
+    correct: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    parameters: torch.Tensor,
+    latents: torch.Tensor,
+    anchors: torch.Tensor,
+) -> torch.Tensor:
+    """The one rule shared by training (float) and coding (fixed point): anchors keep the hyperprior's
+    parameters; the other positions get ``correct(parameters, latents at the anchors, zero elsewhere)``."""
+    return torch.where(anchors, parameters, correct(parameters, latents * anchors))
 
 
 class CheckerboardContext(nn.Module):
