@@ -5,6 +5,9 @@
     python scripts/train_image.py --run-dir runs/image-ctx --context checkerboard \
         --init-weights models/tng-image-v1.safetensors   # grows a spatial context onto a shipped model
 
+A model initialised from weights trained on another --level-lambdas ladder takes their gain vectors
+regridded onto its own ladder (new levels interpolated or extrapolated in log lambda).
+
 Resumes from ``RUN_DIR/last.*`` when present. Logs JSON lines (train loss/bpp/PSNR every 100 steps,
 Kodak probe every --eval-every steps) to stdout and ``RUN_DIR/log.jsonl``.
 """
@@ -31,6 +34,10 @@ def main() -> None:
     parser.add_argument("--latent", type=int, default=defaults.model.latent_channels)
     parser.add_argument("--hyper", type=int, default=defaults.model.hyper_channels)
     parser.add_argument("--context", choices=["none", "checkerboard"], default=defaults.model.context)
+    parser.add_argument(
+        "--level-lambdas", type=lambda text: tuple(float(v) for v in text.split(",")),
+        default=defaults.model.level_lambdas, help="comma-separated lambda of every quality level, ascending",
+    )
     for field in ("steps", "batch_size", "crop_size", "warmup_steps", "seed", "eval_every", "checkpoint_every"):
         parser.add_argument("--" + field.replace("_", "-"), type=int, default=getattr(defaults, field))
     for field in ("learning_rate", "final_learning_rate", "grad_clip"):
@@ -42,7 +49,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     root = args.data or data_root()
     model = ImageModelConfig(
-        hidden_channels=args.hidden, latent_channels=args.latent, hyper_channels=args.hyper, context=args.context
+        hidden_channels=args.hidden, latent_channels=args.latent, hyper_channels=args.hyper, context=args.context,
+        level_lambdas=args.level_lambdas,
     )
     config = dataclasses.replace(
         defaults,

@@ -11,8 +11,15 @@ import torch
 from PIL import Image
 from tiny_model import TINY_CONFIG, tiny_model
 
+from tngvideo.codecs.image_model import ImageModel
 from tngvideo.training.data import TrainingDataConfig
-from tngvideo.training.image_trainer import ImageTrainer, TrainConfig, initialise_from, learning_rate_at
+from tngvideo.training.image_trainer import (
+    ImageTrainer,
+    TrainConfig,
+    initialise_from,
+    lambdas_of_levels,
+    learning_rate_at,
+)
 from tngvideo.training.learning_curve import RunSegment, lineage_curve
 from tngvideo.zoo import load_state, read_metadata, save_weights
 
@@ -35,6 +42,32 @@ def test_a_context_model_grows_from_hyperprior_weights_but_nothing_else_may_be_m
         initialise_from(tiny_model(), {k: v for k, v in plain.items() if not k.startswith("h_s.")})
     with pytest.raises(ValueError, match="unexpected"):
         initialise_from(tiny_model(), {**plain, "extra.weight": torch.zeros(1)})
+
+
+def test_a_model_grows_quality_levels_from_weights_trained_on_a_shorter_ladder() -> None:
+    short = dataclasses.replace(TINY_CONFIG, level_lambdas=(0.001, 0.004, 0.016))
+    torch.manual_seed(1)
+    source = ImageModel(short)
+    with torch.no_grad():
+        source.gains.log_gain.normal_()
+    grown = ImageModel(dataclasses.replace(TINY_CONFIG, level_lambdas=(0.00025, 0.001, 0.002, 0.004, 0.016)))
+    assert initialise_from(grown, source.state_dict(), short.level_lambdas) == []
+    old, new = source.gains.log_gain, grown.gains.log_gain
+    assert torch.equal(new[1], old[0]) and torch.equal(new[3], old[1]) and torch.equal(new[4], old[2])
+    torch.testing.assert_close(new[2], (old[0] + old[1]) / 2)  # halfway in log lambda
+    torch.testing.assert_close(new[0], old[0] - (old[1] - old[0]))  # one ladder step below, extrapolated
+    torch.testing.assert_close(grown.gains.log_inverse_gain[1], source.gains.log_inverse_gain[0])
+    assert torch.equal(grown.g_a[0].weight, source.g_a[0].weight)
+
+
+def test_level_of_a_lambda_inverts_the_ladder_interpolation() -> None:
+    config = dataclasses.replace(TINY_CONFIG, level_lambdas=(0.001, 0.004, 0.016))
+    assert config.level_of(0.004) == pytest.approx(1.0)
+    assert config.level_of(0.002) == pytest.approx(0.5)
+    lambdas = lambdas_of_levels(torch.tensor([config.level_of(0.01)]), config.level_lambdas)
+    assert lambdas.item() == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="outside"):
+        config.level_of(0.5)
 
 
 @pytest.fixture

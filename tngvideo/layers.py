@@ -145,6 +145,21 @@ class LevelGains(nn.Module):
     def num_levels(self) -> int:
         return self.log_gain.shape[0]
 
+    @torch.no_grad()
+    def regrid_from(self, log_gain: torch.Tensor, log_inverse_gain: torch.Tensor, source_lambdas: tuple[float, ...],
+                    target_lambdas: tuple[float, ...]) -> None:
+        """Take trained gains of another ladder: rows of shared lambdas are copied, new levels are
+        interpolated (or extrapolated from the nearest two levels) linearly in log lambda, which is
+        how the trained gains already behave. Lets a model grow levels without retraining the rest."""
+        source = torch.log(torch.tensor(source_lambdas, dtype=torch.float64))
+        for row, lam in enumerate(target_lambdas):
+            position = math.log(lam)
+            upper = int(torch.searchsorted(source, torch.tensor(position, dtype=torch.float64)).clamp(1, len(source) - 1))
+            lower = upper - 1
+            weight = float((position - source[lower]) / (source[upper] - source[lower]))
+            self.log_gain[row] = torch.lerp(log_gain[lower], log_gain[upper], weight)
+            self.log_inverse_gain[row] = torch.lerp(log_inverse_gain[lower], log_inverse_gain[upper], weight)
+
     def forward(self, level: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(gain, inverse_gain) of shape (B, C, 1, 1) for per-sample levels in [0, num_levels - 1]."""
         level = level.to(self.log_gain.dtype).clamp(0, self.num_levels - 1)

@@ -23,7 +23,7 @@ from tngvideo.codecs.image_model import ImageModel, ImageModelConfig
 from tngvideo.entropy.tables import PREFIX as TABLE_PREFIX
 from tngvideo.training.data import RandomCrops, TrainingDataConfig, load_training_pictures
 from tngvideo.training.kodak_probe import KodakProbe
-from tngvideo.zoo import load_state, save_weights
+from tngvideo.zoo import CONFIG_KEY, load_state, read_metadata, save_weights
 
 
 @dataclass(frozen=True)
@@ -83,16 +83,29 @@ def rd_loss(model: ImageModel, x: torch.Tensor, levels: torch.Tensor) -> tuple[t
 GROWABLE_MODULES = ("checkerboard.",)
 
 
-def initialise_from(model: ImageModel, weights: dict[str, torch.Tensor]) -> list[str]:
+def initialise_from(
+    model: ImageModel, weights: dict[str, torch.Tensor], source_lambdas: tuple[float, ...] | None = None
+) -> list[str]:
     """Load ``weights`` into ``model``; only the modules of GROWABLE_MODULES may be missing from them.
 
-    Returns the names of the modules that kept their fresh initialisation.
+    When the weights were trained on another level ladder (``source_lambdas``), their gain vectors
+    are regridded onto the model's ladder (``LevelGains.regrid_from``). Returns the names of the
+    modules that kept their fresh initialisation.
     """
+    weights = dict(weights)
+    target_lambdas = model.config.level_lambdas
+    regrid = source_lambdas is not None and tuple(source_lambdas) != tuple(target_lambdas)
+    if regrid:
+        gains = {k: weights.pop("gains." + k) for k in ("log_gain", "log_inverse_gain")}
     result = model.load_state_dict(weights, strict=False)
-    not_growable = [k for k in result.missing_keys if not k.startswith(GROWABLE_MODULES)]
+    missing = [k for k in result.missing_keys if not (regrid and k.startswith("gains."))]
+    not_growable = [k for k in missing if not k.startswith(GROWABLE_MODULES)]
     if not_growable or result.unexpected_keys:
         raise ValueError(f"weights do not fit this model: missing {not_growable}, unexpected {result.unexpected_keys}")
-    return sorted({k.split(".")[0] for k in result.missing_keys})
+    if regrid:
+        assert source_lambdas is not None
+        model.gains.regrid_from(gains["log_gain"], gains["log_inverse_gain"], source_lambdas, target_lambdas)
+    return sorted({k.split(".")[0] for k in missing})
 
 
 class ImageTrainer:
@@ -124,10 +137,12 @@ class ImageTrainer:
             self.best_bd_rate = float(state["best_bd_rate"])
             self._log({"event": "resume", "step": self.step})
         elif self.config.init_weights:
-            shipped = load_state(Path(self.config.init_weights))
-            network = {k: v.float() for k, v in shipped.items() if not k.startswith(TABLE_PREFIX)}
-            new_modules = initialise_from(self.model, network)
-            self._log({"event": "init", "weights": self.config.init_weights, "new_modules": new_modules})
+            path = Path(self.config.init_weights)
+            network = {k: v.float() for k, v in load_state(path).items() if not k.startswith(TABLE_PREFIX)}
+            source = ImageModelConfig.from_json(read_metadata(path)[CONFIG_KEY])
+            new_modules = initialise_from(self.model, network, source.level_lambdas)
+            self._log({"event": "init", "weights": self.config.init_weights, "new_modules": new_modules,
+                       "source_level_lambdas": list(source.level_lambdas)})
 
     def _log(self, record: dict[str, object]) -> None:
         record = {"time": round(time.time(), 1), **record}

@@ -16,7 +16,8 @@ from tngvideo.codecs.image_model import ImageModel
 from tngvideo.io.pictures import picture_paths, read_picture
 from tngvideo.metrics import bd_rate_percent, psnr_from_mse
 
-PROBE_LEVELS = (0.0, 2.0, 4.0, 6.0)
+# Probed by lambda, not level index, so curves stay comparable when a model's ladder grows.
+PROBE_LAMBDAS = (0.0018, 0.0067, 0.025, 0.0932)
 
 
 class KodakProbe:
@@ -37,7 +38,8 @@ class KodakProbe:
         was_training = model.training
         model.eval()
         bpps, psnrs = [], []
-        for level in PROBE_LEVELS:
+        levels = [model.config.level_of(lam) for lam in PROBE_LAMBDAS]
+        for level in levels:
             level_bpp, level_psnr = [], []
             for x in self.images:
                 out = model(x.contiguous(memory_format=torch.channels_last), torch.tensor([level]))
@@ -48,7 +50,7 @@ class KodakProbe:
             bpps.append(float(np.mean(level_bpp)))
             psnrs.append(float(np.mean(level_psnr)))
         model.train(was_training)
-        result: dict[str, object] = {"levels": list(PROBE_LEVELS), "bpp": bpps, "psnr": psnrs}
+        result: dict[str, object] = {"lambdas": list(PROBE_LAMBDAS), "levels": levels, "bpp": bpps, "psnr": psnrs}
         if self.jpeg_curve is not None:
             result["bd_rate_vs_jpeg_percent"] = bd_rate_percent(self.jpeg_curve[0], self.jpeg_curve[1], bpps, psnrs)
         return result
