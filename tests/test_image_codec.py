@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import torch
 from tiny_model import tiny_codec, tiny_loaded, tiny_model
 
 from tngvideo.bitstream import FORMAT_VERSION, ModelIdentity, pack_image, unpack_image
+from tngvideo.codecs.image_codec import ImageCodec
 from tngvideo.codecs.image_model import ImageModel, SpatialContext
 from tngvideo.entropy.fixed_point import FixedPointNetwork, to_real
 from tngvideo.errors import BitstreamError, InputError
@@ -210,3 +212,30 @@ def test_cheap_overflow_bound_falls_back_to_the_exact_check() -> None:
     x[0, 0, 2, 2] = 2.0**29
     with pytest.raises(BitstreamError, match="overflow"):
         network(x)
+
+
+# Escapes -----------------------------------------------------------------------------------------
+
+
+def test_latents_far_outside_the_tables_are_coded_exactly_not_clipped() -> None:
+    """Latents (and hyper-latents) far beyond every table's support: the codec must still match the float model."""
+    model = tiny_model()
+    with torch.no_grad():  # a 10^4 finer quantizer than the level was trained for, same reconstruction scale
+        model.gains.log_gain.add_(math.log(1e4))
+        model.gains.log_inverse_gain.sub_(math.log(1e4))
+    codec = ImageCodec.from_model(model)
+    picture = _picture(64, 64)
+    encoded = codec.encode(picture, 2.0)
+    x = torch.from_numpy(picture).permute(2, 0, 1)[None].float() / 255.0
+    with torch.no_grad():
+        y = model.g_a(x) * model.gains(torch.tensor([1.0]))[0]
+        float_pixels = model.eval()(x, torch.tensor([1.0])).x_hat[0].clamp(0, 1).mul(255).round().to(torch.uint8)
+    assert float(y.abs().max()) > 1000  # far beyond the largest table support
+    assert np.mean(float_pixels.permute(1, 2, 0).numpy() == encoded.reconstruction) > 0.9
+    np.testing.assert_array_equal(codec.decode(encoded.payload, 64, 64, 2.0), encoded.reconstruction)
+
+
+def test_an_unknown_entropy_coder_id_is_a_clear_error(encoded_file: bytes) -> None:
+    header, payload = unpack_image(encoded_file)
+    with pytest.raises(BitstreamError, match="unknown entropy coder id 9"):
+        decode_image(pack_image(dataclasses.replace(header, coder_id=9), payload), tiny_loaded())

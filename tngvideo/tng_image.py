@@ -6,7 +6,6 @@ bitstream together and checks that a file is decoded by the weights it was made 
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import numpy as np
 from tngvideo.bitstream import ImageHeader, ModelIdentity, pack_image, unpack_image
 from tngvideo.codecs.image_codec import ImageCodec
 from tngvideo.codecs.image_model import ImageModelConfig
-from tngvideo.entropy.coder import CODER_ID
+from tngvideo.entropy.coder import CODER_ID, READABLE_CODER_IDS
 from tngvideo.errors import BitstreamError, InputError
 from tngvideo.zoo import ManifestEntry, find_entry, verified_weights
 
@@ -59,8 +58,6 @@ def encode_image(rgb: np.ndarray, quality: float, loaded: LoadedImageCodec) -> E
     height, width = rgb.shape[:2]
     quality = float(np.float32(quality))  # the header stores float32: code with exactly what the decoder reads
     encoded = loaded.codec.encode(rgb, quality)
-    if encoded.clamped_symbols:
-        warnings.warn(f"{encoded.clamped_symbols} latents exceeded the coder's range and were clipped", stacklevel=2)
     header = ImageHeader(CODER_ID, loaded.identity, width, height, quality)
     return EncodedImage(pack_image(header, encoded.payload), encoded.reconstruction, header)
 
@@ -68,8 +65,8 @@ def encode_image(rgb: np.ndarray, quality: float, loaded: LoadedImageCodec) -> E
 def decode_image(data: bytes, loaded: LoadedImageCodec | None = None, models_dir: Path | None = None) -> np.ndarray:
     """Decode .tng bytes. Without ``loaded``, the model named in the file is loaded from the manifest."""
     header, payload = unpack_image(data)
-    if header.coder_id != CODER_ID:
-        raise BitstreamError(f"unknown entropy coder id {header.coder_id} (this build has {CODER_ID})")
+    if header.coder_id not in READABLE_CODER_IDS:
+        raise BitstreamError(f"unknown entropy coder id {header.coder_id} (this build reads {READABLE_CODER_IDS})")
     if loaded is None:
         entry = find_entry(model_id=header.model.model_id, kind=IMAGE_KIND, models_dir=models_dir)
         if ModelIdentity.from_sha256(entry.model_id, entry.sha256) != header.model:
@@ -83,4 +80,4 @@ def decode_image(data: bytes, loaded: LoadedImageCodec | None = None, models_dir
             f"file needs model id {header.model.model_id} with hash {header.model.weights_hash.hex()}, "
             f"loaded {loaded.name!r} is id {loaded.identity.model_id} hash {loaded.identity.weights_hash.hex()}"
         )
-    return loaded.codec.decode(payload, header.height, header.width, header.quality)
+    return loaded.codec.decode(payload, header.height, header.width, header.quality, header.coder_id)

@@ -2,11 +2,11 @@
 
 Encoding::
 
-    rgb ─pad to 64─► g_a·gain ─► y ─► h_a ─► z ─round,clamp─► ẑ ──► [hyper section]
+    rgb ─pad to 64─► g_a·gain ─► y ─► h_a ─► z ─round─► ẑ ──► [hyper section]
                                               │
                          integer h_s (fixed point, exact) ─► scale index k, mean μ (exact)
                                               │
-                     y ─► round(y−μ), clamp ─► symbols ──► [latent section(s)]
+                     y ─► round(y−μ) ─► symbols ──► [latent section(s)]
     recon = crop(g_s((symbols+μ)·inverse_gain))
 
 Latents are coded in one pass, or with a checkerboard context in two (anchors, then the rest with
@@ -29,7 +29,7 @@ import torch
 from torch.nn import functional as F
 
 from tngvideo.codecs.image_model import ImageModel, ImageModelConfig
-from tngvideo.entropy.coder import decode_symbols, encode_symbols
+from tngvideo.entropy.coder import CODER_ID, decode_symbols, encode_symbols
 from tngvideo.entropy.context import FixedPointCheckerboard, anchor_mask, parameters_with_context
 from tngvideo.entropy.fixed_point import ACTIVATION_BITS, FixedPointNetwork, to_real
 from tngvideo.entropy.tables import HyperpriorTables
@@ -58,7 +58,6 @@ class EncodedPicture:
 
     payload: LatentPayload
     reconstruction: np.ndarray  # HxWx3 uint8
-    clamped_symbols: int  # latents outside the coder's support (clipped; should be ~0)
 
 
 @contextlib.contextmanager
@@ -127,26 +126,26 @@ class ImageCodec:
             z = self.model.h_a(y)
             hyper = self.tables.hyper
             z_groups = self._channel_groups(z.shape)
-            z_symbols = hyper.clamp(torch.round(z).numpy().astype(np.int64).ravel(), z_groups)
+            z_symbols = torch.round(z).numpy().astype(np.int64).ravel()
             y_flat = y.double().numpy().ravel()
             sections: list[bytes] = []
-            clamped = 0
 
             def write_pass(positions: np.ndarray, scale_index: np.ndarray, means: np.ndarray) -> np.ndarray:
-                nonlocal clamped
-                raw = np.round(y_flat[positions] - means).astype(np.int64)
-                symbols = self.tables.latent.clamp(raw, scale_index)
-                clamped += int(np.count_nonzero(raw != symbols))
+                symbols = np.round(y_flat[positions] - means).astype(np.int64)
                 sections.append(encode_symbols(symbols, scale_index, self.tables.latent))
                 return symbols
 
             y_symbols, means = self._code_latents(z_symbols, z.shape, write_pass)
             payload = LatentPayload(hyper=encode_symbols(z_symbols, z_groups, hyper), latents=tuple(sections))
             reconstruction = self._synthesize(y_symbols, means, level, height, width)
-        return EncodedPicture(payload, reconstruction, clamped)
+        return EncodedPicture(payload, reconstruction)
 
-    def decode(self, payload: LatentPayload, height: int, width: int, quality: float) -> np.ndarray:
-        """Reconstruct the HxWx3 uint8 picture; equals the encoder's ``reconstruction`` bit for bit."""
+    def decode(
+        self, payload: LatentPayload, height: int, width: int, quality: float, coder_id: int = CODER_ID
+    ) -> np.ndarray:
+        """Reconstruct the HxWx3 uint8 picture; equals the encoder's ``reconstruction`` bit for bit.
+
+        ``coder_id`` is the one the file was written with (older files clamped instead of escaping)."""
         level = self._level(quality)
         if len(payload.latents) != self.num_passes:
             raise BitstreamError(
@@ -156,10 +155,10 @@ class ImageCodec:
         sections = iter(payload.latents)
 
         def read_pass(positions: np.ndarray, scale_index: np.ndarray, means: np.ndarray) -> np.ndarray:
-            return decode_symbols(next(sections), scale_index, self.tables.latent)
+            return decode_symbols(next(sections), scale_index, self.tables.latent, coder_id)
 
         with deterministic_inference():
-            z_symbols = decode_symbols(payload.hyper, self._channel_groups(z_shape), self.tables.hyper)
+            z_symbols = decode_symbols(payload.hyper, self._channel_groups(z_shape), self.tables.hyper, coder_id)
             y_symbols, means = self._code_latents(z_symbols, z_shape, read_pass)
             return self._synthesize(y_symbols, means, level, height, width)
 

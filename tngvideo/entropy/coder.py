@@ -4,8 +4,9 @@ Symbols are coded with constriction's ANS stack coder (32-bit words, serialised 
 and ``Categorical(perfect=False)`` models built from the *integer* tables of
 :class:`PmfTable`. Every symbol belongs to a group (a scale index, a channel ...) whose pmf codes
 it; groups are coded one after another, each as one vectorised call, so no per-symbol Python loop
-runs. Symbols outside their group's support are clamped by the caller's ``clamp`` step (the
-tables' support is the escape mechanism).
+runs. A symbol the pmf cannot represent (at or beyond its group's support edge) is escape-coded
+after the group symbols, so every integer round-trips exactly: a badly predicted latent costs
+bits, never quality.
 """
 
 from __future__ import annotations
@@ -18,8 +19,13 @@ import numpy as np
 from tngvideo.entropy.pmf import PMF_PRECISION_BITS
 from tngvideo.errors import BitstreamError
 
-CODER_ID = 1  # constriction AnsCoder, Categorical(perfect=False) over 16-bit integer pmfs
-CODER_NAME = f"constriction-ans-categorical-{PMF_PRECISION_BITS}bit"
+CODER_ID = 2  # what this build writes: constriction AnsCoder, Categorical over 16-bit integer pmfs, escapes
+CLAMPING_CODER_ID = 1  # older files: same coder, but the encoder clamped symbols into the support (read only)
+READABLE_CODER_IDS = (CLAMPING_CODER_ID, CODER_ID)
+CODER_NAME = f"constriction-ans-categorical-{PMF_PRECISION_BITS}bit-escape"
+# An escaped magnitude v >= 0 is coded as e = floor(log2(v + 1)) (uniform over ESCAPE_EXPONENTS values)
+# and then v + 1 - 2**e (uniform over 2**e values): Elias-gamma in an ANS stream.
+ESCAPE_EXPONENTS = 24
 
 
 @dataclass(frozen=True)
@@ -29,34 +35,54 @@ class PmfTable:
     pmfs: np.ndarray  # (G, width) int64, zero-padded
     supports: np.ndarray  # (G,) int64
 
-    def clamp(self, symbols: np.ndarray, groups: np.ndarray) -> np.ndarray:
-        """Symbols clipped into their group's support (what the coder can represent)."""
-        limit = self.supports[groups]
-        return np.clip(symbols, -limit, limit)
-
     def _model(self, group: int) -> constriction.stream.model.Categorical:
         width = 2 * int(self.supports[group]) + 1
         probabilities = self.pmfs[group, :width].astype(np.float64) / float(1 << PMF_PRECISION_BITS)
         return constriction.stream.model.Categorical(probabilities, perfect=False)
 
 
+def _escape_exponents(magnitudes: np.ndarray) -> np.ndarray:
+    """floor(log2(v + 1)) exactly (frexp of an integer below 2**53 is exact)."""
+    return np.frexp((magnitudes + 1).astype(np.float64))[1].astype(np.int64) - 1
+
+
 def encode_symbols(symbols: np.ndarray, groups: np.ndarray, table: PmfTable) -> bytes:
-    """Entropy-code flat int ``symbols`` (already clamped), each with the pmf of its group."""
+    """Entropy-code flat int ``symbols``, each with the pmf of its group.
+
+    A symbol at or beyond its group's support edge is coded as the edge symbol (an escape) and its
+    excess magnitude follows, after all the group symbols, with a universal code: any integer that
+    fits the ESCAPE_EXPONENTS range round-trips exactly, however badly the model predicted it.
+    """
     symbols = np.asarray(symbols, dtype=np.int64).ravel()
     groups = np.asarray(groups, dtype=np.int64).ravel()
-    if np.any(np.abs(symbols) > table.supports[groups]):
-        raise ValueError("symbol outside its group's support: clamp with PmfTable.clamp first")
+    supports = table.supports[groups]
+    escaped = np.abs(symbols) >= supports
+    excess = np.abs(symbols[escaped]) - supports[escaped]
+    exponents = _escape_exponents(excess)
+    if exponents.size and exponents.max() >= ESCAPE_EXPONENTS:
+        raise ValueError(f"symbol magnitude {int(excess.max())} beyond the escape code's range")
+    edge_symbols = np.where(escaped, np.sign(symbols) * supports, symbols)
     coder = constriction.stream.stack.AnsCoder()
-    # ANS is a stack: push groups in reverse so the decoder pops them in increasing order.
+    # ANS is a stack: push in reverse of the decoding order (groups in increasing order, then the
+    # escapes' exponents, then their mantissas).
+    wide = exponents > 0
+    if np.any(wide):
+        mantissas = excess[wide] + 1 - (1 << exponents[wide])
+        coder.encode_reverse(mantissas.astype(np.int32), _UNIFORM, (1 << exponents[wide]).astype(np.int32))
+    if exponents.size:
+        coder.encode_reverse(exponents.astype(np.int32), _EXPONENT_MODEL)
     for group in np.unique(groups)[::-1]:
-        members = symbols[groups == group] + table.supports[group]
+        members = edge_symbols[groups == group] + table.supports[group]
         coder.encode_reverse(members.astype(np.int32), table._model(int(group)))
     words = coder.get_compressed().astype("<u4")
     return words.tobytes()
 
 
-def decode_symbols(data: bytes, groups: np.ndarray, table: PmfTable) -> np.ndarray:
-    """Inverse of :func:`encode_symbols`; the decoder must know every symbol's group."""
+def decode_symbols(data: bytes, groups: np.ndarray, table: PmfTable, coder_id: int = CODER_ID) -> np.ndarray:
+    """Inverse of :func:`encode_symbols`; the decoder must know every symbol's group.
+
+    ``coder_id`` is the file's: CLAMPING_CODER_ID streams have no escapes (edge symbols are literal).
+    """
     groups = np.asarray(groups, dtype=np.int64).ravel()
     if len(data) % 4:
         raise BitstreamError("entropy-coded section is not a whole number of 32-bit words")
@@ -70,9 +96,28 @@ def decode_symbols(data: bytes, groups: np.ndarray, table: PmfTable) -> np.ndarr
             mask = groups == group
             decoded = coder.decode(table._model(int(group)), int(mask.sum()))
             symbols[mask] = decoded.astype(np.int64) - table.supports[group]
+        if coder_id != CLAMPING_CODER_ID:
+            _decode_escapes(coder, symbols, table.supports[groups])
         clean_end = coder.is_empty()
     except (ValueError, RuntimeError, KeyError, AssertionError) as exc:
         raise BitstreamError(f"entropy decoding failed: {exc}") from exc
     if not clean_end:
         raise BitstreamError("entropy-coded section has data left over: corrupt or not for this model")
     return symbols
+
+
+def _decode_escapes(coder: constriction.stream.stack.AnsCoder, symbols: np.ndarray, supports: np.ndarray) -> None:
+    """Add the escaped excess magnitudes to the edge symbols of ``symbols`` (in place)."""
+    escaped = np.flatnonzero(np.abs(symbols) >= supports)
+    if not escaped.size:
+        return
+    exponents = coder.decode(_EXPONENT_MODEL, escaped.size).astype(np.int64)
+    excess = (1 << exponents) - 1
+    wide = exponents > 0
+    if np.any(wide):
+        excess[wide] += coder.decode(_UNIFORM, (1 << exponents[wide]).astype(np.int32)).astype(np.int64)
+    symbols[escaped] += np.sign(symbols[escaped]) * excess
+
+
+_UNIFORM = constriction.stream.model.Uniform()
+_EXPONENT_MODEL = constriction.stream.model.Uniform(ESCAPE_EXPONENTS)

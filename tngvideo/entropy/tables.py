@@ -17,7 +17,7 @@ from tngvideo.entropy.factorized import FactorizedPrior
 from tngvideo.entropy.fixed_point import ACTIVATION_BITS
 from tngvideo.entropy.gaussian import scale_pmf_tables, scale_table
 
-HYPER_SUPPORT = 64  # hyper-latents are clamped to -64..64
+HYPER_SUPPORT = 64  # the hyper-latent pmfs cover -64..64 (escapes beyond)
 PREFIX = "coding."
 
 

@@ -1,0 +1,58 @@
+"""The constriction adapter: exact round trips, escapes for symbols the pmfs cannot represent."""
+
+from __future__ import annotations
+
+import constriction
+import numpy as np
+import pytest
+
+from tngvideo.entropy.coder import (
+    CLAMPING_CODER_ID,
+    ESCAPE_EXPONENTS,
+    PmfTable,
+    decode_symbols,
+    encode_symbols,
+)
+from tngvideo.entropy.gaussian import scale_pmf_tables, scale_table
+
+
+@pytest.fixture(scope="module")
+def table() -> PmfTable:
+    return PmfTable(*scale_pmf_tables(scale_table()))
+
+
+def test_symbols_round_trip_including_escapes_far_outside_the_support(table: PmfTable) -> None:
+    rng = np.random.default_rng(0)
+    groups = rng.integers(0, len(table.supports), 5000)
+    symbols = np.round(rng.normal(0, 3, groups.size)).astype(np.int64)
+    edge = int(table.supports[groups[0]])
+    symbols[:8] = [edge, -edge, edge + 1, -edge - 1, edge + 1000, -(edge + 2**20), edge + 2**ESCAPE_EXPONENTS - 2, 0]
+    groups[:8] = groups[0]
+    data = encode_symbols(symbols, groups, table)
+    np.testing.assert_array_equal(decode_symbols(data, groups, table), symbols)
+
+
+def test_escapes_cost_bits_not_accuracy(table: PmfTable) -> None:
+    groups = np.zeros(100, dtype=np.int64)  # the smallest scale: support 16, nearly all mass on 0
+    quiet = np.zeros(100, dtype=np.int64)
+    loud = quiet.copy()
+    loud[50] = 300
+    assert len(encode_symbols(loud, groups, table)) > len(encode_symbols(quiet, groups, table))
+    np.testing.assert_array_equal(decode_symbols(encode_symbols(loud, groups, table), groups, table), loud)
+
+
+def test_a_magnitude_beyond_the_escape_range_is_refused(table: PmfTable) -> None:
+    groups = np.zeros(1, dtype=np.int64)
+    with pytest.raises(ValueError, match="escape"):
+        encode_symbols(np.array([int(table.supports[0]) + 2**ESCAPE_EXPONENTS]), groups, table)
+
+
+def test_clamping_coder_streams_of_older_files_read_edge_symbols_literally(table: PmfTable) -> None:
+    """Coder id 1 (before escapes): the encoder clamped, so an edge symbol is just that value."""
+    groups = np.array([0, 0, 5, 5], dtype=np.int64)
+    symbols = np.array([int(table.supports[0]), 0, -int(table.supports[5]), 1])
+    coder = constriction.stream.stack.AnsCoder()
+    for group in (5, 0):
+        coder.encode_reverse((symbols[groups == group] + table.supports[group]).astype(np.int32), table._model(group))
+    data = coder.get_compressed().astype("<u4").tobytes()
+    np.testing.assert_array_equal(decode_symbols(data, groups, table, CLAMPING_CODER_ID), symbols)
