@@ -119,9 +119,10 @@ def test_file_made_with_other_weights_is_rejected(models: Path, tmp_path: Path, 
     _assert_one_line_error(capsys, code, "other weights")
 
 
-def test_video_commands_say_the_codec_is_not_ready(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    clip = _png(tmp_path / "frame.png")
-    _assert_one_line_error(capsys, main(["encode", str(clip), str(tmp_path / "o.tngv")]), "not implemented")
+def test_a_still_picture_encodes_as_a_one_frame_video(models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    picture = _png(tmp_path / "frame.png")
+    assert main(["encode", str(picture), str(tmp_path / "o.tngv")]) == 0
+    assert "1 frames 47x33" in capsys.readouterr().out
 
 
 def test_info_describes_a_tng_file(models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

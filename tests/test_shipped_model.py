@@ -73,3 +73,15 @@ def test_readme_demo_evaluates_the_sample_clip(tmp_path: Path, capsys: pytest.Ca
     out = capsys.readouterr().out
     assert "tngvideo-intra" in out and "x265-medium" in out
     assert (tmp_path / "rd.json").exists() and (tmp_path / "frames.csv").exists()
+
+
+def test_video_round_trip_of_the_sample_clip_through_the_cli(tmp_path: Path) -> None:
+    stream, out = tmp_path / "sample.tngv", tmp_path / "frames"
+    assert main(["encode", str(SAMPLE_CLIP), str(stream), "--frames", "2", "--quality", "3"]) == 0
+    assert main(["decode", str(stream), str(out) + "/"]) == 0
+    shipped = load_image_codec()
+    expected = [encode_image(frame, 3.0, shipped).reconstruction for frame in islice(open_video(SAMPLE_CLIP).frames(), 2)]
+    decoded = [np.asarray(Image.open(path)) for path in sorted(out.glob("*.png"))]
+    assert len(decoded) == 2
+    for got, want in zip(decoded, expected, strict=True):
+        np.testing.assert_array_equal(got, want)

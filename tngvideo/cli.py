@@ -19,6 +19,8 @@ from tngvideo.errors import InputError, OutputError, TngError
 EXIT_OK = 0
 EXIT_ERROR = 2
 PROG = "tngvideo"
+DEFAULT_QUALITY = 4.0
+QUALITY_HELP = f"1 (smallest) .. the model's number of levels (best), fractional allowed (default {DEFAULT_QUALITY:g})"
 
 
 def _one_line_warning(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
@@ -85,15 +87,39 @@ def _cmd_image_eval(args: argparse.Namespace) -> int:
 
 # --- video commands -----------------------------------------------------------------------------
 
-_NO_VIDEO_CODEC = (
-    "the tngvideo video codec (P-frames) is not implemented yet; "
-    "images work now: 'tngvideo image encode|decode|eval'"
-)
+def _cmd_video_encode(args: argparse.Namespace) -> int:
+    from tngvideo.io.frames import open_video
+    from tngvideo.tng_image import load_image_codec
+    from tngvideo.tng_video import encode_video
+
+    output = _output_path(args.output, args.overwrite)
+    source = open_video(_existing_input(args.input))
+    loaded = load_image_codec(args.model)
+    summary = encode_video(source, output, args.quality, loaded, args.frames, progress=True)
+    print(
+        f"{output}: {summary.frames} frames {summary.width}x{summary.height} at {float(summary.fps):.3f} fps (all intra), "
+        f"{summary.num_bytes} bytes, {summary.bits_per_pixel:.4f} bpp, {summary.kilobits_per_second:.1f} kbit/s"
+    )
+    return EXIT_OK
 
 
-def _cmd_video_not_ready(args: argparse.Namespace) -> int:
-    _existing_input(args.input)
-    raise TngError(_NO_VIDEO_CODEC)
+def _cmd_video_decode(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from tngvideo.io.writers import open_writer
+    from tngvideo.tng_video import open_tngv
+
+    data = _existing_input(args.input).read_bytes()
+    video = open_tngv(data)  # verifies the whole file before any output is created
+    header = video.header
+    with open_writer(
+        args.output, header.width, header.height, header.fps,
+        crf=args.crf, lossless=args.lossless, chroma=args.chroma, overwrite=args.overwrite,
+    ) as writer:
+        for frame in tqdm(video.frames(), total=len(video.coded_frames), unit="frame", file=sys.stderr):
+            writer.write(frame)
+    print(f"{args.output}: {writer.frames_written} frames {header.width}x{header.height} at {float(header.fps):.3f} fps")
+    return EXIT_OK
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -117,15 +143,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="TNG learned image and video codec.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    encode = commands.add_parser("encode", help="encode a video into .tngv (not available yet)")
+    encode = commands.add_parser(
+        "encode", help="encode a video (file, frame folder or picture) into .tngv; all frames intra for now"
+    )
     encode.add_argument("input", type=Path)
     encode.add_argument("output", type=Path)
-    encode.set_defaults(run=_cmd_video_not_ready)
+    encode.add_argument("--quality", type=float, default=DEFAULT_QUALITY, help=QUALITY_HELP)
+    encode.add_argument("--frames", type=int, default=None, help="only the first N frames")
+    encode.add_argument("--model", default=None, help="shipped image model name (default: the first image model)")
+    encode.add_argument("--overwrite", action="store_true")
+    encode.set_defaults(run=_cmd_video_encode)
 
-    decode = commands.add_parser("decode", help="decode a .tngv file (not available yet)")
+    decode = commands.add_parser(
+        "decode", help="decode a .tngv file to .mp4/.mkv (H.264), .y4m, or a folder of PNGs (path ending in /)"
+    )
     decode.add_argument("input", type=Path)
     decode.add_argument("output", type=Path)
-    decode.set_defaults(run=_cmd_video_not_ready)
+    decode.add_argument("--lossless", action="store_true", help="bit-exact RGB in .mp4/.mkv (libx264rgb)")
+    decode.add_argument("--chroma", choices=["420", "444"], default="420", help="for lossy .mp4/.mkv and .y4m")
+    decode.add_argument("--crf", type=int, default=None, help="x264 CRF of lossy .mp4/.mkv output (default 12)")
+    decode.add_argument("--overwrite", action="store_true")
+    decode.set_defaults(run=_cmd_video_decode)
 
     evaluate = commands.add_parser("eval", help="per-frame PSNR / MS-SSIM / bpp of x264 and x265 on a clip")
     evaluate.add_argument("input", type=Path)
@@ -142,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     image_encode = image.add_parser("encode", help="encode a picture (PNG, JPEG, ...) into .tng")
     image_encode.add_argument("input", type=Path)
     image_encode.add_argument("output", type=Path)
-    image_encode.add_argument("--quality", type=float, default=4.0, help="1 (smallest) .. 8 (best), fractional allowed")
+    image_encode.add_argument("--quality", type=float, default=DEFAULT_QUALITY, help=QUALITY_HELP)
     image_encode.add_argument("--model", default=None, help="shipped model name (default: the first image model)")
     image_encode.add_argument("--overwrite", action="store_true")
     image_encode.set_defaults(run=_cmd_image_encode)

@@ -19,7 +19,6 @@ from tngvideo.errors import BitstreamError, InputError
 from tngvideo.zoo import ManifestEntry, find_entry, verified_weights
 
 IMAGE_KIND = "image"
-DEFAULT_QUALITY = 4.0
 
 
 @dataclass(frozen=True)
@@ -65,19 +64,28 @@ def encode_image(rgb: np.ndarray, quality: float, loaded: LoadedImageCodec) -> E
 def decode_image(data: bytes, loaded: LoadedImageCodec | None = None, models_dir: Path | None = None) -> np.ndarray:
     """Decode .tng bytes. Without ``loaded``, the model named in the file is loaded from the manifest."""
     header, payload = unpack_image(data)
-    if header.coder_id not in READABLE_CODER_IDS:
-        raise BitstreamError(f"unknown entropy coder id {header.coder_id} (this build reads {READABLE_CODER_IDS})")
+    loaded = codec_for_stream(header.coder_id, header.model, loaded, models_dir)
+    return loaded.codec.decode(payload, header.height, header.width, header.quality, header.coder_id)
+
+
+def codec_for_stream(
+    coder_id: int, identity: ModelIdentity, loaded: LoadedImageCodec | None, models_dir: Path | None
+) -> LoadedImageCodec:
+    """The codec a stream needs (its coder and exact weights): ``loaded`` if it is that one, else the
+    shipped model with the stream's id; a clear error when the weights differ or are missing."""
+    if coder_id not in READABLE_CODER_IDS:
+        raise BitstreamError(f"unknown entropy coder id {coder_id} (this build reads {READABLE_CODER_IDS})")
     if loaded is None:
-        entry = find_entry(model_id=header.model.model_id, kind=IMAGE_KIND, models_dir=models_dir)
-        if ModelIdentity.from_sha256(entry.model_id, entry.sha256) != header.model:
+        entry = find_entry(model_id=identity.model_id, kind=IMAGE_KIND, models_dir=models_dir)
+        if ModelIdentity.from_sha256(entry.model_id, entry.sha256) != identity:
             raise BitstreamError(
-                f"file was made with other weights for model id {header.model.model_id} "
-                f"(hash {header.model.weights_hash.hex()}, shipped {entry.sha256[:16]})"
+                f"file was made with other weights for model id {identity.model_id} "
+                f"(hash {identity.weights_hash.hex()}, shipped {entry.sha256[:16]})"
             )
-        loaded = _load_entry(entry, models_dir)
-    elif loaded.identity != header.model:
+        return _load_entry(entry, models_dir)
+    if loaded.identity != identity:
         raise BitstreamError(
-            f"file needs model id {header.model.model_id} with hash {header.model.weights_hash.hex()}, "
+            f"file needs model id {identity.model_id} with hash {identity.weights_hash.hex()}, "
             f"loaded {loaded.name!r} is id {loaded.identity.model_id} hash {loaded.identity.weights_hash.hex()}"
         )
-    return loaded.codec.decode(payload, header.height, header.width, header.quality, header.coder_id)
+    return loaded

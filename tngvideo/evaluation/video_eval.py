@@ -1,7 +1,9 @@
 """``tngvideo eval CLIP``: per-frame rate and quality of tngvideo and of x264/x265 on the same frames.
 
 Until the P-frame codec exists, tngvideo codes every frame as an I-frame with the shipped image
-model ("tngvideo-intra"); that is what is measured and labelled, nothing else. The anchors are
+model ("tngvideo-intra", as ``tngvideo encode`` does); that is what is measured and labelled, nothing
+else. A frame's bits are its unit in the .tngv stream (the 53 bytes of file header and END are not
+spread over the frames). The anchors are
 x264 and x265 (preset medium, 4:2:0, PSNR-tuned, closed GOP) from ``tngvideo.anchors.video``.
 """
 
@@ -29,10 +31,10 @@ from tngvideo.evaluation.rd import (
 )
 from tngvideo.io.frames import open_video
 from tngvideo.metrics import msssim, psnr, yuv_psnr
-from tngvideo.tng_image import LoadedImageCodec, encode_image, load_image_codec
+from tngvideo.tng_image import LoadedImageCodec, load_image_codec
+from tngvideo.tng_video import encode_intra_frame
 
 TNG_INTRA = "tngvideo-intra"
-DEFAULT_QUALITIES = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0)
 
 
 def eval_anchors(gop: int) -> list[VideoAnchor]:
@@ -51,14 +53,14 @@ def code_clip_intra(
         tqdm(islice(source.frames(), max_frames), total=total, unit="frame", file=sys.stderr)
     ):
         for quality in qualities:
-            encoded = encode_image(frame, quality, loaded)
+            encoded = encode_intra_frame(frame, quality, loaded)
             planes = yuv_psnr(frame, encoded.reconstruction)
             records[quality].append(
                 FrameRecord(
                     index,
                     True,
                     "I",
-                    8 * len(encoded.data),
+                    8 * len(encoded.unit),
                     psnr(frame, encoded.reconstruction),
                     planes["psnr_y"],
                     planes["psnr_yuv"],
@@ -79,8 +81,9 @@ def run_video_eval(clip: Path, out: Path | None, max_frames: int | None, gop: in
     except ModelError as exc:
         print(f"tngvideo: no shipped image model ({exc}); measuring the anchors only", file=sys.stderr)
     else:
-        results += code_clip_intra(clip, loaded, DEFAULT_QUALITIES, max_frames)
-        settings[TNG_INTRA] = f"every frame an I-frame of image model {loaded.name!r}, qualities {DEFAULT_QUALITIES}"
+        qualities = [float(q) for q in range(1, loaded.codec.num_levels + 1)]
+        results += code_clip_intra(clip, loaded, qualities, max_frames)
+        settings[TNG_INTRA] = f"every frame an I-frame of image model {loaded.name!r}, qualities {qualities}"
     source = open_video(clip)
     for anchor in eval_anchors(gop):
         for crf in DEFAULT_CRFS[anchor.encoder]:
