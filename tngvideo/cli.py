@@ -54,15 +54,25 @@ def _write_bytes(path: Path, data: bytes) -> None:
 
 def _cmd_image_encode(args: argparse.Namespace) -> int:
     from tngvideo.io.pictures import read_picture
-    from tngvideo.tng_image import encode_image, load_image_codec
+    from tngvideo.tng_image import encode_image, encode_image_within, load_image_codec
 
     output = _output_path(args.output, args.overwrite)
     frame = read_picture(_existing_input(args.input))
-    loaded = load_image_codec(args.model)
-    encoded = encode_image(frame, args.quality, loaded)
-    _write_bytes(output, encoded.data)
     height, width = frame.shape[:2]
-    print(f"{output}: {len(encoded.data)} bytes, {8 * len(encoded.data) / (width * height):.4f} bpp, {width}x{height}")
+    loaded = load_image_codec(args.model)
+    if args.bpp is None:
+        encoded = encode_image(frame, args.quality, loaded)
+    else:
+        if not args.bpp > 0:
+            raise InputError(f"--bpp must be positive, got {args.bpp}")
+        encoded, fits = encode_image_within(frame, int(args.bpp * width * height / 8), loaded)
+        if not fits:
+            warnings.warn(f"{args.bpp:g} bpp is below what quality 1 needs for this picture", stacklevel=1)
+    _write_bytes(output, encoded.data)
+    print(
+        f"{output}: {len(encoded.data)} bytes, {8 * len(encoded.data) / (width * height):.4f} bpp, {width}x{height}, "
+        f"quality {encoded.header.quality:.2f}"
+    )
     return EXIT_OK
 
 
@@ -95,10 +105,23 @@ def _cmd_video_encode(args: argparse.Namespace) -> int:
     output = _output_path(args.output, args.overwrite)
     source = open_video(_existing_input(args.input))
     loaded = load_image_codec(args.model)
-    summary = encode_video(source, output, args.quality, loaded, args.frames, progress=True)
+    if args.bitrate is not None and not args.bitrate > 0:
+        raise InputError(f"--bitrate must be positive, got {args.bitrate}")
+    quality = None if args.bitrate is not None else args.quality
+    summary = encode_video(source, output, loaded, quality, args.bitrate, args.frames, progress=True)
+    if summary.frames_over_budget:
+        warnings.warn(
+            f"{summary.frames_over_budget} of {summary.frames} frames exceed their share of "
+            f"{args.bitrate:g} kbit/s even at quality 1",
+            stacklevel=1,
+        )
+    qualities = f"{summary.lowest_quality:.2f}" + (
+        f"..{summary.highest_quality:.2f}" if summary.highest_quality != summary.lowest_quality else ""
+    )
     print(
         f"{output}: {summary.frames} frames {summary.width}x{summary.height} at {float(summary.fps):.3f} fps (all intra), "
-        f"{summary.num_bytes} bytes, {summary.bits_per_pixel:.4f} bpp, {summary.kilobits_per_second:.1f} kbit/s"
+        f"quality {qualities}, {summary.num_bytes} bytes, {summary.bits_per_pixel:.4f} bpp, "
+        f"{summary.kilobits_per_second:.1f} kbit/s"
     )
     return EXIT_OK
 
@@ -148,7 +171,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     encode.add_argument("input", type=Path)
     encode.add_argument("output", type=Path)
-    encode.add_argument("--quality", type=float, default=DEFAULT_QUALITY, help=QUALITY_HELP)
+    encode_rate = encode.add_mutually_exclusive_group()
+    encode_rate.add_argument("--quality", type=float, default=DEFAULT_QUALITY, help=QUALITY_HELP)
+    encode_rate.add_argument(
+        "--bitrate", type=float, default=None, metavar="KBPS",
+        help="average kbit/s instead of a fixed quality (each frame gets the highest quality its budget allows)",
+    )
     encode.add_argument("--frames", type=int, default=None, help="only the first N frames")
     encode.add_argument("--model", default=None, help="shipped image model name (default: the first image model)")
     encode.add_argument("--overwrite", action="store_true")
@@ -180,7 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
     image_encode = image.add_parser("encode", help="encode a picture (PNG, JPEG, ...) into .tng")
     image_encode.add_argument("input", type=Path)
     image_encode.add_argument("output", type=Path)
-    image_encode.add_argument("--quality", type=float, default=DEFAULT_QUALITY, help=QUALITY_HELP)
+    image_rate = image_encode.add_mutually_exclusive_group()
+    image_rate.add_argument("--quality", type=float, default=DEFAULT_QUALITY, help=QUALITY_HELP)
+    image_rate.add_argument(
+        "--bpp", type=float, default=None, help="target bits per pixel: the highest quality whose file is at most this"
+    )
     image_encode.add_argument("--model", default=None, help="shipped model name (default: the first image model)")
     image_encode.add_argument("--overwrite", action="store_true")
     image_encode.set_defaults(run=_cmd_image_encode)

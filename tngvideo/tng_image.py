@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from tngvideo.bitstream import ImageHeader, ModelIdentity, pack_image, unpack_image
-from tngvideo.codecs.image_codec import ImageCodec
+from tngvideo.codecs.image_codec import EncodedPicture, ImageCodec, LatentPayload
 from tngvideo.codecs.image_model import ImageModelConfig
 from tngvideo.entropy.coder import CODER_ID, READABLE_CODER_IDS
 from tngvideo.errors import BitstreamError, InputError
+from tngvideo.rate_control import as_float32, quality_for_budget
 from tngvideo.zoo import ManifestEntry, find_entry, verified_weights
 
 IMAGE_KIND = "image"
@@ -52,12 +53,32 @@ class EncodedImage:
 
 def encode_image(rgb: np.ndarray, quality: float, loaded: LoadedImageCodec) -> EncodedImage:
     """Code an HxWx3 uint8 RGB picture into .tng bytes."""
+    _check_picture(rgb)
+    quality = as_float32(quality)  # the header stores float32: code with exactly what the decoder reads
+    return _packed(loaded, rgb.shape, quality, loaded.codec.encode(rgb, quality))
+
+
+def encode_image_within(rgb: np.ndarray, max_bytes: int, loaded: LoadedImageCodec) -> tuple[EncodedImage, bool]:
+    """Code at the highest quality whose .tng file is at most ``max_bytes``.
+
+    Returns (image, fits): ``fits`` is False when even quality 1 is larger (the image is quality 1).
+    """
+    _check_picture(rgb)
+    codec = loaded.codec
+    empty = LatentPayload(b"", (b"",) * codec.num_passes)
+    overhead = len(pack_image(ImageHeader(CODER_ID, loaded.identity, 1, 1, 1.0), empty))
+    analysed = codec.analyse(rgb)
+    quality, fits = quality_for_budget(codec, analysed, max_bytes - overhead)
+    return _packed(loaded, rgb.shape, quality, codec.encode_analysed(analysed, quality)), fits
+
+
+def _check_picture(rgb: np.ndarray) -> None:
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise InputError(f"expected an HxWx3 uint8 RGB picture, got {rgb.dtype} {rgb.shape}")
-    height, width = rgb.shape[:2]
-    quality = float(np.float32(quality))  # the header stores float32: code with exactly what the decoder reads
-    encoded = loaded.codec.encode(rgb, quality)
-    header = ImageHeader(CODER_ID, loaded.identity, width, height, quality)
+
+
+def _packed(loaded: LoadedImageCodec, shape: tuple[int, ...], quality: float, encoded: EncodedPicture) -> EncodedImage:
+    header = ImageHeader(CODER_ID, loaded.identity, shape[1], shape[0], quality)
     return EncodedImage(pack_image(header, encoded.payload), encoded.reconstruction, header)
 
 

@@ -27,9 +27,11 @@ from tngvideo.bitstream import (
     unpack_video,
     video_header_bytes,
 )
+from tngvideo.codecs.image_codec import LatentPayload
 from tngvideo.entropy.coder import CODER_ID
 from tngvideo.errors import InputError, OutputError
 from tngvideo.io.frames import VideoSource
+from tngvideo.rate_control import BitrateController, as_float32, quality_for_budget
 from tngvideo.tng_image import LoadedImageCodec, codec_for_stream
 
 PARTIAL_SUFFIX = ".part"
@@ -40,15 +42,26 @@ class EncodedFrame:
     """One frame's bytes in a .tngv stream and the picture the decoder will produce for it."""
 
     unit: bytes
+    quality: float
     reconstruction: np.ndarray
 
 
 def encode_intra_frame(rgb: np.ndarray, quality: float, loaded: LoadedImageCodec) -> EncodedFrame:
     """Code one HxWx3 uint8 RGB frame as an I-frame unit."""
-    quality = float(np.float32(quality))  # stored as float32: code with exactly what the decoder reads
+    quality = as_float32(quality)  # stored as float32: code with exactly what the decoder reads
     encoded = loaded.codec.encode(rgb, quality)
+    return EncodedFrame(frame_bytes(CodedFrame(FrameType.INTRA, quality, encoded.payload)), quality, encoded.reconstruction)
+
+
+def encode_intra_frame_within(rgb: np.ndarray, max_bytes: int, loaded: LoadedImageCodec) -> tuple[EncodedFrame, bool]:
+    """An I-frame unit at the highest quality that fits ``max_bytes`` (``fits`` False: quality 1, larger)."""
+    codec = loaded.codec
+    overhead = len(frame_bytes(CodedFrame(FrameType.INTRA, 1.0, LatentPayload(b"", (b"",) * codec.num_passes))))
+    analysed = codec.analyse(rgb)
+    quality, fits = quality_for_budget(codec, analysed, max_bytes - overhead)
+    encoded = codec.encode_analysed(analysed, quality)
     unit = frame_bytes(CodedFrame(FrameType.INTRA, quality, encoded.payload))
-    return EncodedFrame(unit, encoded.reconstruction)
+    return EncodedFrame(unit, quality, encoded.reconstruction), fits
 
 
 @dataclass(frozen=True)
@@ -60,6 +73,9 @@ class VideoSummary:
     width: int
     height: int
     fps: Fraction
+    lowest_quality: float
+    highest_quality: float
+    frames_over_budget: int  # with a bitrate target: frames larger than their budget even at quality 1
 
     @property
     def bits_per_pixel(self) -> float:
@@ -73,31 +89,45 @@ class VideoSummary:
 def encode_video(
     source: VideoSource,
     output: Path,
-    quality: float,
     loaded: LoadedImageCodec,
+    quality: float | None = None,
+    kilobits_per_second: float | None = None,
     max_frames: int | None = None,
     progress: bool = False,
 ) -> VideoSummary:
-    """Code ``source`` (its first ``max_frames`` frames) into the .tngv file ``output``.
+    """Code ``source`` (its first ``max_frames`` frames) into the .tngv file ``output``, at a fixed
+    ``quality`` or at an average of ``kilobits_per_second`` (per-frame quality search, see
+    :class:`BitrateController`); exactly one of the two.
 
     Written to ``output.part`` and renamed when complete, so a failure never leaves a
     truncated file under the requested name.
     """
+    if (quality is None) == (kilobits_per_second is None):
+        raise ValueError("give either a quality or a bitrate")
     info = source.info
+    controller = BitrateController(kilobits_per_second, float(info.fps)) if kilobits_per_second is not None else None
     header = VideoHeader(CODER_ID, loaded.identity, info.width, info.height, info.fps)
     partial = output.with_name(output.name + PARTIAL_SUFFIX)
     total = min(info.frame_count or 0, max_frames or sys.maxsize) or None
     frames = tqdm(islice(source.frames(), max_frames), total=total, unit="frame", file=sys.stderr, disable=not progress)
-    count = 0
+    qualities: list[float] = []
+    over_budget = 0
     try:
         with open(partial, "wb") as handle:
             handle.write(video_header_bytes(header))
             for frame in frames:
-                handle.write(encode_intra_frame(frame, quality, loaded).unit)
-                count += 1
-            if count == 0:
+                if controller is None:
+                    assert quality is not None
+                    encoded = encode_intra_frame(frame, quality, loaded)
+                else:
+                    encoded, fits = encode_intra_frame_within(frame, controller.next_budget_bytes(), loaded)
+                    controller.spent(len(encoded.unit))
+                    over_budget += not fits
+                handle.write(encoded.unit)
+                qualities.append(encoded.quality)
+            if not qualities:
                 raise InputError(f"{source.path}: no frames to encode")
-            handle.write(end_bytes(count))
+            handle.write(end_bytes(len(qualities)))
         size = partial.stat().st_size
         partial.replace(output)
     except OSError as exc:
@@ -106,7 +136,7 @@ def encode_video(
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    return VideoSummary(count, size, info.width, info.height, info.fps)
+    return VideoSummary(len(qualities), size, info.width, info.height, info.fps, min(qualities), max(qualities), over_budget)
 
 
 @dataclass(frozen=True)

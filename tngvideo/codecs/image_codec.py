@@ -53,6 +53,15 @@ CodePass = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
+class AnalysedPicture:
+    """A picture after the analysis transform (before the quality's gain): g_a(x) and the original size."""
+
+    features: torch.Tensor
+    height: int
+    width: int
+
+
+@dataclass(frozen=True)
 class EncodedPicture:
     """What the encoder produced for one picture, and the reconstruction the decoder will produce."""
 
@@ -116,29 +125,45 @@ class ImageCodec:
 
     def encode(self, rgb: np.ndarray, quality: float) -> EncodedPicture:
         """Code an HxWx3 uint8 picture at ``quality`` in [1, num_levels] (fractional allowed)."""
+        return self.encode_analysed(self.analyse(rgb), quality)
+
+    def analyse(self, rgb: np.ndarray) -> AnalysedPicture:
+        """The quality-independent first step of encoding (the analysis transform, most of the cost)."""
         height, width = rgb.shape[:2]
-        level = self._level(quality)
         with deterministic_inference():
             x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255.0
-            x = self._pad(x)
-            gain, _ = self.model.gains(level)
-            y = self.model.g_a(x) * gain
-            z = self.model.h_a(y)
-            hyper = self.tables.hyper
-            z_groups = self._channel_groups(z.shape)
-            z_symbols = torch.round(z).numpy().astype(np.int64).ravel()
-            y_flat = y.double().numpy().ravel()
-            sections: list[bytes] = []
+            return AnalysedPicture(self.model.g_a(self._pad(x)), height, width)
 
-            def write_pass(positions: np.ndarray, scale_index: np.ndarray, means: np.ndarray) -> np.ndarray:
-                symbols = np.round(y_flat[positions] - means).astype(np.int64)
-                sections.append(encode_symbols(symbols, scale_index, self.tables.latent))
-                return symbols
-
-            y_symbols, means = self._code_latents(z_symbols, z.shape, write_pass)
-            payload = LatentPayload(hyper=encode_symbols(z_symbols, z_groups, hyper), latents=tuple(sections))
-            reconstruction = self._synthesize(y_symbols, means, level, height, width)
+    def encode_analysed(self, picture: AnalysedPicture, quality: float) -> EncodedPicture:
+        """Code an analysed picture at ``quality``: coding one picture at several qualities (rate
+        control) analyses it once. Same bytes as :meth:`encode`."""
+        level = self._level(quality)
+        with deterministic_inference():
+            payload, y_symbols, means = self._code(picture, level)
+            reconstruction = self._synthesize(y_symbols, means, level, picture.height, picture.width)
         return EncodedPicture(payload, reconstruction)
+
+    def payload_size(self, picture: AnalysedPicture, quality: float) -> int:
+        """Bytes of the coded sections at ``quality``, without synthesising the reconstruction."""
+        with deterministic_inference():
+            return self._code(picture, self._level(quality))[0].num_bytes
+
+    def _code(self, picture: AnalysedPicture, level: torch.Tensor) -> tuple[LatentPayload, np.ndarray, torch.Tensor]:
+        gain, _ = self.model.gains(level)
+        y = picture.features * gain
+        z = self.model.h_a(y)
+        z_symbols = torch.round(z).numpy().astype(np.int64).ravel()
+        y_flat = y.double().numpy().ravel()
+        sections: list[bytes] = []
+
+        def write_pass(positions: np.ndarray, scale_index: np.ndarray, means: np.ndarray) -> np.ndarray:
+            symbols = np.round(y_flat[positions] - means).astype(np.int64)
+            sections.append(encode_symbols(symbols, scale_index, self.tables.latent))
+            return symbols
+
+        y_symbols, means = self._code_latents(z_symbols, z.shape, write_pass)
+        hyper = encode_symbols(z_symbols, self._channel_groups(z.shape), self.tables.hyper)
+        return LatentPayload(hyper=hyper, latents=tuple(sections)), y_symbols, means
 
     def decode(
         self, payload: LatentPayload, height: int, width: int, quality: float, coder_id: int = CODER_ID
