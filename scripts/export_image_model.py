@@ -1,5 +1,6 @@
 """Ship a trained image network: bake its coding tables, write models/NAME.safetensors, measure it on
-Kodak with the real codec, and record everything in models/manifest.json.
+Kodak with the real codec (and all-intra on the shipped sample clip), and record everything in
+models/manifest.json.
 
     python scripts/export_image_model.py runs/image/best.safetensors --name tng-image-v1 --model-id 1 \
         --anchors results/kodak_anchors/rd.json
@@ -20,7 +21,8 @@ import torch
 
 from tngvideo.codecs.image_codec import ImageCodec
 from tngvideo.codecs.image_model import ImageModel, ImageModelConfig
-from tngvideo.evaluation.image_eval import run_image_eval
+from tngvideo.evaluation.image_eval import bd_of_test_against_each, run_image_eval
+from tngvideo.evaluation.video_eval import TNG_INTRA, run_video_eval
 from tngvideo.paths import data_root, models_dir
 from tngvideo.tng_image import IMAGE_KIND
 from tngvideo.zoo import (
@@ -33,6 +35,8 @@ from tngvideo.zoo import (
     write_manifest_entry,
 )
 
+SAMPLE_CLIP = Path(__file__).resolve().parents[1] / "tests" / "data" / "sample_foreman_qcif.mp4"
+EVAL_GOP = 32
 TRAINING_DATA_TERMS = (
     "shared data images/cid22 (CC BY-SA 4.0), images/clic2025 (Unsplash License), frames of video/train "
     "(BSD / CC BY 3.0 / Apache-2.0 / CC BY-NC 4.0 / S-Lab non-commercial, see the data README); "
@@ -53,6 +57,21 @@ def _architecture(config: ImageModelConfig) -> str:
         f"mean-scale hyperprior (Minnen et al. 2018), {context}, GDN transforms, per-level gain vectors "
         "(Cui et al. 2021), fixed-point hyper-synthesis"
     )
+
+
+def _sample_clip_numbers(out: Path) -> dict[str, object]:
+    """All-intra RD of the model on the shipped sample clip, next to x264/x265 (``tngvideo eval``)."""
+    report = run_video_eval(SAMPLE_CLIP, out, None, EVAL_GOP)
+    curve = report.curves[TNG_INTRA]
+    return {
+        "clip": str(SAMPLE_CLIP.relative_to(SAMPLE_CLIP.parents[2])),
+        "coding": f"every frame an I-frame; anchors x264/x265 medium, PSNR-tuned, GOP {EVAL_GOP}",
+        "points": [{"quality": p.setting, "bpp": round(p.bpp, 4), "psnr": round(p.psnr, 3), "msssim": round(p.msssim, 5)}
+                   for p in curve.points],
+        "bd_rate_percent_vs": {name: {"psnr": _finite(bd.psnr), "msssim_db": _finite(bd.msssim_db)}
+                               for name, bd in bd_of_test_against_each(dict(report.curves), TNG_INTRA).items()},
+        "measured_by": f"scripts/export_image_model.py (tngvideo eval), report {out / 'rd.json'}",
+    }
 
 
 def main() -> None:
@@ -105,6 +124,7 @@ def main() -> None:
             "measured_by": f"scripts/export_image_model.py (tngvideo image eval), report {args.out / 'rd.json'}",
         },
     }
+    details["clip"] = _sample_clip_numbers(args.out / "clip")
     write_manifest_entry(dataclasses.replace(entry, details=details), models_dir())
     print(f"wrote {target} ({target.stat().st_size} bytes) and its manifest entry")
 
