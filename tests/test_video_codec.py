@@ -80,7 +80,7 @@ def test_frame_rate_and_size_survive_the_round_trip(models: Path, tmp_path: Path
         (lambda data: data[:-7], "truncated"),
         (lambda data: data[:60] + bytes([data[60] ^ 0x10]) + data[61:], "corrupt"),
         (lambda data: data + b"\0", "unexpected bytes"),
-        (lambda data: b"\x89TNG" + data[4:], "bad magic"),
+        (lambda data: b"RIFF" + data[4:], "bad magic"),
     ],
 )
 def test_damaged_files_are_one_line_errors_and_create_no_output(
@@ -148,3 +148,15 @@ def test_container_round_trip_and_its_structural_checks() -> None:
     end = len(two) - 13  # the END chunk: 5-byte head, 4-byte count, 4-byte CRC
     with pytest.raises(BitstreamError, match="truncated"):
         unpack_video(two[:end])
+
+
+def test_pictures_and_videos_point_to_each_others_decoder(
+    models: Path, tmp_path: Path, clip: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["encode", str(clip), str(tmp_path / "a.tngv")]) == 0
+    assert main(["image", "encode", str(clip / "000.png"), str(tmp_path / "a.tng")]) == 0
+    capsys.readouterr()
+    assert main(["decode", str(tmp_path / "a.tng"), str(tmp_path / "o.mp4")]) == EXIT_ERROR
+    assert "image decode" in _error_line(capsys)
+    assert main(["image", "decode", str(tmp_path / "a.tngv"), str(tmp_path / "o.png")]) == EXIT_ERROR
+    assert "use 'tngvideo decode'" in _error_line(capsys)

@@ -77,10 +77,13 @@ def _cmd_image_encode(args: argparse.Namespace) -> int:
 
 
 def _cmd_image_decode(args: argparse.Namespace) -> int:
+    from tngvideo.bitstream import VIDEO_MAGIC
     from tngvideo.io.pictures import write_picture
     from tngvideo.tng_image import decode_image
 
     data = _existing_input(args.input).read_bytes()
+    if data.startswith(VIDEO_MAGIC):
+        raise InputError(f"{args.input}: a .tngv video, not a picture: use '{PROG} decode'")
     output = _output_path(args.output, args.overwrite)
     rgb = decode_image(data)
     write_picture(output, rgb, overwrite=True)  # _output_path already enforced --overwrite
@@ -129,10 +132,13 @@ def _cmd_video_encode(args: argparse.Namespace) -> int:
 def _cmd_video_decode(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from tngvideo.bitstream import IMAGE_MAGIC
     from tngvideo.io.writers import open_writer
     from tngvideo.tng_video import open_tngv
 
     data = _existing_input(args.input).read_bytes()
+    if data.startswith(IMAGE_MAGIC):
+        raise InputError(f"{args.input}: a .tng picture, not a video: use '{PROG} image decode'")
     video = open_tngv(data)  # verifies the whole file before any output is created
     header = video.header
     with open_writer(
