@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from tngvideo.bitstream import unpack_image
 from tngvideo.cli import main
 from tngvideo.io.frames import open_video
 from tngvideo.paths import data_root
@@ -54,18 +55,23 @@ def test_quality_ladder_trades_rate_for_fidelity(shipped: LoadedImageCodec) -> N
 
 
 def test_file_size_matches_rate_estimate_on_kodak(shipped: LoadedImageCodec) -> None:
+    """Whole files within 3% of the model's estimate from 0.3 bpp up; at the lowest level (~0.08 bpp,
+    ~4 KB files) the fixed 63 bytes of header and chunk framing alone are ~1.5%, so there the coded
+    sections (what the entropy coder controls) are held to 3% instead."""
     path = data_root() / "kodak" / "kodim23.png"
     if not path.exists():
         pytest.skip(f"shared data not found at {path.parent}")
     with Image.open(path) as img:
         rgb = np.array(img.convert("RGB"))
     model = shipped.codec.model
-    for quality in (1.0, 4.0, 8.0):
-        file_bits = 8 * len(encode_image(rgb, quality, shipped).data)
+    lowest = 1.0
+    for quality in (lowest, shipped.codec.model.config.level_of(0.0018) + 1, 6.0, float(shipped.codec.num_levels)):
+        data = encode_image(rgb, quality, shipped).data
+        coded_bits = 8 * (unpack_image(data)[1].num_bytes if quality == lowest else len(data))
         with torch.no_grad():
             x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
             estimate = model(x, torch.tensor([quality - 1.0])).bits_per_pixel().item() * rgb.shape[0] * rgb.shape[1]
-        assert abs(file_bits - estimate) / estimate < 0.03, (quality, file_bits, estimate)
+        assert abs(coded_bits - estimate) / estimate < 0.03, (quality, coded_bits, estimate)
 
 
 def test_readme_demo_evaluates_the_sample_clip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -19,7 +19,7 @@ from tngvideo.errors import InputError, OutputError, TngError
 EXIT_OK = 0
 EXIT_ERROR = 2
 PROG = "tngvideo"
-DEFAULT_QUALITY = 4.0
+DEFAULT_QUALITY = 6.0
 QUALITY_HELP = f"1 (smallest) .. the model's number of levels (best), fractional allowed (default {DEFAULT_QUALITY:g})"
 
 
