@@ -9,6 +9,9 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from tiny_model import write_tiny_models_dir
+
+from tngvideo.paths import MODELS_ENV_VAR
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -77,3 +80,12 @@ def write_planes_clip() -> Callable[..., Path]:
 def sample_clip() -> Path:
     """The shipped real clip (see tests/data/README.md)."""
     return DATA_DIR / "sample_foreman_qcif.mp4"
+
+
+@pytest.fixture()
+def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A models folder holding one tiny image model, made the one the CLI and loaders use."""
+    folder = tmp_path / "models"
+    write_tiny_models_dir(folder)
+    monkeypatch.setenv(MODELS_ENV_VAR, str(folder))
+    return folder

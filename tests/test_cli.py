@@ -10,16 +10,7 @@ from PIL import Image
 from tiny_model import write_tiny_models_dir
 
 from tngvideo.cli import EXIT_ERROR, main
-from tngvideo.paths import MODELS_ENV_VAR
 from tngvideo.tng_image import decode_image
-
-
-@pytest.fixture()
-def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "models"
-    write_tiny_models_dir(folder)
-    monkeypatch.setenv(MODELS_ENV_VAR, str(folder))
-    return folder
 
 
 def _png(path: Path, mode: str = "RGB", size: tuple[int, int] = (47, 33)) -> Path:

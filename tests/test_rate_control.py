@@ -7,11 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from tiny_model import write_tiny_models_dir
 
 from tngvideo.bitstream import unpack_image
 from tngvideo.cli import main
-from tngvideo.paths import MODELS_ENV_VAR
 from tngvideo.rate_control import BitrateController, largest_quality_within
 
 
@@ -51,14 +49,6 @@ def test_an_impossible_stretch_does_not_starve_the_rest_of_the_stream() -> None:
     for _ in range(30):
         controller.spent(0)
     assert controller.next_budget_bytes() >= 500  # ... but at most one second of debt
-
-
-@pytest.fixture()
-def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "models"
-    write_tiny_models_dir(folder)
-    monkeypatch.setenv(MODELS_ENV_VAR, str(folder))
-    return folder
 
 
 def _clip(folder: Path, smooth_frames, count: int = 6) -> Path:

@@ -42,6 +42,14 @@ def _output_path(path: Path, overwrite: bool) -> Path:
     return path
 
 
+def _coded_input(path: Path, other_magic: bytes, hint: str) -> bytes:
+    """The bytes of a coded file, refused with ``hint`` when it is the other kind (.tng vs .tngv)."""
+    data = _existing_input(path).read_bytes()
+    if data.startswith(other_magic):
+        raise InputError(f"{path}: {hint}")
+    return data
+
+
 def _write_bytes(path: Path, data: bytes) -> None:
     try:
         path.write_bytes(data)
@@ -81,9 +89,7 @@ def _cmd_image_decode(args: argparse.Namespace) -> int:
     from tngvideo.io.pictures import write_picture
     from tngvideo.tng_image import decode_image
 
-    data = _existing_input(args.input).read_bytes()
-    if data.startswith(VIDEO_MAGIC):
-        raise InputError(f"{args.input}: a .tngv video, not a picture: use '{PROG} decode'")
+    data = _coded_input(args.input, VIDEO_MAGIC, f"a .tngv video, not a picture: use '{PROG} decode'")
     output = _output_path(args.output, args.overwrite)
     rgb = decode_image(data)
     write_picture(output, rgb, overwrite=True)  # _output_path already enforced --overwrite
@@ -102,16 +108,19 @@ def _cmd_image_eval(args: argparse.Namespace) -> int:
 
 def _cmd_video_encode(args: argparse.Namespace) -> int:
     from tngvideo.io.frames import open_video
+    from tngvideo.rate_control import BitrateController
     from tngvideo.tng_image import load_image_codec
     from tngvideo.tng_video import encode_video
 
     output = _output_path(args.output, args.overwrite)
     source = open_video(_existing_input(args.input))
     loaded = load_image_codec(args.model)
-    if args.bitrate is not None and not args.bitrate > 0:
-        raise InputError(f"--bitrate must be positive, got {args.bitrate}")
-    quality = None if args.bitrate is not None else args.quality
-    summary = encode_video(source, output, loaded, quality, args.bitrate, args.frames, progress=True)
+    rate: float | BitrateController = args.quality
+    if args.bitrate is not None:
+        if not args.bitrate > 0:
+            raise InputError(f"--bitrate must be positive, got {args.bitrate}")
+        rate = BitrateController(args.bitrate, float(source.info.fps))
+    summary = encode_video(source, output, loaded, rate, args.frames, progress=True)
     if summary.frames_over_budget:
         warnings.warn(
             f"{summary.frames_over_budget} of {summary.frames} frames exceed their share of "
@@ -136,9 +145,7 @@ def _cmd_video_decode(args: argparse.Namespace) -> int:
     from tngvideo.io.writers import open_writer
     from tngvideo.tng_video import open_tngv
 
-    data = _existing_input(args.input).read_bytes()
-    if data.startswith(IMAGE_MAGIC):
-        raise InputError(f"{args.input}: a .tng picture, not a video: use '{PROG} image decode'")
+    data = _coded_input(args.input, IMAGE_MAGIC, f"a .tng picture, not a video: use '{PROG} image decode'")
     video = open_tngv(data)  # verifies the whole file before any output is created
     header = video.header
     with open_writer(

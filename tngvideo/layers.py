@@ -124,6 +124,15 @@ def hyper_synthesis(hidden: int, out_channels: int) -> nn.Sequential:
     )
 
 
+def ladder_position(level_lambdas: tuple[float, ...], lam: float) -> float:
+    """The fractional level of ``lam`` on a ladder: geometric between neighbouring levels (as the gains
+    and the training lambdas interpolate), extrapolated the same way beyond its ends."""
+    logs = [math.log(value) for value in level_lambdas]
+    target = math.log(lam)
+    upper = next((i for i in range(1, len(logs) - 1) if target <= logs[i]), len(logs) - 1)
+    return upper - 1 + (target - logs[upper - 1]) / (logs[upper] - logs[upper - 1])
+
+
 class LevelGains(nn.Module):
     """Per-channel gain vectors, one pair per quality level (Cui et al., "Asymmetric gained deep
     image compression with continuous rate adaptation", CVPR 2021).
@@ -151,12 +160,10 @@ class LevelGains(nn.Module):
         """Take trained gains of another ladder: rows of shared lambdas are copied, new levels are
         interpolated (or extrapolated from the nearest two levels) linearly in log lambda, which is
         how the trained gains already behave. Lets a model grow levels without retraining the rest."""
-        source = torch.log(torch.tensor(source_lambdas, dtype=torch.float64))
         for row, lam in enumerate(target_lambdas):
-            position = math.log(lam)
-            upper = int(torch.searchsorted(source, torch.tensor(position, dtype=torch.float64)).clamp(1, len(source) - 1))
-            lower = upper - 1
-            weight = float((position - source[lower]) / (source[upper] - source[lower]))
+            position = ladder_position(source_lambdas, lam)
+            lower = min(max(math.floor(position), 0), len(source_lambdas) - 2)
+            upper, weight = lower + 1, position - lower
             self.log_gain[row] = torch.lerp(log_gain[lower], log_gain[upper], weight)
             self.log_inverse_gain[row] = torch.lerp(log_inverse_gain[lower], log_inverse_gain[upper], weight)
 

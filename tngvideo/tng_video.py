@@ -27,7 +27,7 @@ from tngvideo.bitstream import (
     unpack_video,
     video_header_bytes,
 )
-from tngvideo.codecs.image_codec import LatentPayload
+from tngvideo.codecs.image_codec import AnalysedPicture, LatentPayload
 from tngvideo.entropy.coder import CODER_ID
 from tngvideo.errors import InputError, OutputError
 from tngvideo.io.frames import VideoSource
@@ -46,22 +46,19 @@ class EncodedFrame:
     reconstruction: np.ndarray
 
 
-def encode_intra_frame(rgb: np.ndarray, quality: float, loaded: LoadedImageCodec) -> EncodedFrame:
-    """Code one HxWx3 uint8 RGB frame as an I-frame unit."""
+def encode_intra_frame(picture: AnalysedPicture, quality: float, loaded: LoadedImageCodec) -> EncodedFrame:
+    """Code one frame, analysed once by ``loaded.codec.analyse`` (so callers can try several
+    qualities), as an I-frame unit."""
     quality = as_float32(quality)  # stored as float32: code with exactly what the decoder reads
-    encoded = loaded.codec.encode(rgb, quality)
+    encoded = loaded.codec.encode_analysed(picture, quality)
     return EncodedFrame(frame_bytes(CodedFrame(FrameType.INTRA, quality, encoded.payload)), quality, encoded.reconstruction)
 
 
-def encode_intra_frame_within(rgb: np.ndarray, max_bytes: int, loaded: LoadedImageCodec) -> tuple[EncodedFrame, bool]:
-    """An I-frame unit at the highest quality that fits ``max_bytes`` (``fits`` False: quality 1, larger)."""
+def intra_quality_within(picture: AnalysedPicture, max_bytes: int, loaded: LoadedImageCodec) -> tuple[float, bool]:
+    """The highest quality whose I-frame unit fits ``max_bytes`` (``fits`` False: quality 1, larger)."""
     codec = loaded.codec
     overhead = len(frame_bytes(CodedFrame(FrameType.INTRA, 1.0, LatentPayload(b"", (b"",) * codec.num_passes))))
-    analysed = codec.analyse(rgb)
-    quality, fits = quality_for_budget(codec, analysed, max_bytes - overhead)
-    encoded = codec.encode_analysed(analysed, quality)
-    unit = frame_bytes(CodedFrame(FrameType.INTRA, quality, encoded.payload))
-    return EncodedFrame(unit, quality, encoded.reconstruction), fits
+    return quality_for_budget(codec, picture, max_bytes - overhead)
 
 
 @dataclass(frozen=True)
@@ -90,22 +87,17 @@ def encode_video(
     source: VideoSource,
     output: Path,
     loaded: LoadedImageCodec,
-    quality: float | None = None,
-    kilobits_per_second: float | None = None,
+    rate: float | BitrateController,
     max_frames: int | None = None,
     progress: bool = False,
 ) -> VideoSummary:
     """Code ``source`` (its first ``max_frames`` frames) into the .tngv file ``output``, at a fixed
-    ``quality`` or at an average of ``kilobits_per_second`` (per-frame quality search, see
-    :class:`BitrateController`); exactly one of the two.
+    quality or, given a :class:`BitrateController`, at the highest quality each frame's budget allows.
 
     Written to ``output.part`` and renamed when complete, so a failure never leaves a
     truncated file under the requested name.
     """
-    if (quality is None) == (kilobits_per_second is None):
-        raise ValueError("give either a quality or a bitrate")
     info = source.info
-    controller = BitrateController(kilobits_per_second, float(info.fps)) if kilobits_per_second is not None else None
     header = VideoHeader(CODER_ID, loaded.identity, info.width, info.height, info.fps)
     partial = output.with_name(output.name + PARTIAL_SUFFIX)
     total = min(info.frame_count or 0, max_frames or sys.maxsize) or None
@@ -116,13 +108,15 @@ def encode_video(
         with open(partial, "wb") as handle:
             handle.write(video_header_bytes(header))
             for frame in frames:
-                if controller is None:
-                    assert quality is not None
-                    encoded = encode_intra_frame(frame, quality, loaded)
-                else:
-                    encoded, fits = encode_intra_frame_within(frame, controller.next_budget_bytes(), loaded)
-                    controller.spent(len(encoded.unit))
+                picture = loaded.codec.analyse(frame)
+                if isinstance(rate, BitrateController):
+                    quality, fits = intra_quality_within(picture, rate.next_budget_bytes(), loaded)
                     over_budget += not fits
+                else:
+                    quality = rate
+                encoded = encode_intra_frame(picture, quality, loaded)
+                if isinstance(rate, BitrateController):
+                    rate.spent(len(encoded.unit))
                 handle.write(encoded.unit)
                 qualities.append(encoded.quality)
             if not qualities:

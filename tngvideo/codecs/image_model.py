@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -35,6 +34,7 @@ from tngvideo.layers import (
     analysis_transform,
     hyper_analysis,
     hyper_synthesis,
+    ladder_position,
     synthesis_transform,
 )
 
@@ -66,11 +66,9 @@ class ImageModelConfig:
 
     def level_of(self, lam: float) -> float:
         """The (fractional) level whose lambda is ``lam``, for the geometric interpolation of the ladder."""
-        logs = [math.log(value) for value in self.level_lambdas]
-        if not logs[0] <= math.log(lam) <= logs[-1]:
+        if not self.level_lambdas[0] <= lam <= self.level_lambdas[-1]:
             raise ValueError(f"lambda {lam} is outside this model's ladder {self.level_lambdas}")
-        upper = next(i for i in range(1, len(logs)) if math.log(lam) <= logs[i])
-        return upper - 1 + (math.log(lam) - logs[upper - 1]) / (logs[upper] - logs[upper - 1])
+        return ladder_position(self.level_lambdas, lam)
 
     @classmethod
     def from_json(cls, text: str) -> ImageModelConfig:

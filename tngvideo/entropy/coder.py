@@ -26,6 +26,8 @@ CODER_NAME = f"constriction-ans-categorical-{PMF_PRECISION_BITS}bit-escape"
 # An escaped magnitude v >= 0 is coded as e = floor(log2(v + 1)) (uniform over ESCAPE_EXPONENTS values)
 # and then v + 1 - 2**e (uniform over 2**e values): Elias-gamma in an ANS stream.
 ESCAPE_EXPONENTS = 24
+_EXPONENT_MODEL = constriction.stream.model.Uniform(ESCAPE_EXPONENTS)
+_UNIFORM = constriction.stream.model.Uniform()  # size given per symbol: 2**e for the mantissas
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,3 @@ def _decode_escapes(coder: constriction.stream.stack.AnsCoder, symbols: np.ndarr
         excess[wide] += coder.decode(_UNIFORM, (1 << exponents[wide]).astype(np.int32)).astype(np.int64)
     symbols[escaped] += np.sign(symbols[escaped]) * excess
 
-
-_UNIFORM = constriction.stream.model.Uniform()
-_EXPONENT_MODEL = constriction.stream.model.Uniform(ESCAPE_EXPONENTS)

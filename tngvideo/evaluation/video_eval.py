@@ -52,8 +52,9 @@ def code_clip_intra(
     for index, frame in enumerate(
         tqdm(islice(source.frames(), max_frames), total=total, unit="frame", file=sys.stderr)
     ):
+        picture = loaded.codec.analyse(frame)  # once per frame, not per quality
         for quality in qualities:
-            encoded = encode_intra_frame(frame, quality, loaded)
+            encoded = encode_intra_frame(picture, quality, loaded)
             planes = yuv_psnr(frame, encoded.reconstruction)
             records[quality].append(
                 FrameRecord(
