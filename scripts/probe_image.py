@@ -5,6 +5,9 @@
 
 ``--without-context`` zeroes the checkerboard correction, leaving the same transforms and
 hyperprior: the difference between the two runs is what the spatial context buys.
+``--tiles 128`` codes every picture as independent 128x128 tiles (the training crop size): if that
+costs fewer bits than whole pictures, the entropy model is calibrated for crops, not pictures
+(run ``train_image.py --phase prior``).
 Prints one JSON line (the same fields as the training log's eval events).
 """
 
@@ -26,6 +29,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("--without-context", action="store_true")
+    parser.add_argument("--tiles", type=int, default=None, help="code each picture as independent tiles of this size")
     parser.add_argument("--kodak", type=Path, default=None, help="default: the shared data's kodak/")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -39,8 +43,9 @@ def main() -> None:
         with torch.no_grad():
             for parameter in model.checkerboard.correction[-1].parameters():
                 parameter.zero_()
-    result = KodakProbe(args.kodak or data_root() / "kodak").measure(model)
-    print(json.dumps({"checkpoint": str(args.checkpoint), "without_context": args.without_context, **result}))
+    result = KodakProbe(args.kodak or data_root() / "kodak").measure(model, args.tiles)
+    print(json.dumps({"checkpoint": str(args.checkpoint), "without_context": args.without_context, "tiles": args.tiles,
+                      **result}))
 
 
 if __name__ == "__main__":

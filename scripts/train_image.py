@@ -4,6 +4,9 @@
     python scripts/train_image.py --run-dir runs/image2 --init-weights models/tng-image-v1.safetensors
     python scripts/train_image.py --run-dir runs/image-ctx --context checkerboard \
         --init-weights models/tng-image-v1.safetensors   # grows a spatial context onto a shipped model
+    python scripts/train_image.py --run-dir runs/image-prior --context checkerboard --phase prior \
+        --crop-size 512 --batch-size 2 --init-weights runs/image-ctx/last.safetensors
+        # recalibrates the entropy model for whole pictures (rate-only loss, transforms frozen)
 
 A model initialised from weights trained on another --level-lambdas ladder takes their gain vectors
 regridded onto its own ladder (new levels interpolated or extrapolated in log lambda).
@@ -42,6 +45,8 @@ def main() -> None:
         parser.add_argument("--" + field.replace("_", "-"), type=int, default=getattr(defaults, field))
     for field in ("learning_rate", "final_learning_rate", "grad_clip"):
         parser.add_argument("--" + field.replace("_", "-"), type=float, default=getattr(defaults, field))
+    parser.add_argument("--phase", choices=["joint", "prior"], default=defaults.phase,
+                        help="joint: all parameters, rate + distortion; prior: entropy model only, rate only")
     parser.add_argument("--init-weights", default=None)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -56,6 +61,7 @@ def main() -> None:
         defaults,
         model=model,
         init_weights=args.init_weights,
+        phase=args.phase,
         **{f: getattr(args, f) for f in ("steps", "batch_size", "crop_size", "warmup_steps", "seed", "eval_every",
                                           "checkpoint_every", "learning_rate", "final_learning_rate", "grad_clip")},
     )

@@ -19,7 +19,10 @@ from tngvideo.training.image_trainer import (
     initialise_from,
     lambdas_of_levels,
     learning_rate_at,
+    rate_loss,
+    rd_loss,
 )
+from tngvideo.training.kodak_probe import KodakProbe, split_into_tiles
 from tngvideo.training.learning_curve import RunSegment, lineage_curve
 from tngvideo.zoo import load_state, read_metadata, save_weights
 
@@ -111,6 +114,27 @@ def test_fine_tuning_a_context_model_from_hyperprior_weights(tmp_path: Path, dat
     assert any(k.startswith("checkerboard.") for k in load_state(tmp_path / "run" / "last.safetensors"))
 
 
+def test_the_prior_phase_trains_the_entropy_model_on_the_rate_alone(tmp_path: Path, data_root: Path) -> None:
+    start = tmp_path / "start.safetensors"
+    save_weights(tiny_model(context="checkerboard"), dataclasses.replace(TINY_CONFIG, context="checkerboard"), start)
+    config = _tiny_training(2, init_weights=str(start), phase="prior")
+    config = dataclasses.replace(config, model=dataclasses.replace(TINY_CONFIG, context="checkerboard"))
+    ImageTrainer(config, tmp_path / "run", data_root, None).run()
+    before, after = load_state(start), load_state(tmp_path / "run" / "last.safetensors")
+    changed = {name.split(".")[0] for name in before if not torch.equal(before[name], after[name])}
+    assert changed == {"h_a", "h_s", "z_prior", "checkerboard"}  # transforms and gains untouched
+
+
+def test_rate_loss_is_the_rate_term_of_the_rd_loss() -> None:
+    model = tiny_model(context="checkerboard").eval()  # eval: rounded latents, no noise
+    x, levels = torch.rand(2, 3, 64, 64), torch.tensor([0.0, 1.5])
+    _, rd_stats = rd_loss(model, x, levels)
+    _, rate_stats = rate_loss(model, x, levels)
+    assert rate_stats["bpp"] == pytest.approx(rd_stats["bpp"], rel=1e-6)
+    with pytest.raises(ValueError, match="phase"):
+        TrainConfig(phase="decoder")  # type: ignore[arg-type]
+
+
 def _write_log(path: Path, records: list[dict[str, object]]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     return path
@@ -140,3 +164,22 @@ def test_lineage_curve_concatenates_runs_and_counts_only_training_time(tmp_path:
         (500, round(500 / 3600, 3), 40.0),
         (700, round(1220 / 3600, 3), 20.0),
     ]
+
+
+def test_the_kodak_probe_codes_pictures_whole_or_as_independent_tiles(tmp_path: Path, smooth_frames) -> None:
+    kodak = tmp_path / "kodak"
+    kodak.mkdir()
+    for index, frame in enumerate(smooth_frames(64, 128, count=2)):
+        Image.fromarray(frame).save(kodak / f"kodim{index + 1:02d}.png")
+    config = dataclasses.replace(TINY_CONFIG, level_lambdas=(0.001, 0.01, 0.1))
+    torch.manual_seed(0)
+    model = ImageModel(config)
+    probe = KodakProbe(kodak)
+    whole = probe.measure(model)
+    one_tile = probe.measure(model, tile=64)  # 128 wide, 64 high: two tiles per picture
+    assert whole["psnr"] != one_tile["psnr"] and whole["bpp"] != one_tile["bpp"]
+    tiles = split_into_tiles(probe.images[0], 64)
+    assert tiles.shape == (2, 3, 64, 64)
+    assert torch.equal(torch.cat(list(tiles), dim=2), probe.images[0][0])
+    with pytest.raises(ValueError, match="tiles"):
+        probe.measure(model, tile=48)

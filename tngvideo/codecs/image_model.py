@@ -44,6 +44,9 @@ DEFAULT_LEVEL_LAMBDAS = (0.0003, 0.0008, 0.0018, 0.0035, 0.0067, 0.0130, 0.0250,
 
 SpatialContext = Literal["none", "checkerboard"]
 
+# The entropy model's modules (see ImageModel.prior_parameters).
+PRIOR_MODULES = ("h_a", "h_s", "z_prior", "checkerboard")
+
 
 @dataclass(frozen=True)
 class ImageModelConfig:
@@ -87,9 +90,13 @@ class ImageForward:
 
     def bits_per_pixel(self) -> torch.Tensor:
         """Estimated rate per sample: sum of -log2 likelihoods over pixels (shape (B,))."""
-        pixels = self.x_hat.shape[2] * self.x_hat.shape[3]
-        bits = -torch.log2(self.y_likelihoods).sum((1, 2, 3)) - torch.log2(self.z_likelihoods).sum((1, 2, 3))
-        return bits / pixels
+        return bits_per_pixel(self.y_likelihoods, self.z_likelihoods, self.x_hat.shape[2] * self.x_hat.shape[3])
+
+
+def bits_per_pixel(y_likelihoods: torch.Tensor, z_likelihoods: torch.Tensor, pixels: int) -> torch.Tensor:
+    """Rate estimate of each sample of a batch (shape (B,)): the sum of -log2 likelihoods per pixel."""
+    bits = -torch.log2(y_likelihoods).sum((1, 2, 3)) - torch.log2(z_likelihoods).sum((1, 2, 3))
+    return bits / pixels
 
 
 class ImageModel(nn.Module):
@@ -118,19 +125,36 @@ class ImageModel(nn.Module):
         scales, means = parameters.chunk(2, dim=1)
         return scales, means
 
-    def forward(self, x: torch.Tensor, level: torch.Tensor) -> ImageForward:
-        """Training pass with mixed quantization; ``level`` holds one (fractional) level per sample.
-
-        In eval mode the rate is that of the rounded latents, i.e. the estimate of the coded size.
-        """
+    def latents(self, x: torch.Tensor, level: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(y, inverse_gain): latents scaled by the level's gain, and the gain that undoes it after decoding."""
         gain, inverse_gain = self.gains(level)
-        y = self.g_a(x) * gain
+        return self.g_a(x) * gain, inverse_gain
+
+    def latent_prior(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(ŷ, likelihoods of y, likelihoods of z): quantized latents and what the entropy model makes of them.
+
+        Quantization is mixed (Minnen & Singh 2020): ŷ and ẑ are straight-through rounded; in training mode
+        the likelihoods are of noisy latents, in eval mode of the rounded ones (the coded size).
+        """
         z = self.h_a(y)
         z_hat = round_straight_through(z)
         scales, means = self.entropy_parameters(z_hat, y)
         y_hat = round_straight_through(y - means) + means
+        y_likelihoods = gaussian_likelihood(add_uniform_noise(y) if self.training else y_hat, means, scales)
+        z_likelihoods = self.z_prior.likelihood(add_uniform_noise(z) if self.training else z_hat)
+        return y_hat, y_likelihoods, z_likelihoods
+
+    def prior_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the entropy model (hyperprior and context): they change the rate, never the pixels."""
+        return [p for name, p in self.named_parameters() if name.split(".")[0] in PRIOR_MODULES]
+
+    def forward(self, x: torch.Tensor, level: torch.Tensor) -> ImageForward:
+        """Training pass; ``level`` holds one (fractional) level per sample.
+
+        In eval mode the rate is that of the rounded latents, i.e. the estimate of the coded size.
+        """
+        y, inverse_gain = self.latents(x, level)
+        y_hat, y_likelihoods, z_likelihoods = self.latent_prior(y)
         return ImageForward(
-            x_hat=self.g_s(y_hat * inverse_gain),
-            y_likelihoods=gaussian_likelihood(add_uniform_noise(y) if self.training else y_hat, means, scales),
-            z_likelihoods=self.z_prior.likelihood(add_uniform_noise(z) if self.training else z_hat),
+            x_hat=self.g_s(y_hat * inverse_gain), y_likelihoods=y_likelihoods, z_likelihoods=z_likelihoods
         )

@@ -3,6 +3,14 @@
 Every sample of a batch gets its own random (fractional) quality level, and so its own lambda:
 one run trains all rates at once. Loss per sample: ``bpp + lambda * 255^2 * MSE`` (CompressAI's
 scaling). Adam with linear warm-up then cosine decay, gradient clipping, ``channels_last``.
+
+Two phases. ``joint`` trains everything on small crops (many independent crops per CPU-second).
+``prior`` then recalibrates only the entropy model on large crops with a rate-only loss: on 128²
+crops the hyper-latents form a 2×2 grid, so the hyperprior only ever sees picture borders and
+over-estimates the interior of a whole picture (measured: 512² pictures cost 16-19% more bits
+than their sixteen 128² tiles coded apart). The transforms are frozen and the synthesis is not
+run, so a prior step on 4× the pixels costs about 1.2 joint steps.
+
 A run directory holds ``last.safetensors`` + ``last.optim.pt`` (resume), ``best.safetensors``
 (best Kodak BD-rate so far) and ``log.jsonl`` (the learning curve).
 """
@@ -15,15 +23,19 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 
-from tngvideo.codecs.image_model import ImageModel, ImageModelConfig
+from tngvideo.codecs.image_model import ImageModel, ImageModelConfig, bits_per_pixel
 from tngvideo.entropy.tables import PREFIX as TABLE_PREFIX
 from tngvideo.training.data import RandomCrops, TrainingDataConfig, load_training_pictures
 from tngvideo.training.kodak_probe import KodakProbe
 from tngvideo.zoo import CONFIG_KEY, load_state, read_metadata, save_weights
+
+
+TrainingPhase = Literal["joint", "prior"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +44,7 @@ class TrainConfig:
 
     model: ImageModelConfig = field(default_factory=ImageModelConfig)
     data: TrainingDataConfig = field(default_factory=TrainingDataConfig)
+    phase: TrainingPhase = "joint"  # "prior": entropy model only, rate-only loss (see module docstring)
     steps: int = 20000
     batch_size: int = 8
     crop_size: int = 128
@@ -45,6 +58,8 @@ class TrainConfig:
     checkpoint_every: int = 250
 
     def __post_init__(self) -> None:
+        if self.phase not in ("joint", "prior"):
+            raise ValueError(f"unknown training phase {self.phase!r}")
         if self.crop_size % ImageModelConfig.STRIDE:
             raise ValueError(f"crop size must be a multiple of {ImageModelConfig.STRIDE}, got {self.crop_size}")
 
@@ -77,6 +92,15 @@ def rd_loss(model: ImageModel, x: torch.Tensor, levels: torch.Tensor) -> tuple[t
     loss = torch.mean(bpp + lambdas * 255**2 * mse)
     stats = {"loss": loss.item(), "bpp": bpp.mean().item(), "psnr": float(-10 * torch.log10(mse.mean()).item())}
     return loss, stats
+
+
+def rate_loss(model: ImageModel, x: torch.Tensor, levels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    """Mean estimated bpp of the batch with the analysis transform frozen: the loss of the prior phase."""
+    with torch.no_grad():
+        y, _ = model.latents(x, levels)
+    _, y_likelihoods, z_likelihoods = model.latent_prior(y)
+    loss = bits_per_pixel(y_likelihoods, z_likelihoods, x.shape[2] * x.shape[3]).mean()
+    return loss, {"loss": loss.item(), "bpp": loss.item()}
 
 
 # Modules a model may add on top of the weights it is initialised from (they start as a no-op).
@@ -117,7 +141,9 @@ class ImageTrainer:
         run_dir.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(config.seed)
         self.model = ImageModel(config.model).to(memory_format=torch.channels_last)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
+        trained = self.model.parameters() if config.phase == "joint" else self.model.prior_parameters()
+        self.optimizer = torch.optim.Adam(trained, lr=config.learning_rate)
+        self.loss = rd_loss if config.phase == "joint" else rate_loss
         self.step = 0
         self.best_bd_rate = math.inf
         self._restore()
@@ -181,10 +207,10 @@ class ImageTrainer:
                 group["lr"] = learning_rate_at(self.step, config)
             x = self.crops.batch(config.batch_size).contiguous(memory_format=torch.channels_last)
             levels = torch.from_numpy(rng.uniform(0, num_levels - 1, config.batch_size)).float()
-            loss, stats = rd_loss(self.model, x, levels)
+            loss, stats = self.loss(self.model, x, levels)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
+            torch.nn.utils.clip_grad_norm_(self.optimizer.param_groups[0]["params"], config.grad_clip)
             self.optimizer.step()
             self.step += 1
             window.append(stats)

@@ -34,18 +34,21 @@ class KodakProbe:
             self.jpeg_curve = ([p["bpp"] for p in curve], [p["psnr"] for p in curve])
 
     @torch.no_grad()
-    def measure(self, model: ImageModel) -> dict[str, object]:
+    def measure(self, model: ImageModel, tile: int | None = None) -> dict[str, object]:
+        """Probe at PROBE_LAMBDAS; with ``tile``, every picture is coded as independent tile × tile pieces,
+        which shows how much the entropy model's calibration depends on the picture size."""
         was_training = model.training
         model.eval()
         bpps, psnrs = [], []
         levels = [model.config.level_of(lam) for lam in PROBE_LAMBDAS]
         for level in levels:
             level_bpp, level_psnr = [], []
-            for x in self.images:
-                out = model(x.contiguous(memory_format=torch.channels_last), torch.tensor([level]))
+            for picture in self.images:
+                x = picture if tile is None else split_into_tiles(picture, tile)
+                out = model(x.contiguous(memory_format=torch.channels_last), torch.full((x.shape[0],), level))
                 x_hat = out.x_hat.clamp(0, 1).mul(255).round()
                 mse = torch.mean((x_hat - x * 255) ** 2).item()
-                level_bpp.append(out.bits_per_pixel().item())
+                level_bpp.append(out.bits_per_pixel().mean().item())
                 level_psnr.append(psnr_from_mse(mse))
             bpps.append(float(np.mean(level_bpp)))
             psnrs.append(float(np.mean(level_psnr)))
@@ -54,3 +57,12 @@ class KodakProbe:
         if self.jpeg_curve is not None:
             result["bd_rate_vs_jpeg_percent"] = bd_rate_percent(self.jpeg_curve[0], self.jpeg_curve[1], bpps, psnrs)
         return result
+
+
+def split_into_tiles(picture: torch.Tensor, size: int) -> torch.Tensor:
+    """(1, C, H, W) -> (tiles, C, size, size), row by row."""
+    _, channels, height, width = picture.shape
+    if height % size or width % size:
+        raise ValueError(f"a {width}x{height} picture does not split into {size}x{size} tiles")
+    tiles = picture.unfold(2, size, size).unfold(3, size, size)
+    return tiles.permute(0, 2, 3, 1, 4, 5).reshape(-1, channels, size, size)
