@@ -4,7 +4,13 @@
         --run runs/image-c/log.jsonl 9500 1000 --run runs/image-d/log.jsonl 10500 --out models/curves/tng-image-v2
 
 Each ``--run LOG FIRST_STEP [LAST_STEP]`` is one run of the lineage: the steps its starting weights had
-seen, and its own last step that the next run (or the shipped weights) used. Writes OUT.json and OUT.png.
+seen, and its own last step that the next run (or the shipped weights) used. ``--after CURVE.json`` continues
+the curve of an earlier model of the lineage (written by this script) whose run logs are gone:
+
+    python scripts/learning_curve.py --after docs/learning_curves/tng-image-v3.json \
+        --run runs/image-g/log.jsonl 32000 --out docs/learning_curves/tng-image-v4
+
+Writes OUT.json and OUT.png.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from tngvideo.training.learning_curve import RunSegment, lineage_curve
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", nargs="+", action="append", required=True, metavar="LOG FIRST_STEP [LAST_STEP]")
+    parser.add_argument("--after", type=Path, default=None, help="curve JSON of the lineage before the first run")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     segments = []
@@ -31,9 +38,11 @@ def main() -> None:
         if len(run) not in (2, 3):
             parser.error("--run takes LOG FIRST_STEP [LAST_STEP]")
         segments.append(RunSegment(Path(run[0]), int(run[1]), int(run[2]) if len(run) == 3 else None))
-    curve = lineage_curve(segments)
+    earlier = json.loads(args.after.read_text()) if args.after else {"runs": [], "curve": []}
+    curve = lineage_curve(segments, earlier["curve"])
+    runs = earlier["runs"] + [str(s.log) for s in segments]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps({"runs": [str(s.log) for s in segments], "curve": curve}, indent=1) + "\n")
+    args.out.with_suffix(".json").write_text(json.dumps({"runs": runs, "curve": curve}, indent=1) + "\n")
     points = [p for p in curve if isinstance(p.get("bd_rate_vs_jpeg_percent"), float)]
     figure, axis = plt.subplots(figsize=(6, 4))
     axis.plot([p["hours"] for p in points], [p["bd_rate_vs_jpeg_percent"] for p in points], "o-")

@@ -12,7 +12,7 @@ from typing import Any
 import av
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 import tngvideo.io.frames as frames_module
 from tngvideo.errors import InputError, OutputError
@@ -328,6 +328,33 @@ def test_single_image_file_reads_as_a_one_frame_clip(tmp_path, smooth_frames):
     assert (source.info.frame_count, source.info.fps) == (1, Fraction(25))
     decoded = list(source.frames())
     assert len(decoded) == 1 and np.array_equal(decoded[0], image)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_pictures_are_read_upright_by_their_exif_orientation(tmp_path, smooth_frames, orientation):
+    stored = Image.fromarray(smooth_frames(24, 40, count=1)[0])
+    exif = stored.getexif()
+    exif[0x0112] = orientation
+    stored.save(tmp_path / "photo.png", exif=exif.tobytes())
+    with Image.open(tmp_path / "photo.png") as img:
+        upright = np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
+    source = open_video(tmp_path / "photo.png")
+    assert (source.info.height, source.info.width) == upright.shape[:2]
+    assert np.array_equal(next(source.frames()), upright)
+
+
+def test_video_display_rotation_is_applied(tmp_path, smooth_frames):
+    stored = smooth_frames(16, 32, count=2)
+    with av.open(str(tmp_path / "phone.mp4"), "w") as container:
+        stream = container.add_stream("libx264rgb", rate=25, options={"qp": "0"})
+        stream.width, stream.height, stream.pix_fmt = 32, 16, "rgb24"
+        stream.set_display_rotation(90)  # shown turned a quarter counter-clockwise, as a portrait clip
+        for frame in stored:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode(None))
+    source = open_video(tmp_path / "phone.mp4")
+    assert (source.info.width, source.info.height) == (16, 32)
+    assert all(np.array_equal(read, np.rot90(frame)) for read, frame in zip(source.frames(), stored, strict=True))
 
 
 def test_frames_of_different_sizes_in_a_folder_are_refused(tmp_path):

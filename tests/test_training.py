@@ -164,6 +164,10 @@ def test_lineage_curve_concatenates_runs_and_counts_only_training_time(tmp_path:
         (500, round(500 / 3600, 3), 40.0),
         (700, round(1220 / 3600, 3), 20.0),
     ]
+    continued = lineage_curve([RunSegment(second, 700)], earlier=curve[:2])
+    assert [(p["step"], p["hours"]) for p in continued] == [
+        (200, round(200 / 3600, 3)), (500, round(500 / 3600, 3)), (900, round(round(500 / 3600, 3) + 720 / 3600, 3))
+    ]
 
 
 def test_the_kodak_probe_codes_pictures_whole_or_as_independent_tiles(tmp_path: Path, smooth_frames) -> None:

@@ -12,6 +12,11 @@ Odd sizes are returned as they are. Sources that are not 8-bit 3-channel (10/16-
 alpha) are converted to 8-bit RGB with one one-line warning (``warnings`` module) per source. Alpha
 is dropped and the colours kept as stored, as ffmpeg does: compositing onto a background would
 change the colours of every transparent pixel, and the codec has no alpha to restore them.
+
+Frames come upright, as players and viewers show them: a picture's EXIF orientation (all eight,
+mirrors included) and a video's display rotation (a phone's portrait clip is stored landscape) are
+applied, and ``VideoInfo`` gives the upright size. Video display matrices are read as a rotation
+only (PyAV exposes no mirror; mirrored video is rare).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import Literal
 
 import av
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from tngvideo.errors import InputError
 from tngvideo.io._messages import short_reason
@@ -44,6 +50,38 @@ FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".tif", ".tiff")
 # Image folders and raw elementary streams carry no timing: ffmpeg's (and our data README's) 25 fps.
 DEFAULT_FPS = Fraction(25)
 RAW_STREAM_SUFFIXES = (".264", ".h264", ".265", ".h265", ".hevc")
+EXIF_ORIENTATION_TAG = 0x0112
+
+
+@dataclass(frozen=True)
+class Orientation:
+    """How a stored frame becomes upright: mirror left-right (first), then quarter turns counter-clockwise."""
+
+    quarter_turns: int = 0
+    mirrored: bool = False
+
+    def apply(self, rgb: np.ndarray) -> np.ndarray:
+        if not self.mirrored and self.quarter_turns % 4 == 0:
+            return rgb
+        return np.ascontiguousarray(np.rot90(rgb[:, ::-1] if self.mirrored else rgb, self.quarter_turns))
+
+    def size(self, width: int, height: int) -> tuple[int, int]:
+        """(width, height) once upright."""
+        return (height, width) if self.quarter_turns % 2 else (width, height)
+
+
+UPRIGHT = Orientation()
+# EXIF orientation 1..8 (TIFF 6.0 / Exif 2.3), as Pillow's ImageOps.exif_transpose applies them.
+EXIF_ORIENTATIONS = {
+    1: UPRIGHT,
+    2: Orientation(0, True),
+    3: Orientation(2),
+    4: Orientation(2, True),
+    5: Orientation(1, True),
+    6: Orientation(3),
+    7: Orientation(3, True),
+    8: Orientation(1),
+}
 
 
 @dataclass(frozen=True)
@@ -127,6 +165,7 @@ def _natural_key(path: Path) -> list[str | int]:
 
 
 def _probe_file(path: Path, default_range: Range) -> VideoInfo:
+    orientation = _orientation(path)
     with _open_container(path) as container:
         stream = container.streams.video[0]
         ctx = stream.codec_context
@@ -137,9 +176,10 @@ def _probe_file(path: Path, default_range: Range) -> VideoInfo:
             count = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
         except av.FFmpegError as exc:
             raise _unreadable(path, short_reason(exc)) from exc
+        width, height = orientation.size(ctx.width, ctx.height)
         return VideoInfo(
-            width=ctx.width,
-            height=ctx.height,
+            width=width,
+            height=height,
             fps=Fraction(stream.average_rate or stream.guessed_rate or DEFAULT_FPS),
             frame_count=count,
             colorspace="rgb" if rgb else matrix_of_tag(int(ctx.colorspace), ctx.height),
@@ -149,15 +189,33 @@ def _probe_file(path: Path, default_range: Range) -> VideoInfo:
 
 
 def _decode(path: Path, default_range: Range) -> Iterator[tuple[np.ndarray, str | None]]:
-    """RGB frames of one file, the first with a note on what its conversion loses (or None)."""
+    """Upright RGB frames of one file, the first with a note on what its conversion loses (or None)."""
+    orientation = _orientation(path)
     with _open_container(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         try:
             for index, frame in enumerate(container.decode(stream)):
-                yield _to_rgb(frame, default_range), None if index else _lossy_conversion(frame.format)
+                rgb = orientation.apply(_to_rgb(frame, default_range))
+                yield rgb, None if index else _lossy_conversion(frame.format)
         except (av.FFmpegError, ValueError) as exc:
             raise InputError(f"{path}: decoding failed ({short_reason(exc)})") from exc
+
+
+def _orientation(path: Path) -> Orientation:
+    """A picture's EXIF orientation, or a video's display rotation (from its first frame's display matrix)."""
+    if path.suffix.lower() in FRAME_SUFFIXES:
+        try:
+            with Image.open(path) as image:
+                return EXIF_ORIENTATIONS.get(image.getexif().get(EXIF_ORIENTATION_TAG, 1), UPRIGHT)
+        except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
+            return UPRIGHT  # Pillow cannot parse it: ffmpeg decides whether the file is readable at all
+    with _open_container(path) as container:
+        try:
+            frame = next(container.decode(container.streams.video[0]), None)
+        except (av.FFmpegError, ValueError):
+            return UPRIGHT  # undecodable: the decoding itself reports it
+    return Orientation(round((frame.rotation or 0) / 90) % 4) if frame is not None else UPRIGHT
 
 
 def _to_rgb(frame: av.VideoFrame, default_range: Range) -> np.ndarray:

@@ -3,13 +3,15 @@
 A shipped model is usually the end of a lineage of runs (each fine-tuned from the last one's
 weights); its learning curve is the concatenation of their logs, each cut where the next run
 took over. Hours are wall-clock training time summed between consecutive log lines of one
-process, so restarts and pauses between sessions do not count.
+process, so restarts and pauses between sessions do not count. Run logs do not outlive the machine
+they were written on, so a lineage can also continue the curve of an earlier model (its JSON).
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,10 +30,13 @@ class RunSegment:
     last_step: int | None = None  # the run's own last step used by the lineage (None: all)
 
 
-def lineage_curve(segments: list[RunSegment]) -> list[dict[str, object]]:
-    """Probe results of the lineage, each with its lineage ``step`` and training ``hours``."""
-    curve: list[dict[str, object]] = []
-    hours_before = 0.0
+def lineage_curve(segments: list[RunSegment], earlier: Sequence[dict[str, object]] = ()) -> list[dict[str, object]]:
+    """Probe results of the lineage, each with its lineage ``step`` and training ``hours``.
+
+    ``earlier`` is the curve of the lineage before the first segment (its last point closes it).
+    """
+    curve: list[dict[str, object]] = list(earlier)
+    hours_before = float(earlier[-1]["hours"]) if earlier else 0.0
     for segment in segments:
         seconds = 0.0
         previous_time: float | None = None
