@@ -218,6 +218,19 @@ def test_sixteen_bit_png_is_rounded_to_8_bit(tmp_path):
     assert rgb[0, :, 0].tolist() == np.rint(wide[0] / 257).astype(int).tolist()
 
 
+@pytest.mark.parametrize("transparent_index, warns", [(0, True), (7, False)])
+def test_palette_transparency_counts_as_alpha_only_where_used(tmp_path, transparent_index, warns):
+    picture = Image.new("P", (8, 4))
+    picture.putpalette([255, 0, 0, 0, 255, 0] + [0] * 762)
+    picture.paste(1, (0, 0, 4, 4))  # indices 0 and 1 are used, 7 is not
+    picture.save(tmp_path / "palette.png", transparency=transparent_index)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        rgb = read_picture(tmp_path / "palette.png")
+    assert rgb[0, 0].tolist() == [0, 255, 0] and rgb[0, 7].tolist() == [255, 0, 0]
+    assert any("alpha dropped" in str(w.message) for w in record) == warns
+
+
 def test_alpha_is_dropped_and_colours_kept_as_stored(tmp_path, smooth_frames):
     colours = smooth_frames(8, 16, count=2)
     alpha = np.zeros((8, 16, 1), dtype=np.uint8)

@@ -197,7 +197,7 @@ def _decode(path: Path, default_range: Range) -> Iterator[tuple[np.ndarray, str 
         try:
             for index, frame in enumerate(container.decode(stream)):
                 rgb = orientation.apply(_to_rgb(frame, default_range))
-                yield rgb, None if index else _lossy_conversion(frame.format)
+                yield rgb, None if index else _lossy_conversion(frame)
         except (av.FFmpegError, ValueError) as exc:
             raise InputError(f"{path}: decoding failed ({short_reason(exc)})") from exc
 
@@ -259,17 +259,28 @@ def _is_gray(fmt: av.VideoFormat) -> bool:
     return not _is_rgb(fmt) and sum(not c.is_alpha for c in fmt.components) == 1
 
 
-def _lossy_conversion(fmt: av.VideoFormat) -> str | None:
-    """What turning this format into 8-bit RGB loses, or None."""
+def _lossy_conversion(frame: av.VideoFrame) -> str | None:
+    """What turning this frame's format into 8-bit RGB loses, or None."""
+    fmt = frame.format
     bits = max(c.bits for c in fmt.components)
     reasons = []
     if bits > 8:
         reasons.append(f"{bits}-bit")
     if _is_gray(fmt):
         reasons.append("grayscale")
-    if any(c.is_alpha for c in fmt.components):
+    if any(c.is_alpha for c in fmt.components) or _uses_transparent_palette_entries(frame):
         reasons.append("alpha dropped")
     return f"{fmt.name} source ({', '.join(reasons)})" if reasons else None
+
+
+def _uses_transparent_palette_entries(frame: av.VideoFrame) -> bool:
+    """Palette pictures keep alpha in the palette (BGRA entries), not in a component."""
+    if not frame.format.has_palette:
+        return False
+    alpha = np.frombuffer(frame.planes[1], np.uint8).reshape(-1, 4)[:, 3]
+    plane = frame.planes[0]
+    indices = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[: frame.height, : frame.width]
+    return bool((alpha[np.unique(indices)] < 255).any())
 
 
 def _open_container(path: Path) -> av.container.InputContainer:
