@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -187,3 +188,25 @@ def test_the_kodak_probe_codes_pictures_whole_or_as_independent_tiles(tmp_path: 
     assert torch.equal(torch.cat(list(tiles), dim=2), probe.images[0][0])
     with pytest.raises(ValueError, match="tiles"):
         probe.measure(model, tile=48)
+
+
+def test_the_kodak_probe_reports_the_transforms_ceiling_that_finer_quantization_approaches(
+    tmp_path: Path, smooth_frames
+) -> None:
+    kodak = tmp_path / "kodak"
+    kodak.mkdir()
+    Image.fromarray(smooth_frames(64, 64, count=1)[0]).save(kodak / "kodim01.png")
+    torch.manual_seed(0)
+    model = ImageModel(dataclasses.replace(TINY_CONFIG, level_lambdas=(0.001, 0.01, 0.1)))
+    probe = KodakProbe(kodak)
+
+    def measured_with_quantization_step_scaled_by(factor: float) -> dict[str, object]:
+        with torch.no_grad():  # same transforms: the gain before rounding and its inverse after
+            model.gains.log_gain -= math.log(factor)
+            model.gains.log_inverse_gain += math.log(factor)
+        return probe.measure(model)
+
+    coarse = measured_with_quantization_step_scaled_by(1000.0)
+    fine = measured_with_quantization_step_scaled_by(1e-6)  # 1000x finer than the original
+    assert fine["unquantized_psnr"] == pytest.approx(coarse["unquantized_psnr"], abs=0.01)
+    assert abs(fine["psnr"][-1] - fine["unquantized_psnr"]) < 0.05 < abs(coarse["psnr"][-1] - coarse["unquantized_psnr"])
