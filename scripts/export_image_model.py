@@ -59,9 +59,9 @@ def _architecture(config: ImageModelConfig) -> str:
     )
 
 
-def _sample_clip_numbers(out: Path) -> dict[str, object]:
+def _sample_clip_numbers(out: Path, model: str) -> dict[str, object]:
     """All-intra RD of the model on the shipped sample clip, next to x264/x265 (``tngvideo eval``)."""
-    report = run_video_eval(SAMPLE_CLIP, out, None, EVAL_GOP)
+    report = run_video_eval(SAMPLE_CLIP, out, None, EVAL_GOP, model)
     curve = report.curves[TNG_INTRA]
     return {
         "clip": str(SAMPLE_CLIP.relative_to(SAMPLE_CLIP.parents[2])),
@@ -124,7 +124,7 @@ def main() -> None:
             "measured_by": f"scripts/export_image_model.py (tngvideo image eval), report {args.out / 'rd.json'}",
         },
     }
-    details["clip"] = _sample_clip_numbers(args.out / "clip")
+    details["clip"] = _sample_clip_numbers(args.out / "clip", args.name)
     write_manifest_entry(dataclasses.replace(entry, details=details), models_dir())
     print(f"wrote {target} ({target.stat().st_size} bytes) and its manifest entry")
 

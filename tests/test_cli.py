@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -123,3 +124,26 @@ def test_info_describes_a_tng_file(models: Path, tmp_path: Path, capsys: pytest.
     assert main(["info", str(tmp_path / "a.tng")]) == 0
     out = capsys.readouterr().out
     assert "47x33" in out and "quality 2.5" in out and "model id 7" in out
+
+
+def test_eval_measures_the_named_model_and_refuses_an_unknown_one(
+    models: Path, tmp_path: Path, sample_clip: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_tiny_models_dir(models, seed=1, model_id=8, name="newer")  # the default from now on
+    assert main(["eval", str(sample_clip), "--frames", "1", "--model", "tiny", "--out", str(tmp_path / "e")]) == 0
+    assert "image model 'tiny'" in json.loads((tmp_path / "e" / "rd.json").read_text())["settings"]["tngvideo-intra"]
+    code = main(["eval", str(sample_clip), "--frames", "1", "--model", "nonesuch", "--out", str(tmp_path / "f")])
+    _assert_one_line_error(capsys, code, "nonesuch")
+
+
+def test_the_default_model_is_the_newest_and_older_files_still_decode(
+    models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = _png(tmp_path / "in.png")
+    assert main(["image", "encode", str(source), str(tmp_path / "old.tng")]) == 0
+    write_tiny_models_dir(models, seed=1, model_id=6, name="older")  # a lower id: listed first in the manifest
+    write_tiny_models_dir(models, seed=2, model_id=9, name="newest")
+    assert main(["image", "encode", str(source), str(tmp_path / "new.tng")]) == 0
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "new.tng")]) == 0 and "model id 9" in capsys.readouterr().out
+    assert main(["image", "decode", str(tmp_path / "old.tng"), str(tmp_path / "old.png")]) == 0

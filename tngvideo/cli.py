@@ -161,7 +161,7 @@ def _cmd_video_decode(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from tngvideo.evaluation.video_eval import run_video_eval
 
-    run_video_eval(_existing_input(args.input), args.out, args.frames, args.gop)
+    run_video_eval(_existing_input(args.input), args.out, args.frames, args.gop, args.model)
     return EXIT_OK
 
 
@@ -191,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="average kbit/s instead of a fixed quality (each frame gets the highest quality its budget allows)",
     )
     encode.add_argument("--frames", type=int, default=None, help="only the first N frames")
-    encode.add_argument("--model", default=None, help="shipped image model name (default: the first image model)")
+    encode.add_argument("--model", default=None, help="shipped image model name (default: the newest image model)")
     encode.add_argument("--overwrite", action="store_true")
     encode.set_defaults(run=_cmd_video_encode)
 
@@ -211,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", type=Path, default=None, help="folder for JSON, CSV and the RD plot")
     evaluate.add_argument("--frames", type=int, default=None, help="only the first N frames")
     evaluate.add_argument("--gop", type=int, default=32, help="intra period of the anchors (default 32)")
+    evaluate.add_argument("--model", default=None, help="shipped image model name (default: the newest image model)")
     evaluate.set_defaults(run=_cmd_eval)
 
     info = commands.add_parser("info", help="describe a media file or a .tng file")
@@ -226,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     image_rate.add_argument(
         "--bpp", type=float, default=None, help="target bits per pixel: the highest quality whose file is at most this"
     )
-    image_encode.add_argument("--model", default=None, help="shipped model name (default: the first image model)")
+    image_encode.add_argument("--model", default=None, help="shipped model name (default: the newest image model)")
     image_encode.add_argument("--overwrite", action="store_true")
     image_encode.set_defaults(run=_cmd_image_encode)
 

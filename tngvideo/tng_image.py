@@ -32,7 +32,7 @@ class LoadedImageCodec:
 
 
 def load_image_codec(name: str | None = None, models_dir: Path | None = None) -> LoadedImageCodec:
-    """Load a shipped image model by name (default: the first image model in the manifest)."""
+    """Load a shipped image model by name (default: the newest image model in the manifest)."""
     return _load_entry(find_entry(name=name, kind=IMAGE_KIND, models_dir=models_dir), models_dir)
 
 

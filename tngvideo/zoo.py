@@ -102,12 +102,15 @@ def read_manifest(models_dir: Path | None = None) -> list[ManifestEntry]:
 def find_entry(
     *, name: str | None = None, model_id: int | None = None, kind: str | None = None, models_dir: Path | None = None
 ) -> ManifestEntry:
-    """The manifest entry with this name or id (or the default, first, of a kind)."""
-    for entry in read_manifest(models_dir):
-        if (name is None or entry.name == name) and (model_id is None or entry.model_id == model_id) and (
-            kind is None or entry.kind == kind
-        ):
-            return entry
+    """The manifest entry with this name or id; with neither, the default of a kind: its newest (highest id)."""
+    matches = [
+        entry
+        for entry in read_manifest(models_dir)
+        if (name is None or entry.name == name) and (model_id is None or entry.model_id == model_id)
+        and (kind is None or entry.kind == kind)
+    ]
+    if matches:
+        return max(matches, key=lambda entry: entry.model_id)
     wanted = name or (f"id {model_id}" if model_id is not None else kind)
     raise ModelError(f"no shipped model {wanted!r} in {(models_dir or default_models_dir()) / MANIFEST_NAME}")
 

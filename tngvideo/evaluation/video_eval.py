@@ -72,14 +72,22 @@ def code_clip_intra(
     return [summarise(TNG_INTRA, quality, frames, width, height) for quality, frames in records.items() if frames]
 
 
-def run_video_eval(clip: Path, out: Path | None, max_frames: int | None, gop: int) -> RDReport:
-    """Measure tngvideo-intra (if a model is shipped) and the anchors; print tables, save JSON/CSV/plot."""
+def run_video_eval(
+    clip: Path, out: Path | None, max_frames: int | None, gop: int, model: str | None = None
+) -> RDReport:
+    """Measure tngvideo-intra and the anchors; print tables, save JSON/CSV/plot.
+
+    ``model`` names the image model (default: the newest shipped one; without any, only the anchors
+    are measured). A named model that cannot be loaded is an error, not a silent anchors-only run.
+    """
     out = out or Path("results") / f"eval_{clip.stem}"
     results: list[VideoResult] = []
     settings: dict[str, str] = {}
     try:
-        loaded = load_image_codec()
+        loaded = load_image_codec(model)
     except ModelError as exc:
+        if model is not None:
+            raise
         print(f"tngvideo: no shipped image model ({exc}); measuring the anchors only", file=sys.stderr)
     else:
         qualities = [float(q) for q in range(1, loaded.codec.num_levels + 1)]
