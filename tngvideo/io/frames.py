@@ -147,11 +147,11 @@ def iter_clip_frames(path: str | Path) -> Iterator[np.ndarray]:
 def _locate(path: Path) -> tuple[list[Path], Path | None]:
     """(image frames, None) or ([], the one video file)."""
     if path.is_file():
-        return ([path], None) if path.suffix.lower() in FRAME_SUFFIXES else ([], path)
+        return ([path], None) if _is_picture_file(path) else ([], path)
     if not path.is_dir():
         raise InputError(f"{path}: no such file or folder")
     visible = sorted((p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")), key=_natural_key)
-    images = [p for p in visible if p.suffix.lower() in FRAME_SUFFIXES]
+    images = [p for p in visible if _is_picture_file(p)]
     if images:
         return images, None
     if len(visible) != 1:
@@ -165,7 +165,7 @@ def _natural_key(path: Path) -> list[str | int]:
 
 
 def _probe_file(path: Path, default_range: Range) -> VideoInfo:
-    orientation = _orientation(path)
+    orientation = _orientation_before_decoding(path)
     with _open_container(path) as container:
         stream = container.streams.video[0]
         ctx = stream.codec_context
@@ -190,32 +190,47 @@ def _probe_file(path: Path, default_range: Range) -> VideoInfo:
 
 def _decode(path: Path, default_range: Range) -> Iterator[tuple[np.ndarray, str | None]]:
     """Upright RGB frames of one file, the first with a note on what its conversion loses (or None)."""
-    orientation = _orientation(path)
+    picture_orientation = _exif_orientation(path) if _is_picture_file(path) else None
     with _open_container(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         try:
             for index, frame in enumerate(container.decode(stream)):
+                orientation = _display_orientation(frame) if picture_orientation is None else picture_orientation
                 rgb = orientation.apply(_to_rgb(frame, default_range))
                 yield rgb, None if index else _lossy_conversion(frame)
         except (av.FFmpegError, ValueError) as exc:
             raise InputError(f"{path}: decoding failed ({short_reason(exc)})") from exc
 
 
-def _orientation(path: Path) -> Orientation:
-    """A picture's EXIF orientation, or a video's display rotation (from its first frame's display matrix)."""
-    if path.suffix.lower() in FRAME_SUFFIXES:
-        try:
-            with Image.open(path) as image:
-                return EXIF_ORIENTATIONS.get(image.getexif().get(EXIF_ORIENTATION_TAG, 1), UPRIGHT)
-        except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
-            return UPRIGHT  # Pillow cannot parse it: ffmpeg decides whether the file is readable at all
+def _is_picture_file(path: Path) -> bool:
+    return path.suffix.lower() in FRAME_SUFFIXES
+
+
+def _exif_orientation(path: Path) -> Orientation:
+    """A picture's EXIF orientation (Pillow reads only the header)."""
+    try:
+        with Image.open(path) as image:
+            return EXIF_ORIENTATIONS.get(image.getexif().get(EXIF_ORIENTATION_TAG, 1), UPRIGHT)
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
+        return UPRIGHT  # Pillow cannot parse it: ffmpeg decides whether the file is readable at all
+
+
+def _display_orientation(frame: av.VideoFrame) -> Orientation:
+    """A decoded video frame's display rotation (its display matrix, read as quarter turns)."""
+    return Orientation(round((frame.rotation or 0) / 90) % 4)
+
+
+def _orientation_before_decoding(path: Path) -> Orientation:
+    """For the upright size in VideoInfo: the EXIF orientation, or the first video frame's display rotation."""
+    if _is_picture_file(path):
+        return _exif_orientation(path)
     with _open_container(path) as container:
         try:
             frame = next(container.decode(container.streams.video[0]), None)
         except (av.FFmpegError, ValueError):
             return UPRIGHT  # undecodable: the decoding itself reports it
-    return Orientation(round((frame.rotation or 0) / 90) % 4) if frame is not None else UPRIGHT
+    return _display_orientation(frame) if frame is not None else UPRIGHT
 
 
 def _to_rgb(frame: av.VideoFrame, default_range: Range) -> np.ndarray:

@@ -49,10 +49,8 @@ class KodakProbe:
             for picture in self.images:
                 x = picture if tile is None else split_into_tiles(picture, tile)
                 out = model(x.contiguous(memory_format=torch.channels_last), torch.full((x.shape[0],), level))
-                x_hat = out.x_hat.clamp(0, 1).mul(255).round()
-                mse = torch.mean((x_hat - x * 255) ** 2).item()
                 level_bpp.append(out.bits_per_pixel().mean().item())
-                level_psnr.append(psnr_from_mse(mse))
+                level_psnr.append(_psnr_of_8_bit_output(out.x_hat, x))
             bpps.append(float(np.mean(level_bpp)))
             psnrs.append(float(np.mean(level_psnr)))
         result: dict[str, object] = {"lambdas": list(PROBE_LAMBDAS), "levels": levels, "bpp": bpps, "psnr": psnrs}
@@ -67,9 +65,14 @@ class KodakProbe:
         psnrs = []
         for x in self.images:
             y, inverse_gain = model.latents(x.contiguous(memory_format=torch.channels_last), torch.tensor([level]))
-            x_hat = model.g_s(y * inverse_gain).clamp(0, 1).mul(255).round()
-            psnrs.append(psnr_from_mse(torch.mean((x_hat - x * 255) ** 2).item()))
+            psnrs.append(_psnr_of_8_bit_output(model.g_s(y * inverse_gain), x))
         return float(np.mean(psnrs))
+
+
+def _psnr_of_8_bit_output(x_hat: torch.Tensor, x: torch.Tensor) -> float:
+    """PSNR of a network output once clamped and rounded to 8 bits, as the codec writes it."""
+    mse = torch.mean((x_hat.clamp(0, 1).mul(255).round() - x * 255) ** 2).item()
+    return psnr_from_mse(mse)
 
 
 def split_into_tiles(picture: torch.Tensor, size: int) -> torch.Tensor:
