@@ -43,7 +43,7 @@ def main() -> None:
     )
     for field in ("steps", "batch_size", "crop_size", "warmup_steps", "seed", "eval_every", "checkpoint_every"):
         parser.add_argument("--" + field.replace("_", "-"), type=int, default=getattr(defaults, field))
-    for field in ("learning_rate", "final_learning_rate", "grad_clip"):
+    for field in ("learning_rate", "final_learning_rate", "grad_clip", "level_exponent"):
         parser.add_argument("--" + field.replace("_", "-"), type=float, default=getattr(defaults, field))
     parser.add_argument("--phase", choices=["joint", "prior"], default=defaults.phase,
                         help="joint: all parameters, rate + distortion; prior: entropy model only, rate only")
@@ -63,7 +63,8 @@ def main() -> None:
         init_weights=args.init_weights,
         phase=args.phase,
         **{f: getattr(args, f) for f in ("steps", "batch_size", "crop_size", "warmup_steps", "seed", "eval_every",
-                                          "checkpoint_every", "learning_rate", "final_learning_rate", "grad_clip")},
+                                          "checkpoint_every", "learning_rate", "final_learning_rate", "grad_clip",
+                                          "level_exponent")},
     )
     kodak = root / "kodak"
     ImageTrainer(config, args.run_dir, root, kodak if kodak.is_dir() else None).run()

@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -22,6 +23,7 @@ from tngvideo.training.image_trainer import (
     learning_rate_at,
     rate_loss,
     rd_loss,
+    sample_levels,
 )
 from tngvideo.training.kodak_probe import KodakProbe, split_into_tiles
 from tngvideo.training.learning_curve import RunSegment, lineage_curve
@@ -35,6 +37,17 @@ def test_learning_rate_warms_up_then_decays_to_the_final_rate() -> None:
     assert learning_rate_at(100, config) == pytest.approx(1e-3)
     assert learning_rate_at(550, config) == pytest.approx((1e-3 + 1e-5) / 2)
     assert learning_rate_at(1000, config) == pytest.approx(1e-5)
+
+
+def test_levels_are_uniform_by_default_and_skewed_to_high_rates_below_exponent_one() -> None:
+    uniform = sample_levels(np.random.default_rng(0), 20000, 10, 1.0)
+    skewed = sample_levels(np.random.default_rng(0), 20000, 10, 0.5)
+    assert uniform.min() >= 0 and max(uniform.max(), skewed.max()) < 9
+    assert uniform.mean().item() == pytest.approx(4.5, abs=0.1)
+    assert skewed.mean().item() == pytest.approx(6.0, abs=0.1)  # E[9·sqrt(u)] = 9·2/3
+    assert (skewed < 3).float().mean().item() == pytest.approx(1 / 9, abs=0.01)  # P(u < 1/9)
+    with pytest.raises(ValueError, match="exponent"):
+        TrainConfig(level_exponent=0)
 
 
 def test_a_context_model_grows_from_hyperprior_weights_but_nothing_else_may_be_missing() -> None:

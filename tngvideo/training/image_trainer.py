@@ -52,6 +52,7 @@ class TrainConfig:
     warmup_steps: int = 500
     final_learning_rate: float = 1e-5
     grad_clip: float = 1.0
+    level_exponent: float = 1.0  # levels drawn as (L-1)*u**e: 1 uniform, <1 skewed to the high rates
     seed: int = 0
     init_weights: str | None = None  # fine-tune from these weights (fresh optimizer)
     eval_every: int = 1000
@@ -60,6 +61,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.phase not in ("joint", "prior"):
             raise ValueError(f"unknown training phase {self.phase!r}")
+        if self.level_exponent <= 0:
+            raise ValueError(f"level exponent must be positive, got {self.level_exponent}")
         if self.crop_size % ImageModelConfig.STRIDE:
             raise ValueError(f"crop size must be a multiple of {ImageModelConfig.STRIDE}, got {self.crop_size}")
 
@@ -74,6 +77,15 @@ def learning_rate_at(step: int, config: TrainConfig) -> float:
     progress = min(1.0, (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps))
     cosine = 0.5 * (1 + math.cos(math.pi * progress))
     return config.final_learning_rate + (config.learning_rate - config.final_learning_rate) * cosine
+
+
+def sample_levels(rng: np.random.Generator, count: int, num_levels: int, exponent: float) -> torch.Tensor:
+    """Random fractional quality levels ``(L-1)·u**exponent``, u uniform in [0, 1).
+
+    An exponent below 1 trains the high rates more often (0.5: density grows linearly with the
+    level), where the transforms, not the quantizer, cap the quality (NOTES.md, session 4).
+    """
+    return torch.from_numpy((num_levels - 1) * rng.uniform(0, 1, count) ** exponent).float()
 
 
 def lambdas_of_levels(levels: torch.Tensor, level_lambdas: tuple[float, ...]) -> torch.Tensor:
@@ -206,7 +218,7 @@ class ImageTrainer:
             for group in self.optimizer.param_groups:
                 group["lr"] = learning_rate_at(self.step, config)
             x = self.crops.batch(config.batch_size).contiguous(memory_format=torch.channels_last)
-            levels = torch.from_numpy(rng.uniform(0, num_levels - 1, config.batch_size)).float()
+            levels = sample_levels(rng, config.batch_size, num_levels, config.level_exponent)
             loss, stats = self.loss(self.model, x, levels)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
