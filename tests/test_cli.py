@@ -11,7 +11,9 @@ from PIL import Image
 from tiny_model import write_tiny_models_dir
 
 from tngvideo.cli import EXIT_ERROR, main
+from tngvideo.errors import ModelError
 from tngvideo.tng_image import decode_image
+from tngvideo.zoo import retire_model
 
 
 def _png(path: Path, mode: str = "RGB", size: tuple[int, int] = (47, 33)) -> Path:
@@ -147,3 +149,18 @@ def test_the_default_model_is_the_newest_and_older_files_still_decode(
     capsys.readouterr()
     assert main(["info", str(tmp_path / "new.tng")]) == 0 and "model id 9" in capsys.readouterr().out
     assert main(["image", "decode", str(tmp_path / "old.tng"), str(tmp_path / "old.png")]) == 0
+
+
+def test_a_file_of_a_retired_model_names_the_commit_that_still_decodes_it(
+    models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = _png(tmp_path / "in.png")
+    assert main(["image", "encode", str(source), str(tmp_path / "old.tng")]) == 0
+    write_tiny_models_dir(models, seed=1, model_id=8, name="newer")
+    retire_model("tiny", "abc1234", models)
+    assert not (models / "tiny.safetensors").exists()
+    code = main(["image", "decode", str(tmp_path / "old.tng"), str(tmp_path / "old.png")])
+    _assert_one_line_error(capsys, code, "no longer shipped; tngvideo at commit abc1234")
+    with pytest.raises(ModelError, match="already taken"):  # a retired id is never reused
+        write_tiny_models_dir(models, seed=2, model_id=7, name="reuse")
+    assert main(["image", "encode", str(source), str(tmp_path / "new.tng")]) == 0  # the shipped one still works

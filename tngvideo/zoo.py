@@ -7,6 +7,7 @@ model, its file and full sha256; the hash is verified before any tensor is loade
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -77,15 +78,31 @@ def read_metadata(path: Path) -> dict[str, str]:
         raise ModelError(f"{path}: cannot read weights ({exc})") from exc
 
 
-def read_manifest(models_dir: Path | None = None) -> list[ManifestEntry]:
-    """All entries of ``models/manifest.json`` (empty list when nothing is shipped yet)."""
-    path = (models_dir or default_models_dir()) / MANIFEST_NAME
+@dataclass(frozen=True)
+class RetiredModel:
+    """A model no longer shipped: its id stays reserved, and files that name it get a pointer to the
+    last commit that ships it instead of a bare "unknown model"."""
+
+    name: str
+    model_id: int
+    kind: str
+    sha256: str
+    last_shipped_commit: str
+
+
+def _read_manifest_json(path: Path) -> dict[str, Any]:
     if not path.exists():
-        return []
+        return {"models": []}
     try:
-        raw = json.loads(path.read_text())
+        raw: dict[str, Any] = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise ModelError(f"{path}: unreadable manifest ({exc})") from exc
+    return raw
+
+
+def read_manifest(models_dir: Path | None = None) -> list[ManifestEntry]:
+    """All shipped entries of ``models/manifest.json`` (empty list when nothing is shipped yet)."""
+    raw = _read_manifest_json((models_dir or default_models_dir()) / MANIFEST_NAME)
     return [
         ManifestEntry(
             name=item["name"],
@@ -97,6 +114,23 @@ def read_manifest(models_dir: Path | None = None) -> list[ManifestEntry]:
         )
         for item in raw["models"]
     ]
+
+
+def read_retired(models_dir: Path | None = None) -> list[RetiredModel]:
+    """The manifest's retired models (see :class:`RetiredModel`)."""
+    raw = _read_manifest_json((models_dir or default_models_dir()) / MANIFEST_NAME)
+    return [RetiredModel(**{**item, "model_id": int(item["model_id"])}) for item in raw.get("retired", [])]
+
+
+def _write_manifest(path: Path, entries: list[ManifestEntry], retired: list[RetiredModel]) -> None:
+    items = [
+        {"name": e.name, "model_id": e.model_id, "kind": e.kind, "file": e.file, "sha256": e.sha256, **e.details}
+        for e in sorted(entries, key=lambda e: e.model_id)
+    ]
+    document: dict[str, Any] = {"models": items}
+    if retired:
+        document["retired"] = [dataclasses.asdict(r) for r in sorted(retired, key=lambda r: r.model_id)]
+    path.write_text(json.dumps(document, indent=2) + "\n")
 
 
 def find_entry(
@@ -111,6 +145,13 @@ def find_entry(
     ]
     if matches:
         return max(matches, key=lambda entry: entry.model_id)
+    for retired in read_retired(models_dir):
+        if (name is None or retired.name == name) and (model_id is None or retired.model_id == model_id) \
+                and (name is not None or model_id is not None):
+            raise ModelError(
+                f"model {retired.name!r} (id {retired.model_id}) is no longer shipped; "
+                f"tngvideo at commit {retired.last_shipped_commit} still has it"
+            )
     wanted = name or (f"id {model_id}" if model_id is not None else kind)
     raise ModelError(f"no shipped model {wanted!r} in {(models_dir or default_models_dir()) / MANIFEST_NAME}")
 
@@ -131,13 +172,24 @@ def verified_weights(entry: ManifestEntry, models_dir: Path | None = None) -> tu
 
 
 def write_manifest_entry(entry: ManifestEntry, models_dir: Path | None = None) -> None:
-    """Add or replace (by name) one entry of ``manifest.json``; model ids must stay unique."""
+    """Add or replace (by name) one entry of ``manifest.json``; model ids must stay unique, retired ones too."""
     path = (models_dir or default_models_dir()) / MANIFEST_NAME
     others = [e for e in read_manifest(path.parent) if e.name != entry.name]
-    if any(e.model_id == entry.model_id for e in others):
+    retired = read_retired(path.parent)
+    if any(e.model_id == entry.model_id for e in [*others, *retired]):
         raise ModelError(f"model id {entry.model_id} is already taken in {path}")
-    items = [
-        {"name": e.name, "model_id": e.model_id, "kind": e.kind, "file": e.file, "sha256": e.sha256, **e.details}
-        for e in [*others, entry]
-    ]
-    path.write_text(json.dumps({"models": sorted(items, key=lambda i: i["model_id"])}, indent=2) + "\n")
+    _write_manifest(path, [*others, entry], retired)
+
+
+def retire_model(name: str, last_shipped_commit: str, models_dir: Path | None = None) -> RetiredModel:
+    """Stop shipping a model (the weights budget is 40 MB): delete its file, keep its id reserved and
+    a pointer to ``last_shipped_commit`` for files made with it."""
+    folder = models_dir or default_models_dir()
+    entries = read_manifest(folder)
+    entry = next((e for e in entries if e.name == name), None)
+    if entry is None:
+        raise ModelError(f"no shipped model {name!r} in {folder / MANIFEST_NAME}")
+    retired = RetiredModel(entry.name, entry.model_id, entry.kind, entry.sha256, last_shipped_commit)
+    _write_manifest(folder / MANIFEST_NAME, [e for e in entries if e is not entry], [*read_retired(folder), retired])
+    (folder / entry.file).unlink(missing_ok=True)
+    return retired
