@@ -51,6 +51,26 @@ def test_decode_with_two_threads_equals_encode_with_one(context: SpatialContext)
     assert np.array_equal(decoded, encoded.reconstruction)
 
 
+def test_a_synthesis_with_residual_blocks_decodes_bit_exactly_with_another_thread_count() -> None:
+    torch.manual_seed(0)
+    model = ImageModel(dataclasses.replace(tiny_model().config, synthesis_residual_blocks=True))
+    model.load_state_dict(tiny_model().state_dict(), strict=False)
+    with torch.no_grad():
+        for block in (model.g_s[2], model.g_s[5]):
+            block.second.weight.normal_(0.0, 0.1)
+    identity = ModelIdentity(7, bytes(range(8)))
+    picture = _picture(96, 128)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        encoded = encode_image(picture, 5.5, LoadedImageCodec(ImageCodec.from_model(model), identity, "tiny"))
+        torch.set_num_threads(2)
+        decoded = decode_image(encoded.data, LoadedImageCodec(ImageCodec.from_model(model), identity, "tiny"))
+    finally:
+        torch.set_num_threads(threads)
+    assert np.array_equal(decoded, encoded.reconstruction)
+
+
 def test_fixed_point_entropy_parameters_are_thread_invariant_and_close_to_float() -> None:
     model = tiny_codec().model
     z = torch.randint(-6, 7, (1, 8, 3, 5)).double()

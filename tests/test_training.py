@@ -61,6 +61,19 @@ def test_a_context_model_grows_from_hyperprior_weights_but_nothing_else_may_be_m
         initialise_from(tiny_model(), {**plain, "extra.weight": torch.zeros(1)})
 
 
+def test_synthesis_residual_blocks_grow_onto_plain_weights_as_a_no_op() -> None:
+    plain = tiny_model()
+    grown = ImageModel(dataclasses.replace(TINY_CONFIG, synthesis_residual_blocks=True))
+    assert initialise_from(grown, plain.state_dict()) == ["g_s"]
+    y = torch.randn(1, TINY_CONFIG.latent_channels, 4, 5)
+    with torch.no_grad():
+        assert torch.equal(grown.g_s(y), plain.g_s(y))
+        grown.g_s[2].second.weight.normal_()  # the block at 1/8 resolution, once trained
+        assert not torch.equal(grown.g_s(y), plain.g_s(y))
+    with pytest.raises(ValueError, match="unexpected"):
+        initialise_from(tiny_model(), grown.state_dict())
+
+
 def test_a_model_grows_quality_levels_from_weights_trained_on_a_shorter_ladder() -> None:
     short = dataclasses.replace(TINY_CONFIG, level_lambdas=(0.001, 0.004, 0.016))
     torch.manual_seed(1)

@@ -6,6 +6,7 @@ Plain ``nn.Module``s with no coding logic: entropy models live in :mod:`tngvideo
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 
 import torch
 from torch import nn
@@ -89,17 +90,41 @@ def analysis_transform(in_channels: int, hidden: int, out_channels: int) -> nn.S
     )
 
 
-def synthesis_transform(in_channels: int, hidden: int, out_channels: int) -> nn.Sequential:
-    """Mirror of :func:`analysis_transform` with inverse GDN: latents -> pixels (or motion)."""
-    return nn.Sequential(
-        deconv(in_channels, hidden),
-        GDN(hidden, inverse=True),
-        deconv(hidden, hidden),
-        GDN(hidden, inverse=True),
-        deconv(hidden, hidden),
-        GDN(hidden, inverse=True),
-        deconv(hidden, out_channels),
-    )
+class ResidualBlock(nn.Module):
+    """``x + conv(ReLU(conv(x)))`` with 3×3 convolutions; the last one starts at zero, so a block
+    grown into a trained network leaves its function unchanged until training moves it."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.first = conv(channels, channels, kernel_size=3, stride=1)
+        self.second = conv(channels, channels, kernel_size=3, stride=1)
+        nn.init.zeros_(self.second.weight)
+        nn.init.zeros_(self.second.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.second(F.relu(self.first(x)))
+
+
+def synthesis_transform(in_channels: int, hidden: int, out_channels: int, residual_blocks: bool = False) -> nn.Sequential:
+    """Mirror of :func:`analysis_transform` with inverse GDN: latents -> pixels (or motion).
+
+    ``residual_blocks`` adds a :class:`ResidualBlock` after the inverse GDNs at 1/8 and 1/4
+    resolution, named ``1r`` and ``3r`` so the plain layers keep their state-dict keys and a
+    trained plain synthesis loads into the grown one.
+    """
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
+    layers["0"] = deconv(in_channels, hidden)
+    layers["1"] = GDN(hidden, inverse=True)
+    if residual_blocks:
+        layers["1r"] = ResidualBlock(hidden)
+    layers["2"] = deconv(hidden, hidden)
+    layers["3"] = GDN(hidden, inverse=True)
+    if residual_blocks:
+        layers["3r"] = ResidualBlock(hidden)
+    layers["4"] = deconv(hidden, hidden)
+    layers["5"] = GDN(hidden, inverse=True)
+    layers["6"] = deconv(hidden, out_channels)
+    return nn.Sequential(layers)
 
 
 def hyper_analysis(latent_channels: int, hidden: int) -> nn.Sequential:

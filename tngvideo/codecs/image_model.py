@@ -57,6 +57,7 @@ class ImageModelConfig:
     hyper_channels: int = 128
     level_lambdas: tuple[float, ...] = DEFAULT_LEVEL_LAMBDAS
     context: SpatialContext = "none"  # "checkerboard": two-pass spatial context (entropy/context.py)
+    synthesis_residual_blocks: bool = False  # layers.synthesis_transform; older files lack it (False)
 
     STRIDE = 64  # total downsampling from pixels to hyper-latents
 
@@ -107,7 +108,7 @@ class ImageModel(nn.Module):
         self.config = config
         n, m, h = config.hidden_channels, config.latent_channels, config.hyper_channels
         self.g_a = analysis_transform(3, n, m)
-        self.g_s = synthesis_transform(m, n, 3)
+        self.g_s = synthesis_transform(m, n, 3, config.synthesis_residual_blocks)
         self.h_a = hyper_analysis(m, h)
         self.h_s = hyper_synthesis(h, 2 * m)
         self.gains = LevelGains(m, config.level_lambdas)
