@@ -1,6 +1,6 @@
 """Stop shipping a model: delete its weight file from ``models/``, keep its id reserved in the manifest.
 
-    python scripts/retire_model.py tng-image-v3 --commit 7a6bc26
+    python scripts/retire_model.py tng-image-v4 --commit <the last commit whose models/ hold it>
 
 The weights budget (40 MB in all) holds about two image models. Files made with a retired model
 then fail with a one-line error naming ``--commit``, the last commit that ships it, so they can
