@@ -27,6 +27,10 @@ from tngvideo.codecs.image_model import ImageModelConfig
 from tngvideo.paths import data_root
 from tngvideo.training.image_trainer import ImageTrainer, TrainConfig
 
+# TrainConfig fields that are plain command-line options of the same name.
+INT_FIELDS = ("steps", "batch_size", "crop_size", "warmup_steps", "seed", "eval_every", "checkpoint_every")
+FLOAT_FIELDS = ("learning_rate", "final_learning_rate", "grad_clip", "level_exponent")
+
 
 def main() -> None:
     defaults = TrainConfig()
@@ -43,9 +47,9 @@ def main() -> None:
         "--level-lambdas", type=lambda text: tuple(float(v) for v in text.split(",")),
         default=defaults.model.level_lambdas, help="comma-separated lambda of every quality level, ascending",
     )
-    for field in ("steps", "batch_size", "crop_size", "warmup_steps", "seed", "eval_every", "checkpoint_every"):
+    for field in INT_FIELDS:
         parser.add_argument("--" + field.replace("_", "-"), type=int, default=getattr(defaults, field))
-    for field in ("learning_rate", "final_learning_rate", "grad_clip", "level_exponent"):
+    for field in FLOAT_FIELDS:
         parser.add_argument("--" + field.replace("_", "-"), type=float, default=getattr(defaults, field))
     parser.add_argument("--phase", choices=["joint", "prior"], default=defaults.phase,
                         help="joint: all parameters, rate + distortion; prior: entropy model only, rate only")
@@ -64,9 +68,7 @@ def main() -> None:
         model=model,
         init_weights=args.init_weights,
         phase=args.phase,
-        **{f: getattr(args, f) for f in ("steps", "batch_size", "crop_size", "warmup_steps", "seed", "eval_every",
-                                          "checkpoint_every", "learning_rate", "final_learning_rate", "grad_clip",
-                                          "level_exponent")},
+        **{field: getattr(args, field) for field in INT_FIELDS + FLOAT_FIELDS},
     )
     kodak = root / "kodak"
     ImageTrainer(config, args.run_dir, root, kodak if kodak.is_dir() else None).run()

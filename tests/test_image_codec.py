@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -36,39 +37,39 @@ def test_decode_of_encode_is_bit_exact(size: tuple[int, int], context: SpatialCo
     assert np.array_equal(decoded, encoded.reconstruction)
 
 
-@pytest.mark.parametrize("context", ["none", "checkerboard"])
-def test_decode_with_two_threads_equals_encode_with_one(context: SpatialContext) -> None:
-    loaded = tiny_loaded(context=context)
-    picture = _picture(96, 128)
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        encoded = encode_image(picture, 5.5, loaded)
-        torch.set_num_threads(2)
-        decoded = decode_image(encoded.data, tiny_loaded(context=context))
-    finally:
-        torch.set_num_threads(threads)
-    assert np.array_equal(decoded, encoded.reconstruction)
-
-
-def test_a_synthesis_with_residual_blocks_decodes_bit_exactly_with_another_thread_count() -> None:
-    torch.manual_seed(0)
-    model = ImageModel(dataclasses.replace(tiny_model().config, synthesis_residual_blocks=True))
-    model.load_state_dict(tiny_model().state_dict(), strict=False)
-    with torch.no_grad():
-        for block in (model.g_s[2], model.g_s[5]):
-            block.second.weight.normal_(0.0, 0.1)
+def _encode_with_one_thread_decode_with_two(make_model: Callable[[], ImageModel]) -> tuple[np.ndarray, np.ndarray]:
+    """(encoder's reconstruction, decoder's output) of one picture, each side with its own model, as on two machines."""
     identity = ModelIdentity(7, bytes(range(8)))
     picture = _picture(96, 128)
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        encoded = encode_image(picture, 5.5, LoadedImageCodec(ImageCodec.from_model(model), identity, "tiny"))
+        encoded = encode_image(picture, 5.5, LoadedImageCodec(ImageCodec.from_model(make_model()), identity, "tiny"))
         torch.set_num_threads(2)
-        decoded = decode_image(encoded.data, LoadedImageCodec(ImageCodec.from_model(model), identity, "tiny"))
+        decoded = decode_image(encoded.data, LoadedImageCodec(ImageCodec.from_model(make_model()), identity, "tiny"))
     finally:
         torch.set_num_threads(threads)
-    assert np.array_equal(decoded, encoded.reconstruction)
+    return encoded.reconstruction, decoded
+
+
+@pytest.mark.parametrize("context", ["none", "checkerboard"])
+def test_decode_with_two_threads_equals_encode_with_one(context: SpatialContext) -> None:
+    reconstruction, decoded = _encode_with_one_thread_decode_with_two(lambda: tiny_model(context=context))
+    assert np.array_equal(decoded, reconstruction)
+
+
+def test_a_synthesis_with_residual_blocks_decodes_bit_exactly_with_another_thread_count() -> None:
+    def grown_model() -> ImageModel:
+        model = ImageModel(dataclasses.replace(tiny_model().config, synthesis_residual_blocks=True))
+        model.load_state_dict(tiny_model().state_dict(), strict=False)
+        torch.manual_seed(0)
+        with torch.no_grad():
+            for block in (model.g_s[2], model.g_s[5]):
+                block.second.weight.normal_(0.0, 0.1)
+        return model
+
+    reconstruction, decoded = _encode_with_one_thread_decode_with_two(grown_model)
+    assert np.array_equal(decoded, reconstruction)
 
 
 def test_fixed_point_entropy_parameters_are_thread_invariant_and_close_to_float() -> None:

@@ -90,20 +90,16 @@ class RetiredModel:
     last_shipped_commit: str
 
 
-def _read_manifest_json(path: Path) -> dict[str, Any]:
+def _read_manifest_file(models_dir: Path | None) -> tuple[list[ManifestEntry], list[RetiredModel]]:
+    """Shipped and retired models of ``manifest.json``, from one read (both empty when nothing is shipped yet)."""
+    path = (models_dir or default_models_dir()) / MANIFEST_NAME
     if not path.exists():
-        return {"models": []}
+        return [], []
     try:
-        raw: dict[str, Any] = json.loads(path.read_text())
+        raw = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise ModelError(f"{path}: unreadable manifest ({exc})") from exc
-    return raw
-
-
-def read_manifest(models_dir: Path | None = None) -> list[ManifestEntry]:
-    """All shipped entries of ``models/manifest.json`` (empty list when nothing is shipped yet)."""
-    raw = _read_manifest_json((models_dir or default_models_dir()) / MANIFEST_NAME)
-    return [
+    entries = [
         ManifestEntry(
             name=item["name"],
             model_id=int(item["model_id"]),
@@ -114,12 +110,13 @@ def read_manifest(models_dir: Path | None = None) -> list[ManifestEntry]:
         )
         for item in raw["models"]
     ]
+    retired = [RetiredModel(**{**item, "model_id": int(item["model_id"])}) for item in raw.get("retired", [])]
+    return entries, retired
 
 
-def read_retired(models_dir: Path | None = None) -> list[RetiredModel]:
-    """The manifest's retired models (see :class:`RetiredModel`)."""
-    raw = _read_manifest_json((models_dir or default_models_dir()) / MANIFEST_NAME)
-    return [RetiredModel(**{**item, "model_id": int(item["model_id"])}) for item in raw.get("retired", [])]
+def read_manifest(models_dir: Path | None = None) -> list[ManifestEntry]:
+    """All shipped entries of ``models/manifest.json`` (empty list when nothing is shipped yet)."""
+    return _read_manifest_file(models_dir)[0]
 
 
 def _write_manifest(path: Path, entries: list[ManifestEntry], retired: list[RetiredModel]) -> None:
@@ -137,17 +134,18 @@ def find_entry(
     *, name: str | None = None, model_id: int | None = None, kind: str | None = None, models_dir: Path | None = None
 ) -> ManifestEntry:
     """The manifest entry with this name or id; with neither, the default of a kind: its newest (highest id)."""
+    entries, retired_models = _read_manifest_file(models_dir)
     matches = [
         entry
-        for entry in read_manifest(models_dir)
+        for entry in entries
         if (name is None or entry.name == name) and (model_id is None or entry.model_id == model_id)
         and (kind is None or entry.kind == kind)
     ]
     if matches:
         return max(matches, key=lambda entry: entry.model_id)
-    for retired in read_retired(models_dir):
-        if (name is None or retired.name == name) and (model_id is None or retired.model_id == model_id) \
-                and (name is not None or model_id is not None):
+    asked_for_one = name is not None or model_id is not None  # a kind's default never points at a retired model
+    for retired in retired_models if asked_for_one else []:
+        if (name is None or retired.name == name) and (model_id is None or retired.model_id == model_id):
             raise ModelError(
                 f"model {retired.name!r} (id {retired.model_id}) is no longer shipped; "
                 f"tngvideo at commit {retired.last_shipped_commit} still has it"
@@ -174,8 +172,8 @@ def verified_weights(entry: ManifestEntry, models_dir: Path | None = None) -> tu
 def write_manifest_entry(entry: ManifestEntry, models_dir: Path | None = None) -> None:
     """Add or replace (by name) one entry of ``manifest.json``; model ids must stay unique, retired ones too."""
     path = (models_dir or default_models_dir()) / MANIFEST_NAME
-    others = [e for e in read_manifest(path.parent) if e.name != entry.name]
-    retired = read_retired(path.parent)
+    entries, retired = _read_manifest_file(path.parent)
+    others = [e for e in entries if e.name != entry.name]
     if any(e.model_id == entry.model_id for e in [*others, *retired]):
         raise ModelError(f"model id {entry.model_id} is already taken in {path}")
     _write_manifest(path, [*others, entry], retired)
@@ -185,11 +183,11 @@ def retire_model(name: str, last_shipped_commit: str, models_dir: Path | None = 
     """Stop shipping a model (the weights budget is 40 MB): delete its file, keep its id reserved and
     a pointer to ``last_shipped_commit`` for files made with it."""
     folder = models_dir or default_models_dir()
-    entries = read_manifest(folder)
+    entries, retired_models = _read_manifest_file(folder)
     entry = next((e for e in entries if e.name == name), None)
     if entry is None:
         raise ModelError(f"no shipped model {name!r} in {folder / MANIFEST_NAME}")
     retired = RetiredModel(entry.name, entry.model_id, entry.kind, entry.sha256, last_shipped_commit)
-    _write_manifest(folder / MANIFEST_NAME, [e for e in entries if e is not entry], [*read_retired(folder), retired])
+    _write_manifest(folder / MANIFEST_NAME, [e for e in entries if e is not entry], [*retired_models, retired])
     (folder / entry.file).unlink(missing_ok=True)
     return retired
