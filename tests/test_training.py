@@ -13,13 +13,12 @@ import torch
 from PIL import Image
 from tiny_model import TINY_CONFIG, tiny_model
 
-from tngvideo.codecs.image_model import ImageModel
+from tngvideo.codecs.image_model import ImageModel, lambdas_of_levels
 from tngvideo.training.data import TrainingDataConfig
 from tngvideo.training.image_trainer import (
     ImageTrainer,
     TrainConfig,
     initialise_from,
-    lambdas_of_levels,
     learning_rate_at,
     rate_loss,
     rd_loss,

@@ -13,6 +13,7 @@ from PIL import Image
 from tngvideo.bitstream import CodedFrame, FrameType, ModelIdentity, VideoHeader, pack_video, unpack_video
 from tngvideo.cli import EXIT_ERROR, main
 from tngvideo.codecs.image_codec import LatentPayload
+from tngvideo.codecs.latent_refinement import refine_latents
 from tngvideo.errors import BitstreamError
 from tngvideo.io.frames import open_video
 from tngvideo.io.writers import open_writer
@@ -50,6 +51,23 @@ def test_video_round_trip_decodes_exactly_the_encoders_reconstructions(models: P
         np.testing.assert_array_equal(got, want)
     assert not list(tmp_path.glob("*.part"))
 
+
+
+def test_refined_video_frames_decode_exactly_and_differ_from_plain_ones(models: Path, tmp_path: Path, clip: Path) -> None:
+    assert main(["encode", str(clip), str(tmp_path / "plain.tngv"), "--quality", "3"]) == 0
+    assert main(["encode", str(clip), str(tmp_path / "a.tngv"), "--quality", "3", "--refine", "3"]) == 0
+    assert (tmp_path / "a.tngv").read_bytes() != (tmp_path / "plain.tngv").read_bytes()
+    assert main(["decode", str(tmp_path / "a.tngv"), str(tmp_path / "out") + "/"]) == 0
+    decoded = [np.asarray(Image.open(p)) for p in sorted((tmp_path / "out").glob("*.png"))]
+    loaded = load_image_codec()
+    level = loaded.codec.level(3.0)
+    expected = [
+        encode_intra_frame(refine_latents(loaded.codec.model, f, loaded.codec.analyse(f), level, 3), 3.0, loaded).reconstruction
+        for f in open_video(clip).frames()
+    ]
+    assert len(decoded) == 3
+    for got, want in zip(decoded, expected, strict=True):
+        np.testing.assert_array_equal(got, want)
 
 def test_frame_rate_and_size_survive_the_round_trip(models: Path, tmp_path: Path, smooth_frames: Frames) -> None:
     source = tmp_path / "in.y4m"

@@ -21,6 +21,10 @@ EXIT_ERROR = 2
 PROG = "tngvideo"
 DEFAULT_QUALITY = 6.0
 QUALITY_HELP = f"1 (smallest) .. the model's number of levels (best), fractional allowed (default {DEFAULT_QUALITY:g})"
+REFINE_HELP = (
+    "encoder-side latent refinement: N gradient steps per picture (each costs about two decodes) for "
+    "~3-4%% fewer bits at the same PSNR with 15-30 steps; any decoder reads the files (default 0: off)"
+)
 
 
 def _one_line_warning(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
@@ -60,6 +64,12 @@ def _write_bytes(path: Path, data: bytes) -> None:
 # --- image commands -----------------------------------------------------------------------------
 
 
+def _refine_steps(args: argparse.Namespace) -> int:
+    if args.refine < 0:
+        raise InputError(f"--refine must be 0 or more steps, got {args.refine}")
+    return int(args.refine)
+
+
 def _cmd_image_encode(args: argparse.Namespace) -> int:
     from tngvideo.io.pictures import read_picture
     from tngvideo.tng_image import encode_image, encode_image_within, load_image_codec
@@ -69,11 +79,11 @@ def _cmd_image_encode(args: argparse.Namespace) -> int:
     height, width = frame.shape[:2]
     loaded = load_image_codec(args.model)
     if args.bpp is None:
-        encoded = encode_image(frame, args.quality, loaded)
+        encoded = encode_image(frame, args.quality, loaded, _refine_steps(args))
     else:
         if not args.bpp > 0:
             raise InputError(f"--bpp must be positive, got {args.bpp}")
-        encoded, fits = encode_image_within(frame, int(args.bpp * width * height / 8), loaded)
+        encoded, fits = encode_image_within(frame, int(args.bpp * width * height / 8), loaded, _refine_steps(args))
         if not fits:
             warnings.warn(f"{args.bpp:g} bpp is below what quality 1 needs for this picture", stacklevel=1)
     _write_bytes(output, encoded.data)
@@ -100,7 +110,9 @@ def _cmd_image_decode(args: argparse.Namespace) -> int:
 def _cmd_image_eval(args: argparse.Namespace) -> int:
     from tngvideo.evaluation.image_eval import run_image_eval
 
-    run_image_eval(_existing_input(args.directory), args.out, args.qualities, args.model, args.anchors, args.limit)
+    run_image_eval(
+        _existing_input(args.directory), args.out, args.qualities, args.model, args.anchors, args.limit, _refine_steps(args)
+    )
     return EXIT_OK
 
 
@@ -120,7 +132,7 @@ def _cmd_video_encode(args: argparse.Namespace) -> int:
         if not args.bitrate > 0:
             raise InputError(f"--bitrate must be positive, got {args.bitrate}")
         rate = BitrateController(args.bitrate, float(source.info.fps))
-    summary = encode_video(source, output, loaded, rate, args.frames, progress=True)
+    summary = encode_video(source, output, loaded, rate, args.frames, progress=True, refine_steps=_refine_steps(args))
     if summary.frames_over_budget:
         warnings.warn(
             f"{summary.frames_over_budget} of {summary.frames} frames exceed their share of "
@@ -191,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="average kbit/s instead of a fixed quality (each frame gets the highest quality its budget allows)",
     )
     encode.add_argument("--frames", type=int, default=None, help="only the first N frames")
+    encode.add_argument("--refine", type=int, default=0, metavar="N", help=REFINE_HELP)
     encode.add_argument("--model", default=None, help="shipped image model name (default: the newest image model)")
     encode.add_argument("--overwrite", action="store_true")
     encode.set_defaults(run=_cmd_video_encode)
@@ -227,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     image_rate.add_argument(
         "--bpp", type=float, default=None, help="target bits per pixel: the highest quality whose file is at most this"
     )
+    image_encode.add_argument("--refine", type=int, default=0, metavar="N", help=REFINE_HELP)
     image_encode.add_argument("--model", default=None, help="shipped model name (default: the newest image model)")
     image_encode.add_argument("--overwrite", action="store_true")
     image_encode.set_defaults(run=_cmd_image_encode)
@@ -244,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     image_eval.add_argument("--model", default=None)
     image_eval.add_argument("--anchors", type=Path, default=None, help="anchor JSON from scripts/bench_image.py")
     image_eval.add_argument("--limit", type=int, default=None, help="only the first N pictures")
+    image_eval.add_argument("--refine", type=int, default=0, metavar="N", help=REFINE_HELP)
     image_eval.set_defaults(run=_cmd_image_eval)
     return parser
 

@@ -14,6 +14,7 @@ import numpy as np
 from tngvideo.bitstream import ImageHeader, ModelIdentity, pack_image, unpack_image
 from tngvideo.codecs.image_codec import EncodedPicture, ImageCodec, LatentPayload
 from tngvideo.codecs.image_model import ImageModelConfig
+from tngvideo.codecs.latent_refinement import refine_latents
 from tngvideo.entropy.coder import CODER_ID, READABLE_CODER_IDS
 from tngvideo.errors import BitstreamError, InputError
 from tngvideo.rate_control import as_float32, quality_for_budget
@@ -51,17 +52,24 @@ class EncodedImage:
     header: ImageHeader
 
 
-def encode_image(rgb: np.ndarray, quality: float, loaded: LoadedImageCodec) -> EncodedImage:
-    """Code an HxWx3 uint8 RGB picture into .tng bytes."""
+def encode_image(rgb: np.ndarray, quality: float, loaded: LoadedImageCodec, refine_steps: int = 0) -> EncodedImage:
+    """Code an HxWx3 uint8 RGB picture into .tng bytes; ``refine_steps`` > 0 trades encode time for
+    fewer bits (:mod:`tngvideo.codecs.latent_refinement`)."""
     _check_picture(rgb)
     quality = as_float32(quality)  # the header stores float32: code with exactly what the decoder reads
-    return _packed(loaded, rgb.shape, quality, loaded.codec.encode(rgb, quality))
+    codec = loaded.codec
+    analysed = refine_latents(codec.model, rgb, codec.analyse(rgb), codec.level(quality), refine_steps)
+    return _packed(loaded, rgb.shape, quality, codec.encode_analysed(analysed, quality))
 
 
-def encode_image_within(rgb: np.ndarray, max_bytes: int, loaded: LoadedImageCodec) -> tuple[EncodedImage, bool]:
+def encode_image_within(
+    rgb: np.ndarray, max_bytes: int, loaded: LoadedImageCodec, refine_steps: int = 0
+) -> tuple[EncodedImage, bool]:
     """Code at the highest quality whose .tng file is at most ``max_bytes``.
 
     Returns (image, fits): ``fits`` is False when even quality 1 is larger (the image is quality 1).
+    The quality is searched without refinement (a refinement per candidate would multiply its
+    cost); the refined coding at that quality is kept when it still fits (or is the smaller one).
     """
     _check_picture(rgb)
     codec = loaded.codec
@@ -69,7 +77,13 @@ def encode_image_within(rgb: np.ndarray, max_bytes: int, loaded: LoadedImageCode
     overhead = len(pack_image(ImageHeader(CODER_ID, loaded.identity, 1, 1, 1.0), empty))
     analysed = codec.analyse(rgb)
     quality, fits = quality_for_budget(codec, analysed, max_bytes - overhead)
-    return _packed(loaded, rgb.shape, quality, codec.encode_analysed(analysed, quality)), fits
+    encoded = codec.encode_analysed(analysed, quality)
+    if refine_steps > 0:
+        refined_latents = refine_latents(codec.model, rgb, analysed, codec.level(quality), refine_steps)
+        refined = codec.encode_analysed(refined_latents, quality)
+        if refined.payload.num_bytes <= max(max_bytes - overhead, encoded.payload.num_bytes):
+            encoded = refined
+    return _packed(loaded, rgb.shape, quality, encoded), fits
 
 
 def _check_picture(rgb: np.ndarray) -> None:

@@ -28,6 +28,7 @@ from tngvideo.bitstream import (
     video_header_bytes,
 )
 from tngvideo.codecs.image_codec import AnalysedPicture, LatentPayload
+from tngvideo.codecs.latent_refinement import refine_latents
 from tngvideo.entropy.coder import CODER_ID
 from tngvideo.errors import InputError, OutputError
 from tngvideo.io.frames import VideoSource
@@ -90,9 +91,11 @@ def encode_video(
     rate: float | BitrateController,
     max_frames: int | None = None,
     progress: bool = False,
+    refine_steps: int = 0,
 ) -> VideoSummary:
     """Code ``source`` (its first ``max_frames`` frames) into the .tngv file ``output``, at a fixed
-    quality or, given a :class:`BitrateController`, at the highest quality each frame's budget allows.
+    quality or, given a :class:`BitrateController`, at the highest quality each frame's budget allows
+    (searched before refinement; the bit reservoir absorbs what refinement saves).
 
     Written to ``output.part`` and renamed when complete, so a failure never leaves a
     truncated file under the requested name.
@@ -114,6 +117,7 @@ def encode_video(
                     over_budget += not fits
                 else:
                     quality = rate
+                picture = refine_latents(loaded.codec.model, frame, picture, loaded.codec.level(quality), refine_steps)
                 encoded = encode_intra_frame(picture, quality, loaded)
                 if isinstance(rate, BitrateController):
                     rate.spent(len(encoded.unit))

@@ -116,7 +116,8 @@ class ImageCodec:
         padded_h, padded_w = -(-height // self.stride), -(-width // self.stride)
         return (1, self.model.config.hyper_channels, padded_h, padded_w)
 
-    def _level(self, quality: float) -> torch.Tensor:
+    def level(self, quality: float) -> torch.Tensor:
+        """The network's (fractional) level for ``quality``; a clear error outside [1, num_levels]."""
         if not 1.0 <= quality <= self.num_levels:
             raise InputError(f"quality must be between 1 and {self.num_levels}, got {quality}")
         return torch.tensor([quality - 1.0], dtype=torch.float32)
@@ -137,7 +138,7 @@ class ImageCodec:
     def encode_analysed(self, picture: AnalysedPicture, quality: float) -> EncodedPicture:
         """Code an analysed picture at ``quality``: coding one picture at several qualities (rate
         control) analyses it once. Same bytes as :meth:`encode`."""
-        level = self._level(quality)
+        level = self.level(quality)
         with deterministic_inference():
             payload, y_symbols, means = self._code(picture, level)
             reconstruction = self._synthesize(y_symbols, means, level, picture.height, picture.width)
@@ -146,7 +147,7 @@ class ImageCodec:
     def payload_size(self, picture: AnalysedPicture, quality: float) -> int:
         """Bytes of the coded sections at ``quality``, without synthesising the reconstruction."""
         with deterministic_inference():
-            return self._code(picture, self._level(quality))[0].num_bytes
+            return self._code(picture, self.level(quality))[0].num_bytes
 
     def _code(self, picture: AnalysedPicture, level: torch.Tensor) -> tuple[LatentPayload, np.ndarray, torch.Tensor]:
         gain, _ = self.model.gains(level)
@@ -171,7 +172,7 @@ class ImageCodec:
         """Reconstruct the HxWx3 uint8 picture; equals the encoder's ``reconstruction`` bit for bit.
 
         ``coder_id`` is the one the file was written with (older files clamped instead of escaping)."""
-        level = self._level(quality)
+        level = self.level(quality)
         if len(payload.latents) != self.num_passes:
             raise BitstreamError(
                 f"file has {len(payload.latents)} latent sections, this model codes {self.num_passes}"

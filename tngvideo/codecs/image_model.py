@@ -81,6 +81,13 @@ class ImageModelConfig:
         return cls(**fields)
 
 
+def lambdas_of_levels(levels: torch.Tensor, level_lambdas: tuple[float, ...]) -> torch.Tensor:
+    """Geometric interpolation of the level ladder at fractional levels (matches LevelGains)."""
+    log_lambdas = torch.log(torch.tensor(level_lambdas))
+    low = levels.floor().long().clamp(max=len(level_lambdas) - 2)
+    return torch.exp(torch.lerp(log_lambdas[low], log_lambdas[low + 1], levels - low))
+
+
 @dataclass(frozen=True)
 class ImageForward:
     """Training-time output: reconstruction and the likelihoods of both latent tensors."""

@@ -46,8 +46,9 @@ PerImage = dict[str, dict[str, list[ImageResult]]]  # coder -> image name -> res
 class TngImageAnchor(ImageAnchor):
     """The learned codec behind the anchor interface; records coding times for the speed report."""
 
-    def __init__(self, loaded: LoadedImageCodec, qualities: Sequence[float] | None = None):
+    def __init__(self, loaded: LoadedImageCodec, qualities: Sequence[float] | None = None, refine_steps: int = 0):
         self.loaded = loaded
+        self.refine_steps = refine_steps
         self.settings = tuple(qualities or range(1, loaded.codec.num_levels + 1))
         self.encode_seconds: list[float] = []
         self.decode_seconds: list[float] = []
@@ -57,11 +58,15 @@ class TngImageAnchor(ImageAnchor):
         return TNG_CURVE
 
     def describe(self) -> str:
-        return f"TNG image codec, model {self.loaded.name!r} (id {self.loaded.identity.model_id}), qualities {self.settings}"
+        refinement = f", latent refinement {self.refine_steps} steps" if self.refine_steps else ""
+        return (
+            f"TNG image codec, model {self.loaded.name!r} (id {self.loaded.identity.model_id}), "
+            f"qualities {self.settings}{refinement}"
+        )
 
     def round_trip(self, rgb: np.ndarray, setting: float) -> tuple[int, np.ndarray]:
         start = time.perf_counter()
-        encoded = encode_image(rgb, setting, self.loaded)
+        encoded = encode_image(rgb, setting, self.loaded, self.refine_steps)
         middle = time.perf_counter()
         decoded = decode_image(encoded.data, self.loaded)
         self.encode_seconds.append(middle - start)
@@ -161,6 +166,7 @@ def run_image_eval(
     model: str | None = None,
     anchors_json: Path | None = None,
     limit: int | None = None,
+    refine_steps: int = 0,
 ) -> ImageEvalResult:
     """Code every picture at every quality, save per-image CSV/JSON, RD JSON + plot; print the tables.
 
@@ -170,7 +176,7 @@ def run_image_eval(
     paths = picture_paths(directory)[:limit]
     if not paths:
         raise InputError(f"{directory}: no pictures ({', '.join(PICTURE_SUFFIXES)})")
-    coder = TngImageAnchor(load_image_codec(model), qualities)
+    coder = TngImageAnchor(load_image_codec(model), qualities, refine_steps)
     per_image = sweep_images(paths, [coder])
     curves, matched = curves_of(per_image)
     anchors = _anchor_report(anchors_json)

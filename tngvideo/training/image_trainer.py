@@ -28,12 +28,11 @@ from typing import Literal
 import numpy as np
 import torch
 
-from tngvideo.codecs.image_model import ImageModel, ImageModelConfig, bits_per_pixel
+from tngvideo.codecs.image_model import ImageModel, ImageModelConfig, bits_per_pixel, lambdas_of_levels
 from tngvideo.entropy.tables import PREFIX as TABLE_PREFIX
 from tngvideo.training.data import RandomCrops, TrainingDataConfig, load_training_pictures
 from tngvideo.training.kodak_probe import KodakProbe
 from tngvideo.zoo import CONFIG_KEY, load_state, read_metadata, save_weights
-
 
 TrainingPhase = Literal["joint", "prior"]
 
@@ -86,13 +85,6 @@ def sample_levels(rng: np.random.Generator, count: int, num_levels: int, exponen
     level), where the transforms, not the quantizer, cap the quality (NOTES.md, session 4).
     """
     return torch.from_numpy((num_levels - 1) * rng.uniform(0, 1, count) ** exponent).float()
-
-
-def lambdas_of_levels(levels: torch.Tensor, level_lambdas: tuple[float, ...]) -> torch.Tensor:
-    """Geometric interpolation of the level ladder at fractional levels (matches LevelGains)."""
-    log_lambdas = torch.log(torch.tensor(level_lambdas))
-    low = levels.floor().long().clamp(max=len(level_lambdas) - 2)
-    return torch.exp(torch.lerp(log_lambdas[low], log_lambdas[low + 1], levels - low))
 
 
 def rd_loss(model: ImageModel, x: torch.Tensor, levels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:

@@ -1,0 +1,75 @@
+"""Encoder-side latent refinement: spend encode time to lower one picture's rate-distortion cost.
+
+The analysis transform is amortised over all pictures, so its latents are not the best ones for
+any particular picture (the "amortisation gap"). Refinement starts from them and takes a few
+Adam steps on ``bpp + lambda * 255^2 * MSE`` of that one picture, with the training-time proxies
+(noisy latents in the rate, straight-through rounding into the synthesis), as in Yang, Bamler &
+Mandt, "Improving inference for neural image compression", NeurIPS 2020. Only the encoder
+changes: the refined latents are coded like any others, so files stay decodable by every decoder
+and bit-exact across thread counts.
+
+Measured (NOTES.md, session 6): ~3.5% fewer bits at equal PSNR after 15 steps, ~4% after 30, at
+~0.6 s per step on a 768x512 picture; a higher step size than the default diverges.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from tngvideo.codecs.image_codec import AnalysedPicture
+from tngvideo.codecs.image_model import ImageModel, bits_per_pixel, lambdas_of_levels
+
+DEFAULT_STEP_SIZE = 0.005  # Adam's initial step on the gained latents, decayed linearly to zero
+_NOISE_SEED = 0  # the rate proxy's noise is seeded: the same picture always gives the same file
+
+
+@contextlib.contextmanager
+def _training_proxies(model: ImageModel) -> Iterator[None]:
+    """The model in training mode (noisy rate proxy) with a private, seeded random stream."""
+    was_training = model.training
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(_NOISE_SEED)
+        model.train()
+        try:
+            yield
+        finally:
+            model.train(was_training)
+
+
+def refine_latents(
+    model: ImageModel,
+    rgb: np.ndarray,
+    picture: AnalysedPicture,
+    level: torch.Tensor,
+    steps: int,
+    step_size: float = DEFAULT_STEP_SIZE,
+) -> AnalysedPicture:
+    """``picture`` (the analysis of ``rgb``) with latents refined for coding at ``level``
+    (:meth:`ImageCodec.level <tngvideo.codecs.image_codec.ImageCodec.level>` of the quality).
+
+    ``steps`` = 0 returns ``picture`` unchanged. The weights are not touched.
+    """
+    if steps <= 0:
+        return picture
+    lam = lambdas_of_levels(level, model.config.level_lambdas)
+    x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255.0
+    pixels = picture.height * picture.width
+    with torch.no_grad():
+        gain, inverse_gain = model.gains(level)
+    y = (picture.features * gain).detach().requires_grad_(True)
+    optimizer = torch.optim.Adam([y], lr=step_size)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 - step / steps)
+    with _training_proxies(model), torch.enable_grad():
+        for _ in range(steps):
+            y_hat, y_likelihoods, z_likelihoods = model.latent_prior(y)
+            x_hat = model.g_s(y_hat * inverse_gain)[:, :, : picture.height, : picture.width]
+            loss = bits_per_pixel(y_likelihoods, z_likelihoods, pixels) + lam * 255**2 * torch.mean((x_hat - x) ** 2)
+            optimizer.zero_grad()
+            loss.sum().backward(inputs=[y])
+            optimizer.step()
+            schedule.step()
+    return AnalysedPicture((y.detach() / gain).contiguous(), picture.height, picture.width)
