@@ -98,8 +98,8 @@ class ResidualBlock(nn.Module):
         super().__init__()
         self.first = conv(channels, channels, kernel_size=3, stride=1)
         self.second = conv(channels, channels, kernel_size=3, stride=1)
-        nn.init.zeros_(self.second.weight)
-        nn.init.zeros_(self.second.bias)
+        for parameter in self.second.parameters():  # weight and bias: the block starts as the identity
+            nn.init.zeros_(parameter)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.second(F.relu(self.first(x)))

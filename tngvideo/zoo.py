@@ -174,7 +174,7 @@ def write_manifest_entry(entry: ManifestEntry, models_dir: Path | None = None) -
     path = (models_dir or default_models_dir()) / MANIFEST_NAME
     entries, retired = _read_manifest_file(path.parent)
     others = [e for e in entries if e.name != entry.name]
-    if any(e.model_id == entry.model_id for e in [*others, *retired]):
+    if entry.model_id in {e.model_id for e in others} | {r.model_id for r in retired}:
         raise ModelError(f"model id {entry.model_id} is already taken in {path}")
     _write_manifest(path, [*others, entry], retired)
 

@@ -292,9 +292,9 @@ def _uses_transparent_palette_entries(frame: av.VideoFrame) -> bool:
     """Palette pictures keep alpha in the palette (BGRA entries), not in a component."""
     if not frame.format.has_palette:
         return False
-    alpha = np.frombuffer(frame.planes[1], np.uint8).reshape(-1, 4)[:, 3]
+    alpha = np.frombuffer(bytes(frame.planes[1]), np.uint8).reshape(-1, 4)[:, 3]
     plane = frame.planes[0]
-    indices = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[: frame.height, : frame.width]
+    indices = np.frombuffer(bytes(plane), np.uint8).reshape(-1, plane.line_size)[: frame.height, : frame.width]
     return bool((alpha[np.unique(indices)] < 255).any())
 
 

@@ -14,6 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 # Log events that start a new process: the time since the previous line is not training time ...
 _PROCESS_STARTS = {"init", "resume"}
@@ -36,7 +37,7 @@ def lineage_curve(segments: list[RunSegment], earlier: Sequence[dict[str, object
     ``earlier`` is the curve of the lineage before the first segment (its last point closes it).
     """
     curve: list[dict[str, object]] = list(earlier)
-    hours_before = float(earlier[-1]["hours"]) if earlier else 0.0
+    hours_before = float(cast(float, earlier[-1]["hours"])) if earlier else 0.0
     for segment in segments:
         seconds = 0.0
         previous_time: float | None = None
