@@ -164,3 +164,26 @@ def test_a_file_of_a_retired_model_names_the_commit_that_still_decodes_it(
     with pytest.raises(ModelError, match="already taken"):  # a retired id is never reused
         write_tiny_models_dir(models, seed=2, model_id=7, name="reuse")
     assert main(["image", "encode", str(source), str(tmp_path / "new.tng")]) == 0  # the shipped one still works
+
+
+def test_image_eval_compares_with_the_shared_kodak_anchors_only_on_all_of_kodak(
+    models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "data"
+    (root / "reference").mkdir(parents=True)
+    points = [{"bpp": b, "psnr": 20 + 10 * b, "msssim": 0.9} for b in (0.5, 1.0, 2.0, 4.0)]
+    (root / "reference" / "kodak_anchors.json").write_text(json.dumps({"curves": {"jpeg": points}}))
+    for folder in ("kodak", "other"):
+        (root / folder).mkdir()
+        for index in range(2):
+            _png(root / folder / f"p{index}.png")
+    monkeypatch.setenv("TNGVIDEO_DATA", str(root))
+
+    def curves(*args: str) -> set[str]:
+        out = tmp_path / "out" / "-".join(args).replace("/", "_")
+        assert main(["image", "eval", *args, "--qualities", "1", "4", "--out", str(out)]) == 0
+        return set(json.loads((out / "rd.json").read_text())["curves"])
+
+    assert curves(str(root / "kodak")) == {"jpeg", "tngvideo"}
+    assert curves(str(root / "kodak"), "--limit", "1") == {"tngvideo"}
+    assert curves(str(root / "other")) == {"tngvideo"}

@@ -138,14 +138,16 @@ def bd_of_test_against_each(curves: dict[str, RDCurve], test: str) -> dict[str, 
     }
 
 
-def _anchor_report(anchors_json: Path | None) -> RDReport | None:
+def _anchor_report(anchors_json: Path | None, all_of_kodak: bool) -> RDReport | None:
+    """The anchors to compare with: the given report, else the shared Kodak anchors, but only when
+    all of Kodak is evaluated (BD-rates against anchors measured on other pictures mean nothing)."""
     if anchors_json is not None:
         if not anchors_json.exists():
             raise InputError(f"{anchors_json}: no such anchor report")
         raw = json.loads(anchors_json.read_text())
         return RDReport.from_json(raw) if "format" in raw else reference_anchor_report(anchors_json)
     shared = data_root() / "reference" / "kodak_anchors.json"
-    return reference_anchor_report(shared) if shared.exists() else None
+    return reference_anchor_report(shared) if all_of_kodak and shared.exists() else None
 
 
 @dataclass(frozen=True)
@@ -170,8 +172,9 @@ def run_image_eval(
 ) -> ImageEvalResult:
     """Code every picture at every quality, save per-image CSV/JSON, RD JSON + plot; print the tables.
 
-    Anchors come from ``anchors_json`` (a report of ``scripts/bench_image.py``) or, by default, from
-    the shared ``reference/kodak_anchors.json`` (only meaningful for Kodak).
+    Anchors come from ``anchors_json`` (a report of ``scripts/bench_image.py``) or, when ``directory`` is
+    the shared ``kodak/`` and every picture is coded, from the shared ``reference/kodak_anchors.json``;
+    otherwise there are none (their BD-rates would compare different pictures).
     """
     paths = picture_paths(directory)[:limit]
     if not paths:
@@ -179,7 +182,8 @@ def run_image_eval(
     coder = TngImageAnchor(load_image_codec(model), qualities, refine_steps)
     per_image = sweep_images(paths, [coder])
     curves, matched = curves_of(per_image)
-    anchors = _anchor_report(anchors_json)
+    all_of_kodak = directory.resolve() == (data_root() / "kodak").resolve() and len(paths) == len(picture_paths(directory))
+    anchors = _anchor_report(anchors_json, all_of_kodak)
     settings = {TNG_CURVE: coder.describe()}
     if anchors is None:
         report = RDReport(f"tngvideo on {directory.name}", TNG_CURVE, curves, matched, settings, environment())
