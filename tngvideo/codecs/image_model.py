@@ -88,6 +88,14 @@ def lambdas_of_levels(levels: torch.Tensor, level_lambdas: tuple[float, ...]) ->
     return torch.exp(torch.lerp(log_lambdas[low], log_lambdas[low + 1], levels - low))
 
 
+def rate_distortion(out: ImageForward, x: torch.Tensor, lambdas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-sample (cost, bpp, MSE) of the objective ``bpp + lambda * 255^2 * MSE`` (CompressAI's scale):
+    what training minimises over a batch and latent refinement over one picture."""
+    bpp = out.bits_per_pixel()
+    mse = torch.mean((out.x_hat - x) ** 2, dim=(1, 2, 3))
+    return bpp + lambdas * 255**2 * mse, bpp, mse
+
+
 @dataclass(frozen=True)
 class ImageForward:
     """Training-time output: reconstruction and the likelihoods of both latent tensors."""
@@ -161,7 +169,10 @@ class ImageModel(nn.Module):
 
         In eval mode the rate is that of the rounded latents, i.e. the estimate of the coded size.
         """
-        y, inverse_gain = self.latents(x, level)
+        return self.from_latents(*self.latents(x, level))
+
+    def from_latents(self, y: torch.Tensor, inverse_gain: torch.Tensor) -> ImageForward:
+        """Everything after the analysis transform: training, and the encoder refining given latents."""
         y_hat, y_likelihoods, z_likelihoods = self.latent_prior(y)
         return ImageForward(
             x_hat=self.g_s(y_hat * inverse_gain), y_likelihoods=y_likelihoods, z_likelihoods=z_likelihoods

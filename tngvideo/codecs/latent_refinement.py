@@ -16,13 +16,14 @@ step size than the default diverges.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 
 import numpy as np
 import torch
 
 from tngvideo.codecs.image_codec import AnalysedPicture
-from tngvideo.codecs.image_model import ImageModel, bits_per_pixel, lambdas_of_levels
+from tngvideo.codecs.image_model import ImageModel, lambdas_of_levels, rate_distortion
 
 DEFAULT_STEP_SIZE = 0.005  # Adam's initial step on the gained latents, decayed linearly to zero
 _NOISE_SEED = 0  # the rate proxy's noise is seeded: the same picture always gives the same file
@@ -58,7 +59,6 @@ def refine_latents(
         return picture
     lam = lambdas_of_levels(level, model.config.level_lambdas)
     x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255.0
-    pixels = picture.height * picture.width
     with torch.no_grad():
         gain, inverse_gain = model.gains(level)
     y = (picture.features * gain).detach().requires_grad_(True)
@@ -66,11 +66,11 @@ def refine_latents(
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 - step / steps)
     with _training_proxies(model), torch.enable_grad():
         for _ in range(steps):
-            y_hat, y_likelihoods, z_likelihoods = model.latent_prior(y)
-            x_hat = model.g_s(y_hat * inverse_gain)[:, :, : picture.height, : picture.width]
-            loss = bits_per_pixel(y_likelihoods, z_likelihoods, pixels) + lam * 255**2 * torch.mean((x_hat - x) ** 2)
+            out = model.from_latents(y, inverse_gain)
+            cropped = dataclasses.replace(out, x_hat=out.x_hat[:, :, : picture.height, : picture.width])
+            cost, _, _ = rate_distortion(cropped, x, lam)
             optimizer.zero_grad()
-            loss.sum().backward(inputs=[y])
+            cost.sum().backward(inputs=[y])
             optimizer.step()
             schedule.step()
     return AnalysedPicture((y.detach() / gain).contiguous(), picture.height, picture.width)

@@ -176,13 +176,14 @@ def run_image_eval(
     the shared ``kodak/`` and every picture is coded, from the shared ``reference/kodak_anchors.json``;
     otherwise there are none (their BD-rates would compare different pictures).
     """
-    paths = picture_paths(directory)[:limit]
+    every_path = picture_paths(directory)
+    paths = every_path[:limit]
     if not paths:
         raise InputError(f"{directory}: no pictures ({', '.join(PICTURE_SUFFIXES)})")
     coder = TngImageAnchor(load_image_codec(model), qualities, refine_steps)
     per_image = sweep_images(paths, [coder])
     curves, matched = curves_of(per_image)
-    all_of_kodak = directory.resolve() == (data_root() / "kodak").resolve() and len(paths) == len(picture_paths(directory))
+    all_of_kodak = directory.resolve() == (data_root() / "kodak").resolve() and len(paths) == len(every_path)
     anchors = _anchor_report(anchors_json, all_of_kodak)
     settings = {TNG_CURVE: coder.describe()}
     if anchors is None:

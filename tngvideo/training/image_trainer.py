@@ -28,7 +28,13 @@ from typing import Literal
 import numpy as np
 import torch
 
-from tngvideo.codecs.image_model import ImageModel, ImageModelConfig, bits_per_pixel, lambdas_of_levels
+from tngvideo.codecs.image_model import (
+    ImageModel,
+    ImageModelConfig,
+    bits_per_pixel,
+    lambdas_of_levels,
+    rate_distortion,
+)
 from tngvideo.entropy.tables import PREFIX as TABLE_PREFIX
 from tngvideo.training.data import RandomCrops, TrainingDataConfig, load_training_pictures
 from tngvideo.training.kodak_probe import KodakProbe
@@ -90,10 +96,8 @@ def sample_levels(rng: np.random.Generator, count: int, num_levels: int, exponen
 def rd_loss(model: ImageModel, x: torch.Tensor, levels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
     """Mean over the batch of ``bpp + lambda * 255^2 * MSE``, plus scalars to log."""
     out = model(x, levels)
-    bpp = out.bits_per_pixel()
-    mse = torch.mean((out.x_hat - x) ** 2, dim=(1, 2, 3))
-    lambdas = lambdas_of_levels(levels, model.config.level_lambdas)
-    loss = torch.mean(bpp + lambdas * 255**2 * mse)
+    cost, bpp, mse = rate_distortion(out, x, lambdas_of_levels(levels, model.config.level_lambdas))
+    loss = torch.mean(cost)
     stats = {"loss": loss.item(), "bpp": bpp.mean().item(), "psnr": float(-10 * torch.log10(mse.mean()).item())}
     return loss, stats
 
