@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -60,14 +61,26 @@ def test_refined_video_frames_decode_exactly_and_differ_from_plain_ones(models: 
     assert main(["decode", str(tmp_path / "a.tngv"), str(tmp_path / "out") + "/"]) == 0
     decoded = [np.asarray(Image.open(p)) for p in sorted((tmp_path / "out").glob("*.png"))]
     loaded = load_image_codec()
-    level = loaded.codec.level(3.0)
     expected = [
-        encode_intra_frame(refine_latents(loaded.codec.model, f, loaded.codec.analyse(f), level, 3), 3.0, loaded).reconstruction
+        encode_intra_frame(refine_latents(loaded.codec, f, loaded.codec.analyse(f), 3.0, 3), 3.0, loaded).reconstruction
         for f in open_video(clip).frames()
     ]
     assert len(decoded) == 3
     for got, want in zip(decoded, expected, strict=True):
         np.testing.assert_array_equal(got, want)
+
+def test_eval_measures_the_refined_coding_when_asked(models: Path, tmp_path: Path, clip: Path) -> None:
+    assert main(["eval", str(clip), "--frames", "1", "--refine", "3", "--out", str(tmp_path / "e")]) == 0
+    results = json.loads((tmp_path / "e" / "frames.json").read_text())
+    measured = {r["setting"]: r["records"][0]["bits"] for r in results if r["codec"] == "tngvideo-intra"}
+    loaded = load_image_codec()
+    frame = next(open_video(clip).frames())
+    picture = loaded.codec.analyse(frame)
+    refined = {q: 8 * len(encode_intra_frame(refine_latents(loaded.codec, frame, picture, q, 3), q, loaded).unit) for q in measured}
+    plain = {q: 8 * len(encode_intra_frame(picture, q, loaded).unit) for q in measured}
+    assert measured == refined != plain
+    assert "refinement 3 steps" in json.loads((tmp_path / "e" / "rd.json").read_text())["settings"]["tngvideo-intra"]
+
 
 def test_frame_rate_and_size_survive_the_round_trip(models: Path, tmp_path: Path, smooth_frames: Frames) -> None:
     source = tmp_path / "in.y4m"

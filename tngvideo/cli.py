@@ -173,7 +173,7 @@ def _cmd_video_decode(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from tngvideo.evaluation.video_eval import run_video_eval
 
-    run_video_eval(_existing_input(args.input), args.out, args.frames, args.gop, args.model)
+    run_video_eval(_existing_input(args.input), args.out, args.frames, args.gop, args.model, _refine_steps(args))
     return EXIT_OK
 
 
@@ -219,12 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
     decode.add_argument("--overwrite", action="store_true")
     decode.set_defaults(run=_cmd_video_decode)
 
-    evaluate = commands.add_parser("eval", help="per-frame PSNR / MS-SSIM / bpp of x264 and x265 on a clip")
+    evaluate = commands.add_parser("eval", help="per-frame PSNR / MS-SSIM / bpp of tngvideo, x264 and x265 on a clip")
     evaluate.add_argument("input", type=Path)
     evaluate.add_argument("--out", type=Path, default=None, help="folder for JSON, CSV and the RD plot")
     evaluate.add_argument("--frames", type=int, default=None, help="only the first N frames")
     evaluate.add_argument("--gop", type=int, default=32, help="intra period of the anchors (default 32)")
     evaluate.add_argument("--model", default=None, help="shipped image model name (default: the newest image model)")
+    evaluate.add_argument("--refine", type=int, default=0, metavar="N", help=REFINE_HELP)
     evaluate.set_defaults(run=_cmd_eval)
 
     info = commands.add_parser("info", help="describe a media file or a .tng file")

@@ -58,7 +58,7 @@ def encode_image(rgb: np.ndarray, quality: float, loaded: LoadedImageCodec, refi
     _check_picture(rgb)
     quality = as_float32(quality)  # the header stores float32: code with exactly what the decoder reads
     codec = loaded.codec
-    analysed = refine_latents(codec.model, rgb, codec.analyse(rgb), codec.level(quality), refine_steps)
+    analysed = refine_latents(codec, rgb, codec.analyse(rgb), quality, refine_steps)
     return _packed(loaded, rgb.shape, quality, codec.encode_analysed(analysed, quality))
 
 
@@ -79,7 +79,7 @@ def encode_image_within(
     quality, fits = quality_for_budget(codec, analysed, max_bytes - overhead)
     encoded = codec.encode_analysed(analysed, quality)
     if refine_steps > 0:
-        refined_latents = refine_latents(codec.model, rgb, analysed, codec.level(quality), refine_steps)
+        refined_latents = refine_latents(codec, rgb, analysed, quality, refine_steps)
         refined = codec.encode_analysed(refined_latents, quality)
         if refined.payload.num_bytes <= max(max_bytes - overhead, encoded.payload.num_bytes):
             encoded = refined

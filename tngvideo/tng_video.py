@@ -117,7 +117,7 @@ def encode_video(
                     over_budget += not fits
                 else:
                     quality = rate
-                picture = refine_latents(loaded.codec.model, frame, picture, loaded.codec.level(quality), refine_steps)
+                picture = refine_latents(loaded.codec, frame, picture, quality, refine_steps)
                 encoded = encode_intra_frame(picture, quality, loaded)
                 if isinstance(rate, BitrateController):
                     rate.spent(len(encoded.unit))

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from tngvideo.codecs.image_codec import AnalysedPicture
+from tngvideo.codecs.image_codec import AnalysedPicture, ImageCodec
 from tngvideo.codecs.image_model import ImageModel, lambdas_of_levels, rate_distortion
 
 DEFAULT_STEP_SIZE = 0.005  # Adam's initial step on the gained latents, decayed linearly to zero
@@ -43,20 +43,20 @@ def _training_proxies(model: ImageModel) -> Iterator[None]:
 
 
 def refine_latents(
-    model: ImageModel,
+    codec: ImageCodec,
     rgb: np.ndarray,
     picture: AnalysedPicture,
-    level: torch.Tensor,
+    quality: float,
     steps: int,
     step_size: float = DEFAULT_STEP_SIZE,
 ) -> AnalysedPicture:
-    """``picture`` (the analysis of ``rgb``) with latents refined for coding at ``level``
-    (:meth:`ImageCodec.level <tngvideo.codecs.image_codec.ImageCodec.level>` of the quality).
+    """``picture`` (``codec.analyse(rgb)``) with latents refined for coding at ``quality``.
 
     ``steps`` = 0 returns ``picture`` unchanged. The weights are not touched.
     """
     if steps <= 0:
         return picture
+    model, level = codec.model, codec.level(quality)
     lam = lambdas_of_levels(level, model.config.level_lambdas)
     x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255.0
     with torch.no_grad():

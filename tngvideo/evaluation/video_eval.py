@@ -19,6 +19,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from tngvideo.anchors.video import DEFAULT_CRFS, FrameRecord, VideoAnchor, VideoResult, encode_clip, summarise
+from tngvideo.codecs.latent_refinement import refine_latents
 from tngvideo.errors import ModelError
 from tngvideo.evaluation.image_eval import bd_of_test_against_each, format_bd_against
 from tngvideo.evaluation.rd import (
@@ -43,9 +44,10 @@ def eval_anchors(gop: int) -> list[VideoAnchor]:
 
 
 def code_clip_intra(
-    clip: Path, loaded: LoadedImageCodec, qualities: Sequence[float], max_frames: int | None
+    clip: Path, loaded: LoadedImageCodec, qualities: Sequence[float], max_frames: int | None, refine_steps: int = 0
 ) -> list[VideoResult]:
-    """Every frame coded alone by the image codec at each quality, in one streamed pass over the clip."""
+    """Every frame coded alone by the image codec at each quality, in one streamed pass over the clip
+    (with ``refine_steps`` of latent refinement per frame and quality, as ``tngvideo encode --refine``)."""
     source = open_video(clip)
     records: dict[float, list[FrameRecord]] = {q: [] for q in qualities}
     total = min(source.info.frame_count or 0, max_frames or sys.maxsize) or None
@@ -54,7 +56,8 @@ def code_clip_intra(
     ):
         picture = loaded.codec.analyse(frame)  # once per frame, not per quality
         for quality in qualities:
-            encoded = encode_intra_frame(picture, quality, loaded)
+            refined = refine_latents(loaded.codec, frame, picture, quality, refine_steps)
+            encoded = encode_intra_frame(refined, quality, loaded)
             planes = yuv_psnr(frame, encoded.reconstruction)
             records[quality].append(
                 FrameRecord(
@@ -73,7 +76,7 @@ def code_clip_intra(
 
 
 def run_video_eval(
-    clip: Path, out: Path | None, max_frames: int | None, gop: int, model: str | None = None
+    clip: Path, out: Path | None, max_frames: int | None, gop: int, model: str | None = None, refine_steps: int = 0
 ) -> RDReport:
     """Measure tngvideo-intra and the anchors; print tables, save JSON/CSV/plot.
 
@@ -91,8 +94,9 @@ def run_video_eval(
         print(f"tngvideo: no shipped image model ({exc}); measuring the anchors only", file=sys.stderr)
     else:
         qualities = [float(q) for q in range(1, loaded.codec.num_levels + 1)]
-        results += code_clip_intra(clip, loaded, qualities, max_frames)
-        settings[TNG_INTRA] = f"every frame an I-frame of image model {loaded.name!r}, qualities {qualities}"
+        results += code_clip_intra(clip, loaded, qualities, max_frames, refine_steps)
+        refinement = f", latent refinement {refine_steps} steps" if refine_steps else ""
+        settings[TNG_INTRA] = f"every frame an I-frame of image model {loaded.name!r}, qualities {qualities}{refinement}"
     source = open_video(clip)
     for anchor in eval_anchors(gop):
         for crf in DEFAULT_CRFS[anchor.encoder]:
