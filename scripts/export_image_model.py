@@ -53,9 +53,10 @@ def _architecture(config: ImageModelConfig) -> str:
         "none": "no spatial context",
         "checkerboard": "checkerboard spatial context (He et al. 2021) in fixed point",
     }[config.context]
+    analysis = ", residual blocks at 1/4 and 1/8 in the analysis" if config.analysis_residual_blocks else ""
     synthesis = ", residual blocks at 1/8 and 1/4 in the synthesis" if config.synthesis_residual_blocks else ""
     return (
-        f"mean-scale hyperprior (Minnen et al. 2018), {context}, GDN transforms{synthesis}, per-level gain vectors "
+        f"mean-scale hyperprior (Minnen et al. 2018), {context}, GDN transforms{analysis}{synthesis}, per-level gain vectors "
         "(Cui et al. 2021), fixed-point hyper-synthesis"
     )
 

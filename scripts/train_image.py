@@ -43,6 +43,8 @@ def main() -> None:
     parser.add_argument("--context", choices=["none", "checkerboard"], default=defaults.model.context)
     parser.add_argument("--synthesis-residual-blocks", action="store_true",
                         help="grow residual blocks into the synthesis (they start as a no-op on --init-weights)")
+    parser.add_argument("--analysis-residual-blocks", action="store_true",
+                        help="grow residual blocks into the analysis (they start as a no-op on --init-weights)")
     parser.add_argument(
         "--level-lambdas", type=lambda text: tuple(float(v) for v in text.split(",")),
         default=defaults.model.level_lambdas, help="comma-separated lambda of every quality level, ascending",
@@ -62,6 +64,7 @@ def main() -> None:
     model = ImageModelConfig(
         hidden_channels=args.hidden, latent_channels=args.latent, hyper_channels=args.hyper, context=args.context,
         level_lambdas=args.level_lambdas, synthesis_residual_blocks=args.synthesis_residual_blocks,
+        analysis_residual_blocks=args.analysis_residual_blocks,
     )
     config = dataclasses.replace(
         defaults,

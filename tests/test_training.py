@@ -60,15 +60,21 @@ def test_a_context_model_grows_from_hyperprior_weights_but_nothing_else_may_be_m
         initialise_from(tiny_model(), {**plain, "extra.weight": torch.zeros(1)})
 
 
-def test_synthesis_residual_blocks_grow_onto_plain_weights_as_a_no_op() -> None:
+@pytest.mark.parametrize(
+    ("flag", "transform", "block", "shape"),
+    [("synthesis_residual_blocks", "g_s", 2, (1, TINY_CONFIG.latent_channels, 4, 5)),  # index 2: "1r", at 1/8
+     ("analysis_residual_blocks", "g_a", 4, (1, 3, 64, 80))],  # index 4: "3r", at 1/4
+)
+def test_residual_blocks_grow_onto_plain_weights_as_a_no_op(flag: str, transform: str, block: int, shape: tuple[int, ...]) -> None:
     plain = tiny_model()
-    grown = ImageModel(dataclasses.replace(TINY_CONFIG, synthesis_residual_blocks=True))
-    assert initialise_from(grown, plain.state_dict()) == ["g_s"]
-    y = torch.randn(1, TINY_CONFIG.latent_channels, 4, 5)
+    grown = ImageModel(dataclasses.replace(TINY_CONFIG, **{flag: True}))
+    assert initialise_from(grown, plain.state_dict()) == [transform]
+    x = torch.randn(shape)
+    grown_transform, plain_transform = getattr(grown, transform), getattr(plain, transform)
     with torch.no_grad():
-        assert torch.equal(grown.g_s(y), plain.g_s(y))
-        grown.g_s[2].second.weight.normal_()  # the block at 1/8 resolution, once trained
-        assert not torch.equal(grown.g_s(y), plain.g_s(y))
+        assert torch.equal(grown_transform(x), plain_transform(x))
+        grown_transform[block].second.weight.normal_()  # a grown block, once trained
+        assert not torch.equal(grown_transform(x), plain_transform(x))
     with pytest.raises(ValueError, match="unexpected"):
         initialise_from(tiny_model(), grown.state_dict())
 

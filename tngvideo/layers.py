@@ -77,17 +77,15 @@ def lower_bound(x: torch.Tensor, bound: float) -> torch.Tensor:
     return _LowerBound.apply(x, bound)  # type: ignore[no-any-return]
 
 
-def analysis_transform(in_channels: int, hidden: int, out_channels: int) -> nn.Sequential:
-    """Four stride-2 convolutions with GDN: pixels (or motion) -> latents at 1/16 resolution."""
-    return nn.Sequential(
-        conv(in_channels, hidden),
-        GDN(hidden),
-        conv(hidden, hidden),
-        GDN(hidden),
-        conv(hidden, hidden),
-        GDN(hidden),
-        conv(hidden, out_channels),
-    )
+def analysis_transform(in_channels: int, hidden: int, out_channels: int, residual_blocks: bool = False) -> nn.Sequential:
+    """Four stride-2 convolutions with GDN: pixels (or motion) -> latents at 1/16 resolution.
+
+    ``residual_blocks`` adds a :class:`ResidualBlock` after the GDNs at 1/4 and 1/8 resolution
+    (named ``3r`` and ``5r``, see :func:`_with_residual_blocks`).
+    """
+    layers = [conv(in_channels, hidden), GDN(hidden), conv(hidden, hidden), GDN(hidden), conv(hidden, hidden), GDN(hidden),
+              conv(hidden, out_channels)]
+    return _with_residual_blocks(layers, (3, 5) if residual_blocks else (), hidden)
 
 
 class ResidualBlock(nn.Module):
@@ -105,26 +103,27 @@ class ResidualBlock(nn.Module):
         return x + self.second(F.relu(self.first(x)))
 
 
+def _with_residual_blocks(layers: list[nn.Module], after: tuple[int, ...], channels: int) -> nn.Sequential:
+    """``layers`` as a Sequential named "0", "1", ... with a :class:`ResidualBlock` named "<i>r" after
+    each layer index in ``after``: the plain layers keep their state-dict keys, so trained plain
+    weights load into the grown transform."""
+    named: OrderedDict[str, nn.Module] = OrderedDict()
+    for index, layer in enumerate(layers):
+        named[str(index)] = layer
+        if index in after:
+            named[f"{index}r"] = ResidualBlock(channels)
+    return nn.Sequential(named)
+
+
 def synthesis_transform(in_channels: int, hidden: int, out_channels: int, residual_blocks: bool = False) -> nn.Sequential:
     """Mirror of :func:`analysis_transform` with inverse GDN: latents -> pixels (or motion).
 
     ``residual_blocks`` adds a :class:`ResidualBlock` after the inverse GDNs at 1/8 and 1/4
-    resolution, named ``1r`` and ``3r`` so the plain layers keep their state-dict keys and a
-    trained plain synthesis loads into the grown one.
+    resolution (named ``1r`` and ``3r``).
     """
-    layers: OrderedDict[str, nn.Module] = OrderedDict()
-    layers["0"] = deconv(in_channels, hidden)
-    layers["1"] = GDN(hidden, inverse=True)
-    if residual_blocks:
-        layers["1r"] = ResidualBlock(hidden)
-    layers["2"] = deconv(hidden, hidden)
-    layers["3"] = GDN(hidden, inverse=True)
-    if residual_blocks:
-        layers["3r"] = ResidualBlock(hidden)
-    layers["4"] = deconv(hidden, hidden)
-    layers["5"] = GDN(hidden, inverse=True)
-    layers["6"] = deconv(hidden, out_channels)
-    return nn.Sequential(layers)
+    layers = [deconv(in_channels, hidden), GDN(hidden, inverse=True), deconv(hidden, hidden), GDN(hidden, inverse=True),
+              deconv(hidden, hidden), GDN(hidden, inverse=True), deconv(hidden, out_channels)]
+    return _with_residual_blocks(layers, (1, 3) if residual_blocks else (), hidden)
 
 
 def hyper_analysis(latent_channels: int, hidden: int) -> nn.Sequential:

@@ -58,6 +58,7 @@ class ImageModelConfig:
     level_lambdas: tuple[float, ...] = DEFAULT_LEVEL_LAMBDAS
     context: SpatialContext = "none"  # "checkerboard": two-pass spatial context (entropy/context.py)
     synthesis_residual_blocks: bool = False  # layers.synthesis_transform; older files lack it (False)
+    analysis_residual_blocks: bool = False  # layers.analysis_transform; older files lack it (False)
 
     STRIDE = 64  # total downsampling from pixels to hyper-latents
 
@@ -122,7 +123,7 @@ class ImageModel(nn.Module):
         super().__init__()
         self.config = config
         n, m, h = config.hidden_channels, config.latent_channels, config.hyper_channels
-        self.g_a = analysis_transform(3, n, m)
+        self.g_a = analysis_transform(3, n, m, config.analysis_residual_blocks)
         self.g_s = synthesis_transform(m, n, 3, config.synthesis_residual_blocks)
         self.h_a = hyper_analysis(m, h)
         self.h_s = hyper_synthesis(h, 2 * m)

@@ -112,7 +112,7 @@ def rate_loss(model: ImageModel, x: torch.Tensor, levels: torch.Tensor) -> tuple
 
 
 # Modules a model may add on top of the weights it is initialised from (they start as a no-op).
-GROWABLE_MODULES = ("checkerboard.", "g_s.1r.", "g_s.3r.")
+GROWABLE_MODULES = ("checkerboard.", "g_s.1r.", "g_s.3r.", "g_a.3r.", "g_a.5r.")
 
 
 def initialise_from(
