@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         matched=matched,
         settings={anchor.name: anchor.describe() for anchor in chosen},
         environment=environment({**pillow_codec_versions(), **libav_versions(), "runtime_s": f"{elapsed:.0f}"}),
+        pictures=tuple(path.name for path in paths),
     )
     save_report(report, args.out / "rd.json")
     plot_report(report, args.out / "rd.png")

@@ -12,6 +12,7 @@ from tiny_model import write_tiny_models_dir
 
 from tngvideo.cli import EXIT_ERROR, main
 from tngvideo.errors import ModelError
+from tngvideo.evaluation.rd import RDCurve, RDPoint, RDReport, load_report, save_report
 from tngvideo.tng_image import decode_image
 from tngvideo.zoo import retire_model
 
@@ -187,3 +188,22 @@ def test_image_eval_compares_with_the_shared_kodak_anchors_only_on_all_of_kodak(
     assert curves(str(root / "kodak")) == {"jpeg", "tngvideo"}
     assert curves(str(root / "kodak"), "--limit", "1") == {"tngvideo"}
     assert curves(str(root / "other")) == {"tngvideo"}
+
+
+def test_image_eval_refuses_an_anchor_report_measured_on_other_pictures(
+    models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for index in range(2):
+        _png(folder / f"p{index}.png")
+    points = tuple(RDPoint(b, 20 + 10 * b, 0.9, setting=q) for q, b in enumerate((0.5, 1.0, 2.0, 4.0)))
+    anchors = RDReport("anchors", "jpeg", {"jpeg": RDCurve("jpeg", points)}, pictures=("p1.png", "p0.png"))
+    save_report(anchors, tmp_path / "anchors.json")
+    common = ["image", "eval", str(folder), "--qualities", "1", "4", "--anchors", str(tmp_path / "anchors.json")]
+
+    assert main([*common, "--out", str(tmp_path / "all")]) == 0
+    saved = load_report(tmp_path / "all" / "rd.json")
+    assert set(saved.curves) == {"jpeg", "tngvideo"} and saved.pictures == ("p0.png", "p1.png")
+    code = main([*common, "--limit", "1", "--out", str(tmp_path / "one")])
+    _assert_one_line_error(capsys, code, "other pictures")

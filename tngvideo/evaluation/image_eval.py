@@ -138,14 +138,21 @@ def bd_of_test_against_each(curves: dict[str, RDCurve], test: str) -> dict[str, 
     }
 
 
-def _anchor_report(anchors_json: Path | None, all_of_kodak: bool) -> RDReport | None:
-    """The anchors to compare with: the given report, else the shared Kodak anchors, but only when
-    all of Kodak is evaluated (BD-rates against anchors measured on other pictures mean nothing)."""
+def _anchor_report(anchors_json: Path | None, pictures: tuple[str, ...], all_of_kodak: bool) -> RDReport | None:
+    """The anchors to compare with: the given report (unless it lists other pictures than ``pictures``),
+    else the shared Kodak anchors, but only when all of Kodak is evaluated (BD-rates against anchors
+    measured on other pictures mean nothing)."""
     if anchors_json is not None:
         if not anchors_json.exists():
             raise InputError(f"{anchors_json}: no such anchor report")
         raw = json.loads(anchors_json.read_text())
-        return RDReport.from_json(raw) if "format" in raw else reference_anchor_report(anchors_json)
+        report = RDReport.from_json(raw) if "format" in raw else reference_anchor_report(anchors_json)
+        if report.pictures and sorted(report.pictures) != sorted(pictures):
+            raise InputError(
+                f"{anchors_json}: its anchors were measured on other pictures ({len(report.pictures)}, not these "
+                f"{len(pictures)}); BD-rates compare the same pictures only"
+            )
+        return report
     shared = data_root() / "reference" / "kodak_anchors.json"
     return reference_anchor_report(shared) if all_of_kodak and shared.exists() else None
 
@@ -172,9 +179,10 @@ def run_image_eval(
 ) -> ImageEvalResult:
     """Code every picture at every quality, save per-image CSV/JSON, RD JSON + plot; print the tables.
 
-    Anchors come from ``anchors_json`` (a report of ``scripts/bench_image.py``) or, when ``directory`` is
-    the shared ``kodak/`` and every picture is coded, from the shared ``reference/kodak_anchors.json``;
-    otherwise there are none (their BD-rates would compare different pictures).
+    Anchors come from ``anchors_json`` (a report of ``scripts/bench_image.py``, refused when it lists
+    other pictures) or, when ``directory`` is the shared ``kodak/`` and every picture is coded, from the
+    shared ``reference/kodak_anchors.json`` (which lists none); otherwise there are none (their BD-rates
+    would compare different pictures).
     """
     every_path = picture_paths(directory)
     paths = every_path[:limit]
@@ -184,13 +192,15 @@ def run_image_eval(
     per_image = sweep_images(paths, [coder])
     curves, matched = curves_of(per_image)
     all_of_kodak = directory.resolve() == (data_root() / "kodak").resolve() and len(paths) == len(every_path)
-    anchors = _anchor_report(anchors_json, all_of_kodak)
+    pictures = tuple(path.name for path in paths)
+    anchors = _anchor_report(anchors_json, pictures, all_of_kodak)
     settings = {TNG_CURVE: coder.describe()}
     if anchors is None:
-        report = RDReport(f"tngvideo on {directory.name}", TNG_CURVE, curves, matched, settings, environment())
+        report = RDReport(f"tngvideo on {directory.name}", TNG_CURVE, curves, matched, settings, environment(), pictures)
     else:
         report = dataclasses.replace(
-            anchors.with_curves(curves, settings, matched), title=f"tngvideo vs anchors on {directory.name}"
+            anchors.with_curves(curves, settings, matched), title=f"tngvideo vs anchors on {directory.name}",
+            pictures=pictures,
         )
     save_report(report, out / "rd.json")
     plot_report(report, out / "rd.png")

@@ -203,6 +203,8 @@ class RDReport:
     matched: Mapping[str, RDCurve] = field(default_factory=dict)
     settings: Mapping[str, str] = field(default_factory=dict)
     environment: Mapping[str, str] = field(default_factory=dict)
+    # File names of the pictures measured (empty: not recorded): BD-rates only compare equal sets.
+    pictures: tuple[str, ...] = ()
 
     def bd(self) -> dict[str, BDRate]:
         """BD table of the per-setting curves against the reference."""
@@ -233,6 +235,7 @@ class RDReport:
             "reference": self.reference,
             "settings": dict(self.settings),
             "environment": dict(self.environment),
+            "pictures": list(self.pictures),
             "curves": {name: _curve_json(curve) for name, curve in self.curves.items()},
             "matched_psnr_curves": {name: _curve_json(curve) for name, curve in self.matched.items()},
             "bd_rate_percent": {name: dataclasses.asdict(row) for name, row in self.bd().items()},
@@ -251,6 +254,7 @@ class RDReport:
             matched={name: _curve_from_json(name, raw) for name, raw in data["matched_psnr_curves"].items()},
             settings=data["settings"],
             environment=data["environment"],
+            pictures=tuple(data.get("pictures", ())),
         )
 
 
