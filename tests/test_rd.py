@@ -19,6 +19,7 @@ from tngvideo.evaluation.rd import (
     mean_at_matched_psnr,
     mean_per_setting,
     plot_report,
+    psnr_gap,
     save_report,
     update_report,
 )
@@ -112,6 +113,7 @@ def report() -> RDReport:
         matched={"anchor": RDCurve("anchor", curve("anchor").points, "matched-psnr")},
         settings={"anchor": "made up"},
         environment={"python": "3"},
+        pictures=("b.png", "a.png"),
     )
 
 
@@ -147,3 +149,9 @@ def test_loading_a_report_of_unknown_format_fails(tmp_path: Path) -> None:
     path.write_text(json.dumps({"format": 99}))
     with pytest.raises(ValueError, match="format"):
         load_report(path)
+
+
+def test_psnr_gap_is_measured_at_each_rate_the_anchor_reaches() -> None:
+    gaps = psnr_gap(curve("test", 0.8), curve("anchor"))  # the same quality for 80% of the bits
+    assert [bpp for bpp, _ in gaps] == pytest.approx([0.16, 0.32, 0.64, 1.28])  # 0.08 bpp: below the anchor
+    assert [gap for _, gap in gaps] == pytest.approx([4 * math.log2(1.25)] * 4)

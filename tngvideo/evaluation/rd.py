@@ -165,6 +165,17 @@ def bd_table(curves: Mapping[str, RDCurve], reference: str) -> dict[str, BDRate]
     return {name: BDRate(bd(curve, "psnr"), bd(curve, "msssim_db")) for name, curve in curves.items()}
 
 
+def psnr_gap(curve: RDCurve, anchor: RDCurve) -> list[tuple[float, float]]:
+    """(bpp, PSNR of ``curve`` minus the anchor's at that rate) at each point of ``curve`` inside the anchor's
+    rate range (linear in log rate): where along the curve a BD-rate is won or lost."""
+    log_rates = np.log(anchor.series("bpp"))
+    return [
+        (point.bpp, point.psnr - float(np.interp(np.log(point.bpp), log_rates, anchor.series("psnr"))))
+        for point in curve.points
+        if log_rates[0] <= np.log(point.bpp) <= log_rates[-1]
+    ]
+
+
 def environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """Machine and library versions, so numbers can be traced to what produced them."""
     info = {
