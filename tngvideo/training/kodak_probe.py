@@ -42,31 +42,36 @@ class KodakProbe:
         which shows how much the entropy model's calibration depends on the picture size."""
         was_training = model.training
         model.eval()
-        bpps, psnrs = [], []
         levels = [model.config.level_of(lam) for lam in PROBE_LAMBDAS]
-        for level in levels:
-            level_bpp, level_psnr = [], []
-            for picture in self.images:
-                x = picture if tile is None else split_into_tiles(picture, tile)
-                out = model(x.contiguous(memory_format=torch.channels_last), torch.full((x.shape[0],), level))
-                level_bpp.append(out.bits_per_pixel().mean().item())
-                level_psnr.append(_psnr_of_8_bit_output(out.x_hat, x))
-            bpps.append(float(np.mean(level_bpp)))
-            psnrs.append(float(np.mean(level_psnr)))
+        level_bpps: list[list[float]] = [[] for _ in levels]
+        level_psnrs: list[list[float]] = [[] for _ in levels]
+        ceiling_psnrs = []
+        for picture in self.images:  # the analysis once per picture (and tiling): only the gains depend on the level
+            features = model.g_a(picture.contiguous(memory_format=torch.channels_last))
+            ceiling_psnrs.append(_unquantized_psnr(model, features, levels[-1], picture))
+            x = picture
+            if tile is not None:
+                x = split_into_tiles(picture, tile)
+                features = model.g_a(x.contiguous(memory_format=torch.channels_last))
+            for index, level in enumerate(levels):
+                gain, inverse_gain = model.gains(torch.full((x.shape[0],), level))
+                out = model.from_latents(features * gain, inverse_gain)
+                level_bpps[index].append(out.bits_per_pixel().mean().item())
+                level_psnrs[index].append(_psnr_of_8_bit_output(out.x_hat, x))
+        bpps = [float(np.mean(values)) for values in level_bpps]
+        psnrs = [float(np.mean(values)) for values in level_psnrs]
         result: dict[str, object] = {"lambdas": list(PROBE_LAMBDAS), "levels": levels, "bpp": bpps, "psnr": psnrs}
-        result["unquantized_psnr"] = self._unquantized_psnr(model, levels[-1])
+        result["unquantized_psnr"] = float(np.mean(ceiling_psnrs))
         model.train(was_training)
         if self.jpeg_curve is not None:
             result["bd_rate_vs_jpeg_percent"] = bd_rate_percent(self.jpeg_curve[0], self.jpeg_curve[1], bpps, psnrs)
         return result
 
-    def _unquantized_psnr(self, model: ImageModel, level: float) -> float:
-        """Mean PSNR of the synthesis from the analysis latents, rounding skipped: the transforms' ceiling."""
-        psnrs = []
-        for x in self.images:
-            y, inverse_gain = model.latents(x.contiguous(memory_format=torch.channels_last), torch.tensor([level]))
-            psnrs.append(_psnr_of_8_bit_output(model.g_s(y * inverse_gain), x))
-        return float(np.mean(psnrs))
+
+def _unquantized_psnr(model: ImageModel, features: torch.Tensor, level: float, x: torch.Tensor) -> float:
+    """PSNR of the synthesis from the analysis latents, rounding skipped: the transforms' ceiling."""
+    gain, inverse_gain = model.gains(torch.tensor([level]))
+    return _psnr_of_8_bit_output(model.g_s(features * gain * inverse_gain), x)
 
 
 def _psnr_of_8_bit_output(x_hat: torch.Tensor, x: torch.Tensor) -> float:
