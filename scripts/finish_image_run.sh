@@ -14,10 +14,7 @@ cd "$(dirname "$0")/.."
 : "${JOINT:?}" "${PRIOR:?}" "${BEFORE:?}" "${PREVIOUS:?}" "${NAME:?}" "${MODEL_ID:?}" "${HISTORY:?}" "${FLAGS:?}"
 PRIOR_STEPS=${PRIOR_STEPS:-600}
 while pgrep -f "run-dir $JOINT( |$)" > /dev/null; do sleep 10; done
-JOINT_LAST=$(python -c "
-import json, sys
-evals = [json.loads(line) for line in open('$JOINT/log.jsonl') if '\"eval\"' in line]
-print(min(evals, key=lambda e: e['bd_rate_vs_jpeg_percent'])['step'])")
+JOINT_LAST=$(python -c "from pathlib import Path; from tngvideo.zoo import read_metadata; print(read_metadata(Path('$JOINT/best.safetensors'))['step'])")
 echo "joint run stopped $(date); best probe at its step $JOINT_LAST"
 # shellcheck disable=SC2086  # FLAGS is a list of options
 python scripts/train_image.py --run-dir "$PRIOR" $FLAGS --phase prior --crop-size 512 --batch-size 2 \

@@ -36,6 +36,7 @@ from tngvideo.codecs.image_model import (
     rate_distortion,
 )
 from tngvideo.entropy.tables import PREFIX as TABLE_PREFIX
+from tngvideo.layers import ResidualBlock
 from tngvideo.training.data import RandomCrops, TrainingDataConfig, load_training_pictures
 from tngvideo.training.kodak_probe import KodakProbe
 from tngvideo.zoo import CONFIG_KEY, load_state, read_metadata, save_weights
@@ -111,14 +112,17 @@ def rate_loss(model: ImageModel, x: torch.Tensor, levels: torch.Tensor) -> tuple
     return loss, {"loss": loss.item(), "bpp": loss.item()}
 
 
-# Modules a model may add on top of the weights it is initialised from (they start as a no-op).
-GROWABLE_MODULES = ("checkerboard.", "g_s.1r.", "g_s.3r.", "g_a.3r.", "g_a.5r.")
+def growable_prefixes(model: ImageModel) -> tuple[str, ...]:
+    """State-dict prefixes of the modules a model may add on top of the weights it is initialised from,
+    because they start as a no-op: the checkerboard context and every residual block."""
+    blocks = [name + "." for name, module in model.named_modules() if isinstance(module, ResidualBlock)]
+    return ("checkerboard.", *blocks)
 
 
 def initialise_from(
     model: ImageModel, weights: dict[str, torch.Tensor], source_lambdas: tuple[float, ...] | None = None
 ) -> list[str]:
-    """Load ``weights`` into ``model``; only the modules of GROWABLE_MODULES may be missing from them.
+    """Load ``weights`` into ``model``; only the modules of :func:`growable_prefixes` may be missing from them.
 
     When the weights were trained on another level ladder (``source_lambdas``), their gain vectors
     are regridded onto the model's ladder (``LevelGains.regrid_from``). Returns the names of the
@@ -131,7 +135,7 @@ def initialise_from(
         gains = {k: weights.pop("gains." + k) for k in ("log_gain", "log_inverse_gain")}
     result = model.load_state_dict(weights, strict=False)
     missing = [k for k in result.missing_keys if not (regrid and k.startswith("gains."))]
-    not_growable = [k for k in missing if not k.startswith(GROWABLE_MODULES)]
+    not_growable = [k for k in missing if not k.startswith(growable_prefixes(model))]
     if not_growable or result.unexpected_keys:
         raise ValueError(f"weights do not fit this model: missing {not_growable}, unexpected {result.unexpected_keys}")
     if regrid:
