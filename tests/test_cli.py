@@ -137,6 +137,11 @@ def test_eval_measures_the_named_model_and_refuses_an_unknown_one(
     assert "image model 'tiny'" in json.loads((tmp_path / "e" / "rd.json").read_text())["settings"]["tngvideo-intra"]
     code = main(["eval", str(sample_clip), "--frames", "1", "--model", "nonesuch", "--out", str(tmp_path / "f")])
     _assert_one_line_error(capsys, code, "nonesuch")
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video at all")
+    code = main(["eval", str(broken), "--model", "tiny", "--out", str(tmp_path / "g")])
+    _assert_one_line_error(capsys, code, "broken.mp4")
+    assert not (tmp_path / "g").exists()
 
 
 def test_the_default_model_is_the_newest_and_older_files_still_decode(

@@ -30,7 +30,7 @@ from tngvideo.evaluation.rd import (
     plot_report,
     save_report,
 )
-from tngvideo.io.frames import open_video
+from tngvideo.io.frames import VideoSource, open_video
 from tngvideo.metrics import msssim, psnr, yuv_psnr
 from tngvideo.tng_image import LoadedImageCodec, load_image_codec
 from tngvideo.tng_video import encode_intra_frame
@@ -44,11 +44,14 @@ def eval_anchors(gop: int) -> list[VideoAnchor]:
 
 
 def code_clip_intra(
-    clip: Path, loaded: LoadedImageCodec, qualities: Sequence[float], max_frames: int | None, refine_steps: int = 0
+    source: VideoSource,
+    loaded: LoadedImageCodec,
+    qualities: Sequence[float],
+    max_frames: int | None,
+    refine_steps: int = 0,
 ) -> list[VideoResult]:
     """Every frame coded alone by the image codec at each quality, in one streamed pass over the clip
     (with ``refine_steps`` of latent refinement per frame and quality, as ``tngvideo encode --refine``)."""
-    source = open_video(clip)
     records: dict[float, list[FrameRecord]] = {q: [] for q in qualities}
     total = min(source.info.frame_count or 0, max_frames or sys.maxsize) or None
     for index, frame in enumerate(
@@ -84,6 +87,7 @@ def run_video_eval(
     are measured). A named model that cannot be loaded is an error, not a silent anchors-only run.
     """
     out = out or Path("results") / f"eval_{clip.stem}"
+    source = open_video(clip)  # one open serves tngvideo and the anchors; an unreadable clip fails before model load
     results: list[VideoResult] = []
     settings: dict[str, str] = {}
     try:
@@ -94,10 +98,9 @@ def run_video_eval(
         print(f"tngvideo: no shipped image model ({exc}); measuring the anchors only", file=sys.stderr)
     else:
         qualities = [float(q) for q in range(1, loaded.codec.num_levels + 1)]
-        results += code_clip_intra(clip, loaded, qualities, max_frames, refine_steps)
+        results += code_clip_intra(source, loaded, qualities, max_frames, refine_steps)
         refinement = f", latent refinement {refine_steps} steps" if refine_steps else ""
         settings[TNG_INTRA] = f"every frame an I-frame of image model {loaded.name!r}, qualities {qualities}{refinement}"
-    source = open_video(clip)
     for anchor in eval_anchors(gop):
         for crf in DEFAULT_CRFS[anchor.encoder]:
             results.append(encode_clip(source, anchor, crf, max_frames))
