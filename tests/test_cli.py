@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 from tiny_model import write_tiny_models_dir
 
+from tngvideo import zoo
 from tngvideo.cli import EXIT_ERROR, main
 from tngvideo.errors import ModelError
 from tngvideo.evaluation.rd import RDCurve, RDPoint, RDReport, load_report, save_report
@@ -104,6 +105,15 @@ def test_missing_or_altered_weights_are_one_line_errors(
     _assert_one_line_error(capsys, main(["image", "encode", str(source), str(tmp_path / "a.tng")]), "sha256")
     weights.unlink()
     _assert_one_line_error(capsys, main(["image", "encode", str(source), str(tmp_path / "a.tng")]), "missing")
+
+
+def test_a_weight_file_over_the_size_limit_is_refused_not_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "models"
+    write_tiny_models_dir(folder)  # under the limit
+    monkeypatch.setattr(zoo, "MAX_SHIPPED_FILE_BYTES", (folder / "tiny.safetensors").stat().st_size // 2)
+    with pytest.raises(ModelError, match="MB a shipped weight file may take"):
+        write_tiny_models_dir(tmp_path / "other")
+    assert not (tmp_path / "other" / "tiny.safetensors").exists()
 
 
 def test_file_made_with_other_weights_is_rejected(models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

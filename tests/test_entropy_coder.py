@@ -5,6 +5,7 @@ from __future__ import annotations
 import constriction
 import numpy as np
 import pytest
+import torch
 
 from tngvideo.entropy.coder import (
     CLAMPING_CODER_ID,
@@ -13,7 +14,9 @@ from tngvideo.entropy.coder import (
     decode_symbols,
     encode_symbols,
 )
+from tngvideo.entropy.factorized import FactorizedPrior
 from tngvideo.entropy.gaussian import scale_pmf_tables, scale_table
+from tngvideo.entropy.tables import PREFIX, HyperpriorTables
 
 
 @pytest.fixture(scope="module")
@@ -56,3 +59,21 @@ def test_clamping_coder_streams_of_older_files_read_edge_symbols_literally(table
         coder.encode_reverse((symbols[groups == group] + table.supports[group]).astype(np.int32), table._model(group))
     data = coder.get_compressed().astype("<u4").tobytes()
     np.testing.assert_array_equal(decode_symbols(data, groups, table, CLAMPING_CODER_ID), symbols)
+
+
+def test_weight_files_store_pmfs_packed_and_older_padded_tables_still_load() -> None:
+    torch.manual_seed(0)
+    tables = HyperpriorTables.build(FactorizedPrior(4))
+    stored = tables.to_tensors()
+    padded_size = tables.latent.pmfs.size
+    assert stored[PREFIX + "latent_pmf_values"].numel() < padded_size / 5  # the padding was most of the table
+    older = {k: v for k, v in stored.items() if "pmf_values" not in k}  # the layout of files up to tng-image-v7
+    older |= {PREFIX + f"{kind}_pmfs": torch.from_numpy(getattr(tables, kind).pmfs.astype(np.int32)) for kind in ("hyper", "latent")}
+    for tensors in (stored, older):
+        loaded = HyperpriorTables.from_tensors(tensors)
+        for kind in ("hyper", "latent"):
+            np.testing.assert_array_equal(getattr(loaded, kind).pmfs, getattr(tables, kind).pmfs)
+            np.testing.assert_array_equal(getattr(loaded, kind).supports, getattr(tables, kind).supports)
+        np.testing.assert_array_equal(loaded.scale_thresholds, tables.scale_thresholds)
+    with pytest.raises(ValueError, match="packed pmf values"):
+        PmfTable.from_packed(tables.latent.packed()[:-1], tables.latent.supports)

@@ -24,6 +24,7 @@ from tngvideo.paths import models_dir as default_models_dir
 
 MANIFEST_NAME = "manifest.json"
 CONFIG_KEY = "config"
+MAX_SHIPPED_FILE_BYTES = 20_000_000  # the repository's limit for one weight file (history keeps every version)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,11 @@ def save_shipped_weights(tensors: dict[str, torch.Tensor], path: Path, metadata:
     what training resolves), integer tables unchanged. The codec uses exactly these rounded values."""
     stored = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in tensors.items()}
     save_file(stored, str(path), metadata=metadata)
+    size = path.stat().st_size
+    if size > MAX_SHIPPED_FILE_BYTES:
+        path.unlink()
+        limit = MAX_SHIPPED_FILE_BYTES / 1e6
+        raise ModelError(f"{path.name}: {size / 1e6:.2f} MB, over the {limit:g} MB a shipped weight file may take")
 
 
 def load_state(path: Path) -> dict[str, torch.Tensor]:

@@ -37,6 +37,21 @@ class PmfTable:
     pmfs: np.ndarray  # (G, width) int64, zero-padded
     supports: np.ndarray  # (G,) int64
 
+    def packed(self) -> np.ndarray:
+        """The rows without their zero padding, one after another (how weight files store them)."""
+        return np.concatenate([self.pmfs[group, : 2 * int(support) + 1] for group, support in enumerate(self.supports)])
+
+    @classmethod
+    def from_packed(cls, values: np.ndarray, supports: np.ndarray) -> PmfTable:
+        """Inverse of :meth:`packed`."""
+        widths = 2 * supports.astype(np.int64) + 1
+        if values.shape != (int(widths.sum()),):
+            raise ValueError(f"{values.shape[0]} packed pmf values do not fill rows of widths summing to {widths.sum()}")
+        pmfs = np.zeros((len(widths), int(widths.max())), dtype=np.int64)
+        for group, row in enumerate(np.split(values, np.cumsum(widths)[:-1])):
+            pmfs[group, : len(row)] = row
+        return cls(pmfs, supports.astype(np.int64))
+
     def _model(self, group: int) -> constriction.stream.model.Categorical:
         width = 2 * int(self.supports[group]) + 1
         probabilities = self.pmfs[group, :width].astype(np.float64) / float(1 << PMF_PRECISION_BITS)
