@@ -18,7 +18,6 @@ from tngvideo.training.data import TrainingDataConfig
 from tngvideo.training.image_trainer import (
     ImageTrainer,
     TrainConfig,
-    initialise_from,
     learning_rate_at,
     rate_loss,
     rd_loss,
@@ -26,6 +25,7 @@ from tngvideo.training.image_trainer import (
 )
 from tngvideo.training.kodak_probe import KodakProbe, split_into_tiles
 from tngvideo.training.learning_curve import RunSegment, lineage_curve
+from tngvideo.training.model_growth import initialise_from, widen_latents
 from tngvideo.zoo import load_state, read_metadata, save_weights
 
 
@@ -86,13 +86,41 @@ def test_a_model_grows_quality_levels_from_weights_trained_on_a_shorter_ladder()
     with torch.no_grad():
         source.gains.log_gain.normal_()
     grown = ImageModel(dataclasses.replace(TINY_CONFIG, level_lambdas=(0.00025, 0.001, 0.002, 0.004, 0.016)))
-    assert initialise_from(grown, source.state_dict(), short.level_lambdas) == []
+    assert initialise_from(grown, source.state_dict(), short) == []
     old, new = source.gains.log_gain, grown.gains.log_gain
     assert torch.equal(new[1], old[0]) and torch.equal(new[3], old[1]) and torch.equal(new[4], old[2])
     torch.testing.assert_close(new[2], (old[0] + old[1]) / 2)  # halfway in log lambda
     torch.testing.assert_close(new[0], old[0] - (old[1] - old[0]))  # one ladder step below, extrapolated
     torch.testing.assert_close(grown.gains.log_inverse_gain[1], source.gains.log_inverse_gain[0])
     assert torch.equal(grown.g_a[0].weight, source.g_a[0].weight)
+
+
+def test_wider_latents_grow_onto_trained_weights_as_the_same_codec_that_training_can_move() -> None:
+    narrow = tiny_model(context="checkerboard")
+    wide_config = dataclasses.replace(narrow.config, latent_channels=TINY_CONFIG.latent_channels + 4)
+    torch.manual_seed(5)
+    wide = ImageModel(wide_config)
+    assert initialise_from(wide, narrow.state_dict(), narrow.config) == []
+    narrow.eval()
+    wide.eval()
+    x, level = torch.rand(1, 3, 64, 64), torch.tensor([3.0])
+    m = TINY_CONFIG.latent_channels
+    with torch.no_grad():
+        narrow_out, wide_out = narrow(x, level), wide(x, level)
+        wide_y = wide.latents(x, level)[0]
+        wide_y_hat, _, _ = wide.latent_prior(wide_y)
+    for latents in (wide_y, wide_y_hat):  # the new channels are silent: they code as 0
+        assert torch.equal(latents[:, m:], torch.zeros_like(latents[:, m:]))
+    torch.testing.assert_close(wide_out.x_hat, narrow_out.x_hat)
+    torch.testing.assert_close(wide_out.y_likelihoods[:, :m], narrow_out.y_likelihoods)
+    torch.testing.assert_close(wide_out.z_likelihoods, narrow_out.z_likelihoods)
+    assert wide_out.bits_per_pixel().item() == pytest.approx(narrow_out.bits_per_pixel().item(), rel=1e-3)
+    distortion = torch.mean((wide(x, level).x_hat - x) ** 2)  # eval mode: the rate's noise gradient stays out
+    distortion.backward()
+    gradient = wide.g_a[-1].weight.grad
+    assert gradient is not None and gradient[m:].abs().sum() > 0  # the distortion can wake the new channels up
+    with pytest.raises(ValueError, match="cannot widen"):
+        widen_latents(wide.state_dict(), m + 4, narrow)
 
 
 def test_level_of_a_lambda_inverts_the_ladder_interpolation() -> None:

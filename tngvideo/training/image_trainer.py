@@ -36,9 +36,9 @@ from tngvideo.codecs.image_model import (
     rate_distortion,
 )
 from tngvideo.entropy.tables import PREFIX as TABLE_PREFIX
-from tngvideo.layers import ResidualBlock
 from tngvideo.training.data import RandomCrops, TrainingDataConfig, load_training_pictures
 from tngvideo.training.kodak_probe import KodakProbe
+from tngvideo.training.model_growth import initialise_from
 from tngvideo.zoo import CONFIG_KEY, load_state, read_metadata, save_weights
 
 TrainingPhase = Literal["joint", "prior"]
@@ -112,38 +112,6 @@ def rate_loss(model: ImageModel, x: torch.Tensor, levels: torch.Tensor) -> tuple
     return loss, {"loss": loss.item(), "bpp": loss.item()}
 
 
-def growable_prefixes(model: ImageModel) -> tuple[str, ...]:
-    """State-dict prefixes of the modules a model may add on top of the weights it is initialised from,
-    because they start as a no-op: the checkerboard context and every residual block."""
-    blocks = [name + "." for name, module in model.named_modules() if isinstance(module, ResidualBlock)]
-    return ("checkerboard.", *blocks)
-
-
-def initialise_from(
-    model: ImageModel, weights: dict[str, torch.Tensor], source_lambdas: tuple[float, ...] | None = None
-) -> list[str]:
-    """Load ``weights`` into ``model``; only the modules of :func:`growable_prefixes` may be missing from them.
-
-    When the weights were trained on another level ladder (``source_lambdas``), their gain vectors
-    are regridded onto the model's ladder (``LevelGains.regrid_from``). Returns the names of the
-    modules that kept their fresh initialisation.
-    """
-    weights = dict(weights)
-    target_lambdas = model.config.level_lambdas
-    regrid = source_lambdas is not None and tuple(source_lambdas) != tuple(target_lambdas)
-    if regrid:
-        gains = {k: weights.pop("gains." + k) for k in ("log_gain", "log_inverse_gain")}
-    result = model.load_state_dict(weights, strict=False)
-    missing = [k for k in result.missing_keys if not (regrid and k.startswith("gains."))]
-    not_growable = [k for k in missing if not k.startswith(growable_prefixes(model))]
-    if not_growable or result.unexpected_keys:
-        raise ValueError(f"weights do not fit this model: missing {not_growable}, unexpected {result.unexpected_keys}")
-    if regrid:
-        assert source_lambdas is not None
-        model.gains.regrid_from(gains["log_gain"], gains["log_inverse_gain"], source_lambdas, target_lambdas)
-    return sorted({k.split(".")[0] for k in missing})
-
-
 class ImageTrainer:
     """Runs (or resumes) one training run in ``run_dir``."""
 
@@ -178,7 +146,7 @@ class ImageTrainer:
             path = Path(self.config.init_weights)
             network = {k: v.float() for k, v in load_state(path).items() if not k.startswith(TABLE_PREFIX)}
             source = ImageModelConfig.from_json(read_metadata(path)[CONFIG_KEY])
-            new_modules = initialise_from(self.model, network, source.level_lambdas)
+            new_modules = initialise_from(self.model, network, source)
             self._log({"event": "init", "weights": self.config.init_weights, "new_modules": new_modules,
                        "source_level_lambdas": list(source.level_lambdas)})
 
