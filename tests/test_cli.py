@@ -110,10 +110,14 @@ def test_missing_or_altered_weights_are_one_line_errors(
 def test_a_weight_file_over_the_size_limit_is_refused_not_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "models"
     write_tiny_models_dir(folder)  # under the limit
-    monkeypatch.setattr(zoo, "MAX_SHIPPED_FILE_BYTES", (folder / "tiny.safetensors").stat().st_size // 2)
+    kept = (folder / "tiny.safetensors").read_bytes()
+    monkeypatch.setattr(zoo, "MAX_SHIPPED_FILE_BYTES", len(kept) // 2)
     with pytest.raises(ModelError, match="MB a shipped weight file may take"):
         write_tiny_models_dir(tmp_path / "other")
-    assert not (tmp_path / "other" / "tiny.safetensors").exists()
+    assert list((tmp_path / "other").iterdir()) == []
+    with pytest.raises(ModelError, match="MB a shipped weight file may take"):
+        write_tiny_models_dir(folder, seed=1)  # over an existing file: that file stays as it was
+    assert (folder / "tiny.safetensors").read_bytes() == kept
 
 
 def test_file_made_with_other_weights_is_rejected(models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -57,12 +57,14 @@ def save_shipped_weights(tensors: dict[str, torch.Tensor], path: Path, metadata:
     """Write weights for shipping: float tensors as float16 (half the size; the rounding is far below
     what training resolves), integer tables unchanged. The codec uses exactly these rounded values."""
     stored = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in tensors.items()}
-    save_file(stored, str(path), metadata=metadata)
-    size = path.stat().st_size
+    written = path.with_name(path.name + ".partial")  # the size (header and metadata included) is known once written
+    save_file(stored, str(written), metadata=metadata)
+    size = written.stat().st_size
     if size > MAX_SHIPPED_FILE_BYTES:
-        path.unlink()
+        written.unlink()
         limit = MAX_SHIPPED_FILE_BYTES / 1e6
         raise ModelError(f"{path.name}: {size / 1e6:.2f} MB, over the {limit:g} MB a shipped weight file may take")
+    written.replace(path)
 
 
 def load_state(path: Path) -> dict[str, torch.Tensor]:
