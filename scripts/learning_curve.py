@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import cast
 
 import matplotlib
 
@@ -43,11 +44,12 @@ def main() -> None:
     runs = earlier["runs"] + [str(s.log) for s in segments]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps({"runs": runs, "curve": curve}, indent=1) + "\n")
-    points = [p for p in curve if isinstance(p.get("bd_rate_vs_jpeg_percent"), float)]
+    points = [(p["step"], cast(float, p["hours"]), cast(float, p["bd_rate_vs_jpeg_percent"]))
+              for p in curve if isinstance(p.get("bd_rate_vs_jpeg_percent"), float)]
     figure, axis = plt.subplots(figsize=(6, 4))
-    axis.plot([p["hours"] for p in points], [p["bd_rate_vs_jpeg_percent"] for p in points], "o-")
-    for p in points:
-        axis.annotate(f"{p['step']}", (p["hours"], p["bd_rate_vs_jpeg_percent"]), fontsize=7)
+    axis.plot([hours for _, hours, _ in points], [bd_rate for _, _, bd_rate in points], "o-")
+    for step, hours, bd_rate in points:
+        axis.annotate(f"{step}", (hours, bd_rate), fontsize=7)
     axis.axhline(0, color="gray", linewidth=0.8)
     axis.set_xlabel("training hours (2 CPU cores)")
     axis.set_ylabel("Kodak BD-rate vs JPEG (%, PSNR; probe)")
