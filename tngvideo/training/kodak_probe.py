@@ -38,21 +38,18 @@ class KodakProbe:
 
     @torch.no_grad()
     def measure(self, model: ImageModel, tile: int | None = None) -> dict[str, object]:
-        """Probe at PROBE_LAMBDAS; with ``tile``, every picture is coded as independent tile × tile pieces,
-        which shows how much the entropy model's calibration depends on the picture size."""
+        """Probe at PROBE_LAMBDAS; with ``tile``, every picture is coded (ceiling included) as independent
+        tile × tile pieces, which shows how much the entropy model's calibration depends on the picture size."""
         was_training = model.training
         model.eval()
         levels = [model.config.level_of(lam) for lam in PROBE_LAMBDAS]
         level_bpps: list[list[float]] = [[] for _ in levels]
         level_psnrs: list[list[float]] = [[] for _ in levels]
         ceiling_psnrs = []
-        for picture in self.images:  # the analysis once per picture (and tiling): only the gains depend on the level
-            features = model.g_a(picture.contiguous(memory_format=torch.channels_last))
-            ceiling_psnrs.append(_unquantized_psnr(model, features, levels[-1], picture))
-            x = picture
-            if tile is not None:
-                x = split_into_tiles(picture, tile)
-                features = model.g_a(x.contiguous(memory_format=torch.channels_last))
+        for picture in self.images:  # the analysis once per picture: only the gains depend on the level
+            x = picture if tile is None else split_into_tiles(picture, tile)
+            features = model.g_a(x.contiguous(memory_format=torch.channels_last))
+            ceiling_psnrs.append(_unquantized_psnr(model, features, levels[-1], x))
             for index, level in enumerate(levels):
                 gain, inverse_gain = model.gains(torch.full((x.shape[0],), level))
                 out = model.from_latents(features * gain, inverse_gain)
