@@ -105,6 +105,10 @@ class ImageForward:
     y_likelihoods: torch.Tensor
     z_likelihoods: torch.Tensor
 
+    def cropped(self, height: int, width: int) -> ImageForward:
+        """The output of a padded picture cut back to its size, so the rate counts only its real pixels."""
+        return dataclasses.replace(self, x_hat=self.x_hat[:, :, :height, :width])
+
     def bits_per_pixel(self) -> torch.Tensor:
         """Estimated rate per sample: sum of -log2 likelihoods over pixels (shape (B,))."""
         return bits_per_pixel(self.y_likelihoods, self.z_likelihoods, self.x_hat.shape[2] * self.x_hat.shape[3])

@@ -16,7 +16,6 @@ step size than the default diverges.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections.abc import Iterator
 
 import numpy as np
@@ -66,9 +65,8 @@ def refine_latents(
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 - step / steps)
     with _training_proxies(model), torch.enable_grad():
         for _ in range(steps):
-            out = model.from_latents(y, inverse_gain)
-            cropped = dataclasses.replace(out, x_hat=out.x_hat[:, :, : picture.height, : picture.width])
-            cost, _, _ = rate_distortion(cropped, x, lam)
+            out = model.from_latents(y, inverse_gain).cropped(picture.height, picture.width)
+            cost, _, _ = rate_distortion(out, x, lam)
             optimizer.zero_grad()
             cost.sum().backward(inputs=[y])
             optimizer.step()
