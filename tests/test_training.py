@@ -228,6 +228,21 @@ def test_the_kodak_probe_codes_pictures_whole_or_as_independent_tiles(tmp_path: 
         probe.measure(model, tile=48)
 
 
+def test_the_kodak_probe_gives_bd_rates_against_jpeg_and_webp(tmp_path: Path, smooth_frames) -> None:
+    kodak = tmp_path / "kodak"
+    kodak.mkdir()
+    Image.fromarray(smooth_frames(64, 64, count=1)[0]).save(kodak / "kodim01.png")
+    jpeg = [{"bpp": 0.01 * 2**i, "psnr": 5.0 + 5 * i} for i in range(12)]  # 0.01-20 bpp, 5-60 dB
+    webp = [{**point, "bpp": point["bpp"] / 2} for point in jpeg]  # the same quality at half the bits
+    reference = tmp_path / "anchors.json"
+    reference.write_text(json.dumps({"curves": {"jpeg": jpeg, "webp": webp}}))
+    torch.manual_seed(0)
+    result = KodakProbe(kodak, reference).measure(ImageModel(dataclasses.replace(TINY_CONFIG, level_lambdas=(0.001, 0.01, 0.1))))
+    vs_jpeg, vs_webp = result["bd_rate_vs_jpeg_percent"], result["bd_rate_vs_webp_percent"]
+    assert isinstance(vs_jpeg, float) and isinstance(vs_webp, float)
+    assert 1 + vs_webp / 100 == pytest.approx(2 * (1 + vs_jpeg / 100), rel=1e-6)
+
+
 def test_the_kodak_probe_reports_the_transforms_ceiling_that_finer_quantization_approaches(
     tmp_path: Path, smooth_frames
 ) -> None:

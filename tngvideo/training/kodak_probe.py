@@ -21,6 +21,8 @@ from tngvideo.metrics import bd_rate_percent, psnr_from_mse
 
 # Probed by lambda, not level index, so curves stay comparable when a model's ladder grows.
 PROBE_LAMBDAS = (0.0018, 0.0067, 0.025, 0.0932)
+# Anchors of the probe's BD-rates: JPEG (the learning curves' measure) and WebP (the closest one to beat).
+PROBE_ANCHORS = ("jpeg", "webp")
 
 
 class KodakProbe:
@@ -31,10 +33,11 @@ class KodakProbe:
         for path in picture_paths(kodak_dir):
             self.images.append(torch.from_numpy(read_picture(path)).permute(2, 0, 1)[None].float() / 255.0)
         reference_json = reference_json or kodak_dir.parent / "reference" / "kodak_anchors.json"
-        self.jpeg_curve = None
+        self.anchor_curves: dict[str, tuple[list[float], list[float]]] = {}
         if reference_json.exists():
-            curve = json.loads(reference_json.read_text())["curves"]["jpeg"]
-            self.jpeg_curve = ([p["bpp"] for p in curve], [p["psnr"] for p in curve])
+            curves = json.loads(reference_json.read_text())["curves"]
+            for name in (name for name in PROBE_ANCHORS if name in curves):
+                self.anchor_curves[name] = ([p["bpp"] for p in curves[name]], [p["psnr"] for p in curves[name]])
 
     @torch.no_grad()
     def measure(self, model: ImageModel, tile: int | None = None) -> dict[str, object]:
@@ -60,8 +63,8 @@ class KodakProbe:
         result: dict[str, object] = {"lambdas": list(PROBE_LAMBDAS), "levels": levels, "bpp": bpps, "psnr": psnrs}
         result["unquantized_psnr"] = float(np.mean(ceiling_psnrs))
         model.train(was_training)
-        if self.jpeg_curve is not None:
-            result["bd_rate_vs_jpeg_percent"] = bd_rate_percent(self.jpeg_curve[0], self.jpeg_curve[1], bpps, psnrs)
+        for name, (anchor_bpps, anchor_psnrs) in self.anchor_curves.items():
+            result[f"bd_rate_vs_{name}_percent"] = bd_rate_percent(anchor_bpps, anchor_psnrs, bpps, psnrs)
         return result
 
 
