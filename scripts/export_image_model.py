@@ -97,7 +97,8 @@ def main() -> None:
     codec = ImageCodec.from_model(model)
     target = models_dir() / f"{args.name}.safetensors"
     provenance = {"train_config": metadata.get("train_config", ""), "step": metadata.get("step", "")}
-    save_shipped_weights(codec.state_tensors(), target, {CONFIG_KEY: config.to_json(), "name": args.name, **provenance})
+    save_shipped_weights(codec.state_tensors(), target, {CONFIG_KEY: config.to_json(), "name": args.name, **provenance},
+                         int8_names=model.entropy_model_conv_weights())
     entry = ManifestEntry(args.name, args.model_id, IMAGE_KIND, target.name, sha256_of(target), {})
     write_manifest_entry(entry, models_dir())  # provisional, so the evaluation can load it by name
 

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
-from tiny_model import write_tiny_models_dir
+from safetensors import safe_open
+from tiny_model import tiny_codec, write_tiny_models_dir
 
 from tngvideo import zoo
 from tngvideo.cli import EXIT_ERROR, main
@@ -118,6 +120,24 @@ def test_a_weight_file_over_the_size_limit_is_refused_not_written(tmp_path: Path
     with pytest.raises(ModelError, match="MB a shipped weight file may take"):
         write_tiny_models_dir(folder, seed=1)  # over an existing file: that file stays as it was
     assert (folder / "tiny.safetensors").read_bytes() == kept
+
+
+def test_shipped_files_store_the_entropy_models_convolutions_as_int8_and_load_them_as_float(tmp_path: Path) -> None:
+    write_tiny_models_dir(tmp_path)
+    path = tmp_path / "tiny.safetensors"
+    with safe_open(str(path), framework="pt") as handle:
+        dtypes = {name: handle.get_slice(name).get_dtype() for name in handle.keys()}  # noqa: SIM118 (safe_open is no dict)
+    int8_names = tiny_codec().model.entropy_model_conv_weights()
+    assert int8_names and all(dtypes[name] == "I8" and dtypes[name + zoo.INT8_SCALE_SUFFIX] == "F32" for name in int8_names)
+    assert dtypes["g_s.0.weight"] == "F16"
+    loaded = zoo.load_state(path)
+    original = tiny_codec().state_tensors()
+    assert loaded.keys() == original.keys()
+    for name in int8_names:
+        step = original[name].abs().amax(dim=tuple(range(1, original[name].dim())), keepdim=True) / 127
+        assert loaded[name].dtype == torch.float32
+        assert bool(((loaded[name] - original[name]).abs() <= step / 2 + 1e-9).all())
+        assert not torch.equal(loaded[name], original[name])  # rounded to 255 levels per slice
 
 
 def test_file_made_with_other_weights_is_rejected(models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -40,7 +40,8 @@ def write_tiny_models_dir(folder: Path, seed: int = 0, model_id: int = 7, name: 
     folder.mkdir(parents=True, exist_ok=True)
     codec = tiny_codec(seed)
     weights = folder / f"{name}.safetensors"
-    save_shipped_weights(codec.state_tensors(), weights, {CONFIG_KEY: TINY_CONFIG.to_json()})
+    save_shipped_weights(codec.state_tensors(), weights, {CONFIG_KEY: TINY_CONFIG.to_json()},
+                         int8_names=codec.model.entropy_model_conv_weights())
     entry = ManifestEntry(name, model_id, IMAGE_KIND, weights.name, sha256_of(weights), {})
     write_manifest_entry(entry, folder)
     return entry

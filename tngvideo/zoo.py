@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from tngvideo.paths import models_dir as default_models_dir
 MANIFEST_NAME = "manifest.json"
 CONFIG_KEY = "config"
 MAX_SHIPPED_FILE_BYTES = 20_000_000  # the repository's limit for one weight file (history keeps every version)
+INT8_SCALE_SUFFIX = ".int8_scale"  # beside an int8 tensor NAME: NAME + this holds its float32 scales
 
 
 @dataclass(frozen=True)
@@ -53,12 +55,21 @@ def save_weights(model: nn.Module, config: Any, path: Path, metadata: dict[str, 
     save_file(tensors, str(path), metadata={CONFIG_KEY: config.to_json(), **(metadata or {})})
 
 
-def save_shipped_weights(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
+def save_shipped_weights(
+    tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str], int8_names: Collection[str] = ()
+) -> None:
     """Write weights for shipping: float tensors as float16 (half the size; the rounding is far below
-    what training resolves), integer tables unchanged. The codec uses exactly these rounded values."""
-    stored = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in tensors.items()}
+    what training resolves), the ``int8_names`` ones as int8 with one scale per slice along the first
+    axis (a quarter of the size, for tensors whose precision matters little), integer tables unchanged.
+    The codec uses exactly these rounded values: every reader goes through :func:`load_state`."""
+    stored: dict[str, torch.Tensor] = {}
+    for name, tensor in tensors.items():
+        if name in int8_names:
+            stored[name], stored[name + INT8_SCALE_SUFFIX] = _int8_with_scales(tensor)
+        else:
+            stored[name] = tensor.half() if tensor.is_floating_point() else tensor
     written = path.with_name(path.name + ".partial")  # the size (header and metadata included) is known once written
-    save_file(stored, str(written), metadata=metadata)
+    save_file({k: v.contiguous() for k, v in stored.items()}, str(written), metadata=metadata)
     size = written.stat().st_size
     if size > MAX_SHIPPED_FILE_BYTES:
         written.unlink()
@@ -67,12 +78,27 @@ def save_shipped_weights(tensors: dict[str, torch.Tensor], path: Path, metadata:
     written.replace(path)
 
 
+def _int8_with_scales(tensor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric int8 values and float32 scales (one per slice of the first axis, shaped to broadcast)."""
+    largest = tensor.detach().float().abs().amax(dim=tuple(range(1, tensor.dim())), keepdim=True)
+    scales = torch.where(largest > 0, largest / 127, torch.ones_like(largest))
+    return torch.round(tensor.detach().float() / scales).clamp(-127, 127).to(torch.int8), scales
+
+
 def load_state(path: Path) -> dict[str, torch.Tensor]:
-    """The tensors of a weight file (no hash check: for training checkpoints)."""
+    """The tensors of a weight file (no hash check: for training checkpoints too), int8 ones restored to
+    float32 as ``values * scales``: one IEEE multiplication, so every machine gets the same weights."""
     try:
-        return load_file(str(path))
+        stored = load_file(str(path))
     except (OSError, SafetensorError) as exc:
         raise ModelError(f"{path}: cannot read weights ({exc})") from exc
+    tensors = {}
+    for name, tensor in stored.items():
+        if name.endswith(INT8_SCALE_SUFFIX):
+            continue
+        scales = stored.get(name + INT8_SCALE_SUFFIX)
+        tensors[name] = tensor if scales is None else tensor.float() * scales.float()
+    return tensors
 
 
 def read_metadata(path: Path) -> dict[str, str]:
