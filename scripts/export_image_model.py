@@ -55,6 +55,7 @@ def _architecture(config: ImageModelConfig) -> str:
     }[config.context]
     analysis = ", residual blocks at 1/4 and 1/8 in the analysis" if config.analysis_residual_blocks else ""
     synthesis = ", residual blocks at 1/8 and 1/4 in the synthesis" if config.synthesis_residual_blocks else ""
+    synthesis += ", a residual block at 1/2 in the synthesis" if config.synthesis_half_resolution_block else ""
     return (
         f"mean-scale hyperprior (Minnen et al. 2018), {context}, GDN transforms{analysis}{synthesis}, per-level gain vectors "
         "(Cui et al. 2021), fixed-point hyper-synthesis"

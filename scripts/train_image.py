@@ -47,6 +47,8 @@ def main() -> None:
                         help="grow residual blocks into the synthesis (they start as a no-op on --init-weights)")
     parser.add_argument("--analysis-residual-blocks", action="store_true",
                         help="grow residual blocks into the analysis (they start as a no-op on --init-weights)")
+    parser.add_argument("--synthesis-half-resolution-block", action="store_true",
+                        help="grow a residual block into the synthesis at 1/2 resolution (a no-op on --init-weights)")
     parser.add_argument(
         "--level-lambdas", type=lambda text: tuple(float(v) for v in text.split(",")),
         default=defaults.model.level_lambdas, help="comma-separated lambda of every quality level, ascending",
@@ -67,6 +69,7 @@ def main() -> None:
         hidden_channels=args.hidden, latent_channels=args.latent, hyper_channels=args.hyper, context=args.context,
         level_lambdas=args.level_lambdas, synthesis_residual_blocks=args.synthesis_residual_blocks,
         analysis_residual_blocks=args.analysis_residual_blocks,
+        synthesis_half_resolution_block=args.synthesis_half_resolution_block,
     )
     config = dataclasses.replace(
         defaults,

@@ -60,11 +60,12 @@ def test_decode_with_two_threads_equals_encode_with_one(context: SpatialContext)
 
 def test_a_synthesis_with_residual_blocks_decodes_bit_exactly_with_another_thread_count() -> None:
     def grown_model() -> ImageModel:
-        model = ImageModel(dataclasses.replace(tiny_model().config, synthesis_residual_blocks=True))
+        config = dataclasses.replace(tiny_model().config, synthesis_residual_blocks=True, synthesis_half_resolution_block=True)
+        model = ImageModel(config)
         model.load_state_dict(tiny_model().state_dict(), strict=False)
         torch.manual_seed(0)
         with torch.no_grad():
-            for block in (model.g_s[2], model.g_s[5]):
+            for block in (model.g_s[2], model.g_s[5], model.g_s[8]):  # "1r", "3r", "5r"
                 block.second.weight.normal_(0.0, 0.1)
         return model
 

@@ -63,7 +63,8 @@ def test_a_context_model_grows_from_hyperprior_weights_but_nothing_else_may_be_m
 @pytest.mark.parametrize(
     ("flag", "transform", "block", "shape"),
     [("synthesis_residual_blocks", "g_s", 2, (1, TINY_CONFIG.latent_channels, 4, 5)),  # index 2: "1r", at 1/8
-     ("analysis_residual_blocks", "g_a", 4, (1, 3, 64, 80))],  # index 4: "3r", at 1/4
+     ("analysis_residual_blocks", "g_a", 4, (1, 3, 64, 80)),  # index 4: "3r", at 1/4
+     ("synthesis_half_resolution_block", "g_s", 6, (1, TINY_CONFIG.latent_channels, 4, 5))],  # index 6: "5r", at 1/2
 )
 def test_residual_blocks_grow_onto_plain_weights_as_a_no_op(flag: str, transform: str, block: int, shape: tuple[int, ...]) -> None:
     plain = tiny_model()

@@ -115,15 +115,19 @@ def _with_residual_blocks(layers: list[nn.Module], after: tuple[int, ...], chann
     return nn.Sequential(named)
 
 
-def synthesis_transform(in_channels: int, hidden: int, out_channels: int, residual_blocks: bool = False) -> nn.Sequential:
+def synthesis_transform(
+    in_channels: int, hidden: int, out_channels: int, residual_blocks: bool = False, half_resolution_block: bool = False
+) -> nn.Sequential:
     """Mirror of :func:`analysis_transform` with inverse GDN: latents -> pixels (or motion).
 
     ``residual_blocks`` adds a :class:`ResidualBlock` after the inverse GDNs at 1/8 and 1/4
-    resolution (named ``1r`` and ``3r``).
+    resolution (named ``1r`` and ``3r``); ``half_resolution_block`` one at 1/2 (``5r``: fine detail,
+    at four times the cost of the one at 1/4).
     """
     layers = [deconv(in_channels, hidden), GDN(hidden, inverse=True), deconv(hidden, hidden), GDN(hidden, inverse=True),
               deconv(hidden, hidden), GDN(hidden, inverse=True), deconv(hidden, out_channels)]
-    return _with_residual_blocks(layers, (1, 3) if residual_blocks else (), hidden)
+    after = ((1, 3) if residual_blocks else ()) + ((5,) if half_resolution_block else ())
+    return _with_residual_blocks(layers, after, hidden)
 
 
 def hyper_analysis(latent_channels: int, hidden: int) -> nn.Sequential:

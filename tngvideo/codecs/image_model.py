@@ -59,6 +59,7 @@ class ImageModelConfig:
     context: SpatialContext = "none"  # "checkerboard": two-pass spatial context (entropy/context.py)
     synthesis_residual_blocks: bool = False  # layers.synthesis_transform; older files lack it (False)
     analysis_residual_blocks: bool = False  # layers.analysis_transform; older files lack it (False)
+    synthesis_half_resolution_block: bool = False  # layers.synthesis_transform; older files lack it (False)
 
     STRIDE = 64  # total downsampling from pixels to hyper-latents
 
@@ -128,7 +129,7 @@ class ImageModel(nn.Module):
         self.config = config
         n, m, h = config.hidden_channels, config.latent_channels, config.hyper_channels
         self.g_a = analysis_transform(3, n, m, config.analysis_residual_blocks)
-        self.g_s = synthesis_transform(m, n, 3, config.synthesis_residual_blocks)
+        self.g_s = synthesis_transform(m, n, 3, config.synthesis_residual_blocks, config.synthesis_half_resolution_block)
         self.h_a = hyper_analysis(m, h)
         self.h_s = hyper_synthesis(h, 2 * m)
         self.gains = LevelGains(m, config.level_lambdas)
