@@ -58,7 +58,7 @@ def _architecture(config: ImageModelConfig) -> str:
     synthesis += ", a residual block at 1/2 in the synthesis" if config.synthesis_half_resolution_block else ""
     return (
         f"mean-scale hyperprior (Minnen et al. 2018), {context}, GDN transforms{analysis}{synthesis}, per-level gain vectors "
-        "(Cui et al. 2021), fixed-point hyper-synthesis"
+        "(Cui et al. 2021), fixed-point hyper-synthesis; entropy-model convolutions stored as int8 with per-slice scales"
     )
 
 

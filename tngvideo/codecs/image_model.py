@@ -167,7 +167,8 @@ class ImageModel(nn.Module):
         return y_hat, y_likelihoods, z_likelihoods
 
     def prior_parameters(self) -> list[nn.Parameter]:
-        """Parameters of the entropy model (hyperprior and context): they change the rate, never the pixels."""
+        """Parameters of the entropy model (hyperprior and context): they set the rate, and the pixels only
+        through the means that ŷ = round(y − μ) + μ is rounded around."""
         return [p for name, p in self.named_parameters() if name.split(".")[0] in PRIOR_MODULES]
 
     def entropy_model_conv_weights(self) -> list[str]:
