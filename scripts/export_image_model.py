@@ -24,13 +24,12 @@ from tngvideo.codecs.image_model import ImageModel, ImageModelConfig
 from tngvideo.evaluation.image_eval import bd_of_test_against_each, run_image_eval
 from tngvideo.evaluation.video_eval import TNG_INTRA, run_video_eval
 from tngvideo.paths import data_root, models_dir
-from tngvideo.tng_image import IMAGE_KIND
+from tngvideo.tng_image import IMAGE_KIND, save_shipped_image_codec
 from tngvideo.zoo import (
     CONFIG_KEY,
     ManifestEntry,
     load_state,
     read_metadata,
-    save_shipped_weights,
     sha256_of,
     write_manifest_entry,
 )
@@ -98,8 +97,7 @@ def main() -> None:
     codec = ImageCodec.from_model(model)
     target = models_dir() / f"{args.name}.safetensors"
     provenance = {"train_config": metadata.get("train_config", ""), "step": metadata.get("step", "")}
-    save_shipped_weights(codec.state_tensors(), target, {CONFIG_KEY: config.to_json(), "name": args.name, **provenance},
-                         int8_names=model.entropy_model_conv_weights())
+    save_shipped_image_codec(codec, target, {"name": args.name, **provenance})
     entry = ManifestEntry(args.name, args.model_id, IMAGE_KIND, target.name, sha256_of(target), {})
     write_manifest_entry(entry, models_dir())  # provisional, so the evaluation can load it by name
 

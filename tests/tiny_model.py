@@ -10,8 +10,8 @@ import torch
 from tngvideo.bitstream import ModelIdentity
 from tngvideo.codecs.image_codec import ImageCodec
 from tngvideo.codecs.image_model import ImageModel, ImageModelConfig, SpatialContext
-from tngvideo.tng_image import IMAGE_KIND, LoadedImageCodec
-from tngvideo.zoo import CONFIG_KEY, ManifestEntry, save_shipped_weights, sha256_of, write_manifest_entry
+from tngvideo.tng_image import IMAGE_KIND, LoadedImageCodec, save_shipped_image_codec
+from tngvideo.zoo import ManifestEntry, sha256_of, write_manifest_entry
 
 TINY_CONFIG = ImageModelConfig(hidden_channels=8, latent_channels=12, hyper_channels=8)
 
@@ -40,8 +40,7 @@ def write_tiny_models_dir(folder: Path, seed: int = 0, model_id: int = 7, name: 
     folder.mkdir(parents=True, exist_ok=True)
     codec = tiny_codec(seed)
     weights = folder / f"{name}.safetensors"
-    save_shipped_weights(codec.state_tensors(), weights, {CONFIG_KEY: TINY_CONFIG.to_json()},
-                         int8_names=codec.model.entropy_model_conv_weights())
+    save_shipped_image_codec(codec, weights, {})
     entry = ManifestEntry(name, model_id, IMAGE_KIND, weights.name, sha256_of(weights), {})
     write_manifest_entry(entry, folder)
     return entry

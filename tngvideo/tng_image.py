@@ -18,7 +18,7 @@ from tngvideo.codecs.latent_refinement import refine_latents
 from tngvideo.entropy.coder import CODER_ID, READABLE_CODER_IDS
 from tngvideo.errors import BitstreamError, InputError
 from tngvideo.rate_control import as_float32, quality_for_budget
-from tngvideo.zoo import ManifestEntry, find_entry, verified_weights
+from tngvideo.zoo import CONFIG_KEY, ManifestEntry, find_entry, save_shipped_weights, verified_weights
 
 IMAGE_KIND = "image"
 
@@ -35,6 +35,13 @@ class LoadedImageCodec:
 def load_image_codec(name: str | None = None, models_dir: Path | None = None) -> LoadedImageCodec:
     """Load a shipped image model by name (default: the newest image model in the manifest)."""
     return _load_entry(find_entry(name=name, kind=IMAGE_KIND, models_dir=models_dir), models_dir)
+
+
+def save_shipped_image_codec(codec: ImageCodec, path: Path, metadata: dict[str, str]) -> None:
+    """Write ``codec`` as a shipped weight file (what :func:`load_image_codec` reads): its config in the
+    metadata beside ``metadata``, and the entropy model's convolutions as int8."""
+    save_shipped_weights(codec.state_tensors(), path, {CONFIG_KEY: codec.model.config.to_json(), **metadata},
+                         int8_names=codec.model.entropy_model_conv_weights())
 
 
 def _load_entry(entry: ManifestEntry, models_dir: Path | None) -> LoadedImageCodec:

@@ -36,8 +36,8 @@ class KodakProbe:
         self.anchor_curves: dict[str, tuple[list[float], list[float]]] = {}
         if reference_json.exists():
             curves = json.loads(reference_json.read_text())["curves"]
-            for name in (name for name in PROBE_ANCHORS if name in curves):
-                self.anchor_curves[name] = ([p["bpp"] for p in curves[name]], [p["psnr"] for p in curves[name]])
+            self.anchor_curves = {name: ([p["bpp"] for p in curves[name]], [p["psnr"] for p in curves[name]])
+                                  for name in PROBE_ANCHORS if name in curves}
 
     @torch.no_grad()
     def measure(self, model: ImageModel, tile: int | None = None) -> dict[str, object]:
