@@ -60,6 +60,8 @@ def main() -> None:
     parser.add_argument("--phase", choices=["joint", "prior"], default=defaults.phase,
                         help="joint: all parameters, rate + distortion; prior: entropy model only, rate only")
     parser.add_argument("--init-weights", default=None)
+    parser.add_argument("--video-frame-step", type=int, default=defaults.data.video_frame_step,
+                        help="train on every Nth frame of the training clips too (0: photographs only)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
@@ -74,6 +76,7 @@ def main() -> None:
     config = dataclasses.replace(
         defaults,
         model=model,
+        data=dataclasses.replace(defaults.data, video_frame_step=args.video_frame_step),
         init_weights=args.init_weights,
         phase=args.phase,
         **{field: getattr(args, field) for field in INT_FIELDS + FLOAT_FIELDS},

@@ -14,7 +14,7 @@ from PIL import Image
 from tiny_model import TINY_CONFIG, tiny_model
 
 from tngvideo.codecs.image_model import ImageModel, lambdas_of_levels
-from tngvideo.training.data import TrainingDataConfig
+from tngvideo.training.data import TrainingDataConfig, load_training_pictures
 from tngvideo.training.image_trainer import (
     ImageTrainer,
     TrainConfig,
@@ -120,6 +120,19 @@ def data_root(tmp_path: Path, smooth_frames) -> Path:
     for index, frame in enumerate(smooth_frames(64, 80, count=3)):
         Image.fromarray(frame).save(folder / f"{index}.png")
     return tmp_path / "data"
+
+
+def test_training_takes_every_nth_clip_frame_or_photographs_only(data_root: Path, smooth_frames) -> None:
+    clip = data_root / "video" / "train" / "clip"
+    clip.mkdir(parents=True)
+    for index, frame in enumerate(smooth_frames(48, 64, count=5)):
+        Image.fromarray(frame).save(clip / f"{index:03d}.png")
+    photos = ("images/photos",)
+    every_second = load_training_pictures(data_root, TrainingDataConfig(image_dirs=photos, video_frame_step=2))
+    assert [p.shape[:2] for p in every_second] == [(64, 80)] * 3 + [(48, 64)] * 3  # clip frames 0, 2, 4
+    assert len(load_training_pictures(data_root, TrainingDataConfig(image_dirs=photos, video_frame_step=0))) == 3
+    with pytest.raises(ValueError, match="frame step"):
+        TrainingDataConfig(video_frame_step=-1)
 
 
 def _tiny_training(steps: int, **changes: object) -> TrainConfig:

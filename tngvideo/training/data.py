@@ -23,8 +23,12 @@ class TrainingDataConfig:
 
     image_dirs: tuple[str, ...] = ("images/cid22", "images/clic2025")
     video_dir: str = "video/train"
-    video_frame_step: int = 12
+    video_frame_step: int = 12  # every Nth frame of each training clip; 0: photographs only
     downscale_min_side: int = 700
+
+    def __post_init__(self) -> None:
+        if self.video_frame_step < 0:
+            raise ValueError(f"video frame step must be 0 (no video frames) or positive, got {self.video_frame_step}")
 
 
 def _downscaled(frame: np.ndarray, min_side: int) -> np.ndarray:
@@ -42,7 +46,7 @@ def load_training_pictures(root: Path, config: TrainingDataConfig) -> list[np.nd
         for path in picture_paths(root / image_dir):
             pictures.append(_downscaled(read_picture(path), 2 * config.downscale_min_side))
     video_root = root / config.video_dir
-    if video_root.is_dir():
+    if config.video_frame_step and video_root.is_dir():
         for clip in sorted(p for p in video_root.iterdir() if p.is_dir()):
             for index, frame in enumerate(iter_clip_frames(clip)):
                 if index % config.video_frame_step == 0:
