@@ -45,11 +45,12 @@ def _encode_with_one_thread_decode_with_two(make_model: Callable[[], ImageModel]
     try:
         torch.set_num_threads(1)
         encoded = encode_image(picture, 5.5, LoadedImageCodec(ImageCodec.from_model(make_model()), identity, "tiny"))
+        reconstruction = encoded.reconstruction  # synthesised on first use: here, with one thread
         torch.set_num_threads(2)
         decoded = decode_image(encoded.data, LoadedImageCodec(ImageCodec.from_model(make_model()), identity, "tiny"))
     finally:
         torch.set_num_threads(threads)
-    return encoded.reconstruction, decoded
+    return reconstruction, decoded
 
 
 @pytest.mark.parametrize("context", ["none", "checkerboard"])

@@ -55,8 +55,13 @@ class EncodedImage:
     """A complete .tng file and the picture its decoder will produce."""
 
     data: bytes
-    reconstruction: np.ndarray
     header: ImageHeader
+    picture: EncodedPicture
+
+    @property
+    def reconstruction(self) -> np.ndarray:
+        """The decoder's output, synthesised on first use (see :class:`EncodedPicture`)."""
+        return self.picture.reconstruction
 
 
 def encode_image(rgb: np.ndarray, quality: float, loaded: LoadedImageCodec, refine_steps: int = 0) -> EncodedImage:
@@ -100,7 +105,7 @@ def _check_picture(rgb: np.ndarray) -> None:
 
 def _packed(loaded: LoadedImageCodec, shape: tuple[int, ...], quality: float, encoded: EncodedPicture) -> EncodedImage:
     header = ImageHeader(CODER_ID, loaded.identity, shape[1], shape[0], quality)
-    return EncodedImage(pack_image(header, encoded.payload), encoded.reconstruction, header)
+    return EncodedImage(pack_image(header, encoded.payload), header, encoded)
 
 
 def decode_image(data: bytes, loaded: LoadedImageCodec | None = None, models_dir: Path | None = None) -> np.ndarray:

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -63,10 +64,18 @@ class AnalysedPicture:
 
 @dataclass(frozen=True)
 class EncodedPicture:
-    """What the encoder produced for one picture, and the reconstruction the decoder will produce."""
+    """What the encoder produced for one picture, and the reconstruction the decoder will produce.
+
+    The reconstruction is synthesised on first use: a still-picture encode never needs it, and the
+    synthesis is as costly as the rest of the encoder."""
 
     payload: LatentPayload
-    reconstruction: np.ndarray  # HxWx3 uint8
+    synthesize: Callable[[], np.ndarray] = field(repr=False, compare=False)
+
+    @cached_property
+    def reconstruction(self) -> np.ndarray:
+        """HxWx3 uint8, identical to the decoder's output."""
+        return self.synthesize()
 
 
 @contextlib.contextmanager
@@ -141,8 +150,12 @@ class ImageCodec:
         level = self.level(quality)
         with deterministic_inference():
             payload, y_symbols, means = self._code(picture, level)
-            reconstruction = self._synthesize(y_symbols, means, level, picture.height, picture.width)
-        return EncodedPicture(payload, reconstruction)
+
+        def synthesize() -> np.ndarray:
+            with deterministic_inference():
+                return self._synthesize(y_symbols, means, level, picture.height, picture.width)
+
+        return EncodedPicture(payload, synthesize)
 
     def payload_size(self, picture: AnalysedPicture, quality: float) -> int:
         """Bytes of the coded sections at ``quality``, without synthesising the reconstruction."""
