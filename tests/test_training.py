@@ -255,6 +255,9 @@ def test_the_kodak_probe_gives_bd_rates_against_jpeg_and_webp(tmp_path: Path, sm
     vs_jpeg, vs_webp = result["bd_rate_vs_jpeg_percent"], result["bd_rate_vs_webp_percent"]
     assert isinstance(vs_jpeg, float) and isinstance(vs_webp, float)
     assert 1 + vs_webp / 100 == pytest.approx(2 * (1 + vs_jpeg / 100), rel=1e-6)
+    top = result["top_level"]  # beyond the probed lambdas: the level where the anchors are hardest to beat
+    assert isinstance(top, dict) and (top["level"], top["lambda"]) == (2.0, 0.1)
+    assert top["psnr_gap_vs_jpeg_db"] - top["psnr_gap_vs_webp_db"] == pytest.approx(5.0)  # 5 dB per rate doubling
 
 
 def test_the_kodak_probe_reports_the_transforms_ceiling_that_finer_quantization_approaches(

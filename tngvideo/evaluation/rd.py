@@ -168,12 +168,17 @@ def bd_table(curves: Mapping[str, RDCurve], reference: str) -> dict[str, BDRate]
 def psnr_gap(curve: RDCurve, anchor: RDCurve) -> list[tuple[float, float]]:
     """(bpp, PSNR of ``curve`` minus the anchor's at that rate) at each point of ``curve`` inside the anchor's
     rate range (linear in log rate): where along the curve a BD-rate is won or lost."""
-    log_rates = np.log(anchor.series("bpp"))
-    return [
-        (point.bpp, point.psnr - float(np.interp(np.log(point.bpp), log_rates, anchor.series("psnr"))))
-        for point in curve.points
-        if log_rates[0] <= np.log(point.bpp) <= log_rates[-1]
-    ]
+    gaps = [(point.bpp, psnr_gap_at(point.bpp, point.psnr, anchor.series("bpp"), anchor.series("psnr")))
+            for point in curve.points]
+    return [(bpp, gap) for bpp, gap in gaps if gap is not None]
+
+
+def psnr_gap_at(bpp: float, psnr: float, anchor_bpps: Sequence[float], anchor_psnrs: Sequence[float]) -> float | None:
+    """PSNR minus the anchor's at the same rate (linear in log rate); None outside the anchor's rate range."""
+    log_rates = np.log(anchor_bpps)
+    if not log_rates[0] <= np.log(bpp) <= log_rates[-1]:
+        return None
+    return psnr - float(np.interp(np.log(bpp), log_rates, anchor_psnrs))
 
 
 def environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:

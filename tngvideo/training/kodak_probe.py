@@ -1,7 +1,8 @@
 """A quick Kodak RD probe for learning curves: estimated bpp and PSNR at a few levels, BD-rate vs JPEG.
 
 Uses the model's rate estimate (not real coding) so it costs only forward passes; the shipped
-numbers come from the real codec in ``tngvideo image eval``. It also reports the transforms' ceiling:
+numbers come from the real codec in ``tngvideo image eval``. It also reports the model's top level against the
+anchors (the probed lambdas stop below it, where the anchors are hardest to beat), and the transforms' ceiling:
 the PSNR of the highest probed level decoded from *unquantized* latents. When the quantized PSNR
 nears it, more rate cannot buy quality; only better transforms can (measured on v3: 34.9 dB ceiling
 at lambda 0.18, 34.3 dB quantized, where JPEG reaches 36.8 dB at the same rate).
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 
 from tngvideo.codecs.image_model import ImageModel
+from tngvideo.evaluation.rd import psnr_gap_at
 from tngvideo.io.pictures import picture_paths, read_picture
 from tngvideo.metrics import bd_rate_percent, psnr_from_mse
 
@@ -46,25 +48,32 @@ class KodakProbe:
         was_training = model.training
         model.eval()
         levels = [model.config.level_of(lam) for lam in PROBE_LAMBDAS]
-        level_bpps: list[list[float]] = [[] for _ in levels]
-        level_psnrs: list[list[float]] = [[] for _ in levels]
+        top_level = float(len(model.config.level_lambdas) - 1)
+        measured_levels = [*levels, top_level]
+        level_bpps: list[list[float]] = [[] for _ in measured_levels]
+        level_psnrs: list[list[float]] = [[] for _ in measured_levels]
         ceiling_psnrs = []
         for picture in self.images:  # the analysis once per picture: only the gains depend on the level
             x = picture if tile is None else split_into_tiles(picture, tile)
             features = model.g_a(x.contiguous(memory_format=torch.channels_last))
             ceiling_psnrs.append(_unquantized_psnr(model, features, levels[-1], x))
-            for index, level in enumerate(levels):
+            for index, level in enumerate(measured_levels):
                 gain, inverse_gain = model.gains(torch.full((x.shape[0],), level))
                 out = model.from_latents(features * gain, inverse_gain)
                 level_bpps[index].append(out.bits_per_pixel().mean().item())
                 level_psnrs[index].append(_psnr_of_8_bit_output(out.x_hat, x))
         bpps = [float(np.mean(values)) for values in level_bpps]
         psnrs = [float(np.mean(values)) for values in level_psnrs]
+        top_bpp, top_psnr = bpps.pop(), psnrs.pop()
         result: dict[str, object] = {"lambdas": list(PROBE_LAMBDAS), "levels": levels, "bpp": bpps, "psnr": psnrs}
         result["unquantized_psnr"] = float(np.mean(ceiling_psnrs))
+        top: dict[str, object] = {"level": top_level, "lambda": model.config.level_lambdas[-1], "bpp": top_bpp,
+                                  "psnr": top_psnr}
         model.train(was_training)
         for name, (anchor_bpps, anchor_psnrs) in self.anchor_curves.items():
             result[f"bd_rate_vs_{name}_percent"] = bd_rate_percent(anchor_bpps, anchor_psnrs, bpps, psnrs)
+            top[f"psnr_gap_vs_{name}_db"] = psnr_gap_at(top_bpp, top_psnr, anchor_bpps, anchor_psnrs)
+        result["top_level"] = top
         return result
 
 
