@@ -9,8 +9,8 @@
         # recalibrates the entropy model for whole pictures (rate-only loss, transforms frozen)
 
 A model initialised from weights trained on another --level-lambdas ladder takes their gain vectors
-regridded onto its own ladder (new levels interpolated or extrapolated in log lambda); see
-tngvideo.training.model_growth for what else may grow.
+regridded onto its own ladder (new levels interpolated or extrapolated in log lambda); one with a larger
+--latent than the weights gets the extra latent channels silent (tngvideo.training.model_growth).
 
 Resumes from ``RUN_DIR/last.*`` when present. Logs JSON lines (train loss/bpp/PSNR every 100 steps,
 Kodak probe every --eval-every steps) to stdout and ``RUN_DIR/log.jsonl``.
@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=None, help="shared data root (default: $TNGVIDEO_DATA or ../shared/data)")
     parser.add_argument("--hidden", type=int, default=defaults.model.hidden_channels)
     parser.add_argument("--latent", type=int, default=defaults.model.latent_channels,
-                        help="latent channels M (as --init-weights has, if given)")
+                        help="latent channels M (more than --init-weights has: the new ones start silent)")
     parser.add_argument("--hyper", type=int, default=defaults.model.hyper_channels)
     parser.add_argument("--context", choices=["none", "checkerboard"], default=defaults.model.context)
     parser.add_argument("--synthesis-residual-blocks", action="store_true",

@@ -96,11 +96,40 @@ def test_a_model_grows_quality_levels_from_weights_trained_on_a_shorter_ladder()
     assert torch.equal(grown.g_a[0].weight, source.g_a[0].weight)
 
 
+def test_wider_latents_grow_onto_trained_weights_as_the_same_codec_that_training_can_move() -> None:
+    narrow = tiny_model(context="checkerboard")
+    wide_config = dataclasses.replace(narrow.config, latent_channels=TINY_CONFIG.latent_channels + 4)
+    torch.manual_seed(5)
+    wide = ImageModel(wide_config)
+    assert initialise_from(wide, narrow.state_dict(), narrow.config) == []
+    narrow.eval()
+    wide.eval()
+    x, level = torch.rand(1, 3, 64, 64), torch.tensor([3.0])
+    m = TINY_CONFIG.latent_channels
+    with torch.no_grad():
+        narrow_out, wide_out = narrow(x, level), wide(x, level)
+        wide_y = wide.latents(x, level)[0]
+        wide_y_hat, _, _ = wide.latent_prior(wide_y)
+    for latents in (wide_y, wide_y_hat):  # the new channels are silent: they code as 0
+        assert torch.equal(latents[:, m:], torch.zeros_like(latents[:, m:]))
+    torch.testing.assert_close(wide_out.x_hat, narrow_out.x_hat)
+    torch.testing.assert_close(wide_out.y_likelihoods[:, :m], narrow_out.y_likelihoods)
+    torch.testing.assert_close(wide_out.z_likelihoods, narrow_out.z_likelihoods)
+    assert wide_out.bits_per_pixel().item() == pytest.approx(narrow_out.bits_per_pixel().item(), rel=1e-3)
+    distortion = torch.mean((wide(x, level).x_hat - x) ** 2)  # eval mode: the rate's noise gradient stays out
+    distortion.backward()
+    gradient = wide.g_a[-1].weight.grad
+    assert gradient is not None and gradient[m:].abs().sum() > 0  # the distortion can wake the new channels up
+
+
 def test_weights_of_other_widths_are_refused_with_a_clear_error() -> None:
     narrow = tiny_model()
     wide = ImageModel(dataclasses.replace(narrow.config, latent_channels=TINY_CONFIG.latent_channels + 4))
-    with pytest.raises(ValueError, match="latent_channels"):
-        initialise_from(wide, narrow.state_dict(), narrow.config)
+    with pytest.raises(ValueError, match="latent_channels may only grow"):
+        initialise_from(narrow, wide.state_dict(), wide.config)
+    other_hidden = ImageModel(dataclasses.replace(narrow.config, hidden_channels=TINY_CONFIG.hidden_channels + 4))
+    with pytest.raises(ValueError, match="hidden_channels"):
+        initialise_from(other_hidden, narrow.state_dict(), narrow.config)
 
 
 def test_level_of_a_lambda_inverts_the_ladder_interpolation() -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
@@ -28,6 +30,36 @@ def deconv(in_channels: int, out_channels: int, kernel_size: int = 5, stride: in
         padding=kernel_size // 2,
         output_padding=stride - 1,
     )
+
+
+NewEntries = Literal["zero", "fresh"]
+
+
+@dataclass(frozen=True)
+class LatentSizedLayer:
+    """A convolution whose outputs and/or inputs are ``*_blocks`` stacked groups of M latent channels
+    (0: that side does not follow M), and how the entries of new latent channels start when M grows:
+    "zero", or "fresh" (the wider model's random initialisation). Modules declare these themselves, so
+    widening a trained model (``tngvideo.training.model_growth``) needs no knowledge of their layout."""
+
+    module: nn.Module
+    out_blocks: int = 0
+    in_blocks: int = 0
+    new_outputs: NewEntries = "zero"
+    new_inputs: NewEntries = "zero"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.module, (nn.Conv2d, nn.ConvTranspose2d)) or self.module.bias is None:
+            raise TypeError(f"expected a convolution with a bias, got {self.module}")
+
+    def parameter_axes(self) -> list[tuple[torch.Tensor, tuple[tuple[int, NewEntries], ...]]]:
+        """(weight, bias) with (blocks, new entries) of each of their leading axes (a transposed
+        convolution's weight is (in, out, k, k))."""
+        module = self.module
+        assert isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)) and module.bias is not None  # __post_init__
+        outputs, inputs = (self.out_blocks, self.new_outputs), (self.in_blocks, self.new_inputs)
+        weight_axes = (inputs, outputs) if isinstance(module, nn.ConvTranspose2d) else (outputs, inputs)
+        return [(module.weight, weight_axes), (module.bias, (outputs,))]
 
 
 class GDN(nn.Module):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -30,6 +31,7 @@ from tngvideo.entropy.factorized import FactorizedPrior
 from tngvideo.entropy.gaussian import gaussian_likelihood
 from tngvideo.entropy.quantization import add_uniform_noise, round_straight_through
 from tngvideo.layers import (
+    LatentSizedLayer,
     LevelGains,
     analysis_transform,
     hyper_analysis,
@@ -135,6 +137,19 @@ class ImageModel(nn.Module):
         self.gains = LevelGains(m, config.level_lambdas)
         self.z_prior = FactorizedPrior(h)
         self.checkerboard = CheckerboardContext(m) if config.context == "checkerboard" else None
+
+    def latent_sized_layers(self) -> Iterator[LatentSizedLayer]:
+        """Every layer whose width follows M, and how new latent channels start so that a widened model is
+        the same codec: the analysis emits zeros in them (they quantize to 0 and cost almost nothing), the
+        synthesis reads them with fresh weights (so the distortion's gradient reaches the analysis through
+        the straight-through rounding and they can come alive), the entropy model ignores them and gives
+        them mean 0 at the smallest scale."""
+        yield LatentSizedLayer(self.g_a[-1], out_blocks=1)
+        yield LatentSizedLayer(self.g_s[0], in_blocks=1, new_inputs="fresh")
+        yield LatentSizedLayer(self.h_a[0], in_blocks=1)
+        yield LatentSizedLayer(self.h_s[-1], out_blocks=2)  # [scales | means]
+        if self.checkerboard is not None:
+            yield from self.checkerboard.latent_sized_layers()
 
     def entropy_parameters(self, z_hat: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(scales, means) of the Gaussian prior of every latent: from the hyper-latents, and with a

@@ -15,13 +15,13 @@ these parameters drive the entropy coder.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
 
 from tngvideo.entropy.fixed_point import FixedPointNetwork
-from tngvideo.layers import conv
+from tngvideo.layers import LatentSizedLayer, conv
 
 
 def anchor_mask(height: int, width: int) -> torch.Tensor:
@@ -59,6 +59,15 @@ class CheckerboardContext(nn.Module):
             nn.ReLU(),
             last,
         )
+
+    def latent_sized_layers(self) -> Iterator[LatentSizedLayer]:
+        """Layers whose widths follow M: context [2M] <- [M]; correction [3M] <- [4M] (hyperprior parameters
+        | context) -> [2M] <- [3M] -> [2M] <- [2M]. New inputs start at zero and new hidden units fresh, so a
+        widened context ignores the new channels and corrects the old ones as before."""
+        yield LatentSizedLayer(self.context[0], out_blocks=2, in_blocks=1)
+        yield LatentSizedLayer(self.correction[0], out_blocks=3, in_blocks=4, new_outputs="fresh")
+        yield LatentSizedLayer(self.correction[2], out_blocks=2, in_blocks=3, new_outputs="fresh")
+        yield LatentSizedLayer(self.correction[-1], out_blocks=2, in_blocks=2)
 
     def forward(self, parameters: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
         """Parameters (2M channels) for every position given the anchors' values (zero elsewhere);

@@ -2,8 +2,8 @@
 
 Training from scratch costs days on this CPU, so every architecture change is grown onto the
 shipped weights instead: new modules (checkerboard context, residual blocks) start as a no-op, new
-quality levels are interpolated from the trained gains. Fine-tuning then only has to learn what
-the growth adds.
+quality levels are interpolated from the trained gains, and extra latent channels start silent (see
+:func:`widen_latents`). Fine-tuning then only has to learn what the growth adds.
 """
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ from __future__ import annotations
 import torch
 
 from tngvideo.codecs.image_model import ImageModel, ImageModelConfig
-from tngvideo.layers import ResidualBlock
+from tngvideo.layers import NewEntries, ResidualBlock
 
-# Widths a model cannot change on top of trained weights (latent widening lived in commit e842206 and
-# was removed: the checkerboard context grows with M^2 and the 20 MB file limit leaves no room).
-_FIXED_WIDTHS = ("hidden_channels", "latent_channels", "hyper_channels")
+# Widths a model cannot change on top of trained weights (the latent width M may grow: widen_latents).
+_FIXED_WIDTHS = ("hidden_channels", "hyper_channels")
 
 
 def growable_prefixes(model: ImageModel) -> tuple[str, ...]:
@@ -32,7 +31,8 @@ def initialise_from(
     :func:`growable_prefixes` may be missing from them.
 
     Weights trained on another level ladder get their gain vectors regridded onto the model's ladder
-    (``LevelGains.regrid_from``). Returns the names of the modules that kept their fresh initialisation.
+    (``LevelGains.regrid_from``); weights with fewer latent channels are widened (:func:`widen_latents`).
+    Returns the names of the modules that kept their fresh initialisation.
     """
     if source is not None:
         changed = [f"{name} {getattr(source, name)} -> {getattr(model.config, name)}" for name in _FIXED_WIDTHS
@@ -40,6 +40,8 @@ def initialise_from(
         if changed:
             raise ValueError(f"cannot grow trained weights to other widths: {', '.join(changed)}")
     weights = dict(weights)
+    if source is not None and source.latent_channels != model.config.latent_channels:
+        weights = widen_latents(weights, source.latent_channels, model)
     target_lambdas = model.config.level_lambdas
     regrid = source is not None and tuple(source.level_lambdas) != tuple(target_lambdas)
     if regrid:
@@ -53,3 +55,44 @@ def initialise_from(
         assert source is not None
         model.gains.regrid_from(gains["log_gain"], gains["log_inverse_gain"], source.level_lambdas, target_lambdas)
     return sorted({k.split(".")[0] for k in missing})
+
+
+def widen_latents(weights: dict[str, torch.Tensor], old_channels: int, model: ImageModel) -> dict[str, torch.Tensor]:
+    """Weights of a model with ``old_channels`` latent channels, widened to ``model``'s M.
+
+    The result codes every picture as before (the new channels are all zero: symbol 0 at the smallest
+    scale, a few bits per picture; see ``ImageModel.latent_sized_layers``), yet training can move them.
+    New gain vectors start at the mean of the trained ones of their level.
+    """
+    new_channels = model.config.latent_channels
+    if not 0 < old_channels <= new_channels:
+        raise ValueError(f"cannot widen {old_channels} latent channels to {new_channels} (latent_channels may only grow)")
+    widened = dict(weights)
+    names = {id(parameter): name for name, parameter in model.named_parameters()}
+    for layer in model.latent_sized_layers():
+        for parameter, axes in layer.parameter_axes():
+            name = names[id(parameter)]
+            widened[name] = _embedded(weights[name], parameter, axes, old_channels, new_channels)
+    for name in ("gains.log_gain", "gains.log_inverse_gain"):
+        old = weights[name]
+        widened[name] = torch.cat([old, old.mean(dim=1, keepdim=True).expand(-1, new_channels - old_channels)], dim=1)
+    return widened
+
+
+def _embedded(old: torch.Tensor, fresh: torch.Tensor, axes: tuple[tuple[int, NewEntries], ...], old_m: int,
+              new_m: int) -> torch.Tensor:
+    """``old`` placed into a copy of ``fresh``; ``axes`` gives (blocks, new entries) for each leading axis
+    (0 blocks: the axis does not follow M)."""
+    grown = fresh.detach().clone()
+    kept = []
+    for axis, (blocks, new_entries) in enumerate(axes):
+        if not blocks:
+            kept.append(torch.arange(grown.shape[axis]))
+            continue
+        kept.append(torch.cat([torch.arange(old_m) + block * new_m for block in range(blocks)]))
+        if new_entries == "zero":
+            is_new = torch.ones(grown.shape[axis], dtype=torch.bool)
+            is_new[kept[-1]] = False
+            grown.index_fill_(axis, torch.nonzero(is_new).flatten(), 0.0)
+    grown[torch.meshgrid(*kept, indexing="ij")] = old
+    return grown
