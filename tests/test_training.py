@@ -192,7 +192,7 @@ def test_fine_tuning_a_context_model_from_hyperprior_weights(tmp_path: Path, dat
     config = dataclasses.replace(config, model=dataclasses.replace(TINY_CONFIG, context="checkerboard"))
     ImageTrainer(config, tmp_path / "run", data_root, None).run()
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
-    assert log[0] == {**log[0], "event": "init", "new_modules": ["checkerboard"]}
+    assert log[0] == {**log[0], "event": "init", "new_modules": ["checkerboard"], "source_latent_channels": TINY_CONFIG.latent_channels}
     assert any(k.startswith("checkerboard.") for k in load_state(tmp_path / "run" / "last.safetensors"))
 
 

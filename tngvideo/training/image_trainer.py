@@ -148,7 +148,8 @@ class ImageTrainer:
             source = ImageModelConfig.from_json(read_metadata(path)[CONFIG_KEY])
             new_modules = initialise_from(self.model, network, source)
             self._log({"event": "init", "weights": self.config.init_weights, "new_modules": new_modules,
-                       "source_level_lambdas": list(source.level_lambdas)})
+                       "source_level_lambdas": list(source.level_lambdas),
+                       "source_latent_channels": source.latent_channels})
 
     def _log(self, record: dict[str, object]) -> None:
         record = {"time": round(time.time(), 1), **record}
