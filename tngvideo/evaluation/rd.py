@@ -168,8 +168,8 @@ def bd_table(curves: Mapping[str, RDCurve], reference: str) -> dict[str, BDRate]
 def psnr_gap(curve: RDCurve, anchor: RDCurve) -> list[tuple[float, float]]:
     """(bpp, PSNR of ``curve`` minus the anchor's at that rate) at each point of ``curve`` inside the anchor's
     rate range (linear in log rate): where along the curve a BD-rate is won or lost."""
-    gaps = [(point.bpp, psnr_gap_at(point.bpp, point.psnr, anchor.series("bpp"), anchor.series("psnr")))
-            for point in curve.points]
+    anchor_bpps, anchor_psnrs = anchor.series("bpp"), anchor.series("psnr")
+    gaps = [(point.bpp, psnr_gap_at(point.bpp, point.psnr, anchor_bpps, anchor_psnrs)) for point in curve.points]
     return [(bpp, gap) for bpp, gap in gaps if gap is not None]
 
 
