@@ -1,6 +1,6 @@
 """Classical image anchors on a folder of images: RD table, BD-rate table, JSON and plot.
 
-    python scripts/bench_image.py /work/shared/data/kodak --out results/image_anchors
+    python scripts/bench_image.py ../shared/data/kodak --out results/image_anchors
     python scripts/bench_image.py DIR --codecs jpeg x265-intra-yuv444p-psnr --limit 4
 
 Writes OUT/rd.json (per-setting and matched-PSNR curves, BD tables, settings, versions), OUT/rd.png

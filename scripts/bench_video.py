@@ -1,6 +1,6 @@
 """Classical video anchors (x264, x265, optionally SVT-AV1) on one clip: RD and BD-rate tables, JSON, plot.
 
-    python scripts/bench_video.py /work/shared/data/video/eval/foreman_cif --frames 64
+    python scripts/bench_video.py ../shared/data/video/eval/foreman_cif --frames 64
     python scripts/bench_video.py CLIP --presets medium --crfs 22 27 32 37 --svtav1
 
 Every anchor runs at every CRF with a fixed closed GOP (--gop). Writes OUT/rd.json, OUT/rd.png and

@@ -2,11 +2,15 @@
 Kodak with the real codec (and all-intra on the shipped sample clip), and record everything in
 models/manifest.json.
 
-    python scripts/export_image_model.py runs/image/best.safetensors --name tng-image-v1 --model-id 1 \
-        --anchors results/kodak_anchors/rd.json
+    python scripts/export_image_model.py runs/prior-n/best.safetensors --name tng-image-v11 --model-id 11 \
+        --parent tng-image-v10 --stage image-n12 8000 "python scripts/train_image.py --run-dir runs/image-n12 ..." \
+        --stage prior-n 600 "python scripts/train_image.py --run-dir runs/prior-n --phase prior ..." \
+        --learning-curve docs/learning_curves/tng-image-v11.json
 
 The manifest entry holds the file's sha256, the architecture and training config (read from the
-checkpoint's metadata), the training data and its terms, and the measured Kodak numbers.
+checkpoint's metadata), the training data and its terms, the lineage since the parent model (one
+stage per run: run, steps used, command), the learning curve's path (not the curve), and the
+measured Kodak and sample-clip numbers.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 from pathlib import Path
 
 import torch
@@ -28,13 +33,15 @@ from tngvideo.tng_image import IMAGE_KIND, save_shipped_image_codec
 from tngvideo.zoo import (
     CONFIG_KEY,
     ManifestEntry,
+    find_entry,
     load_state,
     read_metadata,
     sha256_of,
     write_manifest_entry,
 )
 
-SAMPLE_CLIP = Path(__file__).resolve().parents[1] / "tests" / "data" / "sample_foreman_qcif.mp4"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_CLIP = REPO_ROOT / "tests" / "data" / "sample_foreman_qcif.mp4"
 EVAL_GOP = 32
 TRAINING_DATA_TERMS = (
     "shared data images/cid22 (CC BY-SA 4.0), images/clic2025 (Unsplash License), frames of video/train "
@@ -45,6 +52,25 @@ TRAINING_DATA_TERMS = (
 
 def _finite(value: float) -> float | None:
     return round(value, 2) if math.isfinite(value) else None
+
+
+def _repo_relative(path: str) -> str:
+    """A path as the manifest records it: relative to the repository when it is inside it (no machine's paths)."""
+    absolute = Path(path).resolve()
+    return os.path.relpath(absolute, REPO_ROOT) if absolute.is_relative_to(REPO_ROOT) else path
+
+
+def _stages(raw: list[list[str]], parser: argparse.ArgumentParser) -> list[dict[str, str | int]]:
+    """``--stage RUN STEPS COMMAND [NOTE]`` values as the manifest's lineage stages."""
+    stages: list[dict[str, str | int]] = []
+    for values in raw:
+        if len(values) not in (3, 4) or not values[1].isdigit():
+            parser.error("--stage takes RUN STEPS COMMAND [NOTE], STEPS a whole number")
+        stage: dict[str, str | int] = {"run": values[0], "steps": int(values[1]), "command": values[2]}
+        if len(values) == 4:
+            stage["note"] = values[3]
+        stages.append(stage)
+    return stages
 
 
 def _architecture(config: ImageModelConfig) -> str:
@@ -84,13 +110,21 @@ def main() -> None:
     parser.add_argument("--kodak", type=Path, default=None, help="default: the shared data's kodak/")
     parser.add_argument("--anchors", type=Path, default=None, help="anchor report from scripts/bench_image.py")
     parser.add_argument("--out", type=Path, default=Path("results/kodak_tng"))
-    parser.add_argument("--history", default="", help="how the weights were trained: the runs and commands, in order")
-    parser.add_argument("--steps-before", type=int, default=0, help="steps the run's starting weights had seen")
+    parser.add_argument("--parent", default=None,
+                        help="the shipped model the first --stage started from (its lineage total counts as steps before)")
+    parser.add_argument("--stage", nargs="+", action="append", default=[], metavar="RUN STEPS COMMAND [NOTE]",
+                        help="one run since --parent, in order: its name, the steps of it used, its command; the last "
+                        "one produced CHECKPOINT (without any, the lineage stays empty and counts the checkpoint's step)")
     parser.add_argument("--learning-curve", type=Path, default=None, help="JSON written by scripts/learning_curve.py")
     args = parser.parse_args()
     torch.set_num_threads(2)
 
     metadata = read_metadata(args.checkpoint)
+    checkpoint_step = int(metadata.get("step", "0") or 0)
+    stages = _stages(args.stage, parser)
+    if stages and stages[-1]["steps"] != checkpoint_step:
+        parser.error(f"the last --stage uses {stages[-1]['steps']} steps, the checkpoint is step {checkpoint_step}")
+    parent_steps = int(find_entry(name=args.parent, models_dir=models_dir()).details["training"]["steps"]) if args.parent else 0
     config = ImageModelConfig.from_json(metadata[CONFIG_KEY])
     model = ImageModel(config)
     model.load_state_dict(load_state(args.checkpoint))
@@ -103,18 +137,25 @@ def main() -> None:
 
     result = run_image_eval(args.kodak or data_root() / "kodak", args.out, None, args.name, args.anchors)
     tng = result.report.curves["tngvideo"]
+    train_config = json.loads(metadata["train_config"]) if metadata.get("train_config") else None
+    if train_config and train_config.get("init_weights"):
+        train_config["init_weights"] = _repo_relative(train_config["init_weights"])
+    curve = json.loads(args.learning_curve.read_text())["curve"] if args.learning_curve else []
+    training: dict[str, object] = {
+        "steps": parent_steps + (sum(int(stage["steps"]) for stage in stages) if stages else checkpoint_step),
+        "hours": round(curve[-1]["hours"], 1) if curve else None,
+        "data": TRAINING_DATA_TERMS,
+        "script": "scripts/train_image.py",
+        "config": train_config,
+        "learning_curve": _repo_relative(str(args.learning_curve)) if args.learning_curve else None,
+        "parent": {"name": args.parent, "steps": parent_steps} if args.parent else None,
+        "lineage": stages,
+    }
     details = {
         "architecture": _architecture(config),
         "config": dataclasses.asdict(config),
         "file_bytes": target.stat().st_size,
-        "training": {
-            "steps": args.steps_before + int(metadata.get("step", "0") or 0),
-            "config": json.loads(metadata["train_config"]) if metadata.get("train_config") else None,
-            "data": TRAINING_DATA_TERMS,
-            "script": "scripts/train_image.py",
-            "history": args.history,
-            "learning_curve": json.loads(args.learning_curve.read_text())["curve"] if args.learning_curve else None,
-        },
+        "training": training,
         "kodak": {
             "images": result.images,
             "points": [{"quality": p.setting, "bpp": round(p.bpp, 4), "psnr": round(p.psnr, 3),

@@ -1,7 +1,9 @@
-"""Learning curve of a model's training lineage: Kodak-probe BD-rate vs JPEG against training hours.
+"""Learning curve of a model's training lineage: probe BD-rate vs JPEG against training hours.
+
+The probe ran on Kodak up to tng-image-v11; runs since probe the validation set held out of training.
 
     python scripts/learning_curve.py --run runs/image-a/log.jsonl 0 9500 \
-        --run runs/image-c/log.jsonl 9500 1000 --run runs/image-d/log.jsonl 10500 --out models/curves/tng-image-v2
+        --run runs/image-c/log.jsonl 9500 1000 --run runs/image-d/log.jsonl 10500 --out docs/learning_curves/tng-image-v2
 
 Each ``--run LOG FIRST_STEP [LAST_STEP]`` is one run of the lineage: the steps its starting weights had
 seen, and its own last step that the next run (or the shipped weights) used. ``--after CURVE.json`` continues
@@ -10,13 +12,14 @@ the curve of an earlier model of the lineage (written by this script) whose run 
     python scripts/learning_curve.py --after docs/learning_curves/tng-image-v3.json \
         --run runs/image-g/log.jsonl 32000 --out docs/learning_curves/tng-image-v4
 
-Writes OUT.json and OUT.png.
+Writes OUT.json and OUT.png. The JSON names each run's log by its path relative to the current folder.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import cast
 
@@ -41,7 +44,7 @@ def main() -> None:
         segments.append(RunSegment(Path(run[0]), int(run[1]), int(run[2]) if len(run) == 3 else None))
     earlier = json.loads(args.after.read_text()) if args.after else {"runs": [], "curve": []}
     curve = lineage_curve(segments, earlier["curve"])
-    runs = earlier["runs"] + [str(s.log) for s in segments]
+    runs = earlier["runs"] + [os.path.relpath(s.log) for s in segments]  # no machine's absolute paths in docs/
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps({"runs": runs, "curve": curve}, indent=1) + "\n")
     points = [(p["step"], cast(float, p["hours"]), cast(float, p["bd_rate_vs_jpeg_percent"]))
@@ -52,7 +55,7 @@ def main() -> None:
         axis.annotate(f"{step}", (hours, bd_rate), fontsize=7)
     axis.axhline(0, color="gray", linewidth=0.8)
     axis.set_xlabel("training hours (2 CPU cores)")
-    axis.set_ylabel("Kodak BD-rate vs JPEG (%, PSNR; probe)")
+    axis.set_ylabel("probe BD-rate vs JPEG (%, PSNR; Kodak to v11, then validation)")
     axis.set_title(f"Learning curve: {args.out.name} (labels: steps)")
     axis.grid(alpha=0.3)
     figure.tight_layout()

@@ -13,7 +13,9 @@ regridded onto its own ladder (new levels interpolated or extrapolated in log la
 --latent than the weights gets the extra latent channels silent (tngvideo.training.model_growth).
 
 Resumes from ``RUN_DIR/last.*`` when present. Logs JSON lines (train loss/bpp/PSNR every 100 steps,
-Kodak probe every --eval-every steps) to stdout and ``RUN_DIR/log.jsonl``.
+the validation probe every --eval-every steps) to stdout and ``RUN_DIR/log.jsonl``. Validation uses the
+pictures held out of training (tngvideo.training.data.VALIDATION_PICTURES), never Kodak;
+``RUN_DIR/best.safetensors`` is the checkpoint with the best validation BD-rate against WebP.
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ import torch
 
 from tngvideo.codecs.image_model import ImageModelConfig
 from tngvideo.paths import data_root
-from tngvideo.training.image_trainer import ImageTrainer, TrainConfig
+from tngvideo.training.image_task import TrainConfig, run_image_training
 
-# TrainConfig fields that are plain command-line options of the same name.
-INT_FIELDS = ("steps", "batch_size", "crop_size", "warmup_steps", "seed", "eval_every", "checkpoint_every")
-FLOAT_FIELDS = ("learning_rate", "final_learning_rate", "grad_clip", "level_exponent")
+# TrainConfig and Schedule fields that are plain command-line options of the same name (and type).
+CONFIG_FIELDS = ("batch_size", "crop_size", "seed", "level_exponent")
+SCHEDULE_FIELDS = ("steps", "learning_rate", "warmup_steps", "final_learning_rate", "grad_clip", "eval_every",
+                   "checkpoint_every")
 
 
 def main() -> None:
@@ -53,10 +56,10 @@ def main() -> None:
         "--level-lambdas", type=lambda text: tuple(float(v) for v in text.split(",")),
         default=defaults.model.level_lambdas, help="comma-separated lambda of every quality level, ascending",
     )
-    for field in INT_FIELDS:
-        parser.add_argument("--" + field.replace("_", "-"), type=int, default=getattr(defaults, field))
-    for field in FLOAT_FIELDS:
-        parser.add_argument("--" + field.replace("_", "-"), type=float, default=getattr(defaults, field))
+    for owner, fields in ((defaults, CONFIG_FIELDS), (defaults.schedule, SCHEDULE_FIELDS)):
+        for field in fields:
+            default = getattr(owner, field)
+            parser.add_argument("--" + field.replace("_", "-"), type=type(default), default=default)
     parser.add_argument("--phase", choices=["joint", "prior"], default=defaults.phase,
                         help="joint: all parameters, rate + distortion; prior: entropy model only, rate only")
     parser.add_argument("--init-weights", default=None)
@@ -77,12 +80,12 @@ def main() -> None:
         defaults,
         model=model,
         data=dataclasses.replace(defaults.data, video_frame_step=args.video_frame_step),
+        schedule=dataclasses.replace(defaults.schedule, **{field: getattr(args, field) for field in SCHEDULE_FIELDS}),
         init_weights=args.init_weights,
         phase=args.phase,
-        **{field: getattr(args, field) for field in INT_FIELDS + FLOAT_FIELDS},
+        **{field: getattr(args, field) for field in CONFIG_FIELDS},
     )
-    kodak = root / "kodak"
-    ImageTrainer(config, args.run_dir, root, kodak if kodak.is_dir() else None).run()
+    run_image_training(config, args.run_dir, root)
 
 
 if __name__ == "__main__":

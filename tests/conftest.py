@@ -9,7 +9,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from tiny_model import write_tiny_models_dir
+from tiny_model import write_tiny_inter_model, write_tiny_models_dir
 
 from tngvideo.paths import MODELS_ENV_VAR
 
@@ -89,3 +89,10 @@ def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     write_tiny_models_dir(folder)
     monkeypatch.setenv(MODELS_ENV_VAR, str(folder))
     return folder
+
+
+@pytest.fixture()
+def inter_models(models: Path) -> Path:
+    """The ``models`` folder with a tiny inter model too (made with the tiny image model): P-frames on."""
+    write_tiny_inter_model(models)
+    return models

@@ -142,6 +142,14 @@ def test_video_anchor_puts_a_keyframe_every_gop(tmp_path: Path, encoder: VideoEn
     assert result.psnr > 30.0 and result.psnr_y > 30.0 and 0.5 < result.msssim <= 1.0
 
 
+def test_a_zerolatency_anchor_codes_without_b_frames_and_says_so(tmp_path: Path) -> None:
+    source = open_video(write_clip(tmp_path / "clip", frames=6))
+    anchor = VideoAnchor("libx264", "veryfast", "420", "zerolatency", gop=3)
+    assert anchor.name == "x264-veryfast-yuv420p-zerolatency" and "tune=zerolatency" in anchor.describe()
+    result = encode_clip(source, anchor, crf=23)
+    assert "".join(r.pict_type for r in result.records) == "IPPIPP"
+
+
 def test_video_anchor_lower_crf_spends_more_bits_for_higher_quality(tmp_path: Path) -> None:
     source = open_video(write_clip(tmp_path / "clip", frames=4))
     coarse, fine = (encode_clip(source, VideoAnchor("libx264", "ultrafast", gop=4), crf) for crf in (40, 18))

@@ -151,7 +151,7 @@ def test_file_made_with_other_weights_is_rejected(models: Path, tmp_path: Path, 
 def test_a_still_picture_encodes_as_a_one_frame_video(models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     picture = _png(tmp_path / "frame.png")
     assert main(["encode", str(picture), str(tmp_path / "o.tngv")]) == 0
-    assert "1 frames 47x33" in capsys.readouterr().out
+    assert "1 frames (1 I, 0 P) 47x33" in capsys.readouterr().out
 
 
 def test_info_describes_a_tng_file(models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -167,7 +167,8 @@ def test_eval_measures_the_named_model_and_refuses_an_unknown_one(
     models: Path, tmp_path: Path, sample_clip: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write_tiny_models_dir(models, seed=1, model_id=8, name="newer")  # the default from now on
-    assert main(["eval", str(sample_clip), "--frames", "1", "--model", "tiny", "--out", str(tmp_path / "e")]) == 0
+    command = ["eval", str(sample_clip), "--frames", "1", "--quality", "2", "--model", "tiny", "--out", str(tmp_path / "e")]
+    assert main(command) == 0
     assert "image model 'tiny'" in json.loads((tmp_path / "e" / "rd.json").read_text())["settings"]["tngvideo-intra"]
     code = main(["eval", str(sample_clip), "--frames", "1", "--model", "nonesuch", "--out", str(tmp_path / "f")])
     _assert_one_line_error(capsys, code, "nonesuch")

@@ -77,7 +77,7 @@ def test_a_synthesis_with_residual_blocks_decodes_bit_exactly_with_another_threa
 def test_fixed_point_entropy_parameters_are_thread_invariant_and_close_to_float() -> None:
     model = tiny_codec().model
     z = torch.randint(-6, 7, (1, 8, 3, 5)).double()
-    network = FixedPointNetwork(model.h_s)
+    network = FixedPointNetwork(model.latent.h_s)
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
@@ -88,7 +88,7 @@ def test_fixed_point_entropy_parameters_are_thread_invariant_and_close_to_float(
         torch.set_num_threads(threads)
     assert torch.equal(one, two)
     with torch.no_grad():
-        reference = model.h_s(z.float()).double()
+        reference = model.latent.h_s(z.float()).double()
     assert torch.allclose(to_real(one), reference, atol=1e-2)
 
 
@@ -175,12 +175,12 @@ def test_checkerboard_codes_two_sections_and_the_codec_agrees_with_the_model_est
 def test_checkerboard_context_changes_the_non_anchor_parameters_only() -> None:
     model = tiny_model(context="checkerboard").eval()
     plain = tiny_model(context="none").eval()
-    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("checkerboard.")})
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("latent.checkerboard.")})
     z_hat = torch.randint(-3, 4, (1, 8, 2, 2)).float()
     y = torch.randn(1, 12, 8, 8) * 5
     with torch.no_grad():
-        with_context = torch.cat(model.entropy_parameters(z_hat, y), 1)
-        without = torch.cat(plain.entropy_parameters(z_hat, y), 1)
+        with_context = torch.cat(model.latent.entropy_parameters(z_hat, y), 1)
+        without = torch.cat(plain.latent.entropy_parameters(z_hat, y), 1)
     anchors = ((torch.arange(8)[:, None] + torch.arange(8)[None, :]) % 2 == 0).expand_as(with_context)
     assert torch.equal(with_context[anchors], without[anchors])
     assert not torch.allclose(with_context[~anchors], without[~anchors])
@@ -190,7 +190,7 @@ def test_zero_initialised_context_starts_as_the_hyperprior_model() -> None:
     torch.manual_seed(3)
     model = ImageModel(dataclasses.replace(tiny_model().config, context="checkerboard")).eval()
     plain = ImageModel(tiny_model().config).eval()
-    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("checkerboard.")})
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("latent.checkerboard.")})
     x = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
         a, b = model(x, torch.tensor([2.0])), plain(x, torch.tensor([2.0]))
@@ -244,14 +244,14 @@ def test_latents_far_outside_the_tables_are_coded_exactly_not_clipped() -> None:
     """Latents (and hyper-latents) far beyond every table's support: the codec must still match the float model."""
     model = tiny_model()
     with torch.no_grad():  # a 10^4 finer quantizer than the level was trained for, same reconstruction scale
-        model.gains.log_gain.add_(math.log(1e4))
-        model.gains.log_inverse_gain.sub_(math.log(1e4))
+        model.latent.gains.log_gain.add_(math.log(1e4))
+        model.latent.gains.log_inverse_gain.sub_(math.log(1e4))
     codec = ImageCodec.from_model(model)
     picture = _picture(64, 64)
     encoded = codec.encode(picture, 2.0)
     x = torch.from_numpy(picture).permute(2, 0, 1)[None].float() / 255.0
     with torch.no_grad():
-        y = model.g_a(x) * model.gains(torch.tensor([1.0]))[0]
+        y = model.g_a(x) * model.latent.gains(torch.tensor([1.0]))[0]
         float_pixels = model.eval()(x, torch.tensor([1.0])).x_hat[0].clamp(0, 1).mul(255).round().to(torch.uint8)
     assert float(y.abs().max()) > 1000  # far beyond the largest table support
     assert np.mean(float_pixels.permute(1, 2, 0).numpy() == encoded.reconstruction) > 0.9

@@ -73,6 +73,7 @@ def _coded_cost(encoded: EncodedImage, frame: np.ndarray, quality: float, loaded
     return 8 * len(encoded.data) + lam * squared_error
 
 
+@pytest.mark.slow
 def test_refinement_lowers_the_coded_rd_cost_with_the_shipped_weights(sample_clip: Path) -> None:
     from tngvideo.tng_image import load_image_codec
 

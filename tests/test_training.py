@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import math
 from pathlib import Path
@@ -14,28 +15,29 @@ from PIL import Image
 from tiny_model import TINY_CONFIG, tiny_model
 
 from tngvideo.codecs.image_model import ImageModel, lambdas_of_levels
-from tngvideo.training.data import TrainingDataConfig, load_training_pictures
-from tngvideo.training.image_trainer import (
-    ImageTrainer,
-    TrainConfig,
-    learning_rate_at,
-    rate_loss,
-    rd_loss,
-    sample_levels,
+from tngvideo.training.data import (
+    VALIDATION_PICTURES,
+    HeldOutPicture,
+    TrainingDataConfig,
+    load_training_pictures,
+    load_validation_pictures,
 )
-from tngvideo.training.kodak_probe import KodakProbe, split_into_tiles
+from tngvideo.training.image_task import ImageTraining, TrainConfig, rate_loss, rd_loss, run_image_training
 from tngvideo.training.learning_curve import RunSegment, lineage_curve
+from tngvideo.training.levels import sample_levels
+from tngvideo.training.loop import Schedule, TrainingLoop
 from tngvideo.training.model_growth import initialise_from
+from tngvideo.training.rd_probe import RDProbe, kodak_probe, split_into_tiles
 from tngvideo.zoo import load_state, read_metadata, save_weights
 
 
 def test_learning_rate_warms_up_then_decays_to_the_final_rate() -> None:
-    config = TrainConfig(steps=1000, warmup_steps=100, learning_rate=1e-3, final_learning_rate=1e-5)
-    assert learning_rate_at(0, config) == pytest.approx(1e-5)
-    assert learning_rate_at(99, config) == pytest.approx(1e-3)
-    assert learning_rate_at(100, config) == pytest.approx(1e-3)
-    assert learning_rate_at(550, config) == pytest.approx((1e-3 + 1e-5) / 2)
-    assert learning_rate_at(1000, config) == pytest.approx(1e-5)
+    schedule = Schedule(steps=1000, warmup_steps=100, learning_rate=1e-3, final_learning_rate=1e-5)
+    assert schedule.learning_rate_at(0) == pytest.approx(1e-5)
+    assert schedule.learning_rate_at(99) == pytest.approx(1e-3)
+    assert schedule.learning_rate_at(100) == pytest.approx(1e-3)
+    assert schedule.learning_rate_at(550) == pytest.approx((1e-3 + 1e-5) / 2)
+    assert schedule.learning_rate_at(1000) == pytest.approx(1e-5)
 
 
 def test_levels_are_uniform_by_default_and_skewed_to_high_rates_below_exponent_one() -> None:
@@ -55,7 +57,7 @@ def test_a_context_model_grows_from_hyperprior_weights_but_nothing_else_may_be_m
     assert initialise_from(grown, plain) == ["checkerboard"]
     assert torch.equal(grown.g_a[0].weight, plain["g_a.0.weight"])
     with pytest.raises(ValueError, match="missing"):
-        initialise_from(tiny_model(), {k: v for k, v in plain.items() if not k.startswith("h_s.")})
+        initialise_from(tiny_model(), {k: v for k, v in plain.items() if not k.startswith("latent.h_s.")})
     with pytest.raises(ValueError, match="unexpected"):
         initialise_from(tiny_model(), {**plain, "extra.weight": torch.zeros(1)})
 
@@ -85,14 +87,14 @@ def test_a_model_grows_quality_levels_from_weights_trained_on_a_shorter_ladder()
     torch.manual_seed(1)
     source = ImageModel(short)
     with torch.no_grad():
-        source.gains.log_gain.normal_()
+        source.latent.gains.log_gain.normal_()
     grown = ImageModel(dataclasses.replace(TINY_CONFIG, level_lambdas=(0.00025, 0.001, 0.002, 0.004, 0.016)))
     assert initialise_from(grown, source.state_dict(), short) == []
-    old, new = source.gains.log_gain, grown.gains.log_gain
+    old, new = source.latent.gains.log_gain, grown.latent.gains.log_gain
     assert torch.equal(new[1], old[0]) and torch.equal(new[3], old[1]) and torch.equal(new[4], old[2])
     torch.testing.assert_close(new[2], (old[0] + old[1]) / 2)  # halfway in log lambda
     torch.testing.assert_close(new[0], old[0] - (old[1] - old[0]))  # one ladder step below, extrapolated
-    torch.testing.assert_close(grown.gains.log_inverse_gain[1], source.gains.log_inverse_gain[0])
+    torch.testing.assert_close(grown.latent.gains.log_inverse_gain[1], source.latent.gains.log_inverse_gain[0])
     assert torch.equal(grown.g_a[0].weight, source.g_a[0].weight)
 
 
@@ -109,7 +111,7 @@ def test_wider_latents_grow_onto_trained_weights_as_the_same_codec_that_training
     with torch.no_grad():
         narrow_out, wide_out = narrow(x, level), wide(x, level)
         wide_y = wide.latents(x, level)[0]
-        wide_y_hat, _, _ = wide.latent_prior(wide_y)
+        wide_y_hat, _, _ = wide.latent.quantize(wide_y)
     for latents in (wide_y, wide_y_hat):  # the new channels are silent: they code as 0
         assert torch.equal(latents[:, m:], torch.zeros_like(latents[:, m:]))
     torch.testing.assert_close(wide_out.x_hat, narrow_out.x_hat)
@@ -164,25 +166,84 @@ def test_training_takes_every_nth_clip_frame_or_photographs_only(data_root: Path
         TrainingDataConfig(video_frame_step=-1)
 
 
+def test_validation_pictures_are_held_out_of_training_and_cropped(data_root: Path) -> None:
+    photos = ("images/photos",)
+    held_out = (HeldOutPicture("images/photos/1.png"), HeldOutPicture("images/photos/2.png", crop=(32, 48)))
+    config = TrainingDataConfig(image_dirs=photos, video_frame_step=0, validation_pictures=held_out)
+    training = load_training_pictures(data_root, config)
+    validation = load_validation_pictures(data_root, config)
+    whole = load_training_pictures(data_root, dataclasses.replace(config, validation_pictures=()))
+    assert len(whole) == 3 and len(training) == 1 and np.array_equal(training[0], whole[0])
+    assert np.array_equal(validation[0], whole[1])
+    assert np.array_equal(validation[1], whole[2][16:48, 16:64])  # the centre 48x32 of 80x64
+    with pytest.raises(Exception, match="3.png"):  # a missing picture is an error, not a smaller validation set
+        load_validation_pictures(data_root, dataclasses.replace(config, validation_pictures=(HeldOutPicture("images/photos/3.png"),)))
+
+
+def test_the_default_validation_set_is_a_fixed_list_from_the_training_folders() -> None:
+    paths = [picture.path for picture in VALIDATION_PICTURES]
+    assert len(set(paths)) == len(paths) == 17
+    assert sum(path.startswith("images/cid22/") for path in paths) == 16
+    assert [p.crop for p in VALIDATION_PICTURES if p.path.startswith("images/clic2025/")] == [(512, 768)]
+    assert all(path.rsplit("/", 1)[0] in TrainingDataConfig().image_dirs for path in paths)
+
+
 def _tiny_training(steps: int, **changes: object) -> TrainConfig:
-    data = TrainingDataConfig(image_dirs=("images/photos",), video_dir="video/none")
-    return TrainConfig(
-        model=TINY_CONFIG, data=data, steps=steps, batch_size=2, crop_size=64, warmup_steps=1, checkpoint_every=2,
-        **changes,  # type: ignore[arg-type]
-    )
+    data = TrainingDataConfig(image_dirs=("images/photos",), video_dir="video/none",
+                              validation_pictures=(HeldOutPicture("images/photos/2.png"),))
+    schedule = Schedule(steps=steps, learning_rate=5e-4, warmup_steps=1, checkpoint_every=2)
+    return TrainConfig(model=TINY_CONFIG, data=data, schedule=schedule, batch_size=2, crop_size=64,
+                       **changes)  # type: ignore[arg-type]
+
+
+def _log(run: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
 
 
 def test_training_checkpoints_and_resumes_where_it_stopped(tmp_path: Path, data_root: Path) -> None:
     run = tmp_path / "run"
-    ImageTrainer(_tiny_training(3), run, data_root, None).run()
+    run_image_training(_tiny_training(3), run, data_root)
     first = load_state(run / "last.safetensors")
     assert read_metadata(run / "last.safetensors")["step"] == "3"
-    ImageTrainer(_tiny_training(5), run, data_root, None).run()
+    run_image_training(_tiny_training(5), run, data_root)
     assert read_metadata(run / "last.safetensors")["step"] == "5"
-    events = [json.loads(line)["event"] for line in (run / "log.jsonl").read_text().splitlines()]
-    assert events.count("resume") == 1
+    log = _log(run)
+    assert [r["event"] for r in log] == ["data", "eval", "resume", "data", "eval"]
+    assert log[0]["pictures"] == 2 and log[0]["validation_pictures"] == 1  # photo 2 is held out
+    assert log[-1]["pictures"] == 1 and "bd_rate_vs_webp_percent" in log[-1]  # validated on the held-out photo
     resumed = load_state(run / "last.safetensors")
     assert not torch.equal(first["g_a.0.weight"], resumed["g_a.0.weight"])
+
+
+def _anchors_of_half_and_double_rate() -> dict[str, tuple[list[float], list[float]]]:
+    """Made-up anchor curves, wide enough to overlap any model: WebP needs half JPEG's rate."""
+    bpps, psnrs = [0.01 * 2**i for i in range(12)], [5.0 + 5 * i for i in range(12)]  # 0.01-20 bpp, 5-60 dB
+    return {"jpeg": (bpps, psnrs), "webp": ([bpp / 2 for bpp in bpps], psnrs)}
+
+
+def test_the_best_checkpoint_is_chosen_by_validation_bd_rate_against_webp(tmp_path: Path, data_root: Path) -> None:
+    config = _tiny_training(2)
+    config = dataclasses.replace(config, schedule=dataclasses.replace(config.schedule, eval_every=1))
+    validation = load_validation_pictures(data_root, config.data)
+    task = ImageTraining(config, load_training_pictures(data_root, config.data), validation)
+    task.probe = RDProbe(validation, _anchors_of_half_and_double_rate())  # so that every BD-rate is finite
+    run = tmp_path / "run"
+    TrainingLoop(task, config.schedule, run, config.to_json()).run()
+    evals = [r for r in _log(run) if r["event"] == "eval"]
+    assert [r["step"] for r in evals] == [1, 2]
+    assert all(r["score"] == r["bd_rate_vs_webp_percent"] for r in evals)
+    best = min(evals, key=lambda r: float(r["score"]))  # type: ignore[arg-type]
+    metadata = read_metadata(run / "best.safetensors")
+    assert metadata["step"] == str(best["step"])
+    assert json.loads(metadata["validation"])["score"] == best["score"]
+
+
+def test_without_validation_pictures_training_runs_but_keeps_no_best_checkpoint(tmp_path: Path, data_root: Path) -> None:
+    config = _tiny_training(2)
+    config = dataclasses.replace(config, data=dataclasses.replace(config.data, validation_pictures=()))
+    run_image_training(config, tmp_path / "run", data_root)
+    assert next(r for r in _log(tmp_path / "run") if r["event"] == "eval")["pictures"] == 0
+    assert (tmp_path / "run" / "last.safetensors").exists() and not (tmp_path / "run" / "best.safetensors").exists()
 
 
 def test_fine_tuning_a_context_model_from_hyperprior_weights(tmp_path: Path, data_root: Path) -> None:
@@ -190,10 +251,10 @@ def test_fine_tuning_a_context_model_from_hyperprior_weights(tmp_path: Path, dat
     save_weights(tiny_model(), TINY_CONFIG, plain)
     config = _tiny_training(2, init_weights=str(plain))
     config = dataclasses.replace(config, model=dataclasses.replace(TINY_CONFIG, context="checkerboard"))
-    ImageTrainer(config, tmp_path / "run", data_root, None).run()
-    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    run_image_training(config, tmp_path / "run", data_root)
+    log = _log(tmp_path / "run")
     assert log[0] == {**log[0], "event": "init", "new_modules": ["checkerboard"], "source_latent_channels": TINY_CONFIG.latent_channels}
-    assert any(k.startswith("checkerboard.") for k in load_state(tmp_path / "run" / "last.safetensors"))
+    assert any(k.startswith("latent.checkerboard.") for k in load_state(tmp_path / "run" / "last.safetensors"))
 
 
 def test_the_prior_phase_trains_the_entropy_model_on_the_rate_alone(tmp_path: Path, data_root: Path) -> None:
@@ -201,9 +262,9 @@ def test_the_prior_phase_trains_the_entropy_model_on_the_rate_alone(tmp_path: Pa
     save_weights(tiny_model(context="checkerboard"), dataclasses.replace(TINY_CONFIG, context="checkerboard"), start)
     config = _tiny_training(2, init_weights=str(start), phase="prior")
     config = dataclasses.replace(config, model=dataclasses.replace(TINY_CONFIG, context="checkerboard"))
-    ImageTrainer(config, tmp_path / "run", data_root, None).run()
+    run_image_training(config, tmp_path / "run", data_root)
     before, after = load_state(start), load_state(tmp_path / "run" / "last.safetensors")
-    changed = {name.split(".")[0] for name in before if not torch.equal(before[name], after[name])}
+    changed = {name.removeprefix("latent.").split(".")[0] for name in before if not torch.equal(before[name], after[name])}
     assert changed == {"h_a", "h_s", "z_prior", "checkerboard"}  # transforms and gains untouched
 
 
@@ -252,15 +313,11 @@ def test_lineage_curve_concatenates_runs_and_counts_only_training_time(tmp_path:
     ]
 
 
-def test_the_kodak_probe_codes_pictures_whole_or_as_independent_tiles(tmp_path: Path, smooth_frames) -> None:
-    kodak = tmp_path / "kodak"
-    kodak.mkdir()
-    for index, frame in enumerate(smooth_frames(64, 128, count=2)):
-        Image.fromarray(frame).save(kodak / f"kodim{index + 1:02d}.png")
+def test_the_probe_codes_pictures_whole_or_as_independent_tiles(smooth_frames) -> None:
     config = dataclasses.replace(TINY_CONFIG, level_lambdas=(0.001, 0.01, 0.1))
     torch.manual_seed(0)
     model = ImageModel(config)
-    probe = KodakProbe(kodak)
+    probe = RDProbe(smooth_frames(64, 128, count=2), anchor_curves={})
     whole = probe.measure(model)
     one_tile = probe.measure(model, tile=64)  # 128 wide, 64 high: two tiles per picture
     assert whole["psnr"] != one_tile["psnr"] and whole["bpp"] != one_tile["bpp"]
@@ -271,16 +328,32 @@ def test_the_kodak_probe_codes_pictures_whole_or_as_independent_tiles(tmp_path: 
         probe.measure(model, tile=48)
 
 
-def test_the_kodak_probe_gives_bd_rates_against_jpeg_and_webp(tmp_path: Path, smooth_frames) -> None:
+def test_the_probe_measures_jpeg_and_webp_on_its_own_pictures_by_their_real_file_sizes(smooth_frames) -> None:
+    picture = smooth_frames(64, 80, count=1)[0]
+    probe = RDProbe([picture])
+    centre = picture[:, 8:72]  # probed as its centre cut to the network's stride
+    assert torch.equal(probe.images[0][0], torch.from_numpy(np.ascontiguousarray(centre)).permute(2, 0, 1) / 255.0)
+    for name, options in (("jpeg", {"quality": 50, "subsampling": "4:2:0"}), ("webp", {"quality": 50, "method": 6})):
+        file = io.BytesIO()
+        Image.fromarray(np.ascontiguousarray(centre)).save(file, name.upper(), **options)
+        bpps, psnrs = probe.anchor_curves[name]
+        assert len(bpps) == len(psnrs) == 12 and bpps == sorted(bpps)
+        assert 8 * file.tell() / centre[..., 0].size in bpps
+    result = probe.measure(ImageModel(dataclasses.replace(TINY_CONFIG, level_lambdas=(0.001, 0.01, 0.1))))
+    assert result["pictures"] == 1 and {"bd_rate_vs_jpeg_percent", "bd_rate_vs_webp_percent"} <= result.keys()
+    assert RDProbe([]).measure(tiny_model()) == {"pictures": 0}
+
+
+def test_the_kodak_probe_gives_bd_rates_against_the_reference_jpeg_and_webp(tmp_path: Path, smooth_frames) -> None:
     kodak = tmp_path / "kodak"
     kodak.mkdir()
     Image.fromarray(smooth_frames(64, 64, count=1)[0]).save(kodak / "kodim01.png")
-    jpeg = [{"bpp": 0.01 * 2**i, "psnr": 5.0 + 5 * i} for i in range(12)]  # 0.01-20 bpp, 5-60 dB
-    webp = [{**point, "bpp": point["bpp"] / 2} for point in jpeg]  # the same quality at half the bits
+    curves = {name: [{"bpp": b, "psnr": q} for b, q in zip(*curve, strict=True)]
+              for name, curve in _anchors_of_half_and_double_rate().items()}
     reference = tmp_path / "anchors.json"
-    reference.write_text(json.dumps({"curves": {"jpeg": jpeg, "webp": webp}}))
+    reference.write_text(json.dumps({"curves": curves}))
     torch.manual_seed(0)
-    result = KodakProbe(kodak, reference).measure(ImageModel(dataclasses.replace(TINY_CONFIG, level_lambdas=(0.001, 0.01, 0.1))))
+    result = kodak_probe(kodak, reference).measure(ImageModel(dataclasses.replace(TINY_CONFIG, level_lambdas=(0.001, 0.01, 0.1))))
     vs_jpeg, vs_webp = result["bd_rate_vs_jpeg_percent"], result["bd_rate_vs_webp_percent"]
     assert isinstance(vs_jpeg, float) and isinstance(vs_webp, float)
     assert 1 + vs_webp / 100 == pytest.approx(2 * (1 + vs_jpeg / 100), rel=1e-6)
@@ -289,20 +362,15 @@ def test_the_kodak_probe_gives_bd_rates_against_jpeg_and_webp(tmp_path: Path, sm
     assert top["psnr_gap_vs_jpeg_db"] - top["psnr_gap_vs_webp_db"] == pytest.approx(5.0)  # 5 dB per rate doubling
 
 
-def test_the_kodak_probe_reports_the_transforms_ceiling_that_finer_quantization_approaches(
-    tmp_path: Path, smooth_frames
-) -> None:
-    kodak = tmp_path / "kodak"
-    kodak.mkdir()
-    Image.fromarray(smooth_frames(64, 64, count=1)[0]).save(kodak / "kodim01.png")
+def test_the_probe_reports_the_transforms_ceiling_that_finer_quantization_approaches(smooth_frames) -> None:
     torch.manual_seed(0)
     model = ImageModel(dataclasses.replace(TINY_CONFIG, level_lambdas=(0.001, 0.01, 0.1)))
-    probe = KodakProbe(kodak)
+    probe = RDProbe(smooth_frames(64, 64, count=1), anchor_curves={})
 
     def measured_with_quantization_step_scaled_by(factor: float) -> dict[str, object]:
         with torch.no_grad():  # same transforms: the gain before rounding and its inverse after
-            model.gains.log_gain -= math.log(factor)
-            model.gains.log_inverse_gain += math.log(factor)
+            model.latent.gains.log_gain -= math.log(factor)
+            model.latent.gains.log_inverse_gain += math.log(factor)
         return probe.measure(model)
 
     coarse = measured_with_quantization_step_scaled_by(1000.0)

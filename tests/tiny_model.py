@@ -1,4 +1,4 @@
-"""Tiny random-init image codecs for fast tests (the real weights are exercised by the smoke test)."""
+"""Tiny random-init image and P-frame codecs for fast tests (the real weights are exercised by the smoke tests)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,23 @@ from pathlib import Path
 import torch
 
 from tngvideo.bitstream import ModelIdentity
+from tngvideo.codecs.flow import FlowConfig
 from tngvideo.codecs.image_codec import ImageCodec
 from tngvideo.codecs.image_model import ImageModel, ImageModelConfig, SpatialContext
+from tngvideo.codecs.inter_codec import InterCodec
+from tngvideo.codecs.inter_model import InterModel, InterModelConfig
 from tngvideo.tng_image import IMAGE_KIND, LoadedImageCodec, save_shipped_image_codec
+from tngvideo.tng_inter import INTER_KIND, save_shipped_inter_codec
 from tngvideo.zoo import ManifestEntry, sha256_of, write_manifest_entry
 
 TINY_CONFIG = ImageModelConfig(hidden_channels=8, latent_channels=12, hyper_channels=8)
+TINY_INTER_CONFIG = InterModelConfig(
+    frame=ImageModelConfig(hidden_channels=16, latent_channels=12, hyper_channels=8),
+    flow=FlowConfig(levels=3, hidden=(8,)),
+    motion_hidden_channels=8,
+    motion_latent_channels=8,
+    motion_hyper_channels=8,
+)
 
 
 def tiny_model(seed: int = 0, context: SpatialContext = "none") -> ImageModel:
@@ -21,8 +32,8 @@ def tiny_model(seed: int = 0, context: SpatialContext = "none") -> ImageModel:
     model = ImageModel(dataclasses.replace(TINY_CONFIG, context=context))
     with torch.no_grad():
         model.g_a[-1].weight.mul_(10.0)  # random init gives near-zero latents; make them cost real bits
-        if model.checkerboard is not None:  # its correction starts at zero: give the context a say
-            for parameter in model.checkerboard.correction[-1].parameters():
+        if model.latent.checkerboard is not None:  # its correction starts at zero: give the context a say
+            for parameter in model.latent.checkerboard.correction[-1].parameters():
                 parameter.normal_(0.0, 0.3)
     return model
 
@@ -42,5 +53,32 @@ def write_tiny_models_dir(folder: Path, seed: int = 0, model_id: int = 7, name: 
     weights = folder / f"{name}.safetensors"
     save_shipped_image_codec(codec, weights, {})
     entry = ManifestEntry(name, model_id, IMAGE_KIND, weights.name, sha256_of(weights), {})
+    write_manifest_entry(entry, folder)
+    return entry
+
+
+def tiny_inter_model(seed: int = 0) -> InterModel:
+    """A random-init P-frame network whose every part matters: latents that cost bits, a flow correction
+    and a prediction input that are not the zeros a fresh model starts with."""
+    torch.manual_seed(seed)
+    model = InterModel(TINY_INTER_CONFIG)
+    with torch.no_grad():
+        model.frame_analysis[-1].weight.mul_(30.0)
+        model.motion.analysis[-1].weight.mul_(10.0)
+        for level in model.flow.levels:
+            level.net[-1].weight.normal_(0.0, 0.01)
+        last = model.frame_synthesis.transform[-1]
+        last.weight[TINY_INTER_CONFIG.frame.hidden_channels :].normal_(0.0, 0.1)
+    return model
+
+
+def write_tiny_inter_model(
+    folder: Path, seed: int = 0, model_id: int = 20, name: str = "tiny-inter", intra_model: str = "tiny"
+) -> ManifestEntry:
+    """Add a tiny P-frame model, trained (so to speak) with the image model ``intra_model``, to a models folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = folder / f"{name}.safetensors"
+    save_shipped_inter_codec(InterCodec(tiny_inter_model(seed)), weights, {})
+    entry = ManifestEntry(name, model_id, INTER_KIND, weights.name, sha256_of(weights), {"intra_model": intra_model})
     write_manifest_entry(entry, folder)
     return entry

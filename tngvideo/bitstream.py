@@ -6,11 +6,14 @@ Layout (all integers little-endian; the spec with rationale is ``docs/bitstream.
     .tng    = header | HYPER chunk | LATENT chunk per coding pass (1, or 2 with checkerboard context), nothing after
       header  = magic "\\x89TNG" | u8 format_version (1: one LATENT chunk, 2: one or more) | u8 coder_id | u16 model_id
                 | 8 bytes weights-sha256 prefix | u32 width | u32 height | f32 quality | u32 crc32(header)
-    .tngv   = header | per frame: FRAME chunk, HYPER chunk, LATENT chunks | END chunk, nothing after
-      header  = magic "\\x89TNV" | u8 format_version | u8 coder_id | u16 model_id | 8 bytes weights-sha256 prefix
-                | u32 width | u32 height | u32 fps numerator | u32 fps denominator | u32 crc32(header)
+    .tngv   = header | per frame: FRAME chunk, [P: motion HYPER, LATENT chunks], HYPER, LATENT chunks
+              | INDEX chunk | END chunk, nothing after                                      (format version 2)
+      header  = magic "\\x89TNV" | u8 format_version | u8 coder_id | u32 width | u32 height | u32 fps numerator
+                | u32 fps denominator | u8 model count | per model: u8 role, u16 model_id, 8 bytes weights-sha256
+                prefix | u32 crc32(header)
+    (format version 1, still read: one intra model in the header, I-frames only, no INDEX)
 
-A video frame's chunks are exactly an image's: an I-frame is a .tng picture without the file header.
+An I-frame's chunks are exactly an image's: a .tng picture without the file header.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from fractions import Fraction
 
-from tngvideo.codecs.image_codec import LatentPayload
+from tngvideo.codecs.latent_codec import LatentPayload
 from tngvideo.errors import BitstreamError
 
 IMAGE_MAGIC = b"\x89TNG"
@@ -40,7 +43,8 @@ class ChunkType(IntEnum):
     HYPER = 1
     LATENT = 2
     FRAME = 3  # .tngv: starts a frame (type, quality, number of LATENT chunks)
-    END = 4  # .tngv: closes the file (frame count), so truncation is always detected
+    END = 4  # .tngv: closes the file (frame count; version 2: and the INDEX chunk's offset), so truncation is always detected
+    INDEX = 5  # .tngv version 2: every I-frame's number and byte offset, just before END
 
 
 @dataclass(frozen=True)
@@ -146,16 +150,28 @@ def unpack_image(data: bytes) -> tuple[ImageHeader, LatentPayload]:
 # --- .tngv ---------------------------------------------------------------------------------------
 
 VIDEO_MAGIC = b"\x89TNV"
-VIDEO_FORMAT_VERSION = 1
+VIDEO_FORMAT_VERSION = 2  # what this build writes; it also reads version 1 (all-intra, one model)
 MAX_LATENT_CHUNKS = 8
+MAX_MODELS = 4
 
-_VIDEO_HEADER = struct.Struct("<4sBBH8sIIII")
-_FRAME_HEAD = struct.Struct("<BfB")
-_END = struct.Struct("<I")
+_VIDEO_HEADER_V1 = struct.Struct("<4sBBH8sIIII")
+_VIDEO_HEADER = struct.Struct("<4sBBIIIIB")  # magic, version, coder, width, height, fps num, fps den, model count
+_MODEL_ENTRY = struct.Struct("<BH8s")  # role, model id, weights hash prefix
+_FRAME_HEAD_V1 = struct.Struct("<BfB")  # type, quality, LATENT chunks
+_FRAME_HEAD = struct.Struct("<BfBB")  # type, quality, motion LATENT chunks (0 for I-frames), frame LATENT chunks
+_END_V1 = struct.Struct("<I")
+_END = struct.Struct("<IQ")  # frame count, byte offset of the INDEX chunk
+_INDEX_ENTRY = struct.Struct("<IQ")  # frame number, byte offset of its FRAME chunk
 
 
 class FrameType(IntEnum):
-    INTRA = 1  # coded alone by the image model (P-frames will get their own type)
+    INTRA = 1  # coded alone by the intra (image) model; resets the reference
+    INTER = 2  # P-frame: motion and frame latents, predicted from the previous decoded frame
+
+
+class ModelRole(IntEnum):
+    INTRA = 1
+    INTER = 2
 
 
 @dataclass(frozen=True)
@@ -163,98 +179,183 @@ class VideoHeader:
     """Everything about a .tngv stream besides its frames."""
 
     coder_id: int
-    model: ModelIdentity  # the image (I-frame) model
+    models: tuple[tuple[ModelRole, ModelIdentity], ...]  # the model table: which weights each role needs
     width: int
     height: int
     fps: Fraction
+    version: int = VIDEO_FORMAT_VERSION
+
+    def model(self, role: ModelRole) -> ModelIdentity | None:
+        return next((identity for r, identity in self.models if r == role), None)
+
+    @property
+    def intra_model(self) -> ModelIdentity:
+        identity = self.model(ModelRole.INTRA)
+        assert identity is not None  # every stream has one: checked when parsed and when written
+        return identity
 
 
 @dataclass(frozen=True)
 class CodedFrame:
-    """One frame unit of a .tngv stream."""
+    """One frame unit of a .tngv stream: its latents, and for a P-frame its motion latents."""
 
     frame_type: FrameType
     quality: float
     payload: LatentPayload
+    motion: LatentPayload | None = None
+
+    def __post_init__(self) -> None:
+        if (self.frame_type == FrameType.INTER) != (self.motion is not None):
+            raise ValueError("a P-frame has motion latents, an I-frame none")
 
 
 def video_header_bytes(header: VideoHeader) -> bytes:
-    """The .tngv file header; frames and the end follow (written incrementally by encoders)."""
+    """The .tngv file header; frames, the index and the end follow (written incrementally by encoders)."""
     if not (0 < header.fps.numerator < 1 << 32 and 0 < header.fps.denominator < 1 << 32):
         raise ValueError(f"frame rate {header.fps} does not fit the header")
-    head = _VIDEO_HEADER.pack(
-        VIDEO_MAGIC,
-        VIDEO_FORMAT_VERSION,
-        header.coder_id,
-        header.model.model_id,
-        header.model.weights_hash,
-        header.width,
-        header.height,
-        header.fps.numerator,
-        header.fps.denominator,
-    )
-    return _with_crc(head)
+    if header.model(ModelRole.INTRA) is None or not 0 < len(header.models) <= MAX_MODELS:
+        raise ValueError("a stream's model table needs an intra model")
+    head = _VIDEO_HEADER.pack(VIDEO_MAGIC, VIDEO_FORMAT_VERSION, header.coder_id, header.width, header.height,
+                              header.fps.numerator, header.fps.denominator, len(header.models))
+    table = b"".join(_MODEL_ENTRY.pack(role, identity.model_id, identity.weights_hash) for role, identity in header.models)
+    return _with_crc(head + table)
 
 
 def frame_bytes(frame: CodedFrame) -> bytes:
-    """One frame unit: a FRAME chunk, then the frame's HYPER and LATENT chunks."""
-    head = _FRAME_HEAD.pack(frame.frame_type, frame.quality, len(frame.payload.latents))
-    return write_chunk(ChunkType.FRAME, head) + _payload_chunks(frame.payload)
+    """One frame unit: a FRAME chunk, then (P-frames) the motion's HYPER and LATENT chunks, then the
+    frame's HYPER and LATENT chunks."""
+    motion_chunks = len(frame.motion.latents) if frame.motion is not None else 0
+    head = _FRAME_HEAD.pack(frame.frame_type, frame.quality, motion_chunks, len(frame.payload.latents))
+    motion = _payload_chunks(frame.motion) if frame.motion is not None else b""
+    return write_chunk(ChunkType.FRAME, head) + motion + _payload_chunks(frame.payload)
 
 
-def end_bytes(frame_count: int) -> bytes:
-    """The END chunk that closes a .tngv file."""
-    return write_chunk(ChunkType.END, _END.pack(frame_count))
+def index_and_end_bytes(frame_count: int, intra_frames: list[tuple[int, int]], index_offset: int) -> bytes:
+    """The INDEX chunk (every I-frame's number and the byte offset of its FRAME chunk, so a reader can
+    start at any GOP) written at ``index_offset``, then the END chunk that closes the file."""
+    index = _END_V1.pack(len(intra_frames)) + b"".join(_INDEX_ENTRY.pack(n, o) for n, o in intra_frames)
+    return write_chunk(ChunkType.INDEX, index) + write_chunk(ChunkType.END, _END.pack(frame_count, index_offset))
 
 
 def pack_video(header: VideoHeader, frames: Iterable[CodedFrame]) -> bytes:
-    """A whole .tngv file in memory (encoders usually write the same pieces incrementally)."""
-    units = [frame_bytes(frame) for frame in frames]
-    return video_header_bytes(header) + b"".join(units) + end_bytes(len(units))
+    """A whole .tngv file in memory (encoders write the same pieces incrementally)."""
+    data = bytearray(video_header_bytes(header))
+    intra_frames = []
+    count = 0
+    for count, frame in enumerate(frames, start=1):
+        if frame.frame_type == FrameType.INTRA:
+            intra_frames.append((count - 1, len(data)))
+        data += frame_bytes(frame)
+    return bytes(data + index_and_end_bytes(count, intra_frames, len(data)))
 
 
 def unpack_video(data: bytes) -> tuple[VideoHeader, list[CodedFrame]]:
-    """Parse and verify a whole .tngv file (magic, version, every CRC, frame count, no trailing bytes)."""
-    if len(data) < 4 or data[:4] != VIDEO_MAGIC:
+    """Parse and verify a whole .tngv file, version 1 or 2 (magic, version, every CRC, the model table,
+    the index, the frame count, no trailing bytes)."""
+    if len(data) < 5 or data[:4] != VIDEO_MAGIC:
         raise BitstreamError("not a .tngv file (bad magic)")
-    if len(data) < _VIDEO_HEADER.size + _CRC.size:
-        raise BitstreamError("file is truncated (incomplete header)")
-    _, version, coder_id, model_id, weights_hash, width, height, fps_num, fps_den = _VIDEO_HEADER.unpack_from(data)
-    if version != VIDEO_FORMAT_VERSION:
-        raise BitstreamError(f"unsupported .tngv format version {version} (this build reads {VIDEO_FORMAT_VERSION})")
-    (crc,) = _CRC.unpack_from(data, _VIDEO_HEADER.size)
-    if zlib.crc32(data[: _VIDEO_HEADER.size]) != crc:
-        raise BitstreamError("header checksum mismatch: the file is corrupt")
-    if not (0 < width <= MAX_DIMENSION and 0 < height <= MAX_DIMENSION) or fps_num == 0 or fps_den == 0:
-        raise BitstreamError(f"invalid video size {width}x{height} or frame rate {fps_num}/{fps_den}")
-    header = VideoHeader(coder_id, ModelIdentity(model_id, weights_hash), width, height, Fraction(fps_num, fps_den))
-    offset = _VIDEO_HEADER.size + _CRC.size
+    version = data[4]
+    if version not in (1, VIDEO_FORMAT_VERSION):
+        raise BitstreamError(f"unsupported .tngv format version {version} (this build reads 1..{VIDEO_FORMAT_VERSION})")
+    header, offset = _read_video_header_v1(data) if version == 1 else _read_video_header(data)
     frames: list[CodedFrame] = []
+    intra_frames: list[tuple[int, int]] = []
+    index_offset: int | None = None
     while True:
         if offset + _CHUNK_HEAD.size > len(data):
             raise BitstreamError(f"file is truncated after frame {len(frames)} (no END chunk)")
+        if version >= 2 and data[offset] == ChunkType.INDEX and index_offset is None:
+            index_offset = offset
+            index, offset = read_chunk(data, offset, ChunkType.INDEX)
+            if _read_index(index) != intra_frames:
+                raise BitstreamError("INDEX chunk does not match the file's I-frames")
+            continue
         if data[offset] == ChunkType.END:
             end, offset = read_chunk(data, offset, ChunkType.END)
             break
-        frame, offset = _read_frame(data, offset)
+        if index_offset is not None:
+            raise BitstreamError("a chunk other than END after the INDEX chunk")
+        frame_offset = offset
+        frame, offset = _read_frame(data, offset, version)
+        if not frames and frame.frame_type != FrameType.INTRA:
+            raise BitstreamError("the first frame is not an I-frame")
+        if frame.frame_type == FrameType.INTRA:
+            intra_frames.append((len(frames), frame_offset))
+        elif header.model(ModelRole.INTER) is None:
+            raise BitstreamError("a P-frame in a stream whose model table has no inter model")
         frames.append(frame)
     if not frames:
         raise BitstreamError("file holds no frames")
-    if len(end) != _END.size or _END.unpack(end)[0] != len(frames):
-        raise BitstreamError(f"END chunk does not match the {len(frames)} frames in the file")
+    _check_end(end, len(frames), version, index_offset)
     if offset != len(data):
         raise BitstreamError(f"{len(data) - offset} unexpected bytes after the END chunk")
     return header, frames
 
 
-def _read_frame(data: bytes, offset: int) -> tuple[CodedFrame, int]:
-    """The frame unit at ``offset`` and the offset after it."""
-    head, position = read_chunk(data, offset, ChunkType.FRAME)
-    if len(head) != _FRAME_HEAD.size:
-        raise BitstreamError("malformed FRAME chunk")
-    frame_type, quality, latent_count = _FRAME_HEAD.unpack(head)
-    if frame_type not in FrameType.__members__.values():
-        raise BitstreamError(f"unknown frame type {frame_type}")
+def _read_video_header_v1(data: bytes) -> tuple[VideoHeader, int]:
+    if len(data) < _VIDEO_HEADER_V1.size + _CRC.size:
+        raise BitstreamError("file is truncated (incomplete header)")
+    _, _, coder_id, model_id, weights_hash, width, height, fps_num, fps_den = _VIDEO_HEADER_V1.unpack_from(data)
+    _check_crc(data, _VIDEO_HEADER_V1.size)
+    _check_video_size(width, height, fps_num, fps_den)
+    models = ((ModelRole.INTRA, ModelIdentity(model_id, weights_hash)),)
+    return VideoHeader(coder_id, models, width, height, Fraction(fps_num, fps_den), 1), _VIDEO_HEADER_V1.size + _CRC.size
+
+
+def _read_video_header(data: bytes) -> tuple[VideoHeader, int]:
+    if len(data) < _VIDEO_HEADER.size:
+        raise BitstreamError("file is truncated (incomplete header)")
+    _, _, coder_id, width, height, fps_num, fps_den, count = _VIDEO_HEADER.unpack_from(data)
+    if not 0 < count <= MAX_MODELS:
+        raise BitstreamError(f"invalid model table size {count}")
+    size = _VIDEO_HEADER.size + count * _MODEL_ENTRY.size
+    if len(data) < size + _CRC.size:
+        raise BitstreamError("file is truncated (incomplete header)")
+    _check_crc(data, size)
+    _check_video_size(width, height, fps_num, fps_den)
+    models: list[tuple[ModelRole, ModelIdentity]] = []
+    for i in range(count):
+        role, model_id, weights_hash = _MODEL_ENTRY.unpack_from(data, _VIDEO_HEADER.size + i * _MODEL_ENTRY.size)
+        if role not in ModelRole.__members__.values() or any(r == role for r, _ in models):
+            raise BitstreamError(f"invalid model table (role {role})")
+        models.append((ModelRole(role), ModelIdentity(model_id, weights_hash)))
+    if not any(r == ModelRole.INTRA for r, _ in models):
+        raise BitstreamError("the model table names no intra model")
+    return VideoHeader(coder_id, tuple(models), width, height, Fraction(fps_num, fps_den)), size + _CRC.size
+
+
+def _check_crc(data: bytes, size: int) -> None:
+    (crc,) = _CRC.unpack_from(data, size)
+    if zlib.crc32(data[:size]) != crc:
+        raise BitstreamError("header checksum mismatch: the file is corrupt")
+
+
+def _check_video_size(width: int, height: int, fps_num: int, fps_den: int) -> None:
+    if not (0 < width <= MAX_DIMENSION and 0 < height <= MAX_DIMENSION) or fps_num == 0 or fps_den == 0:
+        raise BitstreamError(f"invalid video size {width}x{height} or frame rate {fps_num}/{fps_den}")
+
+
+def _read_index(index: bytes) -> list[tuple[int, int]]:
+    if len(index) < _END_V1.size:
+        raise BitstreamError("malformed INDEX chunk")
+    (count,) = _END_V1.unpack_from(index)
+    if len(index) != _END_V1.size + count * _INDEX_ENTRY.size:
+        raise BitstreamError("malformed INDEX chunk")
+    return [_INDEX_ENTRY.unpack_from(index, _END_V1.size + i * _INDEX_ENTRY.size) for i in range(count)]
+
+
+def _check_end(end: bytes, frame_count: int, version: int, index_offset: int | None) -> None:
+    if version == 1:
+        if len(end) != _END_V1.size or _END_V1.unpack(end)[0] != frame_count:
+            raise BitstreamError(f"END chunk does not match the {frame_count} frames in the file")
+        return
+    if index_offset is None:
+        raise BitstreamError("file has no INDEX chunk")
+    if len(end) != _END.size or _END.unpack(end) != (frame_count, index_offset):
+        raise BitstreamError(f"END chunk does not match the {frame_count} frames and the index in the file")
+
+
+def _read_payload(data: bytes, position: int, latent_count: int) -> tuple[LatentPayload, int]:
     if not 1 <= latent_count <= MAX_LATENT_CHUNKS:
         raise BitstreamError(f"invalid number of LATENT chunks {latent_count}")
     hyper, position = read_chunk(data, position, ChunkType.HYPER)
@@ -262,4 +363,26 @@ def _read_frame(data: bytes, offset: int) -> tuple[CodedFrame, int]:
     for _ in range(latent_count):
         section, position = read_chunk(data, position, ChunkType.LATENT)
         latents.append(section)
-    return CodedFrame(FrameType(frame_type), quality, LatentPayload(hyper, tuple(latents))), position
+    return LatentPayload(hyper, tuple(latents)), position
+
+
+def _read_frame(data: bytes, offset: int, version: int) -> tuple[CodedFrame, int]:
+    """The frame unit at ``offset`` and the offset after it."""
+    head, position = read_chunk(data, offset, ChunkType.FRAME)
+    head_struct = _FRAME_HEAD_V1 if version == 1 else _FRAME_HEAD
+    if len(head) != head_struct.size:
+        raise BitstreamError("malformed FRAME chunk")
+    if version == 1:
+        frame_type, quality, latent_count = _FRAME_HEAD_V1.unpack(head)
+        motion_count = 0
+    else:
+        frame_type, quality, motion_count, latent_count = _FRAME_HEAD.unpack(head)
+    if frame_type not in FrameType.__members__.values() or (version == 1 and frame_type != FrameType.INTRA):
+        raise BitstreamError(f"unknown frame type {frame_type}")
+    if (frame_type == FrameType.INTER) != (motion_count > 0):
+        raise BitstreamError("FRAME chunk's motion sections do not match its type")
+    motion = None
+    if motion_count:
+        motion, position = _read_payload(data, position, motion_count)
+    payload, position = _read_payload(data, position, latent_count)
+    return CodedFrame(FrameType(frame_type), quality, payload, motion), position

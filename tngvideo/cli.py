@@ -21,6 +21,15 @@ EXIT_ERROR = 2
 PROG = "tngvideo"
 DEFAULT_QUALITY = 6.0
 QUALITY_HELP = f"1 (smallest) .. the model's number of levels (best), fractional allowed (default {DEFAULT_QUALITY:g})"
+EVAL_FRAMES = 96  # the first 96 frames, as the video acceptance measures
+GOP_HELP = (
+    "an I-frame every N frames, P-frames between (default 32; 1: all-intra, which needs no inter model; "
+    "while no inter model is shipped every frame is an I-frame)"
+)
+VIDEO_MODEL_HELP = (
+    "shipped inter model name (its intra model comes with it), or an image model name for all-intra "
+    "(default: the newest inter model)"
+)
 REFINE_HELP = (
     "encoder-side latent refinement: N gradient steps per picture (15 steps: ~5%% fewer bits at the same PSNR, "
     "~11 s more per 768x512 picture); any decoder reads the files (default 0: off)"
@@ -118,34 +127,54 @@ def _cmd_image_eval(args: argparse.Namespace) -> int:
 
 # --- video commands -----------------------------------------------------------------------------
 
+def _positive(value: int | None, option: str, minimum: int = 1) -> None:
+    if value is not None and value < minimum:
+        raise InputError(f"{option} must be at least {minimum}, got {value}")
+
+
 def _cmd_video_encode(args: argparse.Namespace) -> int:
+    from tngvideo.bitstream import FrameType
     from tngvideo.io.frames import open_video
     from tngvideo.rate_control import BitrateController
-    from tngvideo.tng_image import load_image_codec
+    from tngvideo.tng_inter import choose_video_models
     from tngvideo.tng_video import encode_video
+    from tngvideo.video_coder import DEFAULT_GOP, EncodedUnit, GopPolicy
 
+    _positive(args.gop, "--gop")
+    _positive(args.frames, "--frames")
+    _positive(args.start, "--start", 0)
     output = _output_path(args.output, args.overwrite)
     source = open_video(_existing_input(args.input))
-    loaded = load_image_codec(args.model)
+    choice = choose_video_models(args.model, args.gop or DEFAULT_GOP)
+    if choice.warning:
+        warnings.warn(choice.warning, stacklevel=1)
     rate: float | BitrateController = args.quality
     if args.bitrate is not None:
         if not args.bitrate > 0:
             raise InputError(f"--bitrate must be positive, got {args.bitrate}")
         rate = BitrateController(args.bitrate, float(source.info.fps))
-    summary = encode_video(source, output, loaded, rate, args.frames, progress=True, refine_steps=_refine_steps(args))
+    unit_bytes = {FrameType.INTRA: 0, FrameType.INTER: 0}
+
+    def count(index: int, frame: object, unit: EncodedUnit) -> None:
+        unit_bytes[unit.frame_type] += len(unit.data)
+
+    summary = encode_video(source, output, choice.models, rate, GopPolicy(choice.gop), args.frames, args.start,
+                           progress=True, refine_steps=_refine_steps(args), on_unit=count)
     if summary.frames_over_budget:
         warnings.warn(
-            f"{summary.frames_over_budget} of {summary.frames} frames exceed their share of "
+            f"{summary.frames_over_budget} of {summary.intra_frames} I-frames exceed their share of "
             f"{args.bitrate:g} kbit/s even at quality 1",
             stacklevel=1,
         )
     qualities = f"{summary.lowest_quality:.2f}" + (
         f"..{summary.highest_quality:.2f}" if summary.highest_quality != summary.lowest_quality else ""
     )
+    intra_share = 100 * unit_bytes[FrameType.INTRA] / sum(unit_bytes.values())
     print(
-        f"{output}: {summary.frames} frames {summary.width}x{summary.height} at {float(summary.fps):.3f} fps (all intra), "
-        f"quality {qualities}, {summary.num_bytes} bytes, {summary.bits_per_pixel:.4f} bpp, "
-        f"{summary.kilobits_per_second:.1f} kbit/s"
+        f"{output}: {summary.frames} frames ({summary.intra_frames} I, {summary.frames - summary.intra_frames} P) "
+        f"{summary.width}x{summary.height} at {float(summary.fps):.3f} fps, GOP {choice.gop}, quality {qualities}, "
+        f"I {intra_share:.0f}% / P {100 - intra_share:.0f}% of bytes, {summary.num_bytes} bytes, "
+        f"{summary.bits_per_pixel:.4f} bpp, {summary.kilobits_per_second:.1f} kbit/s"
     )
     return EXIT_OK
 
@@ -159,21 +188,30 @@ def _cmd_video_decode(args: argparse.Namespace) -> int:
 
     data = _coded_input(args.input, IMAGE_MAGIC, f"a .tng picture, not a video: use '{PROG} image decode'")
     video = open_tngv(data)  # verifies the whole file before any output is created
-    header = video.header
+    header, starts = video.header, video.gop_starts
+    if not 0 <= args.start_gop < len(starts):
+        raise InputError(f"--start-gop {args.start_gop}: the stream has {len(starts)} GOPs (0..{len(starts) - 1})")
+    first = starts[args.start_gop]
     with open_writer(
         args.output, header.width, header.height, header.fps,
         crf=args.crf, lossless=args.lossless, chroma=args.chroma, overwrite=args.overwrite,
     ) as writer:
-        for frame in tqdm(video.frames(), total=len(video.coded_frames), unit="frame", file=sys.stderr):
+        for frame in tqdm(video.frames(args.start_gop), total=len(video.coded_frames) - first, unit="frame",
+                          file=sys.stderr):
             writer.write(frame)
-    print(f"{args.output}: {writer.frames_written} frames {header.width}x{header.height} at {float(header.fps):.3f} fps")
+    start = f" (from GOP {args.start_gop}: frame {first} on)" if args.start_gop else ""
+    print(f"{args.output}: {writer.frames_written} frames{start} {header.width}x{header.height} "
+          f"at {float(header.fps):.3f} fps")
     return EXIT_OK
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from tngvideo.evaluation.video_eval import run_video_eval
 
-    run_video_eval(_existing_input(args.input), args.out, args.frames, args.gop, args.model, _refine_steps(args))
+    _positive(args.gop, "--gop")
+    _positive(args.frames, "--frames")
+    clip = _existing_input(args.input)
+    run_video_eval(clip, args.out, args.frames, args.gop, args.model, _refine_steps(args), args.quality)
     return EXIT_OK
 
 
@@ -192,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     encode = commands.add_parser(
-        "encode", help="encode a video (file, frame folder or picture) into .tngv; all frames intra for now"
+        "encode", help="encode a video (file, frame folder or picture) into .tngv: I-frames and P-frames"
     )
     encode.add_argument("input", type=Path)
     encode.add_argument("output", type=Path)
@@ -200,11 +238,14 @@ def build_parser() -> argparse.ArgumentParser:
     encode_rate.add_argument("--quality", type=float, default=DEFAULT_QUALITY, help=QUALITY_HELP)
     encode_rate.add_argument(
         "--bitrate", type=float, default=None, metavar="KBPS",
-        help="average kbit/s instead of a fixed quality (each frame gets the highest quality its budget allows)",
+        help="average kbit/s instead of a fixed quality (each I-frame gets the highest quality its budget allows, "
+        "its P-frames the same)",
     )
-    encode.add_argument("--frames", type=int, default=None, help="only the first N frames")
+    encode.add_argument("--gop", type=int, default=None, metavar="N", help=GOP_HELP)
+    encode.add_argument("--frames", type=int, default=None, metavar="N", help="only N frames")
+    encode.add_argument("--start", type=int, default=0, metavar="K", help="skip the first K frames of the source")
     encode.add_argument("--refine", type=int, default=0, metavar="N", help=REFINE_HELP)
-    encode.add_argument("--model", default=None, help="shipped image model name (default: the newest image model)")
+    encode.add_argument("--model", default=None, help=VIDEO_MODEL_HELP)
     encode.add_argument("--overwrite", action="store_true")
     encode.set_defaults(run=_cmd_video_encode)
 
@@ -213,22 +254,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     decode.add_argument("input", type=Path)
     decode.add_argument("output", type=Path)
+    decode.add_argument("--start-gop", type=int, default=0, metavar="K",
+                        help="start at the K-th GOP (0-based; 'tngvideo info' lists the I-frames)")
     decode.add_argument("--lossless", action="store_true", help="bit-exact RGB in .mp4/.mkv (libx264rgb)")
     decode.add_argument("--chroma", choices=["420", "444"], default="420", help="for lossy .mp4/.mkv and .y4m")
     decode.add_argument("--crf", type=int, default=None, help="x264 CRF of lossy .mp4/.mkv output (default 12)")
     decode.add_argument("--overwrite", action="store_true")
     decode.set_defaults(run=_cmd_video_decode)
 
-    evaluate = commands.add_parser("eval", help="per-frame PSNR / MS-SSIM / bpp of tngvideo, x264 and x265 on a clip")
+    evaluate = commands.add_parser(
+        "eval", help="tngvideo (real encoder and decoder) vs x264/x265 on a clip: per-frame table, RD plot, BD-rates"
+    )
     evaluate.add_argument("input", type=Path)
     evaluate.add_argument("--out", type=Path, default=None, help="folder for JSON, CSV and the RD plot")
-    evaluate.add_argument("--frames", type=int, default=None, help="only the first N frames")
-    evaluate.add_argument("--gop", type=int, default=32, help="intra period of the anchors (default 32)")
-    evaluate.add_argument("--model", default=None, help="shipped image model name (default: the newest image model)")
+    evaluate.add_argument("--frames", type=int, default=EVAL_FRAMES, metavar="N",
+                          help=f"the first N frames (default {EVAL_FRAMES})")
+    evaluate.add_argument("--gop", type=int, default=32, metavar="N",
+                          help="intra period of tngvideo and the anchors (default 32)")
+    evaluate.add_argument("--quality", type=float, nargs="+", default=None, metavar="Q",
+                          help="tngvideo qualities (default: every second level, 2, 4, .., 10 for 10 levels)")
+    evaluate.add_argument("--model", default=None, help=VIDEO_MODEL_HELP)
     evaluate.add_argument("--refine", type=int, default=0, metavar="N", help=REFINE_HELP)
     evaluate.set_defaults(run=_cmd_eval)
 
-    info = commands.add_parser("info", help="describe a media file or a .tng file")
+    info = commands.add_parser("info", help="describe a .tngv (every frame) or .tng file, or any media file")
     info.add_argument("input", type=Path)
     info.set_defaults(run=_cmd_info)
 

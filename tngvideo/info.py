@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tngvideo.bitstream import IMAGE_MAGIC, VIDEO_MAGIC, unpack_image, unpack_video
+from tngvideo.bitstream import IMAGE_MAGIC, VIDEO_MAGIC, CodedFrame, FrameType, frame_bytes, unpack_image, unpack_video
 
 
 def describe(path: Path) -> str:
@@ -41,14 +41,26 @@ def _describe_image(path: Path, data: bytes) -> str:
 def _describe_video(path: Path, data: bytes) -> str:
     header, frames = unpack_video(data)
     bpp = 8 * len(data) / (len(frames) * header.width * header.height)
-    kbps = 8 * len(data) * float(header.fps) / len(frames) / 1000 if frames else 0.0
-    types = "".join(frame.frame_type.name[0] for frame in frames)
-    qualities = sorted({frame.quality for frame in frames})
-    return "\n".join(
-        [
-            f"{path}: TNG video, {header.width}x{header.height}, {float(header.fps):.3f} fps ({header.fps}), {len(frames)} frames",
-            f"  model id {header.model.model_id}, weights {header.model.weights_hash.hex()}, coder {header.coder_id}",
-            f"  {len(data)} bytes ({bpp:.4f} bpp, {kbps:.1f} kbit/s), qualities {', '.join(f'{q:g}' for q in qualities)}",
-            f"  frame types {types if len(types) <= 60 else types[:57] + '...'}",
-        ]
-    )
+    kbps = 8 * len(data) * float(header.fps) / len(frames) / 1000
+    sizes = [_unit_bytes(frame, header.version) for frame in frames]
+    intra = [frame.frame_type == FrameType.INTRA for frame in frames]
+    intra_bytes = sum(size for size, is_intra in zip(sizes, intra, strict=True) if is_intra)
+    models = ", ".join(f"{role.name.lower()} id {identity.model_id} (weights {identity.weights_hash.hex()})"
+                       for role, identity in header.models)
+    geometry = f"{header.width}x{header.height}, {float(header.fps):.3f} fps ({header.fps})"
+    counts = f"{len(frames)} frames ({sum(intra)} I, {len(frames) - sum(intra)} P)"
+    shares = f"I-frames {intra_bytes} bytes ({100 * intra_bytes / sum(sizes):.0f}%), P-frames {sum(sizes) - intra_bytes} bytes"
+    lines = [
+        f"{path}: TNG video (format version {header.version}), {geometry}, {counts}",
+        f"  models: {models}; coder {header.coder_id}",
+        f"  {len(data)} bytes ({bpp:.4f} bpp, {kbps:.1f} kbit/s): {shares}",
+        f"  {'frame':>6} {'type':>4} {'bytes':>8} {'quality':>8}",
+    ]
+    for index, (frame, size) in enumerate(zip(frames, sizes, strict=True)):
+        lines.append(f"  {index:6d} {'I' if frame.frame_type == FrameType.INTRA else 'P':>4} {size:8d} {frame.quality:8g}")
+    return "\n".join(lines)
+
+
+def _unit_bytes(frame: CodedFrame, version: int) -> int:
+    """The bytes of a frame's unit in the file (a version-1 FRAME chunk lacks the motion-section count)."""
+    return len(frame_bytes(frame)) - (1 if version == 1 else 0)

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from tngvideo.bitstream import ImageHeader, ModelIdentity, pack_image, unpack_image
-from tngvideo.codecs.image_codec import EncodedPicture, ImageCodec, LatentPayload
+from tngvideo.codecs.image_codec import EncodedPicture, ImageCodec
 from tngvideo.codecs.image_model import ImageModelConfig
+from tngvideo.codecs.latent_codec import LatentPayload
 from tngvideo.codecs.latent_refinement import refine_latents
 from tngvideo.entropy.coder import CODER_ID, READABLE_CODER_IDS
 from tngvideo.errors import BitstreamError, InputError

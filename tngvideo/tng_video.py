@@ -1,15 +1,14 @@
-"""Video encoder and decoder objects: clips <-> .tngv streams.
+"""Writing and reading .tngv files with the stateful coder of :mod:`tngvideo.video_coder`.
 
-For now every frame is an I-frame coded by the image model (all-intra); the container already
-types each frame so P-frames can join without changing how I-frames are stored. Encoding streams
-the source frame by frame (any clip length fits in memory) and the output file appears under its
-name only once complete; decoding verifies the whole file before the first frame is produced.
+Encoding streams the source frame by frame (any clip length fits in memory) and the output file
+appears under its name only once complete; decoding verifies the whole file (every checksum, the
+model table, the I-frame index) before the first frame is produced, and can start at any GOP.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from itertools import islice
@@ -22,44 +21,18 @@ from tngvideo.bitstream import (
     CodedFrame,
     FrameType,
     VideoHeader,
-    end_bytes,
-    frame_bytes,
+    index_and_end_bytes,
     unpack_video,
     video_header_bytes,
 )
-from tngvideo.codecs.image_codec import AnalysedPicture, LatentPayload
-from tngvideo.codecs.latent_refinement import refine_latents
 from tngvideo.entropy.coder import CODER_ID
 from tngvideo.errors import InputError, OutputError
 from tngvideo.io.frames import VideoSource
-from tngvideo.rate_control import BitrateController, as_float32, quality_for_budget
-from tngvideo.tng_image import LoadedImageCodec, codec_for_stream
+from tngvideo.rate_control import BitrateController
+from tngvideo.tng_inter import VideoModels, models_for_stream
+from tngvideo.video_coder import EncodedUnit, GopPolicy, VideoDecoder, VideoEncoder
 
 PARTIAL_SUFFIX = ".part"
-
-
-@dataclass(frozen=True)
-class EncodedFrame:
-    """One frame's bytes in a .tngv stream and the picture the decoder will produce for it."""
-
-    unit: bytes
-    quality: float
-    reconstruction: np.ndarray
-
-
-def encode_intra_frame(picture: AnalysedPicture, quality: float, loaded: LoadedImageCodec) -> EncodedFrame:
-    """Code one frame, analysed once by ``loaded.codec.analyse`` (so callers can try several
-    qualities), as an I-frame unit."""
-    quality = as_float32(quality)  # stored as float32: code with exactly what the decoder reads
-    encoded = loaded.codec.encode_analysed(picture, quality)
-    return EncodedFrame(frame_bytes(CodedFrame(FrameType.INTRA, quality, encoded.payload)), quality, encoded.reconstruction)
-
-
-def intra_quality_within(picture: AnalysedPicture, max_bytes: int, loaded: LoadedImageCodec) -> tuple[float, bool]:
-    """The highest quality whose I-frame unit fits ``max_bytes`` (``fits`` False: quality 1, larger)."""
-    codec = loaded.codec
-    overhead = len(frame_bytes(CodedFrame(FrameType.INTRA, 1.0, LatentPayload(b"", (b"",) * codec.num_passes))))
-    return quality_for_budget(codec, picture, max_bytes - overhead)
 
 
 @dataclass(frozen=True)
@@ -73,7 +46,9 @@ class VideoSummary:
     fps: Fraction
     lowest_quality: float
     highest_quality: float
-    frames_over_budget: int  # with a bitrate target: frames larger than their budget even at quality 1
+    frames_over_budget: int  # with a bitrate target: I-frames larger than their budget even at quality 1
+    intra_frames: int
+    intra_bytes: int  # bytes of the I-frame units (the rest of the frame bytes are P-frames')
 
     @property
     def bits_per_pixel(self) -> float:
@@ -87,45 +62,49 @@ class VideoSummary:
 def encode_video(
     source: VideoSource,
     output: Path,
-    loaded: LoadedImageCodec,
+    models: VideoModels,
     rate: float | BitrateController,
+    gop: GopPolicy | None = None,
     max_frames: int | None = None,
+    start: int = 0,
     progress: bool = False,
     refine_steps: int = 0,
+    on_unit: Callable[[int, np.ndarray, EncodedUnit], None] | None = None,
 ) -> VideoSummary:
-    """Code ``source`` (its first ``max_frames`` frames) into the .tngv file ``output``, at a fixed
-    quality or, given a :class:`BitrateController`, at the highest quality each frame's budget allows
-    (searched before refinement; the bit reservoir absorbs what refinement saves).
+    """Code ``source`` (``max_frames`` frames from frame ``start``) into the .tngv file ``output`` with
+    :class:`VideoEncoder`; ``on_unit(index, source frame, unit)`` sees every coded frame (evaluation).
 
     Written to ``output.part`` and renamed when complete, so a failure never leaves a
     truncated file under the requested name.
     """
     info = source.info
-    header = VideoHeader(CODER_ID, loaded.identity, info.width, info.height, info.fps)
+    encoder = VideoEncoder(models, rate, gop or GopPolicy(), refine_steps)
+    header = VideoHeader(CODER_ID, models.table(), info.width, info.height, info.fps)
     partial = output.with_name(output.name + PARTIAL_SUFFIX)
-    total = min(info.frame_count or 0, max_frames or sys.maxsize) or None
-    frames = tqdm(islice(source.frames(), max_frames), total=total, unit="frame", file=sys.stderr, disable=not progress)
+    available = max((info.frame_count or 0) - start, 0) or None
+    total = min(available, max_frames) if available and max_frames else (available or max_frames)
+    frames = islice(source.frames(), start, start + max_frames if max_frames else None)
+    bar = tqdm(total=total, unit="frame", file=sys.stderr, disable=not progress)
     qualities: list[float] = []
-    over_budget = 0
+    intra_frames: list[tuple[int, int]] = []
+    intra_bytes = 0
     try:
-        with open(partial, "wb") as handle:
-            handle.write(video_header_bytes(header))
+        with open(partial, "wb") as handle, bar:
+            offset = handle.write(video_header_bytes(header))
             for frame in frames:
-                picture = loaded.codec.analyse(frame)
-                if isinstance(rate, BitrateController):
-                    quality, fits = intra_quality_within(picture, rate.next_budget_bytes(), loaded)
-                    over_budget += not fits
-                else:
-                    quality = rate
-                picture = refine_latents(loaded.codec, frame, picture, quality, refine_steps)
-                encoded = encode_intra_frame(picture, quality, loaded)
-                if isinstance(rate, BitrateController):
-                    rate.spent(len(encoded.unit))
-                handle.write(encoded.unit)
-                qualities.append(encoded.quality)
+                for unit in encoder.encode(frame):
+                    if unit.frame_type == FrameType.INTRA:
+                        intra_frames.append((len(qualities), offset))
+                        intra_bytes += len(unit.data)
+                    offset += handle.write(unit.data)
+                    if on_unit is not None:
+                        on_unit(len(qualities), frame, unit)
+                    qualities.append(unit.quality)
+                    bar.update(1)
+                    bar.set_postfix(bpp=f"{8 * offset / (len(qualities) * info.width * info.height):.3f}")
             if not qualities:
                 raise InputError(f"{source.path}: no frames to encode")
-            handle.write(end_bytes(len(qualities)))
+            handle.write(index_and_end_bytes(len(qualities), intra_frames, offset))
         size = partial.stat().st_size
         partial.replace(output)
     except OSError as exc:
@@ -134,7 +113,8 @@ def encode_video(
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    return VideoSummary(len(qualities), size, info.width, info.height, info.fps, min(qualities), max(qualities), over_budget)
+    return VideoSummary(len(qualities), size, info.width, info.height, info.fps, min(qualities), max(qualities),
+                        encoder.frames_over_budget, len(intra_frames), intra_bytes)
 
 
 @dataclass(frozen=True)
@@ -143,15 +123,24 @@ class DecodedVideo:
 
     header: VideoHeader
     coded_frames: list[CodedFrame]
-    loaded: LoadedImageCodec
+    models: VideoModels
 
-    def frames(self) -> Iterator[np.ndarray]:
-        header = self.header
-        for frame in self.coded_frames:
-            yield self.loaded.codec.decode(frame.payload, header.height, header.width, frame.quality, header.coder_id)
+    @property
+    def gop_starts(self) -> list[int]:
+        """The frame number of every I-frame (where decoding can start)."""
+        return [i for i, frame in enumerate(self.coded_frames) if frame.frame_type == FrameType.INTRA]
+
+    def frames(self, start_gop: int = 0) -> Iterator[np.ndarray]:
+        """Decoded frames from the ``start_gop``-th GOP (0-based) to the end."""
+        starts = self.gop_starts
+        if not 0 <= start_gop < len(starts):
+            raise InputError(f"the stream has {len(starts)} GOPs (0..{len(starts) - 1}), asked for GOP {start_gop}")
+        decoder = VideoDecoder(self.header, self.models)
+        for frame in self.coded_frames[starts[start_gop]:]:
+            yield from decoder.decode(frame)
 
 
-def open_tngv(data: bytes, loaded: LoadedImageCodec | None = None, models_dir: Path | None = None) -> DecodedVideo:
+def open_tngv(data: bytes, models: VideoModels | None = None, models_dir: Path | None = None) -> DecodedVideo:
     """Verify a .tngv file (structure, checksums, coder, weights) and get ready to decode it."""
     header, coded_frames = unpack_video(data)
-    return DecodedVideo(header, coded_frames, codec_for_stream(header.coder_id, header.model, loaded, models_dir))
+    return DecodedVideo(header, coded_frames, models_for_stream(header, models, models_dir))

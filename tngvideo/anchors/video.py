@@ -34,6 +34,7 @@ from tngvideo.io.frames import VideoInfo, VideoSource
 from tngvideo.metrics import msssim, psnr, yuv_psnr
 
 VideoEncoder = Literal["libx264", "libx265", "libsvtav1"]
+VideoTune = Literal[Tune, "zerolatency"]  # "zerolatency": the encoders' low-delay tune (video anchors only)
 DEFAULT_GOP = 32
 DEFAULT_CRFS: dict[str, tuple[float, ...]] = {
     "libx264": (18, 23, 28, 33),
@@ -49,14 +50,15 @@ class VideoAnchor:
     """One encoder configuration; ``crf`` is chosen per run.
 
     ``tune="psnr"``: x264's own ``tune=psnr`` (no AQ, no psy-RD); for x265 psy-rd=0 psy-rdoq=0
-    aq-mode=0. SVT-AV1 already defaults to its PSNR tune and takes only 4:2:0 here; its preset is
-    a number ("8" fast .. "2" slow).
+    aq-mode=0. ``tune="zerolatency"``: the encoders' own low-delay tune (no B-frames, no lookahead;
+    psycho-visual tools at their defaults), what a real-time application would pick. SVT-AV1 already
+    defaults to its PSNR tune and takes only 4:2:0 here; its preset is a number ("8" fast .. "2" slow).
     """
 
     encoder: VideoEncoder = "libx264"
     preset: str = "medium"
     chroma: Chroma = "420"
-    tune: Tune = "default"
+    tune: VideoTune = "default"
     gop: int = DEFAULT_GOP
     matrix: Matrix | None = None
     range: Range = "limited"
@@ -69,7 +71,7 @@ class VideoAnchor:
 
     @property
     def name(self) -> str:
-        suffix = "-psnr" if self.tune == "psnr" else ""
+        suffix = "" if self.tune == "default" else f"-{self.tune}"
         return f"{_SHORT_NAME[self.encoder]}-{self.preset}-{ColourSpec(chroma=self.chroma).pix_fmt}{suffix}"
 
     @property
@@ -88,10 +90,12 @@ class VideoAnchor:
         options = {"preset": self.preset, "crf": f"{crf:g}"}
         if self.encoder == "libx264":
             options["x264-params"] = gop
-            if self.tune == "psnr":
-                options["tune"] = "psnr"
+            if self.tune != "default":
+                options["tune"] = self.tune
         elif self.encoder == "libx265":
-            options["x265-params"] = x265_params(gop, "open-gop=0", tune=self.tune)
+            options["x265-params"] = x265_params(gop, "open-gop=0", tune="psnr" if self.tune == "psnr" else "default")
+            if self.tune == "zerolatency":
+                options["tune"] = "zerolatency"
         else:
             options["svtav1-params"] = f"keyint={self.gop}:scd=0"
         return options

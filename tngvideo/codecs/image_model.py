@@ -21,33 +21,27 @@ import dataclasses
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from torch import nn
 
-from tngvideo.entropy.context import CheckerboardContext, anchor_mask, parameters_with_context
-from tngvideo.entropy.factorized import FactorizedPrior
-from tngvideo.entropy.gaussian import gaussian_likelihood
-from tngvideo.entropy.quantization import add_uniform_noise, round_straight_through
-from tngvideo.layers import (
-    LatentSizedLayer,
-    LevelGains,
-    analysis_transform,
-    hyper_analysis,
-    hyper_synthesis,
-    ladder_position,
-    synthesis_transform,
-)
+from tngvideo.codecs.latent_codec import ENTROPY_MODULES, LatentCodec, SpatialContext
+from tngvideo.layers import LatentSizedLayer, analysis_transform, ladder_position, synthesis_transform
 
 # Rate-distortion trade-offs of the quality levels (loss = bpp + lambda * 255^2 * MSE): CompressAI's
 # ladder (0.0018 ... 0.18, ~0.3-2 bpp on Kodak) with two lower levels so quality 1 reaches ~0.1 bpp.
 DEFAULT_LEVEL_LAMBDAS = (0.0003, 0.0008, 0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
 
-SpatialContext = Literal["none", "checkerboard"]
+# Files up to tng-image-v11 name the latent codec's modules at the top level ("h_a.0.weight"); they
+# now live in ImageModel.latent ("latent.h_a.0.weight").
+_LEGACY_LATENT_PREFIXES = tuple(name + "." for name in (*ENTROPY_MODULES, "gains"))
 
-# The entropy model's modules (see ImageModel.prior_parameters).
-PRIOR_MODULES = ("h_a", "h_s", "z_prior", "checkerboard")
+
+def upgrade_legacy_keys(state: dict[str, torch.Tensor], prefix: str = "") -> dict[str, torch.Tensor]:
+    """Rename (in place, and return) the latent codec's keys of an older image weight file."""
+    for key in [k for k in state if k.startswith(prefix) and k[len(prefix):].startswith(_LEGACY_LATENT_PREFIXES)]:
+        state[prefix + "latent." + key[len(prefix):]] = state.pop(key)
+    return state
 
 
 @dataclass(frozen=True)
@@ -124,7 +118,7 @@ def bits_per_pixel(y_likelihoods: torch.Tensor, z_likelihoods: torch.Tensor, pix
 
 
 class ImageModel(nn.Module):
-    """Transforms and priors of the TNG image codec (see module docstring for the data flow)."""
+    """Transforms and latent codec of the TNG image codec (see module docstring for the data flow)."""
 
     def __init__(self, config: ImageModelConfig):
         super().__init__()
@@ -132,11 +126,8 @@ class ImageModel(nn.Module):
         n, m, h = config.hidden_channels, config.latent_channels, config.hyper_channels
         self.g_a = analysis_transform(3, n, m, config.analysis_residual_blocks)
         self.g_s = synthesis_transform(m, n, 3, config.synthesis_residual_blocks, config.synthesis_half_resolution_block)
-        self.h_a = hyper_analysis(m, h)
-        self.h_s = hyper_synthesis(h, 2 * m)
-        self.gains = LevelGains(m, config.level_lambdas)
-        self.z_prior = FactorizedPrior(h)
-        self.checkerboard = CheckerboardContext(m) if config.context == "checkerboard" else None
+        self.latent = LatentCodec(m, h, config.level_lambdas, config.context)
+        self._register_load_state_dict_pre_hook(lambda state, prefix, *_: upgrade_legacy_keys(state, prefix))
 
     def latent_sized_layers(self) -> Iterator[LatentSizedLayer]:
         """Every layer whose width follows M, and how new latent channels start so that a widened model is
@@ -146,51 +137,19 @@ class ImageModel(nn.Module):
         them mean 0 at the smallest scale."""
         yield LatentSizedLayer(self.g_a[-1], out_blocks=1)
         yield LatentSizedLayer(self.g_s[0], in_blocks=1, new_inputs="fresh")
-        yield LatentSizedLayer(self.h_a[0], in_blocks=1)
-        yield LatentSizedLayer(self.h_s[-1], out_blocks=2)  # [scales | means]
-        if self.checkerboard is not None:
-            yield from self.checkerboard.latent_sized_layers()
-
-    def entropy_parameters(self, z_hat: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(scales, means) of the Gaussian prior of every latent: from the hyper-latents, and with a
-        checkerboard context also from the (straight-through rounded) anchor latents of ``y``."""
-        parameters = self.h_s(z_hat)
-        if self.checkerboard is not None:
-            _, anchor_means = parameters.chunk(2, dim=1)
-            y_hat = round_straight_through(y - anchor_means) + anchor_means
-            parameters = parameters_with_context(self.checkerboard, parameters, y_hat, anchor_mask(*y.shape[2:]))
-        scales, means = parameters.chunk(2, dim=1)
-        return scales, means
+        yield from self.latent.latent_sized_layers()
 
     def latents(self, x: torch.Tensor, level: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(y, inverse_gain): latents scaled by the level's gain, and the gain that undoes it after decoding."""
-        gain, inverse_gain = self.gains(level)
-        return self.g_a(x) * gain, inverse_gain
-
-    def latent_prior(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(ŷ, likelihoods of y, likelihoods of z): quantized latents and what the entropy model makes of them.
-
-        Quantization is mixed (Minnen & Singh 2020): ŷ and ẑ are straight-through rounded; in training mode
-        the likelihoods are of noisy latents, in eval mode of the rounded ones (the coded size).
-        """
-        z = self.h_a(y)
-        z_hat = round_straight_through(z)
-        scales, means = self.entropy_parameters(z_hat, y)
-        y_hat = round_straight_through(y - means) + means
-        y_likelihoods = gaussian_likelihood(add_uniform_noise(y) if self.training else y_hat, means, scales)
-        z_likelihoods = self.z_prior.likelihood(add_uniform_noise(z) if self.training else z_hat)
-        return y_hat, y_likelihoods, z_likelihoods
+        return self.latent.gained(self.g_a(x), level)
 
     def prior_parameters(self) -> list[nn.Parameter]:
-        """Parameters of the entropy model (hyperprior and context): they set the rate, and the pixels only
-        through the means that ŷ = round(y − μ) + μ is rounded around."""
-        return [p for name, p in self.named_parameters() if name.split(".")[0] in PRIOR_MODULES]
+        """Parameters of the entropy model (hyperprior and context): see ``LatentCodec.entropy_parameters_list``."""
+        return self.latent.entropy_parameters_list()
 
     def entropy_model_conv_weights(self) -> list[str]:
-        """State-dict names of the entropy model's convolution weights: shipped as int8, which costs
-        0.03% BD-rate and saves 5.4 MB of tng-image-v8's 19.4 MB (measured on its Kodak probe)."""
-        return [name + ".weight" for name, module in self.named_modules()
-                if name.split(".")[0] in PRIOR_MODULES and isinstance(module, (nn.Conv2d, nn.ConvTranspose2d))]
+        """State-dict names of the entropy model's convolution weights (shipped as int8)."""
+        return ["latent." + name for name in self.latent.entropy_conv_weight_names()]
 
     def forward(self, x: torch.Tensor, level: torch.Tensor) -> ImageForward:
         """Training pass; ``level`` holds one (fractional) level per sample.
@@ -201,7 +160,5 @@ class ImageModel(nn.Module):
 
     def from_latents(self, y: torch.Tensor, inverse_gain: torch.Tensor) -> ImageForward:
         """Everything after the analysis transform: training, and the encoder refining given latents."""
-        y_hat, y_likelihoods, z_likelihoods = self.latent_prior(y)
-        return ImageForward(
-            x_hat=self.g_s(y_hat * inverse_gain), y_likelihoods=y_likelihoods, z_likelihoods=z_likelihoods
-        )
+        out = self.latent.from_gained(y, inverse_gain)
+        return ImageForward(x_hat=self.g_s(out.decoded), y_likelihoods=out.y_likelihoods, z_likelihoods=out.z_likelihoods)

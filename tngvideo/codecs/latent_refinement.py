@@ -59,7 +59,7 @@ def refine_latents(
     lam = lambdas_of_levels(level, model.config.level_lambdas)
     x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255.0
     with torch.no_grad():
-        gain, inverse_gain = model.gains(level)
+        gain, inverse_gain = model.latent.gains(level)
     y = (picture.features * gain).detach().requires_grad_(True)
     optimizer = torch.optim.Adam([y], lr=step_size)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 - step / steps)

@@ -46,7 +46,7 @@ class HyperpriorTables:
         fixed = scales_fixed.numpy().astype(np.int64)
         return np.searchsorted(self.scale_thresholds, fixed, side="right")
 
-    def to_tensors(self) -> dict[str, torch.Tensor]:
+    def to_tensors(self, prefix: str = PREFIX) -> dict[str, torch.Tensor]:
         """The tables as int32 tensors (every count <= 2**16 and threshold fits, at half the size of
         int64), pmf rows packed without padding (the padded latent table was 1.3 MB, packed 0.18 MB)."""
         arrays = {
@@ -56,12 +56,12 @@ class HyperpriorTables:
             "latent_supports": self.latent.supports,
             "scale_thresholds": self.scale_thresholds,
         }
-        return {PREFIX + name: torch.from_numpy(np.ascontiguousarray(a, dtype=np.int32)) for name, a in arrays.items()}
+        return {prefix + name: torch.from_numpy(np.ascontiguousarray(a, dtype=np.int32)) for name, a in arrays.items()}
 
     @classmethod
-    def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> HyperpriorTables:
+    def from_tensors(cls, tensors: dict[str, torch.Tensor], prefix: str = PREFIX) -> HyperpriorTables:
         """Tables from :meth:`to_tensors`' tensors, or from the zero-padded ``*_pmfs`` of files up to tng-image-v7."""
-        arrays = {name[len(PREFIX) :]: t.numpy().astype(np.int64) for name, t in tensors.items() if name.startswith(PREFIX)}
+        arrays = {name[len(prefix) :]: t.numpy().astype(np.int64) for name, t in tensors.items() if name.startswith(prefix)}
 
         def table(kind: str) -> PmfTable:
             supports = arrays[f"{kind}_supports"]

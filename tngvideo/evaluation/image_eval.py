@@ -224,7 +224,7 @@ def format_bd_against(table: dict[str, BDRate], test: str) -> str:
     """A text table: BD-rate of ``test`` against each reference."""
     lines = [
         f"BD-rate of {test} against each anchor (%; negative = {test} needs fewer bits)",
-        f"{'anchor':<28} {'PSNR':>8} {'MS-SSIM':>8}",
+        f"{'anchor':<34} {'PSNR':>8} {'MS-SSIM':>8}",
     ]
-    lines += [f"{name:<28} {row.psnr:8.2f} {row.msssim_db:8.2f}" for name, row in table.items()]
+    lines += [f"{name:<34} {row.psnr:8.2f} {row.msssim_db:8.2f}" for name, row in table.items()]
     return "\n".join(lines)

@@ -341,16 +341,16 @@ def update_report(
 
 def format_points_table(curves: Mapping[str, RDCurve]) -> str:
     """A text table: codec, setting, bpp, PSNR, MS-SSIM for every point."""
-    lines = [f"{'codec':<28} {'setting':>8} {'bpp':>8} {'PSNR':>7} {'MS-SSIM':>8}"]
+    lines = [f"{'codec':<34} {'setting':>8} {'bpp':>8} {'PSNR':>7} {'MS-SSIM':>8}"]
     for name, curve in curves.items():
         for point in curve.points:
             setting = "-" if point.setting is None else f"{point.setting:g}"
-            lines.append(f"{name:<28} {setting:>8} {point.bpp:8.4f} {point.psnr:7.3f} {point.msssim:8.5f}")
+            lines.append(f"{name:<34} {setting:>8} {point.bpp:8.4f} {point.psnr:7.3f} {point.msssim:8.5f}")
     return "\n".join(lines)
 
 
 def format_bd_table(table: Mapping[str, BDRate], reference: str) -> str:
     """A text table of BD-rates against ``reference``."""
-    lines = [f"BD-rate vs {reference} (%; negative = fewer bits)", f"{'codec':<28} {'PSNR':>8} {'MS-SSIM':>8}"]
-    lines += [f"{name:<28} {row.psnr:8.2f} {row.msssim_db:8.2f}" for name, row in table.items()]
+    lines = [f"BD-rate vs {reference} (%; negative = fewer bits)", f"{'codec':<34} {'PSNR':>8} {'MS-SSIM':>8}"]
+    lines += [f"{name:<34} {row.psnr:8.2f} {row.msssim_db:8.2f}" for name, row in table.items()]
     return "\n".join(lines)

@@ -1,26 +1,42 @@
-"""``tngvideo eval CLIP``: per-frame rate and quality of tngvideo and of x264/x265 on the same frames.
+"""``tngvideo eval CLIP``: tngvideo's real encoder and decoder against x264/x265 on the same frames.
 
-Until the P-frame codec exists, tngvideo codes every frame as an I-frame with the shipped image
-model ("tngvideo-intra", as ``tngvideo encode`` does); that is what is measured and labelled, nothing
-else. A frame's bits are its unit in the .tngv stream (the 53 bytes of file header and END are not
-spread over the frames). The anchors are
-x264 and x265 (preset medium, 4:2:0, PSNR-tuned, closed GOP) from ``tngvideo.anchors.video``.
+Curves (RGB PSNR and MS-SSIM, averaged over frames; bpp = all frame bits / (frames x W x H)):
+
+- ``tngvideo``: exactly what ``tngvideo encode --gop N`` writes (I-frames of the intra model, P-frames
+  of the inter model), present when an inter model is shipped (or named);
+- ``tngvideo-intra``: every frame an I-frame of the same intra model (``--gop 1``); the only tngvideo
+  curve while no inter model is shipped (labelled so, with a warning);
+- the anchors of :func:`eval_anchors` at the same GOP on the same frames.
+
+Each quality is coded into a temporary .tngv file by :func:`~tngvideo.tng_video.encode_video`, which
+reports every unit (the per-frame records measure the encoder's reconstruction against the source);
+the file is then decoded by :func:`~tngvideo.tng_video.open_tngv` and every decoded frame must equal
+the encoder's reconstruction, or the evaluation stops with an error. A frame's bits are its unit in
+the stream: the file header, the I-frame index and the END chunk (about 70 bytes) are not spread
+over the frames.
+
+Qualities: every second level by default (2, 4, 6, 8, 10 of a 10-level model): five points that span
+the ladder (the anchors have four CRFs each), at half the time of all ten; ``--quality`` overrides.
+The per-frame table is printed for quality 6 (the quality the P-frame acceptance checks) when it is
+measured, else for the middle quality.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import sys
+import tempfile
+import warnings
 from collections.abc import Sequence
-from itertools import islice
 from pathlib import Path
 
-from tqdm import tqdm
+import numpy as np
 
 from tngvideo.anchors.video import DEFAULT_CRFS, FrameRecord, VideoAnchor, VideoResult, encode_clip, summarise
-from tngvideo.codecs.latent_refinement import refine_latents
-from tngvideo.errors import ModelError
+from tngvideo.bitstream import FrameType
+from tngvideo.errors import InputError, ModelError
 from tngvideo.evaluation.image_eval import bd_of_test_against_each, format_bd_against
 from tngvideo.evaluation.rd import (
     RDReport,
@@ -32,75 +48,148 @@ from tngvideo.evaluation.rd import (
 )
 from tngvideo.io.frames import VideoSource, open_video
 from tngvideo.metrics import msssim, psnr, yuv_psnr
-from tngvideo.tng_image import LoadedImageCodec, load_image_codec
-from tngvideo.tng_video import encode_intra_frame
+from tngvideo.tng_inter import VideoModels, choose_video_models
+from tngvideo.tng_video import encode_video, open_tngv
+from tngvideo.video_coder import EncodedUnit, GopPolicy
 
-TNG_INTRA = "tngvideo-intra"
+TNG_CURVE = "tngvideo"  # the codec as `tngvideo encode` runs it: I- and P-frames
+TNG_INTRA = "tngvideo-intra"  # every frame an I-frame (GOP 1)
+TABLE_QUALITY = 6.0
 
 
 def eval_anchors(gop: int) -> list[VideoAnchor]:
-    """The anchors ``tngvideo eval`` runs: x264 and x265, medium, 4:2:0, PSNR-tuned."""
-    return [VideoAnchor(encoder, "medium", "420", "psnr", gop) for encoder in ("libx264", "libx265")]
+    """The anchors ``tngvideo eval`` runs, closed GOP ``gop``, 4:2:0: x264 veryfast with its low-delay
+    tune (the first, and the report's reference: what a real-time user picks), x264 and x265 medium
+    PSNR-tuned (the stronger bars)."""
+    return [
+        VideoAnchor("libx264", "veryfast", "420", "zerolatency", gop),
+        VideoAnchor("libx264", "medium", "420", "psnr", gop),
+        VideoAnchor("libx265", "medium", "420", "psnr", gop),
+    ]
 
 
-def code_clip_intra(
+def default_qualities(num_levels: int) -> tuple[float, ...]:
+    """Every second quality level, from 2 up: the default sweep (see module docstring)."""
+    return tuple(float(q) for q in range(2, num_levels + 1, 2)) or (1.0,)
+
+
+def table_quality(qualities: Sequence[float]) -> float:
+    """The quality whose per-frame table is printed: 6 when measured, else the middle one."""
+    return TABLE_QUALITY if TABLE_QUALITY in qualities else sorted(qualities)[len(qualities) // 2]
+
+
+def _digest(picture: np.ndarray) -> bytes:
+    digest = hashlib.blake2b(np.ascontiguousarray(picture).tobytes(), digest_size=16)
+    digest.update(repr(picture.shape).encode())
+    return digest.digest()
+
+
+def code_clip(
     source: VideoSource,
-    loaded: LoadedImageCodec,
+    models: VideoModels,
+    gop: int,
     qualities: Sequence[float],
-    max_frames: int | None,
+    name: str,
+    max_frames: int | None = None,
     refine_steps: int = 0,
 ) -> list[VideoResult]:
-    """Every frame coded alone by the image codec at each quality, in one streamed pass over the clip
-    (with ``refine_steps`` of latent refinement per frame and quality, as ``tngvideo encode --refine``)."""
-    records: dict[float, list[FrameRecord]] = {q: [] for q in qualities}
-    total = min(source.info.frame_count or 0, max_frames or sys.maxsize) or None
-    for index, frame in enumerate(
-        tqdm(islice(source.frames(), max_frames), total=total, unit="frame", file=sys.stderr)
-    ):
-        picture = loaded.codec.analyse(frame)  # once per frame, not per quality
+    """The clip through the real encoder and decoder at each quality (see module docstring), measured
+    per frame; raises RuntimeError when a decoded frame differs from the encoder's reconstruction."""
+    info = source.info
+    results = []
+    with tempfile.TemporaryDirectory(prefix="tngvideo-eval-") as folder:
         for quality in qualities:
-            refined = refine_latents(loaded.codec, frame, picture, quality, refine_steps)
-            encoded = encode_intra_frame(refined, quality, loaded)
-            planes = yuv_psnr(frame, encoded.reconstruction)
-            records[quality].append(
-                FrameRecord(
-                    index,
-                    True,
-                    "I",
-                    8 * len(encoded.unit),
-                    psnr(frame, encoded.reconstruction),
-                    planes["psnr_y"],
-                    planes["psnr_yuv"],
-                    msssim(frame, encoded.reconstruction),
-                )
-            )
-    height, width = source.info.height, source.info.width
-    return [summarise(TNG_INTRA, quality, frames, width, height) for quality, frames in records.items() if frames]
+            print(f"{name}, quality {quality:g}:", file=sys.stderr)
+            path = Path(folder) / f"{name}-q{quality:g}.tngv"
+            records, digests = _encode_measured(source, path, models, gop, quality, max_frames, refine_steps)
+            _check_decoder(path.read_bytes(), models, digests, f"{name} quality {quality:g}")
+            results.append(summarise(name, quality, records, info.width, info.height))
+    return results
+
+
+def _encode_measured(
+    source: VideoSource, path: Path, models: VideoModels, gop: int, quality: float, max_frames: int | None,
+    refine_steps: int,
+) -> tuple[list[FrameRecord], list[bytes]]:
+    """Encode into ``path``; every frame's record, and a digest of what the decoder must reproduce
+    (digests, not pictures: the clip need not fit in memory)."""
+    records: list[FrameRecord] = []
+    digests: list[bytes] = []
+
+    def measure(index: int, frame: np.ndarray, unit: EncodedUnit) -> None:
+        reconstruction = unit.reconstruction
+        planes = yuv_psnr(frame, reconstruction)
+        intra = unit.frame_type == FrameType.INTRA
+        records.append(FrameRecord(index, intra, "I" if intra else "P", 8 * len(unit.data), psnr(frame, reconstruction),
+                                   planes["psnr_y"], planes["psnr_yuv"], msssim(frame, reconstruction)))
+        digests.append(_digest(reconstruction))
+
+    encode_video(source, path, models, quality, GopPolicy(gop), max_frames, progress=True, refine_steps=refine_steps,
+                 on_unit=measure)
+    return records, digests
+
+
+def _check_decoder(data: bytes, models: VideoModels, digests: Sequence[bytes], what: str) -> None:
+    decoded = 0
+    for index, picture in enumerate(open_tngv(data, models).frames()):
+        if index >= len(digests) or _digest(picture) != digests[index]:
+            raise RuntimeError(f"{what}: decoded frame {index} differs from the encoder's reconstruction")
+        decoded += 1
+    if decoded != len(digests):
+        raise RuntimeError(f"{what}: the decoder returned {decoded} frames, the encoder coded {len(digests)}")
 
 
 def run_video_eval(
-    clip: Path, out: Path | None, max_frames: int | None, gop: int, model: str | None = None, refine_steps: int = 0
+    clip: Path,
+    out: Path | None,
+    max_frames: int | None,
+    gop: int,
+    model: str | None = None,
+    refine_steps: int = 0,
+    qualities: Sequence[float] | None = None,
 ) -> RDReport:
-    """Measure tngvideo-intra and the anchors; print tables, save JSON/CSV/plot.
+    """Measure tngvideo (and tngvideo-intra) and the anchors; print tables, save JSON/CSV/plot.
 
-    ``model`` names the image model (default: the newest shipped one; without any, only the anchors
-    are measured). A named model that cannot be loaded is an error, not a silent anchors-only run.
+    ``model`` names an inter model (its intra model comes with it) or an image model (all-intra only);
+    default: the newest inter model, else the newest image model (all-intra). Without any shipped
+    model only the anchors are measured; a named model that cannot be loaded is an error.
     """
     out = out or Path("results") / f"eval_{clip.stem}"
     source = open_video(clip)  # one open serves tngvideo and the anchors; an unreadable clip fails before model load
     results: list[VideoResult] = []
     settings: dict[str, str] = {}
+    main_curve: str | None = None
+    table_at: float | None = None
     try:
-        loaded = load_image_codec(model)
+        choice = choose_video_models(model, gop)
     except ModelError as exc:
         if model is not None:
             raise
-        print(f"tngvideo: no shipped image model ({exc}); measuring the anchors only", file=sys.stderr)
+        print(f"tngvideo: no shipped model ({exc}); measuring the anchors only", file=sys.stderr)
     else:
-        qualities = [float(q) for q in range(1, loaded.codec.num_levels + 1)]
-        results += code_clip_intra(source, loaded, qualities, max_frames, refine_steps)
-        refinement = f", latent refinement {refine_steps} steps" if refine_steps else ""
-        settings[TNG_INTRA] = f"every frame an I-frame of image model {loaded.name!r}, qualities {qualities}{refinement}"
+        if choice.warning:
+            warnings.warn(choice.warning, stacklevel=1)
+        intra, inter = choice.models.intra, choice.models.inter
+        levels = intra.codec.num_levels if inter is None else min(intra.codec.num_levels, inter.codec.num_levels)
+        sweep = tuple(float(q) for q in (qualities or default_qualities(levels)))
+        if any(not 1.0 <= q <= levels for q in sweep):
+            raise InputError(f"qualities must be between 1 and {levels}, got {', '.join(f'{q:g}' for q in sweep)}")
+        table_at = table_quality(sweep)
+        refinement = f", latent refinement {refine_steps} steps on I-frames" if refine_steps else ""
+        if inter is not None:
+            main_curve = TNG_CURVE
+            results += code_clip(source, choice.models, choice.gop, sweep, TNG_CURVE, max_frames, refine_steps)
+            settings[TNG_CURVE] = (
+                f"tngvideo encode/decode, GOP {choice.gop}: I-frames of image model {intra.name!r}, P-frames of "
+                f"inter model {inter.name!r}; qualities {list(sweep)}{refinement}; every decoded frame equals "
+                "the encoder's reconstruction"
+            )
+        main_curve = main_curve or TNG_INTRA
+        results += code_clip(source, VideoModels(intra, None), 1, sweep, TNG_INTRA, max_frames, refine_steps)
+        settings[TNG_INTRA] = (
+            f"every frame an I-frame of image model {intra.name!r} (tngvideo encode --gop 1), "
+            f"qualities {list(sweep)}{refinement}"
+        )
     for anchor in eval_anchors(gop):
         for crf in DEFAULT_CRFS[anchor.encoder]:
             results.append(encode_clip(source, anchor, crf, max_frames))
@@ -108,17 +197,62 @@ def run_video_eval(
     curves = mean_per_setting(results)
     reference = eval_anchors(gop)[0].name
     report = RDReport(
-        f"{clip.name}: tngvideo vs x264/x265", reference, curves, settings=settings, environment=environment()
+        f"{clip.name}: tngvideo vs x264/x265, GOP {gop}", reference, curves, settings=settings, environment=environment()
     )
     save_report(report, out / "rd.json")
     plot_report(report, out / "rd.png")
     _save_frames(results, out / "frames")
-    print(format_points_table(curves))
-    if TNG_INTRA in curves:
+    if main_curve is not None and table_at is not None:
+        shown = next(r for r in results if r.codec == main_curve and r.setting == table_at)
+        print(format_frame_table(shown))
+        print(format_gop_summary(shown))
         print()
-        print(format_bd_against(bd_of_test_against_each(curves, TNG_INTRA), TNG_INTRA))
+    print(format_points_table(curves))
+    if main_curve is not None:
+        print()
+        print(format_bd_against(bd_of_test_against_each(curves, main_curve), main_curve))
     print(f"\nwrote {out}/rd.json, rd.png, frames.json, frames.csv")
     return report
+
+
+def format_frame_table(result: VideoResult) -> str:
+    """One line per frame: index, type, bytes, bpp, PSNR, MS-SSIM."""
+    pixels = result.width * result.height
+    lines = [
+        f"{result.codec} at quality {result.setting:g}, per frame:",
+        f"{'frame':>6} {'type':>4} {'bytes':>8} {'bpp':>7} {'PSNR':>7} {'MS-SSIM':>8}",
+    ]
+    lines += [f"{r.index:6d} {r.pict_type:>4} {r.bits // 8:8d} {r.bits / pixels:7.4f} {r.psnr:7.3f} {r.msssim:8.5f}"
+              for r in result.records]
+    return "\n".join(lines)
+
+
+def format_gop_summary(result: VideoResult) -> str:
+    """I/P byte shares, P-frame size relative to its GOP's I-frame, and PSNR early vs late in the GOPs."""
+    records = result.records
+    total = sum(r.bits for r in records)
+    intra = sum(r.bits for r in records if r.keyframe)
+    counts = f"{sum(r.keyframe for r in records)} I, {sum(not r.keyframe for r in records)} P"
+    parts = [f"{counts}; I {100 * intra / total:.0f}% / P {100 - 100 * intra / total:.0f}% of the bytes"]
+    ratios: list[float] = []
+    early: list[float] = []
+    late: list[float] = []
+    gop_intra_bits, position = 0, 0
+    for r in records:
+        if r.keyframe:
+            gop_intra_bits, position = r.bits, 0
+            continue
+        position += 1
+        ratios.append(r.bits / gop_intra_bits)
+        if position <= 7:
+            early.append(r.psnr)
+        elif 25 <= position <= 31:
+            late.append(r.psnr)
+    if ratios:
+        parts.append(f"P-frames average {100 * float(np.mean(ratios)):.1f}% of their GOP's I-frame bytes")
+    if early and late:
+        parts.append(f"mean PSNR of P-frames 1-7 {np.mean(early):.2f} dB, 25-31 {np.mean(late):.2f} dB")
+    return "; ".join(parts)
 
 
 def _save_frames(results: list[VideoResult], stem: Path) -> None:

@@ -1,4 +1,5 @@
-"""Learning curves across training runs: Kodak-probe results against cumulative steps and hours.
+"""Learning curves across training runs: probe results against cumulative steps and hours (the probe
+ran on Kodak up to tng-image-v11, on the validation set held out of training since).
 
 A shipped model is usually the end of a lineage of runs (each fine-tuned from the last one's
 weights); its learning curve is the concatenation of their logs, each cut where the next run

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from tngvideo.codecs.image_model import ImageModel, ImageModelConfig
+from tngvideo.codecs.image_model import ImageModel, ImageModelConfig, upgrade_legacy_keys
 from tngvideo.layers import NewEntries, ResidualBlock
 
 # Widths a model cannot change on top of trained weights (the latent width M may grow: widen_latents).
@@ -21,7 +21,7 @@ def growable_prefixes(model: ImageModel) -> tuple[str, ...]:
     """State-dict prefixes of the modules a model may add on top of the weights it is initialised from,
     because they start as a no-op: the checkerboard context and every residual block."""
     blocks = [name + "." for name, module in model.named_modules() if isinstance(module, ResidualBlock)]
-    return ("checkerboard.", *blocks)
+    return ("latent.checkerboard.", *blocks)
 
 
 def initialise_from(
@@ -39,22 +39,22 @@ def initialise_from(
                    if getattr(source, name) != getattr(model.config, name)]
         if changed:
             raise ValueError(f"cannot grow trained weights to other widths: {', '.join(changed)}")
-    weights = dict(weights)
+    weights = upgrade_legacy_keys(dict(weights))
     if source is not None and source.latent_channels != model.config.latent_channels:
         weights = widen_latents(weights, source.latent_channels, model)
     target_lambdas = model.config.level_lambdas
     regrid = source is not None and tuple(source.level_lambdas) != tuple(target_lambdas)
     if regrid:
-        gains = {k: weights.pop("gains." + k) for k in ("log_gain", "log_inverse_gain")}
+        gains = {k: weights.pop("latent.gains." + k) for k in ("log_gain", "log_inverse_gain")}
     result = model.load_state_dict(weights, strict=False)
-    missing = [k for k in result.missing_keys if not (regrid and k.startswith("gains."))]
+    missing = [k for k in result.missing_keys if not (regrid and k.startswith("latent.gains."))]
     not_growable = [k for k in missing if not k.startswith(growable_prefixes(model))]
     if not_growable or result.unexpected_keys:
         raise ValueError(f"weights do not fit this model: missing {not_growable}, unexpected {result.unexpected_keys}")
     if regrid:
         assert source is not None
-        model.gains.regrid_from(gains["log_gain"], gains["log_inverse_gain"], source.level_lambdas, target_lambdas)
-    return sorted({k.split(".")[0] for k in missing})
+        model.latent.gains.regrid_from(gains["log_gain"], gains["log_inverse_gain"], source.level_lambdas, target_lambdas)
+    return sorted({k.removeprefix("latent.").split(".")[0] for k in missing})
 
 
 def widen_latents(weights: dict[str, torch.Tensor], old_channels: int, model: ImageModel) -> dict[str, torch.Tensor]:
@@ -73,7 +73,7 @@ def widen_latents(weights: dict[str, torch.Tensor], old_channels: int, model: Im
         for parameter, axes in layer.parameter_axes():
             name = names[id(parameter)]
             widened[name] = _embedded(weights[name], parameter, axes, old_channels, new_channels)
-    for name in ("gains.log_gain", "gains.log_inverse_gain"):
+    for name in ("latent.gains.log_gain", "latent.gains.log_inverse_gain"):
         old = weights[name]
         widened[name] = torch.cat([old, old.mean(dim=1, keepdim=True).expand(-1, new_channels - old_channels)], dim=1)
     return widened

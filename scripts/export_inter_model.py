@@ -1,0 +1,87 @@
+"""Ship a trained P-frame network: bake its coding tables, write models/NAME.safetensors and record it
+in models/manifest.json (kind "inter", naming the intra model it was trained with).
+
+    python scripts/export_inter_model.py runs/frame-a/best.safetensors --name tng-inter-v1 --model-id 12 \\
+        --intra-model tng-image-v11 \\
+        --stage flow-b 250 "python scripts/train_flow.py --run-dir runs/flow-b ..." \\
+        --stage motion-a 1500 "python scripts/train_video.py --run-dir runs/motion-a --stage motion ..." \\
+        --learning-curve docs/learning_curves/tng-inter-v1.json --measured results/eval_sample/rd.json
+
+The entry holds the file's sha256, the config, the training stages (run, steps used, command), CPU-hours
+(from the learning curve), the data and its terms, the validation learning curve's path and the
+measured numbers (a ``tngvideo eval`` report given with --measured).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from tngvideo.codecs.inter_codec import InterCodec
+from tngvideo.codecs.inter_model import InterModel, InterModelConfig
+from tngvideo.paths import models_dir
+from tngvideo.tng_inter import INTER_KIND, save_shipped_inter_codec
+from tngvideo.zoo import CONFIG_KEY, ManifestEntry, load_state, read_metadata, sha256_of, write_manifest_entry
+
+TRAINING_DATA_TERMS = (
+    "shared data video/train (Vimeo-90K septuplets: non-commercial research; Middlebury: cite Baker et al.; KITTI "
+    "CC BY-NC-SA 3.0; DAVIS/CoTracker clips CC BY-NC 4.0; ProPainter inputs S-Lab non-commercial; others MIT / "
+    "Apache-2.0 / BSD / CC BY 3.0, see the data README and video/train_sources.tsv) and images/cid22 (CC BY-SA 4.0), "
+    "images/clic2025 (Unsplash License) for the flow network's synthetic pairs; validation clips held out "
+    "(tngvideo/training/video_data.py); no Kodak, no video/eval"
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--model-id", type=int, required=True)
+    parser.add_argument("--intra-model", required=True, help="the image model the P-frame model was trained with")
+    parser.add_argument("--stage", nargs=3, action="append", default=[], metavar=("RUN", "STEPS", "COMMAND"))
+    parser.add_argument("--learning-curve", type=Path, default=None, help="JSON of scripts/video_learning_curve.py")
+    parser.add_argument("--measured", type=Path, action="append", default=[], help="tngvideo eval report(s), rd.json")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+
+    metadata = read_metadata(args.checkpoint)
+    config = InterModelConfig.from_json(metadata[CONFIG_KEY])
+    model = InterModel(config)
+    model.load_state_dict(load_state(args.checkpoint))
+    codec = InterCodec(model)
+    target = models_dir() / f"{args.name}.safetensors"
+    save_shipped_inter_codec(codec, target, {"name": args.name, "step": metadata.get("step", "")})
+    curve = json.loads(args.learning_curve.read_text()) if args.learning_curve else None
+    measured = []
+    for report in args.measured:
+        data = json.loads(report.read_text())
+        measured.append({"report": str(report), "title": data.get("title"), "bd_rate": data.get("bd")})
+    details = {
+        "intra_model": args.intra_model,
+        "architecture": "flow: coarse-to-fine soft block matching with learned CNN corrections (encoder only); motion: "
+                        "GDN transforms + mean-scale hyperprior latent codec; prediction: bilinear warp of the decoded "
+                        "reference; frame: conditional coder (prediction as extra inputs of the image codec's "
+                        "analysis and synthesis), its latent codec as the image model's; entropy-model convolutions "
+                        "stored as int8",
+        "config": json.loads(config.to_json()),
+        "file_bytes": target.stat().st_size,
+        "training": {
+            "stages": [{"run": run, "steps": int(steps), "command": command} for run, steps, command in args.stage],
+            "cpu_hours": curve["curve"][-1]["cpu_hours"] if curve and curve["curve"] else None,
+            "data": TRAINING_DATA_TERMS,
+            "scripts": ["scripts/train_flow.py", "scripts/train_video.py"],
+            "learning_curve": str(args.learning_curve) if args.learning_curve else None,
+            "validation": curve["curve"][-1] if curve and curve["curve"] else None,
+        },
+        "measured": measured,
+    }
+    write_manifest_entry(ManifestEntry(args.name, args.model_id, INTER_KIND, target.name, sha256_of(target), details),
+                         models_dir())
+    print(f"wrote {target} ({target.stat().st_size / 1e6:.2f} MB) and its manifest entry")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Stages 2–6 of the P-frame curriculum (stage 1, the flow network, is scripts/train_flow.py).
+
+    # stage 2: motion coding with the warping loss (flow from stage 1, frame coder from the image model)
+    python scripts/train_video.py --run-dir runs/motion-a --stage motion \\
+        --image-weights models/tng-image-v11.safetensors --flow-weights runs/flow-a/best.safetensors
+    # stage 3: the conditional frame coder, motion frozen
+    python scripts/train_video.py --run-dir runs/frame-a --stage frame \\
+        --image-weights models/tng-image-v11.safetensors --init-weights runs/motion-a/best.safetensors
+    # stages 4-5: joint on pairs, then rolling over longer sequences
+    python scripts/train_video.py --run-dir runs/joint-a --stage joint ... --init-weights runs/frame-a/best.safetensors
+    python scripts/train_video.py --run-dir runs/roll-a --stage rolling --sequence-length 4 ...
+
+The image model (--image-weights) codes each sequence's first frame, as the I-frame, and without
+--init-weights also initialises the frame coder. Resumes from ``RUN_DIR/last.*`` when present.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from tngvideo.codecs.image_model import ImageModel, ImageModelConfig
+from tngvideo.codecs.inter_model import InterModel, InterModelConfig
+from tngvideo.entropy.tables import PREFIX as TABLE_PREFIX
+from tngvideo.paths import data_root
+from tngvideo.training.flow_task import flow_config_of
+from tngvideo.training.inter_task import InterTraining, InterTrainingConfig
+from tngvideo.training.loop import Schedule, TrainingLoop
+from tngvideo.training.video_data import VideoDataConfig, load_video_segments
+from tngvideo.zoo import CONFIG_KEY, load_state, read_metadata
+
+
+def _image_model(path: Path) -> tuple[ImageModel, dict[str, torch.Tensor]]:
+    config = ImageModelConfig.from_json(read_metadata(path)[CONFIG_KEY])
+    state = {k: v.float() for k, v in load_state(path).items() if not k.startswith(TABLE_PREFIX)}
+    model = ImageModel(config)
+    model.load_state_dict(state)
+    return model, state
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run-dir", type=Path, required=True)
+    parser.add_argument("--stage", choices=["motion", "frame", "joint", "rolling"], required=True)
+    parser.add_argument("--image-weights", type=Path, required=True, help="the intra model")
+    parser.add_argument("--flow-weights", type=Path, default=None, help="stage-1 flow network (without --init-weights)")
+    parser.add_argument("--init-weights", type=Path, default=None, help="an earlier stage's P-frame weights")
+    parser.add_argument("--data", type=Path, default=None, help="shared data root (default: $TNGVIDEO_DATA or ../shared/data)")
+    parser.add_argument("--cache", type=Path, default=Path("runs/cache"), help="decoded training clips are kept here")
+    parser.add_argument("--steps", type=int, default=4000)
+    parser.add_argument("--learning-rate", type=float, default=1e-4)
+    parser.add_argument("--warmup-steps", type=int, default=200)
+    parser.add_argument("--eval-every", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--crop-size", type=int, default=128)
+    parser.add_argument("--sequence-length", type=int, default=2)
+    parser.add_argument("--motion-latent", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+
+    intra, intra_state = _image_model(args.image_weights)
+    if args.init_weights is not None:
+        model_config = InterModelConfig.from_json(read_metadata(args.init_weights)[CONFIG_KEY])
+    else:
+        flow = flow_config_of(args.flow_weights) if args.flow_weights else InterModelConfig().flow
+        model_config = InterModelConfig(frame=intra.config, flow=flow, motion_latent_channels=args.motion_latent)
+    config = InterTrainingConfig(model=model_config, stage=args.stage, sequence_length=args.sequence_length,
+                                 batch_size=args.batch_size, crop_size=args.crop_size)
+    model = InterModel(model_config)
+    root = args.data or data_root()
+    video = VideoDataConfig()
+    task = InterTraining(config, model, intra, load_video_segments(root, video, "train", args.cache),
+                         load_video_segments(root, video, "validation", args.cache), args.seed)
+    schedule = Schedule(steps=args.steps, learning_rate=args.learning_rate, warmup_steps=args.warmup_steps,
+                        eval_every=args.eval_every)
+    loop = TrainingLoop(task, schedule, args.run_dir, config.to_json(), seed=args.seed)
+    if loop.resumable:
+        loop.resume()
+    else:
+        if args.init_weights is not None:
+            model.load_state_dict(load_state(args.init_weights))
+        else:
+            model.initialise_from_image(intra_state)
+            if args.flow_weights is not None:
+                model.flow.load_state_dict(load_state(args.flow_weights))
+        loop.log({"event": "start", "config": config.to_json(), "image_weights": str(args.image_weights),
+                  "flow_weights": str(args.flow_weights), "init_weights": str(args.init_weights)})
+    loop.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""The validation learning curve of a P-frame model: every stage's validation records against cumulative
+CPU-hours (process CPU time of the training steps, both cores counted), as JSON and a plot.
+
+    python scripts/video_learning_curve.py --stage flow runs/flow-b/log.jsonl \\
+        --stage motion runs/motion-a/log.jsonl --stage frame runs/frame-a/log.jsonl \\
+        --out docs/learning_curves/tng-inter-v1
+
+Stage ``flow`` plots the warping PSNR of the flow network; the others the BD-rate of I+P coding against
+all-intra coding (estimated rates) on the held-out validation clips.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+
+def stage_records(name: str, log: Path, hours_before: float) -> tuple[list[dict[str, object]], float]:
+    """The stage's validation records with cumulative ``cpu_hours``, and the hours at its end."""
+    records = []
+    last = 0.0
+    for line in log.read_text().splitlines():
+        record = json.loads(line)
+        if record.get("event") == "eval":
+            last = float(record["cpu_hours"])
+            fields = {k: v for k, v in record.items() if k not in ("time", "event", "cpu_hours")}
+            records.append({"stage": name, "cpu_hours": round(hours_before + last, 3), **fields})
+    return records, hours_before + last
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stage", nargs=2, action="append", required=True, metavar=("NAME", "LOG"))
+    parser.add_argument("--out", type=Path, required=True, help="path without suffix: writes .json and .png")
+    args = parser.parse_args()
+    curve: list[dict[str, object]] = []
+    hours = 0.0
+    for name, log in args.stage:
+        records, hours = stage_records(name, Path(log), hours)
+        curve += records
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    stages = [{"stage": name, "log": log} for name, log in args.stage]
+    args.out.with_suffix(".json").write_text(json.dumps({"stages": stages, "curve": curve}, indent=1) + "\n")
+    figure, (flow_axis, codec_axis) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, _ in args.stage:
+        points = [r for r in curve if r["stage"] == name]
+        if name == "flow":
+            flow_axis.plot([p["cpu_hours"] for p in points], [p["warp_psnr"] for p in points], "o-", label=name)
+        else:
+            codec_axis.plot([p["cpu_hours"] for p in points], [p["bd_rate_vs_all_intra_percent"] for p in points],
+                            "o-", label=name)
+    flow_axis.set(xlabel="CPU-hours", ylabel="warping PSNR (dB), validation", title="flow pre-training")
+    codec_axis.set(xlabel="CPU-hours (cumulative)", ylabel="BD-rate vs all-intra (%), validation",
+                   title="P-frame stages")
+    for axis in (flow_axis, codec_axis):
+        axis.grid(True, alpha=0.3)
+        axis.legend()
+    figure.tight_layout()
+    figure.savefig(args.out.with_suffix(".png"), dpi=100)
+    print(f"wrote {args.out.with_suffix('.json')} and .png ({len(curve)} points, {hours:.2f} CPU-hours)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""The P-frame network's parts and its training pieces: flow, warping, synthetic pairs, training clips,
+the shared training loop, and the warm start from an image model."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+from tiny_model import TINY_CONFIG, TINY_INTER_CONFIG, tiny_model
+from torch import nn
+
+from tngvideo.codecs.flow import FlowConfig, FlowEstimator, warp
+from tngvideo.codecs.inter_model import InterModel, InterModelConfig
+from tngvideo.training.loop import Schedule, TrainingLoop
+from tngvideo.training.synthetic_flow import synthetic_pairs
+from tngvideo.training.video_data import Segment, SequenceCrops, scene_cuts
+
+
+def _texture(size: int, seed: int = 0) -> torch.Tensor:
+    """A smooth random texture (1, 3, size, size) in [0, 1]: block matching has something to match."""
+    noise = torch.from_numpy(np.random.default_rng(seed).uniform(0, 1, (1, 3, size // 4, size // 4))).float()
+    return torch.nn.functional.interpolate(noise, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+def test_warp_by_zero_flow_is_the_identity_and_by_whole_pixels_a_shift() -> None:
+    image = _texture(32)
+    assert torch.allclose(warp(image, torch.zeros(1, 2, 32, 32)), image, atol=1e-6)
+    flow = torch.zeros(1, 2, 32, 32)
+    flow[:, 0] = 3.0  # current(p) = reference(p + (3, 0))
+    shifted = warp(image, flow)
+    assert torch.allclose(shifted[..., :-3], image[..., 3:], atol=1e-5)
+
+
+def test_untrained_flow_estimator_finds_a_translation_by_block_matching() -> None:
+    reference = _texture(128)
+    current = torch.roll(reference, shifts=(2, -5), dims=(2, 3))  # current(p) = reference(p + (5, -2))
+    with torch.no_grad():
+        flow = FlowEstimator(FlowConfig())(reference, current)
+    inner = flow[0, :, 24:-24, 24:-24]
+    assert inner.shape[-1] > 0
+    assert abs(float(inner[0].median()) - 5.0) < 0.5 and abs(float(inner[1].median()) + 2.0) < 0.5
+
+
+def test_synthetic_pairs_warp_exactly_outside_the_pasted_patch() -> None:
+    rng = np.random.default_rng(0)
+    references = torch.cat([_texture(64, seed) for seed in range(2)])
+    patches = torch.cat([_texture(16, seed + 5) for seed in range(2)])
+    reference, current, flow, valid = synthetic_pairs(rng, references, patches)
+    predicted = warp(reference, flow)
+    gain_free = (predicted - current).abs() * valid
+    # Brightness gain (±10%) and noise aside, the flow explains the current frame where it is valid.
+    assert float(gain_free.mean()) < 0.08
+    assert float(valid.mean()) > 0.5
+
+
+def test_scene_cuts_find_a_change_of_scene_and_ignore_motion() -> None:
+    first, second = (_texture(192, seed).squeeze(0).permute(1, 2, 0).numpy() * 255 for seed in (1, 2))
+    scene_a = [np.roll(first, t, axis=1) for t in range(6)]
+    scene_b = [np.roll(second * 0.3, t, axis=0) for t in range(6)]  # darker: other colours too
+    assert scene_cuts(np.stack(scene_a + scene_b).astype(np.uint8)) == [6]
+
+
+def test_sequence_crops_draw_consecutive_frames_of_one_segment() -> None:
+    frames = np.stack([np.full((40, 50, 3), 10 * t, dtype=np.uint8) for t in range(6)])
+    crops = SequenceCrops([Segment("ramp", frames)], length=3, crop_size=32, seed=0).batch(4)
+    assert crops.shape == (4, 3, 3, 32, 32)
+    steps = (crops[:, 1:] - crops[:, :-1]).mean(dim=(2, 3, 4)) * 255
+    assert torch.allclose(steps.abs(), torch.full_like(steps, 10.0), atol=1e-3)  # forwards or reversed, one step apart
+
+
+def test_inter_model_initialised_from_an_image_model_codes_like_it() -> None:
+    config = InterModelConfig(frame=TINY_CONFIG, flow=TINY_INTER_CONFIG.flow, motion_hidden_channels=8,
+                              motion_latent_channels=8, motion_hyper_channels=8)
+    image = tiny_model(3).eval()
+    inter = InterModel(config)
+    inter.initialise_from_image(image.state_dict())
+    inter.eval()
+    x, reference = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
+    level = torch.tensor([2.0, 5.5])
+    with torch.no_grad():
+        expected = image(x, level)
+        out = inter(reference, x, level)
+    assert torch.equal(out.x_hat, expected.x_hat)
+    assert torch.equal(out.frame.y_likelihoods, expected.y_likelihoods)
+
+
+class _QuadraticTask:
+    """A task whose loss falls as one parameter approaches 3 (and validates to its distance)."""
+
+    def __init__(self) -> None:
+        self.model: nn.Module = nn.Linear(1, 1, bias=False)
+
+    def trainable_parameters(self) -> Iterable[nn.Parameter]:
+        return self.model.parameters()
+
+    def loss(self, rng: np.random.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+        weight = next(iter(self.model.parameters()))
+        loss = ((weight - 3.0) ** 2).sum()
+        return loss, {"loss": loss.item()}
+
+    def validate(self) -> dict[str, object]:
+        return {"score": abs(float(next(iter(self.model.parameters())).detach()) - 3.0)}
+
+    def save(self, path: Path, metadata: dict[str, str]) -> None:
+        save_file(self.model.state_dict(), str(path), metadata)
+
+    def load(self, path: Path) -> None:
+        self.model.load_state_dict(load_file(str(path)))
+
+
+def test_training_loop_resumes_where_it_stopped_and_keeps_the_best(tmp_path: Path) -> None:
+    schedule = Schedule(steps=200, learning_rate=0.05, warmup_steps=10, eval_every=100, checkpoint_every=100)
+    first = TrainingLoop(_QuadraticTask(), Schedule(**{**schedule.__dict__, "steps": 100}), tmp_path, "{}")
+    first.run()
+    resumed_task = _QuadraticTask()
+    resumed = TrainingLoop(resumed_task, schedule, tmp_path, "{}")
+    assert resumed.resumable
+    resumed.resume()
+    assert resumed.step == 100
+    resumed.run()
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    evals = [r for r in log if r["event"] == "eval"]
+    assert [r["step"] for r in evals] == [100, 200]
+    assert evals[-1]["score"] < evals[0]["score"] < 3.0
+    assert (tmp_path / "best.safetensors").exists()
+
+
+def test_schedule_warms_up_linearly_then_decays_to_the_final_rate() -> None:
+    schedule = Schedule(steps=100, learning_rate=1e-3, warmup_steps=10, final_learning_rate=1e-5)
+    assert schedule.learning_rate_at(0) == pytest.approx(1e-4)
+    assert schedule.learning_rate_at(9) == pytest.approx(1e-3)
+    assert schedule.learning_rate_at(50) < schedule.learning_rate_at(20) < 1e-3
+    assert schedule.learning_rate_at(100) == pytest.approx(1e-5)

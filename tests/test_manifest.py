@@ -1,0 +1,33 @@
+"""The shipped manifest stays lean: one entry per shipped model, curves by path, lineage as stages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tngvideo.zoo import MANIFEST_NAME, read_manifest
+
+REPO = Path(__file__).parents[1]
+MODELS = REPO / "models"
+
+
+def test_the_manifest_stays_small_and_every_shipped_entry_carries_its_record() -> None:
+    assert (MODELS / MANIFEST_NAME).stat().st_size <= 30_000
+    for entry in read_manifest(MODELS):
+        details, training = entry.details, entry.details["training"]
+        assert len(entry.sha256) == 64 and details["config"] and details["kodak"]["points"], entry.name
+        assert training["data"] and training["steps"] > 0, entry.name
+        curve = json.loads((REPO / training["learning_curve"]).read_text())  # referenced by path, not copied
+        assert any(point["step"] == training["steps"] for point in curve["curve"]), entry.name
+        for stage in training["lineage"]:
+            assert {"run", "steps", "command"} <= stage.keys(), entry.name
+        parent_steps = training["parent"]["steps"] if training.get("parent") else 0
+        assert parent_steps + sum(stage["steps"] for stage in training["lineage"]) == training["steps"], entry.name
+
+
+def test_retired_models_keep_their_ids_reserved_and_name_a_commit() -> None:
+    document = json.loads((MODELS / MANIFEST_NAME).read_text())
+    shipped = {item["model_id"] for item in document["models"]}
+    retired = [item["model_id"] for item in document["retired"]]
+    assert len(set(retired)) == len(retired) and not shipped & set(retired)
+    assert all(item["last_shipped_commit"] for item in document["retired"])

@@ -1,0 +1,218 @@
+"""The TNG P-frame network: CNN flow, coded motion, warped prediction, conditional coding of the frame.
+
+Built from the image codec's parts (analysis/synthesis transforms, :class:`LatentCodec`), so a
+P-frame model starts from a trained image model::
+
+    reference x̂_{t-1} ──┐
+    current x_t ──► FlowEstimator (encoder only) ──► flow
+                                                       │ ÷FLOW_SCALE
+                        motion: [16×16 block vectors | analysis] ─► LatentCodec ─► upsampled vectors
+                                + synthesis ──► decoded flow
+                                                                            │
+    prediction = warp(x̂_{t-1}, decoded flow) ◄──────────────────────────────┘
+    frame:  analysis([x_t, prediction]) ─► LatentCodec ─► synthesis(ŷ, prediction) ──► x̂_t
+
+The frame coder is *conditional* (Li et al., DCVC, NeurIPS 2021), in its simplest warm-startable
+form: the prediction enters the image codec's analysis as three more input channels, and the
+synthesis' last layer as 12 more (the prediction at 1/2 resolution, space-to-depth), with zero
+weights. Initialised from an image model (:meth:`InterModel.initialise_from_image`), the P-frame
+model therefore starts as exactly the intra codec, and training can only learn to use the
+prediction. The entropy models never see the (float) prediction: their parameters come from
+hyper-latents and spatial context alone, so every decoder parses the same symbols.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from tngvideo.codecs.flow import FlowConfig, FlowEstimator, warp
+from tngvideo.codecs.image_model import ImageModel, ImageModelConfig, upgrade_legacy_keys
+from tngvideo.codecs.latent_codec import LatentCodec, LatentForward, SpatialContext
+from tngvideo.layers import analysis_transform, synthesis_transform
+
+FLOW_SCALE = 4.0  # flow in pixels is divided by this before the motion analysis (keeps its inputs near unit scale)
+MOTION_BLOCK = 16  # the motion latents' grid: one block motion vector per 16×16 pixels
+BLOCK_VECTOR_UNITS = 4.0  # block motion vectors are coded in quarter pixels (at the middle level's gain)
+_PREDICTION_CHANNELS_AT_HALF = 12  # the prediction space-to-depth at 1/2 resolution
+
+
+@dataclass(frozen=True)
+class InterModelConfig:
+    """Architecture of a P-frame network; stored with its weights."""
+
+    frame: ImageModelConfig = field(default_factory=ImageModelConfig)  # the conditional frame coder's transforms
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    motion_hidden_channels: int = 64
+    motion_latent_channels: int = 64
+    motion_hyper_channels: int = 64
+    motion_context: SpatialContext = "none"
+
+    STRIDE = ImageModelConfig.STRIDE  # frames are padded to this (motion and frame coders both reach 1/64)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> InterModelConfig:
+        fields = json.loads(text)
+        frame = ImageModelConfig.from_json(json.dumps(fields.pop("frame")))
+        flow = FlowConfig.from_json(json.dumps(fields.pop("flow")))
+        return cls(frame=frame, flow=flow, **fields)
+
+
+class MotionCoder(nn.Module):
+    """Flow -> motion latents -> decoded flow.
+
+    Two of the latent channels are block motion vectors: the flow averaged over 16×16 blocks, in
+    quarter pixels (as a classical codec's motion vectors); the others are learned features of the flow
+    (the image codec's analysis transform on two channels). The decoded flow is the block vectors
+    bilinearly interpolated plus the synthesis transform's correction. The learned paths start at zero
+    (last layers zero), so an untrained motion coder already codes block motion, and training adds
+    what the blocks miss."""
+
+    def __init__(self, config: InterModelConfig):
+        super().__init__()
+        n, m = config.motion_hidden_channels, config.motion_latent_channels
+        self.analysis = analysis_transform(2, n, m - 2)
+        self.latent = LatentCodec(m, config.motion_hyper_channels, config.frame.level_lambdas, config.motion_context)
+        self.synthesis = synthesis_transform(m, n, 2)
+        for layer in (self.analysis[-1], self.synthesis[-1]):
+            for parameter in layer.parameters():
+                nn.init.zeros_(parameter)
+
+    def forward(self, flow: torch.Tensor, level: torch.Tensor) -> tuple[torch.Tensor, LatentForward]:
+        """(decoded flow, the latent codec's training output)."""
+        coded = self.latent(self.features(flow), level)
+        return self.synthesize(coded.decoded), coded
+
+    def features(self, flow: torch.Tensor) -> torch.Tensor:
+        blocks = F.avg_pool2d(flow, MOTION_BLOCK) * BLOCK_VECTOR_UNITS
+        return torch.cat((blocks, self.analysis(flow / FLOW_SCALE)), dim=1)
+
+    def synthesize(self, decoded_latents: torch.Tensor) -> torch.Tensor:
+        height, width = (MOTION_BLOCK * side for side in decoded_latents.shape[2:])
+        blocks = F.interpolate(decoded_latents[:, :2] / BLOCK_VECTOR_UNITS, size=(height, width), mode="bilinear",
+                               align_corners=False)
+        return blocks + self.synthesis(decoded_latents) * FLOW_SCALE
+
+
+class ConditionalSynthesis(nn.Module):
+    """The image synthesis transform whose last layer also reads the prediction (space-to-depth at 1/2
+    resolution; those weights start at zero)."""
+
+    def __init__(self, config: ImageModelConfig):
+        super().__init__()
+        n = config.hidden_channels
+        self.transform = synthesis_transform(config.latent_channels, n, 3, config.synthesis_residual_blocks,
+                                             config.synthesis_half_resolution_block)
+        last = self.transform[-1]
+        assert isinstance(last, nn.ConvTranspose2d)
+        widened = nn.ConvTranspose2d(n + _PREDICTION_CHANNELS_AT_HALF, 3, last.kernel_size, last.stride,  # type: ignore[arg-type]
+                                     last.padding, last.output_padding)  # type: ignore[arg-type]
+        with torch.no_grad():
+            widened.weight[n:].zero_()
+        self.transform[-1] = widened
+
+    def forward(self, decoded_latents: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor:
+        *body, last = self.transform
+        features = decoded_latents
+        for layer in body:
+            features = layer(features)
+        return last(torch.cat((features, F.pixel_unshuffle(prediction, 2)), dim=1))
+
+
+@dataclass(frozen=True)
+class MotionForward:
+    """Training-time output of the motion path: the prediction, the decoded flow and the motion latents."""
+
+    prediction: torch.Tensor
+    flow: torch.Tensor
+    coded: LatentForward
+
+
+@dataclass(frozen=True)
+class InterForward:
+    """Training-time output of one P-frame."""
+
+    x_hat: torch.Tensor
+    prediction: torch.Tensor
+    flow: torch.Tensor  # decoded flow
+    motion: LatentForward
+    frame: LatentForward
+
+    def bits_per_pixel(self) -> torch.Tensor:
+        """Estimated rate of each sample (motion + frame), shape (B,)."""
+        return (self.motion.bits() + self.frame.bits()) / (self.x_hat.shape[2] * self.x_hat.shape[3])
+
+    def motion_bits_per_pixel(self) -> torch.Tensor:
+        return self.motion.bits() / (self.x_hat.shape[2] * self.x_hat.shape[3])
+
+
+class InterModel(nn.Module):
+    """Transforms and latent codecs of the P-frame codec (see module docstring)."""
+
+    def __init__(self, config: InterModelConfig):
+        super().__init__()
+        self.config = config
+        frame = config.frame
+        self.flow = FlowEstimator(config.flow)
+        self.motion = MotionCoder(config)
+        self.frame_analysis = analysis_transform(6, frame.hidden_channels, frame.latent_channels,
+                                                 frame.analysis_residual_blocks)
+        self.frame_latent = LatentCodec(frame.latent_channels, frame.hyper_channels, frame.level_lambdas, frame.context)
+        self.frame_synthesis = ConditionalSynthesis(frame)
+
+    def predict(self, reference: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+        """The motion-compensated prediction: the decoded reference warped by the decoded flow."""
+        return warp(reference, flow)
+
+    def frame_features(self, x: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor:
+        return self.frame_analysis(torch.cat((x, prediction), dim=1))
+
+    def motion_prediction(self, reference: torch.Tensor, x: torch.Tensor, level: torch.Tensor,
+                          flow: torch.Tensor | None = None) -> MotionForward:
+        """Estimate, code and apply the motion of ``x`` relative to the decoded ``reference``."""
+        if flow is None:
+            flow = self.flow(reference, x)
+        decoded_flow, coded = self.motion(flow, level)
+        return MotionForward(self.predict(reference, decoded_flow), decoded_flow, coded)
+
+    def forward(self, reference: torch.Tensor, x: torch.Tensor, level: torch.Tensor,
+                flow: torch.Tensor | None = None) -> InterForward:
+        """Code ``x`` given the decoded ``reference`` (both (B, 3, H, W), H and W multiples of
+        ``config.STRIDE``) at per-sample ``level``; ``flow`` overrides the flow network."""
+        motion = self.motion_prediction(reference, x, level, flow)
+        frame = self.frame_latent(self.frame_features(x, motion.prediction), level)
+        x_hat = self.frame_synthesis(frame.decoded, motion.prediction)
+        return InterForward(x_hat, motion.prediction, motion.flow, motion.coded, frame)
+
+    def initialise_from_image(self, image_state: dict[str, torch.Tensor]) -> None:
+        """Start the frame coder as the image codec whose (network) weights these are: the prediction's
+        extra inputs get zero weights, so the P-frame model codes like the intra codec at first."""
+        state = upgrade_legacy_keys(dict(image_state))
+        image = ImageModel(self.config.frame)
+        image.load_state_dict(state)
+        self.frame_latent.load_state_dict(image.latent.state_dict())
+        _load_embedded(self.frame_analysis, image.g_a.state_dict())
+        _load_embedded(self.frame_synthesis.transform, image.g_s.state_dict())
+
+
+def _load_embedded(module: nn.Module, source: dict[str, torch.Tensor]) -> None:
+    """Load ``source`` into ``module`` whose tensors may be larger along some axes: the source fills the
+    leading part of each, the rest is zero."""
+    state = module.state_dict()
+    for name, target in state.items():
+        value = source[name]
+        if value.shape == target.shape:
+            state[name] = value.clone()
+            continue
+        embedded = torch.zeros_like(target)
+        embedded[tuple(slice(0, size) for size in value.shape)] = value
+        state[name] = embedded
+    module.load_state_dict(state)

@@ -1,0 +1,125 @@
+"""Shipped P-frame models: loading, saving, and the pair of models a video stream needs.
+
+An inter model is trained with one intra (image) model, which codes its I-frames and its training
+references; its manifest entry names that model (``intra_model``), and a stream's model table
+records both, so a decoder loads exactly the pair the encoder used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tngvideo.bitstream import ModelIdentity, ModelRole, VideoHeader
+from tngvideo.codecs.inter_codec import InterCodec
+from tngvideo.codecs.inter_model import InterModelConfig
+from tngvideo.entropy.coder import READABLE_CODER_IDS
+from tngvideo.errors import BitstreamError, ModelError
+from tngvideo.tng_image import IMAGE_KIND, LoadedImageCodec, codec_for_stream, load_image_codec
+from tngvideo.zoo import CONFIG_KEY, ManifestEntry, find_entry, read_manifest, save_shipped_weights, verified_weights
+
+INTER_KIND = "inter"
+
+
+@dataclass(frozen=True)
+class LoadedInterCodec:
+    """A ready P-frame codec, the identity it writes into streams, and its intra model's name."""
+
+    codec: InterCodec
+    identity: ModelIdentity
+    name: str
+    intra_model: str
+
+
+@dataclass(frozen=True)
+class VideoModels:
+    """The models a stream is coded with: always an intra model; an inter model for P-frames."""
+
+    intra: LoadedImageCodec
+    inter: LoadedInterCodec | None
+
+    def table(self) -> tuple[tuple[ModelRole, ModelIdentity], ...]:
+        """The stream header's model table."""
+        intra = ((ModelRole.INTRA, self.intra.identity),)
+        return intra if self.inter is None else (*intra, (ModelRole.INTER, self.inter.identity))
+
+
+def save_shipped_inter_codec(codec: InterCodec, path: Path, metadata: dict[str, str]) -> None:
+    """Write ``codec`` as a shipped weight file (entropy-model convolutions as int8, like image models)."""
+    save_shipped_weights(codec.state_tensors(), path, {CONFIG_KEY: codec.model.config.to_json(), **metadata},
+                         int8_names=codec.entropy_model_conv_weights())
+
+
+def _load_inter_entry(entry: ManifestEntry, models_dir: Path | None) -> LoadedInterCodec:
+    tensors, config_json = verified_weights(entry, models_dir)
+    codec = InterCodec.from_state(InterModelConfig.from_json(config_json), tensors)
+    intra_model = entry.details.get("intra_model")
+    if not isinstance(intra_model, str):
+        raise ModelError(f"manifest entry {entry.name!r} names no intra model")
+    return LoadedInterCodec(codec, ModelIdentity.from_sha256(entry.model_id, entry.sha256), entry.name, intra_model)
+
+
+def load_video_models(inter_name: str | None = None, intra_only: bool = False,
+                      models_dir: Path | None = None) -> VideoModels:
+    """The models to encode with: the named (default: newest) inter model and the intra model it was
+    trained with; ``intra_only`` (all-intra coding): the newest image model alone."""
+    if intra_only:
+        return VideoModels(load_image_codec(models_dir=models_dir), None)
+    inter = _load_inter_entry(find_entry(name=inter_name, kind=INTER_KIND, models_dir=models_dir), models_dir)
+    return VideoModels(load_image_codec(inter.intra_model, models_dir), inter)
+
+
+def models_for_stream(header: VideoHeader, given: VideoModels | None = None, models_dir: Path | None = None) -> VideoModels:
+    """The models a stream's table names: ``given`` ones where they match, else the shipped ones; a clear
+    error when the weights differ or are missing."""
+    if header.coder_id not in READABLE_CODER_IDS:
+        raise BitstreamError(f"unknown entropy coder id {header.coder_id} (this build reads {READABLE_CODER_IDS})")
+    intra = codec_for_stream(header.coder_id, header.intra_model, given.intra if given else None, models_dir)
+    identity = header.model(ModelRole.INTER)
+    if identity is None:
+        return VideoModels(intra, None)
+    if given is not None and given.inter is not None:
+        if given.inter.identity != identity:
+            raise BitstreamError(f"file needs inter model id {identity.model_id} with hash {identity.weights_hash.hex()}, "
+                                 f"loaded {given.inter.name!r} is id {given.inter.identity.model_id}")
+        return VideoModels(intra, given.inter)
+    entry = find_entry(model_id=identity.model_id, kind=INTER_KIND, models_dir=models_dir)
+    if ModelIdentity.from_sha256(entry.model_id, entry.sha256) != identity:
+        raise BitstreamError(f"file was made with other weights for inter model id {identity.model_id} "
+                             f"(hash {identity.weights_hash.hex()}, shipped {entry.sha256[:16]})")
+    return VideoModels(intra, _load_inter_entry(entry, models_dir))
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """What a coding run uses: its models, the GOP they allow, and why P-frames are off if they are."""
+
+    models: VideoModels
+    gop: int  # the asked GOP, or 1 when there is no inter model to code P-frames with
+    warning: str | None = None  # set when P-frames were asked for but every frame will be an I-frame
+
+
+def choose_video_models(name: str | None, gop: int, models_dir: Path | None = None) -> ModelChoice:
+    """The models to code a video with at GOP ``gop`` (1: all-intra).
+
+    ``name`` is an inter model (its manifest entry names the intra model it goes with) or an image
+    model (all-intra); by default the newest inter model, or, while none is shipped, the newest image
+    model alone (all-intra, with a warning). All-intra runs load no inter weights: an inter model only
+    contributes its intra model.
+    """
+    entries = read_manifest(models_dir)
+    entry = find_entry(name=name, models_dir=models_dir) if name is not None else None
+    if entry is not None and entry.kind == IMAGE_KIND:
+        intra = load_image_codec(name, models_dir)
+        note = f"{name!r} is an image model: every frame is an I-frame" if gop > 1 else None
+        return ModelChoice(VideoModels(intra, None), 1, note)
+    if entry is None and not any(e.kind == INTER_KIND for e in entries):
+        note = "no inter model is shipped: every frame is an I-frame (all-intra)" if gop > 1 else None
+        return ModelChoice(VideoModels(load_image_codec(models_dir=models_dir), None), 1, note)
+    if gop > 1:
+        return ModelChoice(load_video_models(name, models_dir=models_dir), gop)
+    inter_entry = entry or find_entry(kind=INTER_KIND, models_dir=models_dir)
+    intra_model = inter_entry.details.get("intra_model")
+    if not isinstance(intra_model, str):
+        raise ModelError(f"manifest entry {inter_entry.name!r} names no intra model")
+    return ModelChoice(VideoModels(load_image_codec(intra_model, models_dir), None), 1)

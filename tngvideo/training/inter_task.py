@@ -1,0 +1,206 @@
+"""Stages 2–6 of the P-frame curriculum, as one :class:`~tngvideo.training.loop.TrainingTask`.
+
+Every stage trains on crops of consecutive frames from ``video/train``. Frame 0 is coded by the
+(frozen) image model, as an I-frame would be, and each later frame by the P-frame model with the
+previous *decoded* frame as its reference (detached: the cost per frame of training on pairs).
+
+Stages (``InterStage``), each warm-started from the previous one's weights:
+
+- ``motion``: the flow network and the motion coder, loss ``motion bpp + λ·255²·MSE(prediction)``
+  (the flow learns what predicts well at a low motion rate, not what matches a flow estimate);
+- ``frame``: the conditional frame coder alone (flow and motion frozen), the full rate–distortion loss;
+- ``joint``: everything, the full loss;
+- ``rolling``: as ``joint`` over sequences of ``sequence_length`` frames.
+
+Validation (held-out clips): whole-sequence bpp and PSNR at four levels, I-frame then P-frames, and
+the BD-rate against coding every frame as an I-frame (the score, lower is better; in the motion stage
+the score is the motion objective on the validation frames instead).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from tngvideo.codecs.image_model import ImageModel, lambdas_of_levels
+from tngvideo.codecs.inter_model import InterModel, InterModelConfig
+from tngvideo.metrics import bd_rate_percent
+from tngvideo.training.levels import sample_levels
+from tngvideo.training.video_data import Segment, SequenceCrops
+from tngvideo.zoo import load_state, save_weights
+
+InterStage = Literal["motion", "frame", "joint", "rolling"]
+VALIDATION_LEVELS = (1.0, 3.0, 5.0, 7.0)
+
+
+@dataclass(frozen=True)
+class InterTrainingConfig:
+    """What an inter training run draws and optimises (recorded with its checkpoints)."""
+
+    model: InterModelConfig = field(default_factory=InterModelConfig)
+    stage: InterStage = "frame"
+    sequence_length: int = 2  # frames per training sample: 1 I-frame + (length - 1) P-frames
+    batch_size: int = 8
+    crop_size: int = 128
+    level_exponent: float = 0.6
+    validation_sequences: int = 8
+    validation_length: int = 4
+    validation_crop: int = 256
+
+    def __post_init__(self) -> None:
+        if self.stage not in ("motion", "frame", "joint", "rolling"):
+            raise ValueError(f"unknown stage {self.stage!r}")
+        if self.sequence_length < 2:
+            raise ValueError("a training sequence needs at least 2 frames")
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+
+def eight_bit_psnr(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """PSNR per sample of an output clamped and rounded to 8 bits (what a decoder writes)."""
+    mse = ((x_hat.clamp(0, 1).mul(255).round() - x * 255) ** 2).mean((1, 2, 3))
+    return 10 * torch.log10(255.0**2 / mse.clamp_min(1e-10))
+
+
+class InterTraining:
+    """The task of stages 2–6 (see module docstring)."""
+
+    def __init__(self, config: InterTrainingConfig, model: InterModel, intra: ImageModel, train: list[Segment],
+                 validation: list[Segment], seed: int):
+        self.config = config
+        self.model: nn.Module = model
+        self.inter = model
+        self.intra = intra.eval()
+        for parameter in self.intra.parameters():
+            parameter.requires_grad_(False)
+        self.crops = SequenceCrops(train, config.sequence_length, config.crop_size, seed)
+        self.validation = SequenceCrops(validation, config.validation_length, config.validation_crop,
+                                        seed=12345).batch(config.validation_sequences)
+        self._intra_cache: dict[float, tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]] = {}
+        for parameter in self._frozen_parameters():
+            parameter.requires_grad_(False)
+
+    def _frozen_parameters(self) -> Iterable[nn.Parameter]:
+        model = self.inter
+        frozen: list[nn.Module] = []
+        if self.config.stage == "motion":
+            frozen += [model.frame_analysis, model.frame_latent, model.frame_synthesis]
+        elif self.config.stage == "frame":
+            frozen += [model.flow, model.motion]
+        return (p for module in frozen for p in module.parameters())
+
+    def trainable_parameters(self) -> Iterable[nn.Parameter]:
+        return [p for p in self.inter.parameters() if p.requires_grad]
+
+    def _intra_reconstruction(self, x: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.intra(x, levels).x_hat.clamp(0, 1)
+
+    def loss(self, rng: np.random.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+        config = self.config
+        frames = self.crops.batch(config.batch_size)
+        levels = sample_levels(rng, config.batch_size, len(config.model.frame.level_lambdas), config.level_exponent)
+        lambdas = lambdas_of_levels(levels, config.model.frame.level_lambdas)
+        reference = self._intra_reconstruction(frames[:, 0], levels)
+        total = torch.zeros(())
+        stats = {"loss": 0.0, "bpp": 0.0, "motion_bpp": 0.0, "psnr": 0.0, "prediction_psnr": 0.0}
+        for t in range(1, frames.shape[1]):
+            x = frames[:, t]
+            if config.stage == "motion":  # the frame coder is not needed: its output would not be used
+                motion = self.inter.motion_prediction(reference, x, levels)
+                prediction_mse = ((motion.prediction - x) ** 2).mean((1, 2, 3))
+                motion_bpp = motion.coded.bits() / (x.shape[2] * x.shape[3])
+                cost = motion_bpp + lambdas * 255**2 * prediction_mse
+                reference = self._intra_reconstruction(x, levels)
+                stats["bpp"] += motion_bpp.mean().item()
+                stats["motion_bpp"] += motion_bpp.mean().item()
+            else:
+                out = self.inter(reference, x, levels)
+                prediction_mse = ((out.prediction - x) ** 2).mean((1, 2, 3))
+                mse = ((out.x_hat - x) ** 2).mean((1, 2, 3))
+                cost = out.bits_per_pixel() + lambdas * 255**2 * mse
+                reference = out.x_hat.detach().clamp(0, 1)
+                stats["bpp"] += out.bits_per_pixel().mean().item()
+                stats["motion_bpp"] += out.motion_bits_per_pixel().mean().item()
+                stats["psnr"] += float(-10 * torch.log10(mse.mean()).item())
+            total = total + cost.mean()
+            stats["prediction_psnr"] += float(-10 * torch.log10(prediction_mse.mean()).item())
+        steps = frames.shape[1] - 1
+        loss = total / steps
+        stats = {k: v / steps for k, v in stats.items()}
+        stats["loss"] = loss.item()
+        return loss, stats
+
+    @torch.no_grad()
+    def _all_intra(self, level: float) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+        """(bits, PSNR, 8-bit reconstruction) of every validation frame coded as an I-frame (cached: the
+        image model is frozen)."""
+        if level not in self._intra_cache:
+            frames = self.validation
+            levels = torch.full((frames.shape[0],), level)
+            outputs = [self.intra(frames[:, t], levels) for t in range(frames.shape[1])]
+            pixels = frames.shape[3] * frames.shape[4]
+            self._intra_cache[level] = (
+                [out.bits_per_pixel() * pixels for out in outputs],
+                [eight_bit_psnr(out.x_hat, frames[:, t]) for t, out in enumerate(outputs)],
+                [out.x_hat.clamp(0, 1).mul(255).round() / 255 for out in outputs],
+            )
+        return self._intra_cache[level]
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, object]:
+        frames = self.validation
+        count, length = frames.shape[:2]
+        pixels = frames.shape[3] * frames.shape[4]
+        inter_bpp, inter_psnr, intra_bpp, intra_psnr, p_share = [], [], [], [], []
+        motion_costs, motion_bpps, prediction_psnrs = [], [], []
+        lambdas = lambdas_of_levels(torch.tensor(VALIDATION_LEVELS), self.config.model.frame.level_lambdas)
+        for level, lam in zip(VALIDATION_LEVELS, lambdas.tolist(), strict=True):
+            levels = torch.full((count,), level)
+            intra_bits, intra_psnrs, intra_decoded = self._all_intra(level)
+            bits, psnrs, reference = [intra_bits[0]], [intra_psnrs[0]], intra_decoded[0]
+            for t in range(1, length):
+                out = self.inter(reference, frames[:, t], levels)
+                bits.append(out.bits_per_pixel() * pixels)
+                psnrs.append(eight_bit_psnr(out.x_hat, frames[:, t]))
+                prediction_mse = ((out.prediction - frames[:, t]) ** 2).mean()
+                motion_bpps.append(float(out.motion_bits_per_pixel().mean()))
+                motion_costs.append(motion_bpps[-1] + lam * 255**2 * float(prediction_mse))
+                prediction_psnrs.append(float(-10 * torch.log10(prediction_mse)))
+                reference = out.x_hat.clamp(0, 1).mul(255).round() / 255
+            inter_bpp.append(float(torch.stack(bits).mean() / pixels))
+            inter_psnr.append(float(torch.stack(psnrs).mean()))
+            intra_bpp.append(float(torch.stack(intra_bits).mean() / pixels))
+            intra_psnr.append(float(torch.stack(intra_psnrs).mean()))
+            p_share.append(float(torch.stack(bits[1:]).mean() / bits[0].mean()))
+        bd = bd_rate_percent(intra_bpp, intra_psnr, inter_bpp, inter_psnr)
+        # The motion stage's objective is the prediction's cost (the frame coder ignores it until trained).
+        score = float(np.mean(motion_costs)) if self.config.stage == "motion" else float(bd)
+        return {
+            "score": score if np.isfinite(score) else float("inf"),
+            "motion_cost": round(float(np.mean(motion_costs)), 4),
+            "motion_bpp": round(float(np.mean(motion_bpps)), 4),
+            "prediction_psnr": round(float(np.mean(prediction_psnrs)), 3),
+            "bd_rate_vs_all_intra_percent": round(bd, 3),
+            "levels": list(VALIDATION_LEVELS),
+            "bpp": [round(v, 4) for v in inter_bpp],
+            "psnr": [round(v, 3) for v in inter_psnr],
+            "intra_bpp": [round(v, 4) for v in intra_bpp],
+            "intra_psnr": [round(v, 3) for v in intra_psnr],
+            "p_to_i_bytes": [round(v, 3) for v in p_share],
+        }
+
+    def save(self, path: Path, metadata: dict[str, str]) -> None:
+        save_weights(self.inter, self.config.model, path, metadata)
+
+    def load(self, path: Path) -> None:
+        self.inter.load_state_dict(load_state(path))

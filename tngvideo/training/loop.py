@@ -1,0 +1,154 @@
+"""The one training loop of tngvideo: image runs, flow pre-training and every P-frame stage.
+
+A task (:class:`TrainingTask`) owns its model, its data and its loss; the loop owns what every run
+shares: Adam with linear warm-up and cosine decay, gradient clipping, checkpoint and resume, the
+learning-curve log, and keeping the best checkpoint by the task's validation score.
+
+A run directory holds ``last.safetensors`` + ``last.optim.pt`` (resume), ``best.safetensors``
+(lowest validation score so far) and ``log.jsonl`` (the learning curve, with CPU seconds).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+SCORE_KEY = "score"  # the validation record's key the best checkpoint is chosen by (lower is better)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How long and how fast a run trains."""
+
+    steps: int
+    learning_rate: float
+    warmup_steps: int = 500
+    final_learning_rate: float = 1e-5
+    grad_clip: float = 1.0
+    eval_every: int = 1000
+    checkpoint_every: int = 250
+
+    def learning_rate_at(self, step: int) -> float:
+        """Linear warm-up to the peak, then cosine decay to the final rate."""
+        if step < self.warmup_steps:
+            return self.learning_rate * (step + 1) / self.warmup_steps
+        progress = min(1.0, (step - self.warmup_steps) / max(1, self.steps - self.warmup_steps))
+        cosine = 0.5 * (1 + math.cos(math.pi * progress))
+        return self.final_learning_rate + (self.learning_rate - self.final_learning_rate) * cosine
+
+
+class TrainingTask(Protocol):
+    """What the loop needs from a task."""
+
+    model: nn.Module
+
+    def trainable_parameters(self) -> Iterable[nn.Parameter]:
+        """The parameters this run optimises (a stage may freeze the rest)."""
+        ...
+
+    def loss(self, rng: np.random.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+        """Draw a batch and return its loss and scalars to log."""
+        ...
+
+    def validate(self) -> dict[str, object]:
+        """Measure on held-out data; the record's ``score`` (lower is better) chooses the best checkpoint."""
+        ...
+
+    def save(self, path: Path, metadata: dict[str, str]) -> None:
+        """Write the model's weights (with its config) to ``path``."""
+        ...
+
+    def load(self, path: Path) -> None:
+        """Restore weights written by :meth:`save`."""
+        ...
+
+
+class TrainingLoop:
+    """Runs (or resumes) one task in ``run_dir``; ``run_config`` (JSON) is stored with every checkpoint."""
+
+    def __init__(self, task: TrainingTask, schedule: Schedule, run_dir: Path, run_config: str, seed: int = 0):
+        self.task = task
+        self.schedule = schedule
+        self.run_dir = run_dir
+        self.run_config = run_config
+        self.seed = seed
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.optimizer = torch.optim.Adam(list(task.trainable_parameters()), lr=schedule.learning_rate)
+        self.step = 0
+        self.best_score = math.inf
+        self.cpu_seconds = 0.0  # process CPU time spent on training steps, summed over resumes
+
+    @property
+    def resumable(self) -> bool:
+        return (self.run_dir / "last.safetensors").exists()
+
+    def resume(self) -> None:
+        """Continue from ``last.*`` in the run directory."""
+        self.task.load(self.run_dir / "last.safetensors")
+        state = torch.load(self.run_dir / "last.optim.pt", weights_only=True)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step = int(state["step"])
+        self.best_score = float(state["best_score"])
+        self.cpu_seconds = float(state.get("cpu_seconds", 0.0))
+        self.log({"event": "resume", "step": self.step})
+
+    def log(self, record: dict[str, object]) -> None:
+        record = {"time": round(time.time(), 1), **record}
+        with open(self.run_dir / "log.jsonl", "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        print(json.dumps(record), flush=True)
+
+    def _metadata(self) -> dict[str, str]:
+        return {"train_config": self.run_config, "step": str(self.step), "cpu_seconds": str(round(self.cpu_seconds))}
+
+    def _checkpoint(self) -> None:
+        self.task.save(self.run_dir / "last.safetensors", self._metadata())
+        state = {"optimizer": self.optimizer.state_dict(), "step": self.step, "best_score": self.best_score,
+                 "cpu_seconds": self.cpu_seconds}
+        torch.save(state, self.run_dir / "last.optim.pt")
+
+    def _validate(self) -> None:
+        self.task.model.eval()
+        result = self.task.validate()
+        self.task.model.train()
+        self.log({"event": "eval", "step": self.step, "cpu_hours": round(self.cpu_seconds / 3600, 3), **result})
+        score = result.get(SCORE_KEY)
+        if isinstance(score, float) and score < self.best_score:
+            self.best_score = score
+            self.task.save(self.run_dir / "best.safetensors", {**self._metadata(), "validation": json.dumps(result)})
+
+    def run(self) -> None:
+        schedule = self.schedule
+        rng = np.random.default_rng(self.seed + 1 + self.step)
+        window: list[dict[str, float]] = []
+        parameters = [p for group in self.optimizer.param_groups for p in group["params"]]
+        self.task.model.train()
+        while self.step < schedule.steps:
+            started = time.process_time()
+            for group in self.optimizer.param_groups:
+                group["lr"] = schedule.learning_rate_at(self.step)
+            loss, stats = self.task.loss(rng)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(parameters, schedule.grad_clip)
+            self.optimizer.step()
+            self.step += 1
+            self.cpu_seconds += time.process_time() - started
+            window.append(stats)
+            if self.step % 100 == 0:
+                mean = {k: round(float(np.mean([w[k] for w in window])), 4) for k in window[0]}
+                self.log({"event": "train", "step": self.step, "lr": schedule.learning_rate_at(self.step), **mean})
+                window.clear()
+            if self.step % schedule.checkpoint_every == 0 or self.step == schedule.steps:
+                self._checkpoint()
+            if self.step % schedule.eval_every == 0 or self.step == schedule.steps:
+                self._validate()

@@ -1,0 +1,157 @@
+"""Stateful video encoder and decoder in PyAV's shape: ``encode(frame | None) -> units``,
+``decode(unit | None) -> frames``.
+
+Each owns a decoded-picture buffer (the reference frame and the frame count) and the GOP policy:
+frame 0 and every ``gop``-th frame after it are I-frames, which reset the buffer; the others are
+P-frames predicted from the previous decoded frame. There is no reordering, so ``None`` (flush)
+returns nothing. Writing and reading files is :mod:`tngvideo.tng_video`'s concern.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tngvideo.bitstream import CodedFrame, FrameType, VideoHeader, frame_bytes
+from tngvideo.codecs.inter_codec import InterPayload, Reference, StageTimes
+from tngvideo.codecs.latent_codec import LatentPayload
+from tngvideo.codecs.latent_refinement import refine_latents
+from tngvideo.errors import BitstreamError, InputError
+from tngvideo.rate_control import BitrateController, as_float32, quality_for_budget
+from tngvideo.tng_inter import VideoModels
+
+DEFAULT_GOP = 32
+
+
+@dataclass
+class DecodedPictureBuffer:
+    """What the next P-frame is predicted from; emptied at every I-frame."""
+
+    reference: Reference | None = None
+    frames: int = 0  # frames coded (or decoded) so far
+
+    def reset(self) -> None:
+        self.reference = None
+
+
+@dataclass(frozen=True)
+class GopPolicy:
+    """Frame types: an I-frame every ``gop`` frames (1: all-intra), P-frames between."""
+
+    gop: int = DEFAULT_GOP
+
+    def __post_init__(self) -> None:
+        if self.gop < 1:
+            raise InputError(f"GOP length must be at least 1, got {self.gop}")
+
+    def frame_type(self, index: int) -> FrameType:
+        return FrameType.INTRA if index % self.gop == 0 else FrameType.INTER
+
+
+@dataclass(frozen=True)
+class EncodedUnit:
+    """One coded frame: its unit bytes and the picture every decoder will produce for it."""
+
+    frame: CodedFrame
+    data: bytes
+    reconstruction: np.ndarray = field(repr=False)
+
+    @property
+    def frame_type(self) -> FrameType:
+        return self.frame.frame_type
+
+    @property
+    def quality(self) -> float:
+        return self.frame.quality
+
+
+class VideoEncoder:
+    """Codes frames one at a time at a fixed quality or under a :class:`BitrateController`.
+
+    With a bitrate target, each I-frame takes the highest quality its budget allows and the P-frames
+    of its GOP reuse that quality (the controller's reservoir absorbs what they save or overspend).
+    """
+
+    def __init__(self, models: VideoModels, rate: float | BitrateController, gop: GopPolicy = GopPolicy(),
+                 refine_steps: int = 0, times: StageTimes | None = None):
+        if gop.gop > 1 and models.inter is None:
+            raise InputError("P-frames need an inter model (or use a GOP of 1: all-intra)")
+        self.models = models
+        self.rate = rate
+        self.gop = gop
+        self.refine_steps = refine_steps
+        self.times = times  # P-frame stage times (benchmarks)
+        self.buffer = DecodedPictureBuffer()
+        self._gop_quality = 0.0
+        self.frames_over_budget = 0
+
+    def encode(self, frame: np.ndarray | None) -> list[EncodedUnit]:
+        """Code ``frame`` (HxWx3 uint8); ``None`` flushes (nothing is delayed, so nothing comes out)."""
+        if frame is None:
+            return []
+        if self.gop.frame_type(self.buffer.frames) == FrameType.INTRA:
+            unit = self._encode_intra(frame)
+        else:
+            unit = self._encode_inter(frame)
+        if isinstance(self.rate, BitrateController):
+            self.rate.spent(len(unit.data))
+        self.buffer.reference = Reference(unit.reconstruction)
+        self.buffer.frames += 1
+        return [unit]
+
+    def _encode_intra(self, frame: np.ndarray) -> EncodedUnit:
+        self.buffer.reset()
+        codec = self.models.intra.codec
+        picture = codec.analyse(frame)
+        if isinstance(self.rate, BitrateController):
+            empty = LatentPayload(b"", (b"",) * codec.num_passes)
+            overhead = len(frame_bytes(CodedFrame(FrameType.INTRA, 1.0, empty)))
+            quality, fits = quality_for_budget(codec, picture, self.rate.next_budget_bytes() - overhead)
+            self.frames_over_budget += not fits
+        else:
+            quality = self.rate
+        quality = as_float32(quality)  # stored as float32: code with exactly what the decoder reads
+        picture = refine_latents(codec, frame, picture, quality, self.refine_steps)
+        encoded = codec.encode_analysed(picture, quality)
+        coded = CodedFrame(FrameType.INTRA, quality, encoded.payload)
+        self._gop_quality = quality
+        return EncodedUnit(coded, frame_bytes(coded), encoded.reconstruction)
+
+    def _encode_inter(self, frame: np.ndarray) -> EncodedUnit:
+        assert self.models.inter is not None and self.buffer.reference is not None  # checked in __init__ / frame 0
+        quality = self._gop_quality if isinstance(self.rate, BitrateController) else as_float32(self.rate)
+        encoded = self.models.inter.codec.encode(self.buffer.reference, frame, quality, self.times)
+        coded = CodedFrame(FrameType.INTER, quality, encoded.payload.frame, encoded.payload.motion)
+        return EncodedUnit(coded, frame_bytes(coded), encoded.reconstruction)
+
+
+class VideoDecoder:
+    """Decodes the frame units of one stream, in order, from any I-frame on."""
+
+    def __init__(self, header: VideoHeader, models: VideoModels, times: StageTimes | None = None):
+        self.header = header
+        self.models = models
+        self.times = times  # P-frame stage times (benchmarks)
+        self.buffer = DecodedPictureBuffer()
+
+    def decode(self, frame: CodedFrame | None) -> list[np.ndarray]:
+        """The picture of ``frame`` (equal to the encoder's reconstruction); ``None`` flushes (nothing)."""
+        if frame is None:
+            return []
+        header = self.header
+        if frame.frame_type == FrameType.INTRA:
+            self.buffer.reset()
+            picture = self.models.intra.codec.decode(frame.payload, header.height, header.width, frame.quality,
+                                                     header.coder_id)
+        else:
+            if self.buffer.reference is None:
+                raise BitstreamError("a P-frame without a reference: decoding must start at an I-frame")
+            if self.models.inter is None or frame.motion is None:
+                raise BitstreamError("a P-frame in a stream without an inter model")
+            payload = InterPayload(frame.motion, frame.payload)
+            picture = self.models.inter.codec.decode(self.buffer.reference, payload, frame.quality, header.coder_id,
+                                                     self.times)
+        self.buffer.reference = Reference(picture)
+        self.buffer.frames += 1
+        return [picture]
