@@ -5,7 +5,7 @@
         --image-weights models/tng-image-v11.safetensors --flow-weights runs/flow-a/best.safetensors
     # stage 3: the conditional frame coder, motion frozen
     python scripts/train_video.py --run-dir runs/frame-a --stage frame \\
-        --image-weights models/tng-image-v11.safetensors --init-weights runs/motion-a/best.safetensors
+        --image-weights models/tng-image-v11.safetensors --motion-weights runs/motion-a/best.safetensors
     # stages 4-5: joint on pairs, then rolling over longer sequences
     python scripts/train_video.py --run-dir runs/joint-a --stage joint ... --init-weights runs/frame-a/best.safetensors
     python scripts/train_video.py --run-dir runs/roll-a --stage rolling --sequence-length 4 ...
@@ -47,6 +47,14 @@ def main() -> None:
     parser.add_argument("--image-weights", type=Path, required=True, help="the intra model")
     parser.add_argument("--flow-weights", type=Path, default=None, help="stage-1 flow network (without --init-weights)")
     parser.add_argument("--init-weights", type=Path, default=None, help="an earlier stage's P-frame weights")
+    parser.add_argument("--motion-weights", type=Path, default=None,
+                        help="take the flow and motion coder from these P-frame weights (the motion stage's), the "
+                        "frame coder from --image-weights")
+    parser.add_argument("--warm-start", choices=["zero", "residual"], default="residual",
+                        help="how the frame coder's prediction inputs start (without --init-weights): at zero (the "
+                        "intra codec), or as residual coding (InterModel.start_as_residual_coder)")
+    parser.add_argument("--borrowed-lr-scale", type=float, default=0.2,
+                        help="learning rate of the image model's parts relative to the new parts'")
     parser.add_argument("--data", type=Path, default=None, help="shared data root (default: $TNGVIDEO_DATA or ../shared/data)")
     parser.add_argument("--cache", type=Path, default=Path("runs/cache"), help="decoded training clips are kept here")
     parser.add_argument("--steps", type=int, default=4000)
@@ -64,13 +72,14 @@ def main() -> None:
     torch.manual_seed(args.seed)
 
     intra, intra_state = _image_model(args.image_weights)
-    if args.init_weights is not None:
-        model_config = InterModelConfig.from_json(read_metadata(args.init_weights)[CONFIG_KEY])
+    if args.init_weights is not None or args.motion_weights is not None:
+        model_config = InterModelConfig.from_json(read_metadata(args.init_weights or args.motion_weights)[CONFIG_KEY])
     else:
         flow = flow_config_of(args.flow_weights) if args.flow_weights else InterModelConfig().flow
         model_config = InterModelConfig(frame=intra.config, flow=flow, motion_latent_channels=args.motion_latent)
     config = InterTrainingConfig(model=model_config, stage=args.stage, sequence_length=args.sequence_length,
-                                 batch_size=args.batch_size, crop_size=args.crop_size)
+                                 batch_size=args.batch_size, crop_size=args.crop_size,
+                                 borrowed_lr_scale=args.borrowed_lr_scale)
     model = InterModel(model_config)
     root = args.data or data_root()
     video = VideoDataConfig()
@@ -86,10 +95,15 @@ def main() -> None:
             model.load_state_dict(load_state(args.init_weights))
         else:
             model.initialise_from_image(intra_state)
-            if args.flow_weights is not None:
+            if args.warm_start == "residual":
+                model.start_as_residual_coder()
+            if args.motion_weights is not None:
+                model.load_motion(load_state(args.motion_weights))
+            elif args.flow_weights is not None:
                 model.flow.load_state_dict(load_state(args.flow_weights))
         loop.log({"event": "start", "config": config.to_json(), "image_weights": str(args.image_weights),
-                  "flow_weights": str(args.flow_weights), "init_weights": str(args.init_weights)})
+                  "flow_weights": str(args.flow_weights), "init_weights": str(args.init_weights),
+                  "motion_weights": str(args.motion_weights), "warm_start": args.warm_start})
     loop.run()
 
 

@@ -64,6 +64,33 @@ def _write_planes_clip(
     return path
 
 
+def _damaged_clip(path: Path, damaged: tuple[int, ...], count: int = 12) -> Path:
+    """A 96x64 H.264 mp4 (no B-frames, one I-frame) whose packets ``damaged`` have their slice data scrambled."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25, options={"crf": "20", "g": "100", "bframes": "0"})
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        for index, frame in enumerate(_smooth_frames(64, 96, count=count)):
+            video = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            video.pts = index
+            container.mux(stream.encode(video))
+        container.mux(stream.encode(None))
+    with av.open(str(path)) as container:
+        packets = [(packet.pos, packet.size) for packet in container.demux(video=0) if packet.size]
+    data = bytearray(path.read_bytes())
+    for index in damaged:
+        position, size = packets[index]
+        for byte in range(position + 8, position + size, 3):
+            data[byte] ^= 0x5A
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.fixture
+def damaged_clip() -> Callable[..., Path]:
+    """``damaged_clip(path, damaged_packet_indexes, count=12)`` -> an mp4 with corrupt packets (see tests/test_io.py)."""
+    return _damaged_clip
+
+
 @pytest.fixture
 def smooth_frames() -> Callable[..., list[np.ndarray]]:
     """``smooth_frames(height, width, count=3, seed=0)`` -> list of HxWx3 uint8 RGB frames."""

@@ -13,7 +13,7 @@ from safetensors import safe_open
 from tiny_model import tiny_codec, write_tiny_models_dir
 
 from tngvideo import zoo
-from tngvideo.cli import EXIT_ERROR, main
+from tngvideo.cli import EXIT_BITSTREAM, EXIT_INPUT, EXIT_MODEL, EXIT_OUTPUT, main
 from tngvideo.errors import ModelError
 from tngvideo.evaluation.rd import RDCurve, RDPoint, RDReport, load_report, save_report
 from tngvideo.tng_image import decode_image
@@ -28,9 +28,10 @@ def _png(path: Path, mode: str = "RGB", size: tuple[int, int] = (47, 33)) -> Pat
     return path
 
 
-def _assert_one_line_error(capsys: pytest.CaptureFixture[str], code: int, fragment: str) -> None:
+def _assert_one_line_error(capsys: pytest.CaptureFixture[str], code: int, fragment: str, expected: int) -> None:
+    """One ``tngvideo: error:`` line holding ``fragment``, no traceback, and the error's exit code ``expected``."""
     err = capsys.readouterr().err
-    assert code == EXIT_ERROR
+    assert code == expected
     lines = [line for line in err.splitlines() if line.startswith("tngvideo: error:")]
     assert len(lines) == 1, err
     assert fragment in lines[0]
@@ -58,27 +59,27 @@ def test_grayscale_and_alpha_pictures_are_converted_with_a_warning(
 
 def test_missing_input_is_a_one_line_error(models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["image", "encode", str(tmp_path / "nope.png"), str(tmp_path / "a.tng")])
-    _assert_one_line_error(capsys, code, "no such file")
+    _assert_one_line_error(capsys, code, "no such file", EXIT_INPUT)
 
 
 def test_non_media_input_is_a_one_line_error(models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = tmp_path / "notes.txt"
     text.write_text("hello, not a video\n")
-    _assert_one_line_error(capsys, main(["info", str(text)]), "notes.txt")
-    _assert_one_line_error(capsys, main(["image", "encode", str(text), str(tmp_path / "a.tng")]), "notes.txt")
+    _assert_one_line_error(capsys, main(["info", str(text)]), "notes.txt", EXIT_INPUT)
+    _assert_one_line_error(capsys, main(["image", "encode", str(text), str(tmp_path / "a.tng")]), "notes.txt", EXIT_INPUT)
 
 
 def test_unwritable_output_is_a_one_line_error(models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source = _png(tmp_path / "in.png")
     code = main(["image", "encode", str(source), str(tmp_path / "missing" / "a.tng")])
-    _assert_one_line_error(capsys, code, "does not exist")
+    _assert_one_line_error(capsys, code, "does not exist", EXIT_OUTPUT)
 
 
 def test_refuses_to_overwrite_unless_asked(models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source = _png(tmp_path / "in.png")
     target = tmp_path / "a.tng"
     target.write_bytes(b"keep me")
-    _assert_one_line_error(capsys, main(["image", "encode", str(source), str(target)]), "already exists")
+    _assert_one_line_error(capsys, main(["image", "encode", str(source), str(target)]), "already exists", EXIT_OUTPUT)
     assert target.read_bytes() == b"keep me"
     assert main(["image", "encode", str(source), str(target), "--overwrite"]) == 0
     assert target.read_bytes() != b"keep me"
@@ -89,11 +90,11 @@ def test_corrupt_file_is_a_one_line_error(models: Path, tmp_path: Path, capsys: 
     main(["image", "encode", str(source), str(tmp_path / "a.tng")])
     data = (tmp_path / "a.tng").read_bytes()
     (tmp_path / "short.tng").write_bytes(data[: len(data) // 2])
-    _assert_one_line_error(capsys, main(["image", "decode", str(tmp_path / "short.tng"), str(tmp_path / "o.png")]), "truncated")
+    _assert_one_line_error(capsys, main(["image", "decode", str(tmp_path / "short.tng"), str(tmp_path / "o.png")]), "truncated", EXIT_BITSTREAM)
     flipped = bytearray(data)
     flipped[-6] ^= 0x10
     (tmp_path / "flip.tng").write_bytes(bytes(flipped))
-    _assert_one_line_error(capsys, main(["image", "decode", str(tmp_path / "flip.tng"), str(tmp_path / "o.png")]), "corrupt")
+    _assert_one_line_error(capsys, main(["image", "decode", str(tmp_path / "flip.tng"), str(tmp_path / "o.png")]), "corrupt", EXIT_BITSTREAM)
     assert not (tmp_path / "o.png").exists()
 
 
@@ -104,9 +105,9 @@ def test_missing_or_altered_weights_are_one_line_errors(
     weights = models / "tiny.safetensors"
     original = weights.read_bytes()
     weights.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
-    _assert_one_line_error(capsys, main(["image", "encode", str(source), str(tmp_path / "a.tng")]), "sha256")
+    _assert_one_line_error(capsys, main(["image", "encode", str(source), str(tmp_path / "a.tng")]), "sha256", EXIT_MODEL)
     weights.unlink()
-    _assert_one_line_error(capsys, main(["image", "encode", str(source), str(tmp_path / "a.tng")]), "missing")
+    _assert_one_line_error(capsys, main(["image", "encode", str(source), str(tmp_path / "a.tng")]), "missing", EXIT_MODEL)
 
 
 def test_a_weight_file_over_the_size_limit_is_refused_not_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -145,7 +146,7 @@ def test_file_made_with_other_weights_is_rejected(models: Path, tmp_path: Path, 
     main(["image", "encode", str(source), str(tmp_path / "a.tng")])
     write_tiny_models_dir(models, seed=1)  # same name and id, retrained weights
     code = main(["image", "decode", str(tmp_path / "a.tng"), str(tmp_path / "o.png")])
-    _assert_one_line_error(capsys, code, "other weights")
+    _assert_one_line_error(capsys, code, "other weights", EXIT_BITSTREAM)
 
 
 def test_a_still_picture_encodes_as_a_one_frame_video(models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -171,11 +172,11 @@ def test_eval_measures_the_named_model_and_refuses_an_unknown_one(
     assert main(command) == 0
     assert "image model 'tiny'" in json.loads((tmp_path / "e" / "rd.json").read_text())["settings"]["tngvideo-intra"]
     code = main(["eval", str(sample_clip), "--frames", "1", "--model", "nonesuch", "--out", str(tmp_path / "f")])
-    _assert_one_line_error(capsys, code, "nonesuch")
+    _assert_one_line_error(capsys, code, "nonesuch", EXIT_MODEL)
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"not a video at all")
     code = main(["eval", str(broken), "--model", "tiny", "--out", str(tmp_path / "g")])
-    _assert_one_line_error(capsys, code, "broken.mp4")
+    _assert_one_line_error(capsys, code, "broken.mp4", EXIT_INPUT)
     assert not (tmp_path / "g").exists()
 
 
@@ -201,7 +202,7 @@ def test_a_file_of_a_retired_model_names_the_commit_that_still_decodes_it(
     retire_model("tiny", "abc1234", models)
     assert not (models / "tiny.safetensors").exists()
     code = main(["image", "decode", str(tmp_path / "old.tng"), str(tmp_path / "old.png")])
-    _assert_one_line_error(capsys, code, "no longer shipped; tngvideo at commit abc1234")
+    _assert_one_line_error(capsys, code, "no longer shipped; tngvideo at commit abc1234", EXIT_MODEL)
     with pytest.raises(ModelError, match="already taken"):  # a retired id is never reused
         write_tiny_models_dir(models, seed=2, model_id=7, name="reuse")
     assert main(["image", "encode", str(source), str(tmp_path / "new.tng")]) == 0  # the shipped one still works
@@ -246,4 +247,4 @@ def test_image_eval_refuses_an_anchor_report_measured_on_other_pictures(
     saved = load_report(tmp_path / "all" / "rd.json")
     assert set(saved.curves) == {"jpeg", "tngvideo"} and saved.pictures == ("p0.png", "p1.png")
     code = main([*common, "--limit", "1", "--out", str(tmp_path / "one")])
-    _assert_one_line_error(capsys, code, "other pictures")
+    _assert_one_line_error(capsys, code, "other pictures", EXIT_INPUT)

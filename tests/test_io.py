@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Iterator
 from fractions import Fraction
@@ -451,6 +452,150 @@ def test_unwritable_destination_or_options_raise_output_error(tmp_path, name, op
 def test_writer_rejects_frames_of_the_wrong_shape(tmp_path):
     with open_writer(tmp_path / "clip.y4m", 8, 8, Fraction(25)) as writer, pytest.raises(ValueError, match="8x8x3"):
         writer.write(np.zeros((8, 9, 3), dtype=np.uint8))
+
+
+# Damaged and irregular sources: correct frames with one-line warnings, or one-line errors ----------
+
+
+def read_with_warnings(path: Path) -> tuple[list[np.ndarray], list[str]]:
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        frames = read_all(path)
+    messages = [str(w.message) for w in record]
+    assert all("\n" not in message for message in messages), messages
+    return frames, messages
+
+
+def test_a_corrupt_packet_mid_video_is_warned_with_its_frame_and_the_frame_count_is_kept(tmp_path, damaged_clip):
+    clean = read_all(damaged_clip(tmp_path / "clean.mp4", ()))
+    frames, messages = read_with_warnings(damaged_clip(tmp_path / "bad.mp4", (5,)))
+    assert len(frames) == len(clean) == 12
+    assert len(messages) == 1 and re.search(r"bad\.mp4: frame 5 (is damaged|could not be decoded)", messages[0])
+    assert all(np.array_equal(a, b) for a, b in zip(frames[:5], clean[:5], strict=True))  # up to the damage: exact
+    if "repeats frame 4" in messages[0]:
+        assert np.array_equal(frames[5], frames[4])
+
+
+def test_several_damaged_packets_give_the_first_frame_and_a_summary(tmp_path, damaged_clip):
+    frames, messages = read_with_warnings(damaged_clip(tmp_path / "bad.mp4", (3, 7)))
+    assert len(frames) == 12 and len(messages) == 2
+    assert "frame 3" in messages[0] and "2 damaged frames in all (frame 3, frame 7)" in messages[1]
+
+
+def test_a_file_of_which_no_frame_decodes_is_one_error_and_no_warning(tmp_path, damaged_clip):
+    path = damaged_clip(tmp_path / "bad.mp4", tuple(range(3)), count=3)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        with pytest.raises(InputError, match="bad.mp4: decoding failed"):
+            read_all(path)
+    assert not record
+
+
+def _timed_clip(path: Path, smooth_frames, milliseconds: list[int]) -> Path:
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25, options={"qp": "0"})
+        stream.width, stream.height, stream.pix_fmt = 48, 32, "yuv444p"
+        stream.time_base = Fraction(1, 1000)
+        for frame, time_ms in zip(smooth_frames(32, 48, count=len(milliseconds)), milliseconds, strict=True):
+            video = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            video.pts, video.time_base = time_ms, Fraction(1, 1000)
+            container.mux(stream.encode(video))
+        container.mux(stream.encode(None))
+    return path
+
+
+def test_a_variable_frame_rate_is_read_whole_with_one_warning(tmp_path, smooth_frames):
+    frames, messages = read_with_warnings(_timed_clip(tmp_path / "vfr.mp4", smooth_frames, [0, 40, 80, 120, 300, 340, 380]))
+    assert len(frames) == 7
+    assert len(messages) == 1 and "variable frame rate" in messages[0] and "timing is not kept" in messages[0]
+
+
+def test_a_constant_rate_with_millisecond_rounding_is_not_variable(tmp_path, smooth_frames):
+    write_all(tmp_path / "ntsc.mkv", smooth_frames(16, 16, count=12), fps=NTSC)  # 33/34 ms in a 1 ms time base
+    frames, messages = read_with_warnings(tmp_path / "ntsc.mkv")
+    assert len(frames) == 12 and messages == []
+
+
+def _raw_h264(path: Path, smooth_frames, width: int, height: int, count: int) -> bytes:
+    with av.open(str(path), "w", format="h264") as container:
+        stream = container.add_stream("libx264", rate=25, options={"qp": "0"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for index, frame in enumerate(smooth_frames(height, width, count=count)):
+            video = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            video.pts = index
+            container.mux(stream.encode(video))
+        container.mux(stream.encode(None))
+    return path.read_bytes()
+
+
+def test_a_size_change_mid_stream_is_a_one_line_error_naming_the_frame(tmp_path, smooth_frames):
+    first = _raw_h264(tmp_path / "a.264", smooth_frames, 48, 32, 3)
+    (tmp_path / "both.264").write_bytes(first + _raw_h264(tmp_path / "b.264", smooth_frames, 64, 48, 2))
+    source = open_video(tmp_path / "both.264")
+    assert (source.info.width, source.info.height) == (48, 32)  # the first frame's size, not the probe's last
+    frames = source.frames()
+    assert len(list(islice(frames, 3))) == 3
+    with pytest.raises(InputError, match="frame 3 is 64x48, expected 48x32: the size changes mid-stream") as caught:
+        next(frames)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_clip_with_no_video_stream_is_a_one_line_error(tmp_path):
+    with av.open(str(tmp_path / "tone.m4a"), "w") as container:
+        stream = container.add_stream("aac", rate=8000)
+        stream.layout = "mono"
+        samples = (0.3 * np.sin(np.arange(8000) / 10)).astype(np.float32)[None]
+        frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+        frame.sample_rate = 8000
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    with pytest.raises(InputError, match="tone.m4a: has no video stream") as caught:
+        open_video(tmp_path / "tone.m4a")
+    assert "\n" not in str(caught.value)
+
+
+def test_a_cmyk_jpeg_is_read_as_rgb_with_one_warning(tmp_path, smooth_frames):
+    rgb = smooth_frames(32, 48, count=1)[0]
+    Image.fromarray(rgb).convert("CMYK").save(tmp_path / "print.jpg", quality=95)
+    with Image.open(tmp_path / "print.jpg") as stored:
+        assert stored.mode == "CMYK"
+        expected = np.asarray(stored.convert("RGB"))
+    pictures, messages = read_with_warnings(tmp_path / "print.jpg")
+    assert len(messages) == 1 and "CMYK" in messages[0] and "alpha" not in messages[0]
+    assert np.abs(pictures[0].astype(int) - expected).max() <= 3
+
+
+def test_a_sixteen_bit_png_gives_exactly_one_warning(tmp_path):
+    Image.fromarray(np.array([[0, 32896, 65535]], dtype=np.uint16)).save(tmp_path / "deep.png")
+    pictures, messages = read_with_warnings(tmp_path / "deep.png")
+    assert pictures[0][0, :, 0].tolist() == [0, 128, 255]
+    assert len(messages) == 1 and "16-bit" in messages[0]
+
+
+def test_a_folder_of_mixed_files_reads_its_pictures_and_names_what_it_ignores(tmp_path, smooth_frames):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    colour = smooth_frames(16, 24, count=2)
+    Image.fromarray(colour[0]).save(folder / "f1.png")
+    Image.fromarray(colour[1]).save(folder / "f2.jpg", quality=95)
+    Image.fromarray(np.arange(16 * 24, dtype=np.uint16).reshape(16, 24) * 170).save(folder / "f3.png")  # 16-bit gray
+    (folder / "notes.txt").write_text("shot on a Tuesday\n")
+    (folder / "Thumbs.db").write_bytes(b"\0" * 10)
+    (folder / "sub").mkdir()
+    (folder / ".DS_Store").write_bytes(b"\0")
+    frames, messages = read_with_warnings(folder)
+    assert len(frames) == 3 and np.array_equal(frames[0], colour[0])
+    assert len(messages) == 2
+    assert "2 files that are not pictures ignored (notes.txt, Thumbs.db)" in messages[0] or \
+        "2 files that are not pictures ignored (Thumbs.db, notes.txt)" in messages[0]
+    assert "16-bit" in messages[1] and "grayscale" in messages[1]
+
+
+def test_an_opaque_alpha_channel_is_not_reported_as_dropped(tmp_path, smooth_frames):
+    rgb = smooth_frames(8, 8, count=1)[0]
+    Image.fromarray(np.concatenate([rgb, np.full((8, 8, 1), 255, np.uint8)], axis=2)).save(tmp_path / "opaque.png")
+    pictures, messages = read_with_warnings(tmp_path / "opaque.png")
+    assert np.array_equal(pictures[0], rgb) and messages == []
 
 
 # The shipped sample ------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from tngvideo.bitstream import unpack_image
-from tngvideo.cli import main
+from tngvideo.cli import EXIT_USAGE, main
 from tngvideo.rate_control import BitrateController, largest_quality_within
 
 
@@ -86,7 +86,7 @@ def test_video_encode_at_a_bitrate_lands_near_it(models: Path, tmp_path: Path, s
     assert 0.8 * target_kbps <= kbps <= 1.02 * target_kbps
 
 
-def test_quality_and_bitrate_are_exclusive(models: Path, tmp_path: Path, smooth_frames) -> None:
+def test_quality_and_bitrate_are_exclusive(models: Path, tmp_path: Path, smooth_frames, capsys) -> None:
     clip = _clip(tmp_path / "clip", smooth_frames, count=1)
-    with pytest.raises(SystemExit):
-        main(["encode", str(clip), str(tmp_path / "r.tngv"), "--bitrate", "10", "--quality", "3"])
+    assert main(["encode", str(clip), str(tmp_path / "r.tngv"), "--bitrate", "10", "--quality", "3"]) == EXIT_USAGE
+    assert "not allowed with argument" in capsys.readouterr().err

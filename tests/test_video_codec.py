@@ -25,7 +25,7 @@ from tngvideo.bitstream import (
     pack_video,
     unpack_video,
 )
-from tngvideo.cli import EXIT_ERROR, main
+from tngvideo.cli import EXIT_BITSTREAM, EXIT_INPUT, EXIT_OUTPUT, EXIT_USAGE, main
 from tngvideo.codecs.inter_codec import InterPayload, Reference
 from tngvideo.codecs.inter_model import InterModelConfig
 from tngvideo.codecs.latent_codec import HYPER_STRIDE, CodedLatents, LatentPayload
@@ -300,10 +300,10 @@ def test_a_gop_the_stream_lacks_is_a_one_line_error_and_writes_nothing(
 ) -> None:
     assert main(["encode", str(moving_clip), str(tmp_path / "a.tngv"), "--gop", "4"]) == 0
     capsys.readouterr()
-    assert main(["decode", str(tmp_path / "a.tngv"), str(tmp_path / "o.y4m"), "--start-gop", "2"]) == EXIT_ERROR
+    assert main(["decode", str(tmp_path / "a.tngv"), str(tmp_path / "o.y4m"), "--start-gop", "2"]) == EXIT_USAGE
     assert "--start-gop 2: the stream has 2 GOPs" in _error_line(capsys)
     assert not (tmp_path / "o.y4m").exists()
-    assert main(["encode", str(moving_clip), str(tmp_path / "b.tngv"), "--gop", "0"]) == EXIT_ERROR
+    assert main(["encode", str(moving_clip), str(tmp_path / "b.tngv"), "--gop", "0"]) == EXIT_USAGE
     assert "--gop" in _error_line(capsys)
 
 
@@ -422,7 +422,7 @@ def test_damaged_files_are_one_line_errors_and_create_no_output(
     assert main(["encode", str(clip), str(tmp_path / "a.tngv")]) == 0
     (tmp_path / "bad.tngv").write_bytes(damage((tmp_path / "a.tngv").read_bytes()))
     capsys.readouterr()
-    assert main(["decode", str(tmp_path / "bad.tngv"), str(tmp_path / "out.mp4")]) == EXIT_ERROR
+    assert main(["decode", str(tmp_path / "bad.tngv"), str(tmp_path / "out.mp4")]) == EXIT_BITSTREAM
     assert message in _error_line(capsys)
     assert not (tmp_path / "out.mp4").exists()
 
@@ -431,7 +431,7 @@ def test_a_source_that_breaks_midway_leaves_no_output(
     models: Path, tmp_path: Path, clip: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (clip / "001.png").write_bytes(b"not a png")
-    assert main(["encode", str(clip), str(tmp_path / "a.tngv")]) == EXIT_ERROR
+    assert main(["encode", str(clip), str(tmp_path / "a.tngv")]) == EXIT_INPUT
     assert "001.png" in _error_line(capsys)
     assert not list(tmp_path.glob("a.tngv*"))
 
@@ -440,11 +440,11 @@ def test_outputs_are_not_overwritten_unless_asked(
     models: Path, tmp_path: Path, clip: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["encode", str(clip), str(tmp_path / "a.tngv")]) == 0
-    assert main(["encode", str(clip), str(tmp_path / "a.tngv")]) == EXIT_ERROR
+    assert main(["encode", str(clip), str(tmp_path / "a.tngv")]) == EXIT_OUTPUT
     assert "--overwrite" in _error_line(capsys)
     assert main(["encode", str(clip), str(tmp_path / "a.tngv"), "--overwrite", "--quality", "1"]) == 0
     (tmp_path / "out.mp4").write_bytes(b"keep me")
-    assert main(["decode", str(tmp_path / "a.tngv"), str(tmp_path / "out.mp4")]) == EXIT_ERROR
+    assert main(["decode", str(tmp_path / "a.tngv"), str(tmp_path / "out.mp4")]) == EXIT_OUTPUT
     assert (tmp_path / "out.mp4").read_bytes() == b"keep me"
 
 
@@ -490,7 +490,7 @@ def test_pictures_and_videos_point_to_each_others_decoder(
     assert main(["encode", str(clip), str(tmp_path / "a.tngv")]) == 0
     assert main(["image", "encode", str(clip / "000.png"), str(tmp_path / "a.tng")]) == 0
     capsys.readouterr()
-    assert main(["decode", str(tmp_path / "a.tng"), str(tmp_path / "o.mp4")]) == EXIT_ERROR
+    assert main(["decode", str(tmp_path / "a.tng"), str(tmp_path / "o.mp4")]) == EXIT_USAGE
     assert "image decode" in _error_line(capsys)
-    assert main(["image", "decode", str(tmp_path / "a.tngv"), str(tmp_path / "o.png")]) == EXIT_ERROR
+    assert main(["image", "decode", str(tmp_path / "a.tngv"), str(tmp_path / "o.png")]) == EXIT_USAGE
     assert "use 'tngvideo decode'" in _error_line(capsys)

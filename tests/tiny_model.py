@@ -63,12 +63,13 @@ def tiny_inter_model(seed: int = 0) -> InterModel:
     torch.manual_seed(seed)
     model = InterModel(TINY_INTER_CONFIG)
     with torch.no_grad():
-        model.frame_analysis[-1].weight.mul_(30.0)
-        model.motion.analysis[-1].weight.mul_(10.0)
+        model.frame_analysis.transform[-1].weight.mul_(30.0)
+        model.motion.analysis[-1].weight.normal_(0.0, 0.3)  # the learned motion paths start at zero
+        model.motion.synthesis[-1].weight.normal_(0.0, 0.05)
         for level in model.flow.levels:
             level.net[-1].weight.normal_(0.0, 0.01)
-        last = model.frame_synthesis.transform[-1]
-        last.weight[TINY_INTER_CONFIG.frame.hidden_channels :].normal_(0.0, 0.1)
+        model.frame_analysis.prediction_input.weight.normal_(0.0, 0.1)
+        model.frame_synthesis.prediction_input.weight.normal_(0.0, 0.1)
     return model
 
 

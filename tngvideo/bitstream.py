@@ -14,10 +14,17 @@ Layout (all integers little-endian; the spec with rationale is ``docs/bitstream.
     (format version 1, still read: one intra model in the header, I-frames only, no INDEX)
 
 An I-frame's chunks are exactly an image's: a .tng picture without the file header.
+
+Parsing trusts nothing: every length is checked against the bytes that remain before anything is
+copied, every CRC before a payload is returned, and the picture size against MAX_DIMENSION and
+MAX_PIXELS, so no claim in a header makes a reader allocate more than the file's own size. (Whether
+the sections can hold the symbols the picture size implies needs the model's tables: see
+:mod:`tngvideo.plausibility`, which decoders run before any tensor exists.)
 """
 
 from __future__ import annotations
 
+import math
 import struct
 import zlib
 from collections.abc import Iterable
@@ -33,6 +40,11 @@ FORMAT_VERSION = 2  # the newest version this build reads and writes
 SINGLE_PASS_VERSION = 1  # files with one LATENT chunk are written as version 1, readable by every build
 HASH_PREFIX_BYTES = 8
 MAX_DIMENSION = 1 << 16
+# The largest picture (width x height) a file may hold: 8192x8192, above 8K UHD (7680x4320) and 61-Mpx photos.
+# Decoding memory grows with the area (NOTES: ~1 GB per megapixel without tiled inference), so readers
+# refuse larger claims outright.
+MAX_PIXELS = 1 << 26
+MAX_LATENT_CHUNKS = 8  # coding passes of one latent tensor
 
 _IMAGE_HEADER = struct.Struct("<4sBBH8sIIf")
 _CRC = struct.Struct("<I")
@@ -98,6 +110,9 @@ def read_chunk(data: bytes | memoryview, offset: int, expected_type: int) -> tup
 
 def pack_image(header: ImageHeader, payload: LatentPayload) -> bytes:
     """Serialise a coded picture as a .tng file."""
+    problem = picture_size_problem(header.width, header.height)
+    if problem is not None:
+        raise ValueError(problem)
     version = SINGLE_PASS_VERSION if len(payload.latents) == 1 else FORMAT_VERSION
     head = _IMAGE_HEADER.pack(
         IMAGE_MAGIC,
@@ -131,8 +146,8 @@ def unpack_image(data: bytes) -> tuple[ImageHeader, LatentPayload]:
     (crc,) = _CRC.unpack_from(data, _IMAGE_HEADER.size)
     if zlib.crc32(data[: _IMAGE_HEADER.size]) != crc:
         raise BitstreamError("header checksum mismatch: the file is corrupt")
-    if not (0 < width <= MAX_DIMENSION and 0 < height <= MAX_DIMENSION):
-        raise BitstreamError(f"invalid picture size {width}x{height}")
+    _check_picture_size(width, height)
+    _check_quality(quality)
     offset = _IMAGE_HEADER.size + _CRC.size
     hyper, offset = read_chunk(data, offset, ChunkType.HYPER)
     latents = []
@@ -143,15 +158,37 @@ def unpack_image(data: bytes) -> tuple[ImageHeader, LatentPayload]:
             break
         if version == SINGLE_PASS_VERSION or data[offset] != ChunkType.LATENT:
             raise BitstreamError(f"{len(data) - offset} unexpected bytes after the last chunk")
+        if len(latents) == MAX_LATENT_CHUNKS:
+            raise BitstreamError(f"more than {MAX_LATENT_CHUNKS} LATENT chunks")
     header = ImageHeader(coder_id, ModelIdentity(model_id, weights_hash), width, height, quality)
     return header, LatentPayload(hyper, tuple(latents))
+
+
+def picture_size_problem(width: int, height: int) -> str | None:
+    """Why a ``width`` x ``height`` picture does not fit the format (None when it does)."""
+    if not (0 < width <= MAX_DIMENSION and 0 < height <= MAX_DIMENSION):
+        return f"picture size {width}x{height} is outside 1..{MAX_DIMENSION} per side"
+    if width * height > MAX_PIXELS:
+        return f"picture size {width}x{height} is over the format's limit of {MAX_PIXELS} pixels (8192x8192)"
+    return None
+
+
+def _check_picture_size(width: int, height: int) -> None:
+    problem = picture_size_problem(width, height)
+    if problem is not None:
+        raise BitstreamError(f"invalid header: {problem}")
+
+
+def _check_quality(quality: float) -> None:
+    """The model's number of levels bounds it from above (checked with the model: tngvideo.plausibility)."""
+    if not (math.isfinite(quality) and quality >= 1.0):
+        raise BitstreamError(f"invalid quality {quality} (1 .. the model's number of levels)")
 
 
 # --- .tngv ---------------------------------------------------------------------------------------
 
 VIDEO_MAGIC = b"\x89TNV"
 VIDEO_FORMAT_VERSION = 2  # what this build writes; it also reads version 1 (all-intra, one model)
-MAX_LATENT_CHUNKS = 8
 MAX_MODELS = 4
 
 _VIDEO_HEADER_V1 = struct.Struct("<4sBBH8sIIII")
@@ -162,6 +199,7 @@ _FRAME_HEAD = struct.Struct("<BfBB")  # type, quality, motion LATENT chunks (0 f
 _END_V1 = struct.Struct("<I")
 _END = struct.Struct("<IQ")  # frame count, byte offset of the INDEX chunk
 _INDEX_ENTRY = struct.Struct("<IQ")  # frame number, byte offset of its FRAME chunk
+INDEX_ENTRY_BYTES = _INDEX_ENTRY.size  # what each I-frame adds to the INDEX chunk
 
 
 class FrameType(IntEnum):
@@ -215,6 +253,9 @@ def video_header_bytes(header: VideoHeader) -> bytes:
         raise ValueError(f"frame rate {header.fps} does not fit the header")
     if header.model(ModelRole.INTRA) is None or not 0 < len(header.models) <= MAX_MODELS:
         raise ValueError("a stream's model table needs an intra model")
+    problem = picture_size_problem(header.width, header.height)
+    if problem is not None:
+        raise ValueError(problem)
     head = _VIDEO_HEADER.pack(VIDEO_MAGIC, VIDEO_FORMAT_VERSION, header.coder_id, header.width, header.height,
                               header.fps.numerator, header.fps.denominator, len(header.models))
     table = b"".join(_MODEL_ENTRY.pack(role, identity.model_id, identity.weights_hash) for role, identity in header.models)
@@ -331,8 +372,9 @@ def _check_crc(data: bytes, size: int) -> None:
 
 
 def _check_video_size(width: int, height: int, fps_num: int, fps_den: int) -> None:
-    if not (0 < width <= MAX_DIMENSION and 0 < height <= MAX_DIMENSION) or fps_num == 0 or fps_den == 0:
-        raise BitstreamError(f"invalid video size {width}x{height} or frame rate {fps_num}/{fps_den}")
+    _check_picture_size(width, height)
+    if fps_num == 0 or fps_den == 0:
+        raise BitstreamError(f"invalid header: frame rate {fps_num}/{fps_den}")
 
 
 def _read_index(index: bytes) -> list[tuple[int, int]]:
@@ -381,6 +423,7 @@ def _read_frame(data: bytes, offset: int, version: int) -> tuple[CodedFrame, int
         raise BitstreamError(f"unknown frame type {frame_type}")
     if (frame_type == FrameType.INTER) != (motion_count > 0):
         raise BitstreamError("FRAME chunk's motion sections do not match its type")
+    _check_quality(quality)
     motion = None
     if motion_count:
         motion, position = _read_payload(data, position, motion_count)

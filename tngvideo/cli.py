@@ -1,23 +1,47 @@
 """The ``tngvideo`` command: one entry point, subcommands, ``main(argv) -> exit code``.
 
-Every expected failure (bad input, corrupt file, missing weights, unwritable output) is one line
-on stderr and exit code 2; warnings are one line each. Heavy imports happen inside commands so
+Every failure a user can cause is one typed error (:mod:`tngvideo.errors`), printed as one line on
+stderr, with that error's exit code (2 usage, 3 input, 4 bitstream, 5 model, 6 output; 130 SIGINT,
+143 SIGTERM; 1 is a bug). ``--debug`` adds the traceback. Warnings are one line each. Outputs appear
+complete or not at all (:mod:`tngvideo.io.atomic`). Heavy imports happen inside commands so
 ``tngvideo --help`` is instant.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+import traceback
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import Any, NoReturn
 
-from tngvideo.errors import InputError, OutputError, TngError
+from tngvideo.errors import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    BitstreamError,
+    InputError,
+    ModelError,
+    OutputError,
+    Terminated,
+    TngError,
+    UsageError,
+)
 
-EXIT_OK = 0
-EXIT_ERROR = 2
+EXIT_USAGE = UsageError.exit_code
+EXIT_INPUT = InputError.exit_code
+EXIT_BITSTREAM = BitstreamError.exit_code
+EXIT_MODEL = ModelError.exit_code
+EXIT_OUTPUT = OutputError.exit_code
+EXIT_TERMINATED = Terminated.exit_code
+__all__ = ["EXIT_BITSTREAM", "EXIT_INPUT", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_MODEL", "EXIT_OK", "EXIT_OUTPUT",
+           "EXIT_TERMINATED", "EXIT_USAGE", "build_parser", "console_main", "main"]
 PROG = "tngvideo"
 DEFAULT_QUALITY = 6.0
 QUALITY_HELP = f"1 (smallest) .. the model's number of levels (best), fractional allowed (default {DEFAULT_QUALITY:g})"
@@ -37,7 +61,11 @@ REFINE_HELP = (
 
 
 def _one_line_warning(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
-    print(f"{PROG}: warning: {str(message).splitlines()[0]}", file=sys.stderr)
+    """One line on stderr, on its own line even while a progress bar is drawn."""
+    from tqdm import tqdm
+
+    lines = str(message).strip().splitlines()
+    tqdm.write(f"{PROG}: warning: {lines[0] if lines else category.__name__}", file=sys.stderr)
 
 
 def _existing_input(path: Path) -> Path:
@@ -48,26 +76,46 @@ def _existing_input(path: Path) -> Path:
 
 def _output_path(path: Path, overwrite: bool) -> Path:
     """Refuse to clobber unless asked, and fail before any work when the folder is missing."""
-    if path.exists() and not overwrite:
-        raise OutputError(f"{path}: already exists (use --overwrite to replace it)")
-    if not path.parent.is_dir():
-        raise OutputError(f"{path.parent}: output folder does not exist")
+    from tngvideo.io.atomic import check_output
+
+    check_output(path, overwrite)
     return path
 
 
-def _coded_input(path: Path, other_magic: bytes, hint: str) -> bytes:
-    """The bytes of a coded file, refused with ``hint`` when it is the other kind (.tng vs .tngv)."""
-    data = _existing_input(path).read_bytes()
-    if data.startswith(other_magic):
-        raise InputError(f"{path}: {hint}")
-    return data
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
+def _coded_input(path: Path, kind: str, magic: bytes, other_magic: bytes, hint: str) -> bytes:
+    """The bytes of a ``kind`` (.tng or .tngv) file: refused with ``hint`` when it is the other kind, and
+    before it is read whole when it does not start with the magic (a large file of another kind)."""
+    if _existing_input(path).is_dir():
+        raise InputError(f"{path}: is a folder, not a {kind} file")
     try:
-        path.write_bytes(data)
+        with open(path, "rb") as handle:
+            start = handle.read(len(magic))
+            if start == other_magic:
+                raise UsageError(f"{path}: {hint}")
+            if start != magic:
+                raise BitstreamError(f"{path}: not a {kind} file (bad magic)")
+            return start + handle.read()
     except OSError as exc:
-        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+
+
+def _write_bytes(path: Path, data: bytes, overwrite: bool) -> None:
+    from tngvideo.io.atomic import write_bytes_atomic
+
+    write_bytes_atomic(path, data, overwrite)
+
+
+def _check_quality(quality: float, levels: int) -> None:
+    if not 1.0 <= quality <= levels:
+        raise UsageError(f"--quality must be between 1 and {levels} (the model's levels), got {quality:g}")
+
+
+def _check_size(path: Path, width: int, height: int) -> None:
+    from tngvideo.bitstream import picture_size_problem
+
+    problem = picture_size_problem(width, height)
+    if problem is not None:
+        raise InputError(f"{path}: {problem}")
 
 
 # --- image commands -----------------------------------------------------------------------------
@@ -75,7 +123,7 @@ def _write_bytes(path: Path, data: bytes) -> None:
 
 def _refine_steps(args: argparse.Namespace) -> int:
     if args.refine < 0:
-        raise InputError(f"--refine must be 0 or more steps, got {args.refine}")
+        raise UsageError(f"--refine must be 0 or more steps, got {args.refine}")
     return int(args.refine)
 
 
@@ -84,18 +132,21 @@ def _cmd_image_encode(args: argparse.Namespace) -> int:
     from tngvideo.tng_image import encode_image, encode_image_within, load_image_codec
 
     output = _output_path(args.output, args.overwrite)
+    steps = _refine_steps(args)
+    if args.bpp is not None and not args.bpp > 0:
+        raise UsageError(f"--bpp must be positive, got {args.bpp}")
     frame = read_picture(_existing_input(args.input))
     height, width = frame.shape[:2]
+    _check_size(args.input, width, height)
     loaded = load_image_codec(args.model)
     if args.bpp is None:
-        encoded = encode_image(frame, args.quality, loaded, _refine_steps(args))
+        _check_quality(args.quality, loaded.codec.num_levels)
+        encoded = encode_image(frame, args.quality, loaded, steps)
     else:
-        if not args.bpp > 0:
-            raise InputError(f"--bpp must be positive, got {args.bpp}")
-        encoded, fits = encode_image_within(frame, int(args.bpp * width * height / 8), loaded, _refine_steps(args))
+        encoded, fits = encode_image_within(frame, int(args.bpp * width * height / 8), loaded, steps)
         if not fits:
             warnings.warn(f"{args.bpp:g} bpp is below what quality 1 needs for this picture", stacklevel=1)
-    _write_bytes(output, encoded.data)
+    _write_bytes(output, encoded.data, args.overwrite)
     print(
         f"{output}: {len(encoded.data)} bytes, {8 * len(encoded.data) / (width * height):.4f} bpp, {width}x{height}, "
         f"quality {encoded.header.quality:.2f}"
@@ -104,14 +155,14 @@ def _cmd_image_encode(args: argparse.Namespace) -> int:
 
 
 def _cmd_image_decode(args: argparse.Namespace) -> int:
-    from tngvideo.bitstream import VIDEO_MAGIC
+    from tngvideo.bitstream import IMAGE_MAGIC, VIDEO_MAGIC
     from tngvideo.io.pictures import write_picture
     from tngvideo.tng_image import decode_image
 
-    data = _coded_input(args.input, VIDEO_MAGIC, f"a .tngv video, not a picture: use '{PROG} decode'")
     output = _output_path(args.output, args.overwrite)
+    data = _coded_input(args.input, ".tng", IMAGE_MAGIC, VIDEO_MAGIC, f"a .tngv video, not a picture: use '{PROG} decode'")
     rgb = decode_image(data)
-    write_picture(output, rgb, overwrite=True)  # _output_path already enforced --overwrite
+    write_picture(output, rgb, overwrite=args.overwrite)
     print(f"{output}: {rgb.shape[1]}x{rgb.shape[0]}")
     return EXIT_OK
 
@@ -120,7 +171,8 @@ def _cmd_image_eval(args: argparse.Namespace) -> int:
     from tngvideo.evaluation.image_eval import run_image_eval
 
     run_image_eval(
-        _existing_input(args.directory), args.out, args.qualities, args.model, args.anchors, args.limit, _refine_steps(args)
+        _existing_input(args.directory), args.out, args.qualities, args.model, args.anchors, args.limit,
+        _refine_steps(args), overwrite=args.overwrite,
     )
     return EXIT_OK
 
@@ -129,7 +181,7 @@ def _cmd_image_eval(args: argparse.Namespace) -> int:
 
 def _positive(value: int | None, option: str, minimum: int = 1) -> None:
     if value is not None and value < minimum:
-        raise InputError(f"{option} must be at least {minimum}, got {value}")
+        raise UsageError(f"{option} must be at least {minimum}, got {value}")
 
 
 def _cmd_video_encode(args: argparse.Namespace) -> int:
@@ -143,23 +195,29 @@ def _cmd_video_encode(args: argparse.Namespace) -> int:
     _positive(args.gop, "--gop")
     _positive(args.frames, "--frames")
     _positive(args.start, "--start", 0)
+    steps = _refine_steps(args)
+    if args.bitrate is not None and not args.bitrate > 0:
+        raise UsageError(f"--bitrate must be positive, got {args.bitrate}")
     output = _output_path(args.output, args.overwrite)
     source = open_video(_existing_input(args.input))
+    _check_size(args.input, source.info.width, source.info.height)
     choice = choose_video_models(args.model, args.gop or DEFAULT_GOP)
     if choice.warning:
         warnings.warn(choice.warning, stacklevel=1)
     rate: float | BitrateController = args.quality
     if args.bitrate is not None:
-        if not args.bitrate > 0:
-            raise InputError(f"--bitrate must be positive, got {args.bitrate}")
         rate = BitrateController(args.bitrate, float(source.info.fps))
+    else:
+        inter = choice.models.inter
+        _check_quality(args.quality, min(choice.models.intra.codec.num_levels,
+                                         inter.codec.num_levels if inter else choice.models.intra.codec.num_levels))
     unit_bytes = {FrameType.INTRA: 0, FrameType.INTER: 0}
 
     def count(index: int, frame: object, unit: EncodedUnit) -> None:
         unit_bytes[unit.frame_type] += len(unit.data)
 
     summary = encode_video(source, output, choice.models, rate, GopPolicy(choice.gop), args.frames, args.start,
-                           progress=True, refine_steps=_refine_steps(args), on_unit=count)
+                           progress=True, refine_steps=steps, on_unit=count, overwrite=args.overwrite)
     if summary.frames_over_budget:
         warnings.warn(
             f"{summary.frames_over_budget} of {summary.intra_frames} I-frames exceed their share of "
@@ -182,15 +240,15 @@ def _cmd_video_encode(args: argparse.Namespace) -> int:
 def _cmd_video_decode(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from tngvideo.bitstream import IMAGE_MAGIC
+    from tngvideo.bitstream import IMAGE_MAGIC, VIDEO_MAGIC
     from tngvideo.io.writers import open_writer
     from tngvideo.tng_video import open_tngv
 
-    data = _coded_input(args.input, IMAGE_MAGIC, f"a .tng picture, not a video: use '{PROG} image decode'")
+    data = _coded_input(args.input, ".tngv", VIDEO_MAGIC, IMAGE_MAGIC, f"a .tng picture, not a video: use '{PROG} image decode'")
     video = open_tngv(data)  # verifies the whole file before any output is created
     header, starts = video.header, video.gop_starts
     if not 0 <= args.start_gop < len(starts):
-        raise InputError(f"--start-gop {args.start_gop}: the stream has {len(starts)} GOPs (0..{len(starts) - 1})")
+        raise UsageError(f"--start-gop {args.start_gop}: the stream has {len(starts)} GOPs (0..{len(starts) - 1})")
     first = starts[args.start_gop]
     with open_writer(
         args.output, header.width, header.height, header.fps,
@@ -211,7 +269,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     _positive(args.gop, "--gop")
     _positive(args.frames, "--frames")
     clip = _existing_input(args.input)
-    run_video_eval(clip, args.out, args.frames, args.gop, args.model, _refine_steps(args), args.quality)
+    run_video_eval(clip, args.out, args.frames, args.gop, args.model, _refine_steps(args), args.quality,
+                   overwrite=args.overwrite)
     return EXIT_OK
 
 
@@ -225,9 +284,22 @@ def _cmd_info(args: argparse.Namespace) -> int:
 # --- parser -------------------------------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad command line is one line and a UsageError (exit code 2), like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+DEBUG_HELP = "on an error, print the traceback too (for bug reports)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="TNG learned image and video codec.")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog=PROG, description="TNG learned image and video codec.",
+                     epilog="exit codes: 0 ok, 1 internal error (a bug), 2 usage, 3 input, 4 bitstream, 5 model, "
+                            "6 output, 130 interrupted (SIGINT), 143 terminated (SIGTERM)")
+    parser.add_argument("--debug", action="store_true", default=False, help=DEBUG_HELP)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     encode = commands.add_parser(
         "encode", help="encode a video (file, frame folder or picture) into .tngv: I-frames and P-frames"
@@ -275,13 +347,15 @@ def build_parser() -> argparse.ArgumentParser:
                           help="tngvideo qualities (default: every second level, 2, 4, .., 10 for 10 levels)")
     evaluate.add_argument("--model", default=None, help=VIDEO_MODEL_HELP)
     evaluate.add_argument("--refine", type=int, default=0, metavar="N", help=REFINE_HELP)
+    evaluate.add_argument("--overwrite", action="store_true", help="replace the reports of an earlier run in --out")
     evaluate.set_defaults(run=_cmd_eval)
 
     info = commands.add_parser("info", help="describe a .tngv (every frame) or .tng file, or any media file")
     info.add_argument("input", type=Path)
     info.set_defaults(run=_cmd_info)
 
-    image = commands.add_parser("image", help="the TNG image codec").add_subparsers(dest="image_command", required=True)
+    image = commands.add_parser("image", help="the TNG image codec").add_subparsers(
+        dest="image_command", required=True, parser_class=_Parser)
     image_encode = image.add_parser("encode", help="encode a picture (PNG, JPEG, ...) into .tng")
     image_encode.add_argument("input", type=Path)
     image_encode.add_argument("output", type=Path)
@@ -309,24 +383,90 @@ def build_parser() -> argparse.ArgumentParser:
     image_eval.add_argument("--anchors", type=Path, default=None, help="anchor JSON from scripts/bench_image.py")
     image_eval.add_argument("--limit", type=int, default=None, help="only the first N pictures")
     image_eval.add_argument("--refine", type=int, default=0, metavar="N", help=REFINE_HELP)
+    image_eval.add_argument("--overwrite", action="store_true", help="replace the reports of an earlier run in --out")
     image_eval.set_defaults(run=_cmd_image_eval)
+    for subparsers in (commands, image):
+        for command in subparsers.choices.values():
+            if command.get_default("run") is not None:  # --debug after the command works too
+                command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; returns the process exit code (0, or 2 on any expected error)."""
-    args = build_parser().parse_args(argv)
-    with warnings.catch_warnings():
+    """Run one command; returns the process exit code (see the module docstring and the README)."""
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    with warnings.catch_warnings(), _terminate_as_exception():
         warnings.simplefilter("always")
+        for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):  # libraries' API notices
+            warnings.simplefilter("ignore", category)
         warnings.showwarning = _one_line_warning
         try:
-            return int(args.run(args))
+            args = build_parser().parse_args(argv)
+            debug = bool(args.debug)
+            with _quiet_libav(debug):
+                return int(args.run(args))
+        except SystemExit as exc:  # --help, --version
+            return exc.code if isinstance(exc.code, int) else EXIT_OK
         except TngError as exc:
-            print(f"{PROG}: error: {str(exc).splitlines()[0]}", file=sys.stderr)
-            return EXIT_ERROR
+            return _report(f"error: {_one_line(exc)}", type(exc).exit_code, debug)
         except KeyboardInterrupt:
-            print(f"{PROG}: interrupted", file=sys.stderr)
-            return 130
+            return _report("interrupted (SIGINT): no incomplete output is left", EXIT_INTERRUPTED, debug)
+        except Terminated:
+            return _report("terminated (SIGTERM): no incomplete output is left", EXIT_TERMINATED, debug)
+        except MemoryError:
+            return _report("error: out of memory (the picture or clip is too large for this machine)", EXIT_INTERNAL,
+                           debug)
+        except Exception as exc:  # noqa: BLE001 (a bug: one line, the traceback with --debug)
+            hint = "" if debug else f"; run with '{PROG} --debug' for the traceback"
+            return _report(f"internal error: {type(exc).__name__}: {_one_line(exc)} (please report it{hint})",
+                           EXIT_INTERNAL, debug)
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _report(message: str, code: int, debug: bool) -> int:
+    if debug:
+        traceback.print_exc(file=sys.stderr)
+    print(f"{PROG}: {message}", file=sys.stderr)
+    return code
+
+
+@contextmanager
+def _quiet_libav(debug: bool) -> Iterator[None]:
+    """ffmpeg's own log lines off (they are many, and multi-line): tngvideo reports what matters, a
+    damaged frame or an unreadable file, as one warning or error line. ``--debug`` keeps them."""
+    if debug:
+        yield
+        return
+    import av.logging
+
+    previous = av.logging.get_level()
+    av.logging.set_level(av.logging.PANIC)
+    try:
+        yield
+    finally:
+        av.logging.set_level(previous)
+
+
+@contextmanager
+def _terminate_as_exception() -> Iterator[None]:
+    """While a command runs, SIGTERM raises :class:`Terminated` in the main thread (as SIGINT raises
+    KeyboardInterrupt), so partial outputs are deleted on the way out."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: FrameType | None) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def console_main() -> None:

@@ -76,6 +76,11 @@ class BitrateController:
         """Bytes the next frame may use."""
         return max(1, int((self.bits_per_frame + self._reservoir_bits) // 8))
 
+    def charge(self, num_bytes: int) -> None:
+        """Account for bytes that belong to no frame (a container's header and trailer): the frames pay them back."""
+        cap = 1000 * self.kilobits_per_second * self.reservoir_seconds
+        self._reservoir_bits = float(np.clip(self._reservoir_bits - 8 * num_bytes, -cap, cap))
+
     def spent(self, num_bytes: int) -> None:
         """Account for a coded frame."""
         cap = 1000 * self.kilobits_per_second * self.reservoir_seconds

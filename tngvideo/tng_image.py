@@ -18,6 +18,7 @@ from tngvideo.codecs.latent_codec import LatentPayload
 from tngvideo.codecs.latent_refinement import refine_latents
 from tngvideo.entropy.coder import CODER_ID, READABLE_CODER_IDS
 from tngvideo.errors import BitstreamError, InputError
+from tngvideo.plausibility import check_image
 from tngvideo.rate_control import as_float32, quality_for_budget
 from tngvideo.zoo import CONFIG_KEY, ManifestEntry, find_entry, save_shipped_weights, verified_weights
 
@@ -110,9 +111,13 @@ def _packed(loaded: LoadedImageCodec, shape: tuple[int, ...], quality: float, en
 
 
 def decode_image(data: bytes, loaded: LoadedImageCodec | None = None, models_dir: Path | None = None) -> np.ndarray:
-    """Decode .tng bytes. Without ``loaded``, the model named in the file is loaded from the manifest."""
+    """Decode .tng bytes. Without ``loaded``, the model named in the file is loaded from the manifest.
+
+    The file is verified (structure, CRCs, size limits, model) and checked plausible for the model (its
+    sections can hold what its header claims: :mod:`tngvideo.plausibility`) before anything is decoded."""
     header, payload = unpack_image(data)
     loaded = codec_for_stream(header.coder_id, header.model, loaded, models_dir)
+    check_image(header, payload, loaded.codec)
     return loaded.codec.decode(payload, header.height, header.width, header.quality, header.coder_id)
 
 

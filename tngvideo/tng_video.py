@@ -1,8 +1,10 @@
 """Writing and reading .tngv files with the stateful coder of :mod:`tngvideo.video_coder`.
 
 Encoding streams the source frame by frame (any clip length fits in memory) and the output file
-appears under its name only once complete; decoding verifies the whole file (every checksum, the
-model table, the I-frame index) before the first frame is produced, and can start at any GOP.
+appears under its name only once complete (:mod:`tngvideo.io.atomic`: an interrupted encode leaves
+nothing); decoding verifies the whole file (every checksum, the model table, the I-frame index, every
+frame's plausibility: :mod:`tngvideo.plausibility`) before the first frame is produced, and can start
+at any GOP.
 """
 
 from __future__ import annotations
@@ -26,13 +28,13 @@ from tngvideo.bitstream import (
     video_header_bytes,
 )
 from tngvideo.entropy.coder import CODER_ID
-from tngvideo.errors import InputError, OutputError
+from tngvideo.errors import InputError
+from tngvideo.io.atomic import atomic_output
 from tngvideo.io.frames import VideoSource
+from tngvideo.plausibility import check_video
 from tngvideo.rate_control import BitrateController
 from tngvideo.tng_inter import VideoModels, models_for_stream
 from tngvideo.video_coder import EncodedUnit, GopPolicy, VideoDecoder, VideoEncoder
-
-PARTIAL_SUFFIX = ".part"
 
 
 @dataclass(frozen=True)
@@ -70,17 +72,18 @@ def encode_video(
     progress: bool = False,
     refine_steps: int = 0,
     on_unit: Callable[[int, np.ndarray, EncodedUnit], None] | None = None,
+    overwrite: bool = True,
 ) -> VideoSummary:
     """Code ``source`` (``max_frames`` frames from frame ``start``) into the .tngv file ``output`` with
     :class:`VideoEncoder`; ``on_unit(index, source frame, unit)`` sees every coded frame (evaluation).
 
-    Written to ``output.part`` and renamed when complete, so a failure never leaves a
-    truncated file under the requested name.
+    Written to a partial file beside ``output`` and renamed when complete, so a failure or an
+    interruption (SIGINT, SIGTERM) never leaves a file under the requested name; without
+    ``overwrite`` an existing ``output`` is refused (before any work) and never replaced.
     """
     info = source.info
     encoder = VideoEncoder(models, rate, gop or GopPolicy(), refine_steps)
     header = VideoHeader(CODER_ID, models.table(), info.width, info.height, info.fps)
-    partial = output.with_name(output.name + PARTIAL_SUFFIX)
     available = max((info.frame_count or 0) - start, 0) or None
     total = min(available, max_frames) if available and max_frames else (available or max_frames)
     frames = islice(source.frames(), start, start + max_frames if max_frames else None)
@@ -88,31 +91,22 @@ def encode_video(
     qualities: list[float] = []
     intra_frames: list[tuple[int, int]] = []
     intra_bytes = 0
-    try:
-        with open(partial, "wb") as handle, bar:
-            offset = handle.write(video_header_bytes(header))
-            for frame in frames:
-                for unit in encoder.encode(frame):
-                    if unit.frame_type == FrameType.INTRA:
-                        intra_frames.append((len(qualities), offset))
-                        intra_bytes += len(unit.data)
-                    offset += handle.write(unit.data)
-                    if on_unit is not None:
-                        on_unit(len(qualities), frame, unit)
-                    qualities.append(unit.quality)
-                    bar.update(1)
-                    bar.set_postfix(bpp=f"{8 * offset / (len(qualities) * info.width * info.height):.3f}")
-            if not qualities:
-                raise InputError(f"{source.path}: no frames to encode")
-            handle.write(index_and_end_bytes(len(qualities), intra_frames, offset))
-        size = partial.stat().st_size
-        partial.replace(output)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise OutputError(f"{output}: cannot write ({exc.strerror or exc})") from exc
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+    with atomic_output(output, overwrite) as partial, open(partial, "wb") as handle, bar:
+        offset = handle.write(video_header_bytes(header))
+        for frame in frames:
+            for unit in encoder.encode(frame):
+                if unit.frame_type == FrameType.INTRA:
+                    intra_frames.append((len(qualities), offset))
+                    intra_bytes += len(unit.data)
+                offset += handle.write(unit.data)
+                if on_unit is not None:
+                    on_unit(len(qualities), frame, unit)
+                qualities.append(unit.quality)
+                bar.update(1)
+                bar.set_postfix(bpp=f"{8 * offset / (len(qualities) * info.width * info.height):.3f}")
+        if not qualities:
+            raise InputError(f"{source.path}: no frames to encode")
+        size = offset + handle.write(index_and_end_bytes(len(qualities), intra_frames, offset))
     return VideoSummary(len(qualities), size, info.width, info.height, info.fps, min(qualities), max(qualities),
                         encoder.frames_over_budget, len(intra_frames), intra_bytes)
 
@@ -141,6 +135,9 @@ class DecodedVideo:
 
 
 def open_tngv(data: bytes, models: VideoModels | None = None, models_dir: Path | None = None) -> DecodedVideo:
-    """Verify a .tngv file (structure, checksums, coder, weights) and get ready to decode it."""
+    """Verify a .tngv file (structure, checksums, coder, weights, every frame plausible for the models:
+    :mod:`tngvideo.plausibility`) and get ready to decode it."""
     header, coded_frames = unpack_video(data)
-    return DecodedVideo(header, coded_frames, models_for_stream(header, models, models_dir))
+    models = models_for_stream(header, models, models_dir)
+    check_video(header, coded_frames, models.intra.codec, models.inter.codec if models.inter else None)
+    return DecodedVideo(header, coded_frames, models)

@@ -10,13 +10,23 @@ returns nothing. Writing and reading files is :mod:`tngvideo.tng_video`'s concer
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 
-from tngvideo.bitstream import CodedFrame, FrameType, VideoHeader, frame_bytes
+from tngvideo.bitstream import (
+    INDEX_ENTRY_BYTES,
+    CodedFrame,
+    FrameType,
+    VideoHeader,
+    frame_bytes,
+    index_and_end_bytes,
+    video_header_bytes,
+)
 from tngvideo.codecs.inter_codec import InterPayload, Reference, StageTimes
 from tngvideo.codecs.latent_codec import LatentPayload
 from tngvideo.codecs.latent_refinement import refine_latents
+from tngvideo.entropy.coder import CODER_ID
 from tngvideo.errors import BitstreamError, InputError
 from tngvideo.rate_control import BitrateController, as_float32, quality_for_budget
 from tngvideo.tng_inter import VideoModels
@@ -85,6 +95,9 @@ class VideoEncoder:
         self.buffer = DecodedPictureBuffer()
         self._gop_quality = 0.0
         self.frames_over_budget = 0
+        if isinstance(rate, BitrateController):  # the stream's header and trailer count against the bitrate too
+            header = VideoHeader(CODER_ID, models.table(), 1, 1, Fraction(1))
+            rate.charge(len(video_header_bytes(header)) + len(index_and_end_bytes(0, [], 0)))
 
     def encode(self, frame: np.ndarray | None) -> list[EncodedUnit]:
         """Code ``frame`` (HxWx3 uint8); ``None`` flushes (nothing is delayed, so nothing comes out)."""
@@ -95,7 +108,8 @@ class VideoEncoder:
         else:
             unit = self._encode_inter(frame)
         if isinstance(self.rate, BitrateController):
-            self.rate.spent(len(unit.data))
+            index_entry = INDEX_ENTRY_BYTES if unit.frame_type == FrameType.INTRA else 0
+            self.rate.spent(len(unit.data) + index_entry)
         self.buffer.reference = Reference(unit.reconstruction)
         self.buffer.frames += 1
         return [unit]
@@ -107,7 +121,8 @@ class VideoEncoder:
         if isinstance(self.rate, BitrateController):
             empty = LatentPayload(b"", (b"",) * codec.num_passes)
             overhead = len(frame_bytes(CodedFrame(FrameType.INTRA, 1.0, empty)))
-            quality, fits = quality_for_budget(codec, picture, self.rate.next_budget_bytes() - overhead)
+            budget = self.rate.next_budget_bytes() - overhead - INDEX_ENTRY_BYTES
+            quality, fits = quality_for_budget(codec, picture, budget)
             self.frames_over_budget += not fits
         else:
             quality = self.rate

@@ -120,7 +120,7 @@ class FlowEstimator(nn.Module):
         span = torch.arange(-config.radius, config.radius + 1, dtype=torch.float32)
         dy, dx = torch.meshgrid(span, span, indexing="ij")
         self.shifts: torch.Tensor
-        self.register_buffer("shifts", torch.stack((dx.flatten(), dy.flatten())).view(1, 2, -1, 1, 1), persistent=False)
+        self.register_buffer("shifts", torch.stack((dx.flatten(), dy.flatten())), persistent=False)  # (2, shifts)
 
     def forward(self, reference: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
         """Full-resolution flow (B, 2, H, W); H and W any size (padded internally)."""
@@ -145,7 +145,7 @@ class FlowEstimator(nn.Module):
                 flow = upsample_flow(flow, *cur.shape[2:])
             costs = matching_costs(cur, warp(ref, flow), config.radius, config.window)
             probabilities = torch.softmax(-costs / self.log_temperature.exp(), dim=1)
-            flow = flow + (probabilities[:, None] * self.shifts).sum(2)
+            flow = flow + torch.einsum("bshw,cs->bchw", probabilities, self.shifts)
             flow = flow + net(probabilities, cur, flow)
             estimates.append(flow)
         full = upsample_flow(flow, 2 * flow.shape[2], 2 * flow.shape[3])

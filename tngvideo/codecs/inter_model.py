@@ -13,9 +13,9 @@ P-frame model starts from a trained image model::
     frame:  analysis([x_t, prediction]) ─► LatentCodec ─► synthesis(ŷ, prediction) ──► x̂_t
 
 The frame coder is *conditional* (Li et al., DCVC, NeurIPS 2021), in its simplest warm-startable
-form: the prediction enters the image codec's analysis as three more input channels, and the
-synthesis' last layer as 12 more (the prediction at 1/2 resolution, space-to-depth), with zero
-weights. Initialised from an image model (:meth:`InterModel.initialise_from_image`), the P-frame
+form: the prediction enters the image codec's analysis through a convolution added to its first
+layer, and its synthesis through a transposed convolution (of the prediction at 1/2 resolution,
+space-to-depth) added to its last layer, both starting at zero. Initialised from an image model (:meth:`InterModel.initialise_from_image`), the P-frame
 model therefore starts as exactly the intra codec, and training can only learn to use the
 prediction. The entropy models never see the (float) prediction: their parameters come from
 hyper-latents and spatial context alone, so every decoder parses the same symbols.
@@ -34,7 +34,7 @@ from torch.nn import functional as F
 from tngvideo.codecs.flow import FlowConfig, FlowEstimator, warp
 from tngvideo.codecs.image_model import ImageModel, ImageModelConfig, upgrade_legacy_keys
 from tngvideo.codecs.latent_codec import LatentCodec, LatentForward, SpatialContext
-from tngvideo.layers import analysis_transform, synthesis_transform
+from tngvideo.layers import analysis_transform, conv, deconv, synthesis_transform
 
 FLOW_SCALE = 4.0  # flow in pixels is divided by this before the motion analysis (keeps its inputs near unit scale)
 MOTION_BLOCK = 16  # the motion latents' grid: one block motion vector per 16×16 pixels
@@ -102,29 +102,44 @@ class MotionCoder(nn.Module):
         return blocks + self.synthesis(decoded_latents) * FLOW_SCALE
 
 
-class ConditionalSynthesis(nn.Module):
-    """The image synthesis transform whose last layer also reads the prediction (space-to-depth at 1/2
-    resolution; those weights start at zero)."""
+class ConditionalAnalysis(nn.Module):
+    """The image analysis transform, whose first layer also reads the prediction (through its own
+    convolution, which starts at zero)."""
 
     def __init__(self, config: ImageModelConfig):
         super().__init__()
-        n = config.hidden_channels
-        self.transform = synthesis_transform(config.latent_channels, n, 3, config.synthesis_residual_blocks,
-                                             config.synthesis_half_resolution_block)
-        last = self.transform[-1]
-        assert isinstance(last, nn.ConvTranspose2d)
-        widened = nn.ConvTranspose2d(n + _PREDICTION_CHANNELS_AT_HALF, 3, last.kernel_size, last.stride,  # type: ignore[arg-type]
-                                     last.padding, last.output_padding)  # type: ignore[arg-type]
-        with torch.no_grad():
-            widened.weight[n:].zero_()
-        self.transform[-1] = widened
+        self.transform = analysis_transform(3, config.hidden_channels, config.latent_channels,
+                                            config.analysis_residual_blocks)
+        self.prediction_input = conv(3, config.hidden_channels)
+        for parameter in self.prediction_input.parameters():
+            nn.init.zeros_(parameter)
+
+    def forward(self, x: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor:
+        first, *rest = self.transform
+        features = first(x) + self.prediction_input(prediction)
+        for layer in rest:
+            features = layer(features)
+        return features
+
+
+class ConditionalSynthesis(nn.Module):
+    """The image synthesis transform, whose last layer also reads the prediction (space-to-depth at 1/2
+    resolution, through its own transposed convolution, which starts at zero)."""
+
+    def __init__(self, config: ImageModelConfig):
+        super().__init__()
+        self.transform = synthesis_transform(config.latent_channels, config.hidden_channels, 3,
+                                             config.synthesis_residual_blocks, config.synthesis_half_resolution_block)
+        self.prediction_input = deconv(_PREDICTION_CHANNELS_AT_HALF, 3)
+        for parameter in self.prediction_input.parameters():
+            nn.init.zeros_(parameter)
 
     def forward(self, decoded_latents: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor:
         *body, last = self.transform
         features = decoded_latents
         for layer in body:
             features = layer(features)
-        return last(torch.cat((features, F.pixel_unshuffle(prediction, 2)), dim=1))
+        return last(features) + self.prediction_input(F.pixel_unshuffle(prediction, 2))
 
 
 @dataclass(frozen=True)
@@ -163,8 +178,7 @@ class InterModel(nn.Module):
         frame = config.frame
         self.flow = FlowEstimator(config.flow)
         self.motion = MotionCoder(config)
-        self.frame_analysis = analysis_transform(6, frame.hidden_channels, frame.latent_channels,
-                                                 frame.analysis_residual_blocks)
+        self.frame_analysis = ConditionalAnalysis(frame)
         self.frame_latent = LatentCodec(frame.latent_channels, frame.hyper_channels, frame.level_lambdas, frame.context)
         self.frame_synthesis = ConditionalSynthesis(frame)
 
@@ -173,7 +187,7 @@ class InterModel(nn.Module):
         return warp(reference, flow)
 
     def frame_features(self, x: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor:
-        return self.frame_analysis(torch.cat((x, prediction), dim=1))
+        return self.frame_analysis(x, prediction)
 
     def motion_prediction(self, reference: torch.Tensor, x: torch.Tensor, level: torch.Tensor,
                           flow: torch.Tensor | None = None) -> MotionForward:
@@ -194,25 +208,40 @@ class InterModel(nn.Module):
 
     def initialise_from_image(self, image_state: dict[str, torch.Tensor]) -> None:
         """Start the frame coder as the image codec whose (network) weights these are: the prediction's
-        extra inputs get zero weights, so the P-frame model codes like the intra codec at first."""
-        state = upgrade_legacy_keys(dict(image_state))
+        inputs start at zero, so the P-frame model codes like the intra codec at first."""
         image = ImageModel(self.config.frame)
-        image.load_state_dict(state)
+        image.load_state_dict(upgrade_legacy_keys(dict(image_state)))
         self.frame_latent.load_state_dict(image.latent.state_dict())
-        _load_embedded(self.frame_analysis, image.g_a.state_dict())
-        _load_embedded(self.frame_synthesis.transform, image.g_s.state_dict())
+        self.frame_analysis.transform.load_state_dict(image.g_a.state_dict())
+        self.frame_synthesis.transform.load_state_dict(image.g_s.state_dict())
 
+    @torch.no_grad()
+    def start_as_residual_coder(self) -> None:
+        """Set the prediction's inputs so that the frame coder codes the residual ``x − prediction`` with the
+        image transforms (offset to mid-grey) and adds the prediction back: its first layer sees
+        ``x − prediction + ½`` (up to the zero padding at the picture's border), and its output is
+        ``synthesis + prediction − ½``. Residual coding is the special case of conditional coding that uses
+        the prediction from the first step; training may then move away from it."""
+        first = self.frame_analysis.transform[0]
+        assert isinstance(first, nn.Conv2d)
+        analysis_input = self.frame_analysis.prediction_input
+        analysis_input.weight.copy_(-first.weight)
+        analysis_input.bias.copy_(0.5 * first.weight.sum(dim=(1, 2, 3)))  # type: ignore[union-attr]
+        synthesis_input = self.frame_synthesis.prediction_input  # depth-to-space of the unshuffled prediction
+        synthesis_input.weight.zero_()
+        size = synthesis_input.kernel_size[0] // 2
+        for channel in range(3):
+            for row in range(2):
+                for column in range(2):
+                    synthesis_input.weight[channel * 4 + row * 2 + column, channel, size + row, size + column] = 1.0
+        synthesis_input.bias.fill_(-0.5)  # type: ignore[union-attr]
 
-def _load_embedded(module: nn.Module, source: dict[str, torch.Tensor]) -> None:
-    """Load ``source`` into ``module`` whose tensors may be larger along some axes: the source fills the
-    leading part of each, the rest is zero."""
-    state = module.state_dict()
-    for name, target in state.items():
-        value = source[name]
-        if value.shape == target.shape:
-            state[name] = value.clone()
-            continue
-        embedded = torch.zeros_like(target)
-        embedded[tuple(slice(0, size) for size in value.shape)] = value
-        state[name] = embedded
-    module.load_state_dict(state)
+    def load_motion(self, state: dict[str, torch.Tensor]) -> None:
+        """Take the flow network and the motion coder from another P-frame model's weights (an earlier stage)."""
+        for name, module in (("flow", self.flow), ("motion", self.motion)):
+            module.load_state_dict({k[len(name) + 1 :]: v for k, v in state.items() if k.startswith(name + ".")})
+
+    def new_modules(self) -> list[nn.Module]:
+        """What an image model does not have (trained from zero or from stage 1): the flow network, the motion
+        coder, and the prediction's inputs of the frame coder."""
+        return [self.flow, self.motion, self.frame_analysis.prediction_input, self.frame_synthesis.prediction_input]

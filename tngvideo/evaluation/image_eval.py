@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from tngvideo.anchors.image import ImageAnchor, ImageResult
-from tngvideo.errors import InputError
+from tngvideo.errors import InputError, OutputError
 from tngvideo.evaluation.rd import (
     BDRate,
     RDCurve,
@@ -34,11 +34,13 @@ from tngvideo.evaluation.rd import (
     plot_report,
     save_report,
 )
+from tngvideo.io.atomic import write_text_atomic
 from tngvideo.io.pictures import PICTURE_SUFFIXES, picture_paths, read_picture
 from tngvideo.paths import data_root
 from tngvideo.tng_image import LoadedImageCodec, decode_image, encode_image, load_image_codec
 
 TNG_CURVE = "tngvideo"
+REPORT_FILES = ("rd.json", "rd.png", "per_image.json", "per_image.csv")  # what run_image_eval writes in its folder
 
 PerImage = dict[str, dict[str, list[ImageResult]]]  # coder -> image name -> results over its sweep
 
@@ -108,14 +110,14 @@ def save_per_image(per_image: PerImage, path: Path) -> None:
         name: {image: [dataclasses.asdict(r) for r in results] for image, results in by_image.items()}
         for name, by_image in per_image.items()
     }
-    path.write_text(json.dumps(raw, indent=1) + "\n")
+    write_text_atomic(path, json.dumps(raw, indent=1) + "\n")
     rows = ["image,codec,setting,bytes,bpp,psnr,msssim"]
     for by_image in per_image.values():
         for image, results in by_image.items():
             rows += [
                 f"{image},{r.codec},{r.setting:g},{r.bytes},{r.bpp:.6f},{r.psnr:.4f},{r.msssim:.6f}" for r in results
             ]
-    path.with_suffix(".csv").write_text("\n".join(rows) + "\n")
+    write_text_atomic(path.with_suffix(".csv"), "\n".join(rows) + "\n")
 
 
 def reference_anchor_report(json_path: Path) -> RDReport:
@@ -176,14 +178,17 @@ def run_image_eval(
     anchors_json: Path | None = None,
     limit: int | None = None,
     refine_steps: int = 0,
+    overwrite: bool = True,
 ) -> ImageEvalResult:
     """Code every picture at every quality, save per-image CSV/JSON, RD JSON + plot; print the tables.
 
     Anchors come from ``anchors_json`` (a report of ``scripts/bench_image.py``, refused when it lists
     other pictures) or, when ``directory`` is the shared ``kodak/`` and every picture is coded, from the
     shared ``reference/kodak_anchors.json`` (which lists none); otherwise there are none (their BD-rates
-    would compare different pictures).
+    would compare different pictures). Without ``overwrite`` an earlier run's reports in ``out`` are
+    refused before any work; each file is written atomically.
     """
+    check_reports(out, REPORT_FILES, overwrite)
     every_path = picture_paths(directory)
     paths = every_path[:limit]
     if not paths:
@@ -218,6 +223,17 @@ def run_image_eval(
         f"decode {result.median_decode_seconds:.2f} s; wrote {out}/rd.json, rd.png, per_image.json/.csv"
     )
     return result
+
+
+def check_reports(out: Path, names: Sequence[str], overwrite: bool) -> None:
+    """OutputError, before any work, when ``out`` holds one of the report files ``names`` (without
+    ``overwrite``) or is not a folder."""
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: exists and is not a folder")
+    existing = [name for name in names if (out / name).exists()]
+    if existing and not overwrite:
+        raise OutputError(f"{out}: holds the reports of an earlier run ({', '.join(existing)}); "
+                          "use --overwrite to replace them")
 
 
 def format_bd_against(table: dict[str, BDRate], test: str) -> str:

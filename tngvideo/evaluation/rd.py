@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from tngvideo.io.atomic import atomic_output, write_text_atomic
 from tngvideo.metrics import bd_rate_percent
 
 REPORT_FORMAT = 1
@@ -283,9 +284,9 @@ def _curve_from_json(name: str, raw: Mapping[str, Any]) -> RDCurve:
 
 
 def save_report(report: RDReport, path: Path) -> None:
-    """Write the report as indented JSON (NaN BD-rates become null)."""
+    """Write the report as indented JSON (NaN BD-rates become null), atomically (replacing an older one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_nan_to_none(report.to_json()), indent=1) + "\n")
+    write_text_atomic(path, json.dumps(_nan_to_none(report.to_json()), indent=1) + "\n")
 
 
 def load_report(path: Path) -> RDReport:
@@ -325,7 +326,8 @@ def plot_report(report: RDReport, path: Path) -> None:
     axes[0].legend(fontsize="small")
     figure.suptitle(report.title)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
+    with atomic_output(path, overwrite=True) as partial:
+        figure.savefig(partial, dpi=110, format=path.suffix.lstrip(".") or "png")
 
 
 def update_report(

@@ -36,8 +36,8 @@ import numpy as np
 
 from tngvideo.anchors.video import DEFAULT_CRFS, FrameRecord, VideoAnchor, VideoResult, encode_clip, summarise
 from tngvideo.bitstream import FrameType
-from tngvideo.errors import InputError, ModelError
-from tngvideo.evaluation.image_eval import bd_of_test_against_each, format_bd_against
+from tngvideo.errors import ModelError, UsageError
+from tngvideo.evaluation.image_eval import bd_of_test_against_each, check_reports, format_bd_against
 from tngvideo.evaluation.rd import (
     RDReport,
     environment,
@@ -46,6 +46,7 @@ from tngvideo.evaluation.rd import (
     plot_report,
     save_report,
 )
+from tngvideo.io.atomic import write_text_atomic
 from tngvideo.io.frames import VideoSource, open_video
 from tngvideo.metrics import msssim, psnr, yuv_psnr
 from tngvideo.tng_inter import VideoModels, choose_video_models
@@ -55,6 +56,7 @@ from tngvideo.video_coder import EncodedUnit, GopPolicy
 TNG_CURVE = "tngvideo"  # the codec as `tngvideo encode` runs it: I- and P-frames
 TNG_INTRA = "tngvideo-intra"  # every frame an I-frame (GOP 1)
 TABLE_QUALITY = 6.0
+REPORT_FILES = ("rd.json", "rd.png", "frames.json", "frames.csv")  # what run_video_eval writes in its folder
 
 
 def eval_anchors(gop: int) -> list[VideoAnchor]:
@@ -147,14 +149,18 @@ def run_video_eval(
     model: str | None = None,
     refine_steps: int = 0,
     qualities: Sequence[float] | None = None,
+    overwrite: bool = True,
 ) -> RDReport:
     """Measure tngvideo (and tngvideo-intra) and the anchors; print tables, save JSON/CSV/plot.
 
     ``model`` names an inter model (its intra model comes with it) or an image model (all-intra only);
     default: the newest inter model, else the newest image model (all-intra). Without any shipped
-    model only the anchors are measured; a named model that cannot be loaded is an error.
+    model only the anchors are measured; a named model that cannot be loaded is an error. Without
+    ``overwrite`` an earlier run's reports in ``out`` are refused before any work; each file is written
+    atomically.
     """
     out = out or Path("results") / f"eval_{clip.stem}"
+    check_reports(out, REPORT_FILES, overwrite)
     source = open_video(clip)  # one open serves tngvideo and the anchors; an unreadable clip fails before model load
     results: list[VideoResult] = []
     settings: dict[str, str] = {}
@@ -173,7 +179,7 @@ def run_video_eval(
         levels = intra.codec.num_levels if inter is None else min(intra.codec.num_levels, inter.codec.num_levels)
         sweep = tuple(float(q) for q in (qualities or default_qualities(levels)))
         if any(not 1.0 <= q <= levels for q in sweep):
-            raise InputError(f"qualities must be between 1 and {levels}, got {', '.join(f'{q:g}' for q in sweep)}")
+            raise UsageError(f"qualities must be between 1 and {levels}, got {', '.join(f'{q:g}' for q in sweep)}")
         table_at = table_quality(sweep)
         refinement = f", latent refinement {refine_steps} steps on I-frames" if refine_steps else ""
         if inter is not None:
@@ -258,7 +264,7 @@ def format_gop_summary(result: VideoResult) -> str:
 def _save_frames(results: list[VideoResult], stem: Path) -> None:
     """Per-frame records of every run, as JSON and CSV."""
     stem.parent.mkdir(parents=True, exist_ok=True)
-    stem.with_suffix(".json").write_text(json.dumps([dataclasses.asdict(r) for r in results], indent=1) + "\n")
+    write_text_atomic(stem.with_suffix(".json"), json.dumps([dataclasses.asdict(r) for r in results], indent=1) + "\n")
     rows = ["codec,setting,frame,type,bits,psnr,psnr_y,psnr_yuv,msssim"]
     for result in results:
         rows += [
@@ -266,4 +272,4 @@ def _save_frames(results: list[VideoResult], stem: Path) -> None:
             f"{f.psnr_yuv:.4f},{f.msssim:.6f}"
             for f in result.records
         ]
-    stem.with_suffix(".csv").write_text("\n".join(rows) + "\n")
+    write_text_atomic(stem.with_suffix(".csv"), "\n".join(rows) + "\n")

@@ -13,6 +13,13 @@ alpha) are converted to 8-bit RGB with one one-line warning (``warnings`` module
 is dropped and the colours kept as stored, as ffmpeg does: compositing onto a background would
 change the colours of every transparent pixel, and the codec has no alpha to restore them.
 
+Damaged or irregular sources are read whole, each with one one-line warning: a frame the decoder
+concealed (corrupt data), or could not decode at all (it then repeats the frame before, so frame
+numbers and timing stay the source's), is named by its frame number (a summary follows when there
+are more); a variable frame rate is noted (the clip is coded at its average rate); a CMYK JPEG is
+converted without its colour profile; a folder's files that are not pictures are listed as ignored.
+A size change mid-stream is an error naming the frame.
+
 Frames come upright, as players and viewers show them: a picture's EXIF orientation (all eight,
 mirrors included) and a video's display rotation (a phone's portrait clip is stored landscape) are
 applied, and ``VideoInfo`` gives the upright size. Video display matrices are read as a rotation
@@ -21,6 +28,7 @@ only (PyAV exposes no mirror; mirrored video is rare).
 
 from __future__ import annotations
 
+import bisect
 import re
 import warnings
 from collections.abc import Iterator
@@ -129,7 +137,8 @@ class VideoSource:
             if frame.shape != expected:
                 raise InputError(
                     f"{self.path}: frame {index} is {frame.shape[1]}x{frame.shape[0]}, "
-                    f"expected {expected[1]}x{expected[0]}"
+                    f"expected {expected[1]}x{expected[0]}: the size changes mid-stream, and a clip is coded at one "
+                    f"size (code frames 0..{index - 1} and the rest separately)"
                 )
             yield frame
 
@@ -153,6 +162,11 @@ def _locate(path: Path) -> tuple[list[Path], Path | None]:
     visible = sorted((p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")), key=_natural_key)
     images = [p for p in visible if _is_picture_file(p)]
     if images:
+        others = [p.name for p in visible if not _is_picture_file(p)]
+        if others:
+            listed = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+            warnings.warn(f"{path}: {len(others)} files that are not pictures ignored ({listed}); "
+                          f"{len(images)} pictures read as frames", stacklevel=4)
         return images, None
     if len(visible) != 1:
         raise InputError(f"{path}: folder holds no image frames and not exactly one video file")
@@ -165,7 +179,7 @@ def _natural_key(path: Path) -> list[str | int]:
 
 
 def _probe_file(path: Path, default_range: Range) -> VideoInfo:
-    orientation = _orientation_before_decoding(path)
+    orientation, first_size = _orientation_before_decoding(path)
     with _open_container(path) as container:
         stream = container.streams.video[0]
         ctx = stream.codec_context
@@ -176,7 +190,8 @@ def _probe_file(path: Path, default_range: Range) -> VideoInfo:
             count = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
         except av.FFmpegError as exc:
             raise _unreadable(path, short_reason(exc)) from exc
-        width, height = orientation.size(ctx.width, ctx.height)
+        # The first frame's size, where it decodes: a raw stream whose size changes mid-way is probed at a later size.
+        width, height = orientation.size(*(first_size or (ctx.width, ctx.height)))
         return VideoInfo(
             width=width,
             height=height,
@@ -189,18 +204,137 @@ def _probe_file(path: Path, default_range: Range) -> VideoInfo:
 
 
 def _decode(path: Path, default_range: Range) -> Iterator[tuple[np.ndarray, str | None]]:
-    """Upright RGB frames of one file, the first with a note on what its conversion loses (or None)."""
-    picture_orientation = _exif_orientation(path) if _is_picture_file(path) else None
+    """Upright RGB frames of one file, the first with a note on what its conversion loses (or None).
+
+    Decoded packet by packet, so damage is named by its frame (:class:`_DamageReport`): a frame the
+    decoder concealed is kept; a packet it refuses becomes a repeat of the frame before it (so frame
+    numbers and timing stay the source's; a refused first packet, or one without a timestamp, is
+    dropped). A variable frame rate is warned once. A file of which no frame decodes is an InputError."""
+    picture_orientation, picture_note = _picture_header(path) if _is_picture_file(path) else (None, None)
+    damage = _DamageReport(path)
+    timing = _TimingCheck(path)
+    seen: list[int] = []  # timestamps of the packets demuxed so far (a frame's number is its rank among them)
+    refused: list[int] = []  # timestamps of packets the decoder refused, whose frames are still to be repeated
+    previous: np.ndarray | None = None
+    index = 0
     with _open_container(path) as container:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        # Not frame threading: it reports a damaged packet a few packets late, so the warning could not name
+        # its frame. Decoding the source is never the bottleneck of a learned encoder.
+        stream.thread_type = "SLICE"
+        timing.nominal(stream)
         try:
-            for index, frame in enumerate(container.decode(stream)):
-                orientation = _display_orientation(frame) if picture_orientation is None else picture_orientation
-                rgb = orientation.apply(_to_rgb(frame, default_range))
-                yield rgb, None if index else _lossy_conversion(frame)
+            for packet in container.demux(stream):
+                pts: int | None = packet.pts
+                if packet.size and pts is not None:
+                    bisect.insort(seen, pts)
+                try:
+                    decoded = stream.decode(packet)
+                except av.InvalidDataError as exc:
+                    number = index if pts is None else bisect.bisect_left(seen, pts)
+                    can_repeat = pts is not None and (previous is not None or seen[0] < pts)
+                    damage.refused(number, short_reason(exc), can_repeat)
+                    if can_repeat and pts is not None:
+                        bisect.insort(refused, pts)
+                    continue
+                for frame in decoded:
+                    while previous is not None and refused and frame.pts is not None and refused[0] < frame.pts:
+                        timing.check(refused.pop(0), stream.time_base, index)
+                        damage.frame_decoded()
+                        yield previous, None
+                        index += 1
+                    if frame.is_corrupt:
+                        damage.concealed(index)
+                    if frame.pts is not None:
+                        timing.check(frame.pts, frame.time_base, index)
+                    orientation = _display_orientation(frame) if picture_orientation is None else picture_orientation
+                    previous = orientation.apply(_to_rgb(frame, default_range))
+                    damage.frame_decoded()
+                    yield previous, None if index else (picture_note or _lossy_conversion(frame))
+                    index += 1
         except (av.FFmpegError, ValueError) as exc:
             raise InputError(f"{path}: decoding failed ({short_reason(exc)})") from exc
+    if index == 0 and damage.first_reason is not None:
+        raise InputError(f"{path}: decoding failed ({damage.first_reason})")
+    if previous is not None:
+        for _ in refused:  # refused packets after the last decoded frame
+            yield previous, None
+    damage.summarise()
+
+
+class _DamageReport:
+    """Warnings for the damaged frames of one source: the first (with its frame number) once a frame
+    has decoded after it, so an undecodable file is one error and no warning; a summary at the end
+    when there are more."""
+
+    LISTED = 8  # incidents a summary names
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.incidents: list[str] = []
+        self.first_message: str | None = None
+        self.first_reason: str | None = None
+        self.warned = False
+
+    def concealed(self, index: int) -> None:
+        self._add(f"frame {index}", f"{self.path}: frame {index} is damaged (corrupt data, concealed by the decoder)")
+
+    def refused(self, index: int, reason: str, repeated: bool) -> None:
+        self.first_reason = self.first_reason or reason
+        outcome = f"it repeats frame {index - 1}" if repeated else "it is left out (one frame fewer)"
+        self._add(f"frame {index}", f"{self.path}: frame {index} could not be decoded ({reason}): {outcome}")
+
+    def _add(self, short: str, message: str) -> None:
+        self.incidents.append(short)
+        self.first_message = self.first_message or message
+
+    def frame_decoded(self) -> None:
+        """A frame is about to be returned: warn of the first incident now, if there was one."""
+        if self.first_message is not None and not self.warned:
+            warnings.warn(self.first_message, stacklevel=4)
+            self.warned = True
+
+    def summarise(self) -> None:
+        self.frame_decoded()
+        if len(self.incidents) > 1:
+            listed = ", ".join(self.incidents[: self.LISTED]) + (", ..." if len(self.incidents) > self.LISTED else "")
+            warnings.warn(f"{self.path}: {len(self.incidents)} damaged frames in all ({listed})", stacklevel=4)
+
+
+class _TimingCheck:
+    """One warning when frame durations vary (a variable frame rate): the codec keeps one rate."""
+
+    TOLERANCE = 0.1  # a frame may last 10% (and one tick of the time base) more or less than the average
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.expected: float | None = None
+        self.tick = 0.0
+        self.previous: float | None = None
+        self.warned = False
+
+    def nominal(self, stream: av.video.stream.VideoStream) -> None:
+        rate = stream.average_rate or stream.guessed_rate
+        if rate and stream.time_base and self.path.suffix.lower() not in RAW_STREAM_SUFFIXES:
+            self.expected = float(1 / Fraction(rate))
+            self.tick = float(stream.time_base)
+
+    def check(self, pts: int, time_base: Fraction | None, index: int) -> None:
+        """Frame ``index`` is shown at ``pts`` (in ``time_base`` units)."""
+        if self.expected is None or self.warned or time_base is None:
+            return
+        now = float(pts * time_base)
+        if self.previous is not None:
+            duration = now - self.previous
+            if abs(duration - self.expected) > self.TOLERANCE * self.expected + self.tick:
+                warnings.warn(
+                    f"{self.path}: variable frame rate (frame {index - 1} lasts {1000 * duration:.1f} ms, the average "
+                    f"frame {1000 * self.expected:.1f} ms): coded at a constant {1 / self.expected:.3f} fps, so the "
+                    "timing is not kept",
+                    stacklevel=4,
+                )
+                self.warned = True
+        self.previous = now
 
 
 def _is_picture_file(path: Path) -> bool:
@@ -209,11 +343,18 @@ def _is_picture_file(path: Path) -> bool:
 
 def _exif_orientation(path: Path) -> Orientation:
     """A picture's EXIF orientation (Pillow reads only the header)."""
+    return _picture_header(path)[0]
+
+
+def _picture_header(path: Path) -> tuple[Orientation, str | None]:
+    """A picture's EXIF orientation, and a note when ffmpeg's conversion of it needs one (CMYK)."""
     try:
         with Image.open(path) as image:
-            return EXIF_ORIENTATIONS.get(image.getexif().get(EXIF_ORIENTATION_TAG, 1), UPRIGHT)
+            orientation = EXIF_ORIENTATIONS.get(image.getexif().get(EXIF_ORIENTATION_TAG, 1), UPRIGHT)
+            cmyk = image.mode == "CMYK"
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
-        return UPRIGHT  # Pillow cannot parse it: ffmpeg decides whether the file is readable at all
+        return UPRIGHT, None  # Pillow cannot parse it: ffmpeg decides whether the file is readable at all
+    return orientation, "CMYK picture (its colour profile, if any, is not applied)" if cmyk else None
 
 
 def _display_orientation(frame: av.VideoFrame) -> Orientation:
@@ -221,16 +362,17 @@ def _display_orientation(frame: av.VideoFrame) -> Orientation:
     return Orientation(round((frame.rotation or 0) / 90) % 4)
 
 
-def _orientation_before_decoding(path: Path) -> Orientation:
-    """For the upright size in VideoInfo: the EXIF orientation, or the first video frame's display rotation."""
+def _orientation_before_decoding(path: Path) -> tuple[Orientation, tuple[int, int] | None]:
+    """For the upright size in VideoInfo: the EXIF orientation (a picture's size is its header's), or the
+    first video frame's display rotation and stored (width, height)."""
     if _is_picture_file(path):
-        return _exif_orientation(path)
+        return _exif_orientation(path), None
     with _open_container(path) as container:
         try:
             frame = next(container.decode(container.streams.video[0]), None)
         except (av.FFmpegError, ValueError):
-            return UPRIGHT  # undecodable: the decoding itself reports it
-    return _display_orientation(frame) if frame is not None else UPRIGHT
+            return UPRIGHT, None  # undecodable: the decoding itself reports it
+    return (_display_orientation(frame), (frame.width, frame.height)) if frame is not None else (UPRIGHT, None)
 
 
 def _to_rgb(frame: av.VideoFrame, default_range: Range) -> np.ndarray:
@@ -283,9 +425,17 @@ def _lossy_conversion(frame: av.VideoFrame) -> str | None:
         reasons.append(f"{bits}-bit")
     if _is_gray(fmt):
         reasons.append("grayscale")
-    if any(c.is_alpha for c in fmt.components) or _uses_transparent_palette_entries(frame):
+    if _uses_alpha(frame) or _uses_transparent_palette_entries(frame):
         reasons.append("alpha dropped")
     return f"{fmt.name} source ({', '.join(reasons)})" if reasons else None
+
+
+def _uses_alpha(frame: av.VideoFrame) -> bool:
+    """Whether a frame with an alpha component has a pixel that is not opaque (CMYK JPEGs decode to an
+    opaque gbrap, for one)."""
+    if not any(c.is_alpha for c in frame.format.components):
+        return False
+    return bool(frame.reformat(format="rgba").to_ndarray()[..., 3].min() < 255)
 
 
 def _uses_transparent_palette_entries(frame: av.VideoFrame) -> bool:

@@ -17,10 +17,16 @@ centre-sited and tagged so (see ``tngvideo.io.colour.CHROMA_SITING``). H.264 4:2
 frames are padded by edge replication to even, with one warning: padding keeps every source pixel,
 cropping would lose a row or column; crop the read-back frames to the original size, or use 4:4:4,
 lossless, y4m or PNG to keep the exact size.
+
+Every writer writes to a partial file or folder beside the output and moves it into place only on
+``close`` (:mod:`tngvideo.io.atomic`): an interrupted or failed run (an exception, SIGINT, SIGTERM,
+leaving the ``with`` block by an exception) leaves nothing under the output name, and an existing
+output is only replaced with ``overwrite``, once the new one is complete.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from abc import ABC, abstractmethod
@@ -36,9 +42,10 @@ from av.video.stream import VideoStream
 
 from tngvideo.errors import OutputError
 from tngvideo.io._messages import short_reason
+from tngvideo.io.atomic import check_output, commit_file, discard, new_partial_file, new_partial_folder
 from tngvideo.io.colour import CHROMA_SITING, SWS_FLAGS, default_matrix, range_code, sws_colorspace, tag_code
 from tngvideo.io.frames import DEFAULT_FPS
-from tngvideo.io.pictures import write_picture
+from tngvideo.io.pictures import save_png
 
 Chroma = Literal["420", "444"]
 
@@ -53,12 +60,17 @@ FOLDER_FRAME = re.compile(r"\d{6}\.png")
 
 
 class FrameWriter(ABC):
-    """A sink of HxWx3 uint8 RGB frames of one size: ``write`` each, then ``close`` (or ``with``)."""
+    """A sink of HxWx3 uint8 RGB frames of one size: ``write`` each, then ``close`` (or ``with``).
 
-    def __init__(self, path: Path, width: int, height: int):
+    Frames go to ``partial`` (a file or folder beside ``path``); ``close`` finishes it and moves it to
+    ``path``; ``abort`` (and leaving a ``with`` block by an exception) deletes it."""
+
+    def __init__(self, path: Path, width: int, height: int, partial: Path, overwrite: bool):
         self.path = path
         self.width = width
         self.height = height
+        self.partial = partial
+        self.overwrite = overwrite
         self.frames_written = 0
         self._closed = False
 
@@ -77,14 +89,31 @@ class FrameWriter(ABC):
         self.frames_written += 1
 
     def close(self) -> None:
-        """Flush and finalise the output; calling it again does nothing."""
+        """Flush and finalise the output, then move it to its name; calling it again does nothing."""
         if self._closed:
             return
         self._closed = True
         try:
             self._close()
+            self._commit()
+        except OutputError:
+            raise
         except (av.FFmpegError, OSError) as exc:
             raise OutputError(f"{self.path}: finishing failed ({short_reason(exc)})") from exc
+        finally:
+            discard(self.partial)  # gone already when committed
+
+    def abort(self) -> None:
+        """Stop writing and delete the partial output; nothing appears under ``path``."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._close()
+        except (av.FFmpegError, OSError):
+            pass  # the output is being thrown away
+        finally:
+            discard(self.partial)
 
     def __enter__(self) -> Self:
         return self
@@ -92,13 +121,19 @@ class FrameWriter(ABC):
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.close()
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
     @abstractmethod
     def _write(self, frame: np.ndarray) -> None: ...
 
     @abstractmethod
     def _close(self) -> None: ...
+
+    @abstractmethod
+    def _commit(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -122,8 +157,8 @@ class LibavFormat:
 class LibavWriter(FrameWriter):
     """Frames converted by swscale with the shared colour conventions, coded and muxed by PyAV."""
 
-    def __init__(self, path: Path, width: int, height: int, fps: Fraction, fmt: LibavFormat):
-        super().__init__(path, width, height)
+    def __init__(self, path: Path, width: int, height: int, fps: Fraction, fmt: LibavFormat, overwrite: bool):
+        super().__init__(path, width, height, new_partial_file(path), overwrite)
         self._fmt = fmt
         self._pad = (height % 2, width % 2) if fmt.needs_even_size else (0, 0)
         if any(self._pad):
@@ -134,7 +169,7 @@ class LibavWriter(FrameWriter):
             )
         self._matrix = default_matrix(height)
         try:
-            self._container = av.open(str(path), mode="w", format=fmt.muxer)
+            self._container = av.open(str(self.partial), mode="w", format=fmt.muxer)
             self._stream = cast(VideoStream, self._container.add_stream(fmt.codec, rate=fps))
             self._stream.width, self._stream.height = width + self._pad[1], height + self._pad[0]
             self._stream.pix_fmt = fmt.pix_fmt
@@ -147,7 +182,11 @@ class LibavWriter(FrameWriter):
             ctx.color_range = range_code("full" if fmt.is_rgb else "limited")
             self._container.start_encoding()  # opens the file now, so a bad path fails here
         except (av.FFmpegError, OSError, ValueError) as exc:
+            discard(self.partial)
             raise OutputError(f"{path}: cannot write ({short_reason(exc)})") from exc
+        except BaseException:
+            discard(self.partial)
+            raise
 
     def _write(self, frame: np.ndarray) -> None:
         if any(self._pad):
@@ -169,22 +208,45 @@ class LibavWriter(FrameWriter):
         finally:
             self._container.close()
 
+    def _commit(self) -> None:
+        commit_file(self.partial, self.path, self.overwrite)
+
 
 class PngFolderWriter(FrameWriter):
-    """Lossless frames as ``000000.png``, ``000001.png`` ... in one folder."""
+    """Lossless frames as ``000000.png``, ``000001.png`` ... in one folder.
 
-    def __init__(self, path: Path, width: int, height: int, fps: Fraction):
-        super().__init__(path, width, height)
+    The frames are written into a partial folder; ``close`` renames it to ``path``, or, when ``path``
+    is an existing folder (empty, or replaced with ``overwrite``), removes its numbered PNGs and moves
+    the new ones in (other files in it are kept)."""
+
+    def __init__(self, path: Path, width: int, height: int, fps: Fraction, overwrite: bool):
+        super().__init__(path, width, height, new_partial_folder(path), overwrite)
         if fps != DEFAULT_FPS:
             warnings.warn(
                 f"{path}: a PNG folder keeps no frame rate; it will read back at {DEFAULT_FPS} fps", stacklevel=3
             )
 
     def _write(self, frame: np.ndarray) -> None:
-        write_picture(self.path / f"{self.frames_written:06d}.png", frame, overwrite=True)
+        name = f"{self.frames_written:06d}.png"
+        save_png(self.partial / name, frame, self.path / name)
 
     def _close(self) -> None:
         """Every frame is complete once written."""
+
+    def _commit(self) -> None:
+        if not self.path.exists():
+            try:
+                os.rename(self.partial, self.path)
+                return
+            except OSError:
+                if not self.path.is_dir():
+                    raise
+        _check_folder(self.path, self.overwrite)  # it may have been filled meanwhile
+        for old in self.path.iterdir():
+            if FOLDER_FRAME.fullmatch(old.name):
+                old.unlink()
+        for new in sorted(self.partial.iterdir()):
+            os.replace(new, self.path / new.name)
 
 
 def open_writer(
@@ -204,7 +266,8 @@ def open_writer(
         crf: x264 constant rate factor, 0..51 (mp4/mkv only; default ``DEFAULT_CRF``).
         lossless: bit-exact RGB (mp4/mkv via libx264rgb; PNG folders always are).
         chroma: "420" (what players expect) or "444", for lossy mp4/mkv and y4m.
-        overwrite: replace an existing file, or the numbered PNGs of an existing folder.
+        overwrite: replace an existing file, or the numbered PNGs of an existing folder (once the new
+            output is complete: until then the old one is untouched).
 
     Raises:
         OutputError: unknown format, options the format cannot honour, an existing output without
@@ -221,9 +284,9 @@ def open_writer(
     if lossless and suffix not in H264_SUFFIXES and not is_folder:
         raise OutputError(f"{path}: lossless RGB needs .mp4, .mkv or a PNG folder")
     if is_folder:
-        _claim_folder(path, overwrite)
-        return PngFolderWriter(path, width, height, fps)
-    _claim_file(path, overwrite)
+        _check_folder(path, overwrite)
+        return PngFolderWriter(path, width, height, fps, overwrite)
+    _check_file(path, overwrite)
     pix_fmt = "yuv444p" if chroma == "444" else "yuv420p"
     if suffix == ".y4m":
         fmt = LibavFormat("yuv4mpegpipe", "rawvideo", pix_fmt)
@@ -236,29 +299,23 @@ def open_writer(
             fmt = LibavFormat(muxer, "libx264", pix_fmt, options)
     else:
         raise OutputError(f"{path}: unknown output format; use .mp4, .mkv, .y4m or a folder for PNG frames")
-    return LibavWriter(path, width, height, fps, fmt)
+    return LibavWriter(path, width, height, fps, fmt, overwrite)
 
 
-def _claim_file(path: Path, overwrite: bool) -> None:
+def _check_file(path: Path, overwrite: bool) -> None:
     """Refuse to replace anything unless asked; the parent folder must exist."""
     if path.is_dir():
         raise OutputError(f"{path}: is a folder")
     if path.exists() and not overwrite:
         raise OutputError(f"{path}: exists (pass overwrite=True to replace it)")
-    if not path.parent.is_dir():
-        raise OutputError(f"{path}: folder {path.parent} does not exist")
+    check_output(path, overwrite=True)
 
 
-def _claim_folder(path: Path, overwrite: bool) -> None:
-    """Create the folder, or empty an existing one of our numbered PNGs if ``overwrite``."""
+def _check_folder(path: Path, overwrite: bool) -> None:
+    """A new folder, an empty one, or (with ``overwrite``) one whose numbered PNGs will be replaced."""
     if path.exists() and not path.is_dir():
         raise OutputError(f"{path}: exists and is not a folder")
     if path.is_dir() and any(path.iterdir()) and not overwrite:
         raise OutputError(f"{path}: folder is not empty (pass overwrite=True to replace its frames)")
-    try:
-        path.mkdir(exist_ok=True)
-        for old in path.iterdir():
-            if FOLDER_FRAME.fullmatch(old.name):
-                old.unlink()
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write ({short_reason(exc)})") from exc
+    if not path.parent.is_dir():
+        raise OutputError(f"{path}: cannot write (folder {path.parent} does not exist)")

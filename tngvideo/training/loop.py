@@ -16,12 +16,13 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
+ParameterGroup = dict[str, Any]  # {"params": [...], "lr_scale": float}: torch.optim's parameter group
 SCORE_KEY = "score"  # the validation record's key the best checkpoint is chosen by (lower is better)
 
 
@@ -51,8 +52,9 @@ class TrainingTask(Protocol):
 
     model: nn.Module
 
-    def trainable_parameters(self) -> Iterable[nn.Parameter]:
-        """The parameters this run optimises (a stage may freeze the rest)."""
+    def trainable_parameters(self) -> Iterable[nn.Parameter] | list[ParameterGroup]:
+        """The parameters this run optimises (a stage may freeze the rest); or groups of them, each
+        {"params": [...], "lr_scale": s} trained at s times the schedule's rate."""
         ...
 
     def loss(self, rng: np.random.Generator) -> tuple[torch.Tensor, dict[str, float]]:
@@ -82,7 +84,7 @@ class TrainingLoop:
         self.run_config = run_config
         self.seed = seed
         run_dir.mkdir(parents=True, exist_ok=True)
-        self.optimizer = torch.optim.Adam(list(task.trainable_parameters()), lr=schedule.learning_rate)
+        self.optimizer = torch.optim.Adam(list(task.trainable_parameters()), lr=schedule.learning_rate)  # type: ignore[arg-type]
         self.step = 0
         self.best_score = math.inf
         self.cpu_seconds = 0.0  # process CPU time spent on training steps, summed over resumes
@@ -135,7 +137,7 @@ class TrainingLoop:
         while self.step < schedule.steps:
             started = time.process_time()
             for group in self.optimizer.param_groups:
-                group["lr"] = schedule.learning_rate_at(self.step)
+                group["lr"] = schedule.learning_rate_at(self.step) * group.get("lr_scale", 1.0)
             loss, stats = self.task.loss(rng)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
