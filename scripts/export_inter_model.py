@@ -23,8 +23,17 @@ import torch
 from tngvideo.codecs.inter_codec import InterCodec
 from tngvideo.codecs.inter_model import InterModel, InterModelConfig
 from tngvideo.paths import models_dir
+from tngvideo.tng_image import IMAGE_KIND
 from tngvideo.tng_inter import INTER_KIND, save_shipped_inter_codec
-from tngvideo.zoo import CONFIG_KEY, ManifestEntry, load_state, read_metadata, sha256_of, write_manifest_entry
+from tngvideo.zoo import (
+    CONFIG_KEY,
+    ManifestEntry,
+    find_entry,
+    load_state,
+    read_metadata,
+    sha256_of,
+    write_manifest_entry,
+)
 
 TRAINING_DATA_TERMS = (
     "shared data video/train (Vimeo-90K septuplets: non-commercial research; Middlebury: cite Baker et al.; KITTI "
@@ -47,6 +56,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
 
+    find_entry(name=args.intra_model, kind=IMAGE_KIND, models_dir=models_dir())  # a shipped image model, or an error
     metadata = read_metadata(args.checkpoint)
     config = InterModelConfig.from_json(metadata[CONFIG_KEY])
     model = InterModel(config)

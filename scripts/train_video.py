@@ -1,4 +1,4 @@
-"""Stages 2–6 of the P-frame curriculum (stage 1, the flow network, is scripts/train_flow.py).
+"""Stages 2–4 of the P-frame curriculum (stage 1, the flow network, is scripts/train_flow.py).
 
     # stage 2: motion coding with the warping loss (flow from stage 1, frame coder from the image model)
     python scripts/train_video.py --run-dir runs/motion-a --stage motion \\
@@ -6,9 +6,8 @@
     # stage 3: the conditional frame coder, motion frozen
     python scripts/train_video.py --run-dir runs/frame-a --stage frame \\
         --image-weights models/tng-image-v11.safetensors --motion-weights runs/motion-a/best.safetensors
-    # stages 4-5: joint on pairs, then rolling over longer sequences
+    # stage 4: joint, on pairs, then rolling over longer sequences (--sequence-length 4)
     python scripts/train_video.py --run-dir runs/joint-a --stage joint ... --init-weights runs/frame-a/best.safetensors
-    python scripts/train_video.py --run-dir runs/roll-a --stage rolling --sequence-length 4 ...
 
 The image model (--image-weights) codes each sequence's first frame, as the I-frame, and without
 --init-weights also initialises the frame coder. Resumes from ``RUN_DIR/last.*`` when present.
@@ -43,7 +42,7 @@ def _image_model(path: Path) -> tuple[ImageModel, dict[str, torch.Tensor]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run-dir", type=Path, required=True)
-    parser.add_argument("--stage", choices=["motion", "frame", "joint", "rolling"], required=True)
+    parser.add_argument("--stage", choices=["motion", "frame", "joint"], required=True)
     parser.add_argument("--image-weights", type=Path, required=True, help="the intra model")
     parser.add_argument("--flow-weights", type=Path, default=None, help="stage-1 flow network (without --init-weights)")
     parser.add_argument("--init-weights", type=Path, default=None, help="an earlier stage's P-frame weights")

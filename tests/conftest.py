@@ -118,8 +118,9 @@ def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-@pytest.fixture()
-def inter_models(models: Path) -> Path:
-    """The ``models`` folder with a tiny inter model too (made with the tiny image model): P-frames on."""
-    write_tiny_inter_model(models)
+@pytest.fixture(params=["none", "checkerboard"])
+def inter_models(models: Path, request: pytest.FixtureRequest) -> Path:
+    """The ``models`` folder with a tiny inter model too (made with the tiny image model): P-frames on;
+    every test runs with one-pass latent codecs and with two-pass (checkerboard) ones."""
+    write_tiny_inter_model(models, context=request.param)
     return models

@@ -14,6 +14,8 @@ MODELS = REPO / "models"
 def test_the_manifest_stays_small_and_every_shipped_entry_carries_its_record() -> None:
     assert (MODELS / MANIFEST_NAME).stat().st_size <= 30_000
     for entry in read_manifest(MODELS):
+        if entry.kind == "inter":
+            continue  # checked below
         details, training = entry.details, entry.details["training"]
         assert len(entry.sha256) == 64 and details["config"] and details["kodak"]["points"], entry.name
         assert training["data"] and training["steps"] > 0, entry.name
@@ -23,6 +25,20 @@ def test_the_manifest_stays_small_and_every_shipped_entry_carries_its_record() -
             assert {"run", "steps", "command"} <= stage.keys(), entry.name
         parent_steps = training["parent"]["steps"] if training.get("parent") else 0
         assert parent_steps + sum(stage["steps"] for stage in training["lineage"]) == training["steps"], entry.name
+
+
+def test_every_shipped_inter_model_names_a_shipped_intra_model_and_its_training() -> None:
+    entries = read_manifest(MODELS)
+    image_models = {entry.name for entry in entries if entry.kind == "image"}
+    for entry in (e for e in entries if e.kind == "inter"):
+        details, training = entry.details, entry.details["training"]
+        assert len(entry.sha256) == 64 and details["config"] and details["intra_model"] in image_models, entry.name
+        assert training["data"] and training["stages"] and training["cpu_hours"] > 0, entry.name
+        for stage in training["stages"]:
+            assert {"run", "steps", "command"} <= stage.keys() and stage["steps"] > 0, entry.name
+        curve = json.loads((REPO / training["learning_curve"]).read_text())["curve"]
+        assert curve[-1]["cpu_hours"] == training["cpu_hours"], entry.name
+        assert details["measured"], entry.name
 
 
 def test_retired_models_keep_their_ids_reserved_and_name_a_commit() -> None:

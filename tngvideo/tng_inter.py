@@ -13,7 +13,7 @@ from pathlib import Path
 from tngvideo.bitstream import ModelIdentity, ModelRole, VideoHeader
 from tngvideo.codecs.inter_codec import InterCodec
 from tngvideo.codecs.inter_model import InterModelConfig
-from tngvideo.entropy.coder import READABLE_CODER_IDS
+from tngvideo.entropy.coder import CODER_ID, READABLE_CODER_IDS
 from tngvideo.errors import BitstreamError, ModelError
 from tngvideo.tng_image import IMAGE_KIND, LoadedImageCodec, codec_for_stream, load_image_codec
 from tngvideo.zoo import CONFIG_KEY, ManifestEntry, find_entry, read_manifest, save_shipped_weights, verified_weights
@@ -59,12 +59,9 @@ def _load_inter_entry(entry: ManifestEntry, models_dir: Path | None) -> LoadedIn
     return LoadedInterCodec(codec, ModelIdentity.from_sha256(entry.model_id, entry.sha256), entry.name, intra_model)
 
 
-def load_video_models(inter_name: str | None = None, intra_only: bool = False,
-                      models_dir: Path | None = None) -> VideoModels:
+def load_video_models(inter_name: str | None = None, models_dir: Path | None = None) -> VideoModels:
     """The models to encode with: the named (default: newest) inter model and the intra model it was
-    trained with; ``intra_only`` (all-intra coding): the newest image model alone."""
-    if intra_only:
-        return VideoModels(load_image_codec(models_dir=models_dir), None)
+    trained with."""
     inter = _load_inter_entry(find_entry(name=inter_name, kind=INTER_KIND, models_dir=models_dir), models_dir)
     return VideoModels(load_image_codec(inter.intra_model, models_dir), inter)
 
@@ -72,7 +69,7 @@ def load_video_models(inter_name: str | None = None, intra_only: bool = False,
 def models_for_stream(header: VideoHeader, given: VideoModels | None = None, models_dir: Path | None = None) -> VideoModels:
     """The models a stream's table names: ``given`` ones where they match, else the shipped ones; a clear
     error when the weights differ or are missing."""
-    if header.coder_id not in READABLE_CODER_IDS:
+    if header.coder_id not in READABLE_CODER_IDS or (header.version >= 2 and header.coder_id != CODER_ID):
         raise BitstreamError(f"unknown entropy coder id {header.coder_id} (this build reads {READABLE_CODER_IDS})")
     intra = codec_for_stream(header.coder_id, header.intra_model, given.intra if given else None, models_dir)
     identity = header.model(ModelRole.INTER)

@@ -2,7 +2,7 @@
 ``decode(unit | None) -> frames``.
 
 Each owns a decoded-picture buffer (the reference frame and the frame count) and the GOP policy:
-frame 0 and every ``gop``-th frame after it are I-frames, which reset the buffer; the others are
+frame 0 and every ``gop``-th frame after it are I-frames, coded without the buffer; the others are
 P-frames predicted from the previous decoded frame. There is no reordering, so ``None`` (flush)
 returns nothing. Writing and reading files is :mod:`tngvideo.tng_video`'s concern.
 """
@@ -36,13 +36,10 @@ DEFAULT_GOP = 32
 
 @dataclass
 class DecodedPictureBuffer:
-    """What the next P-frame is predicted from; emptied at every I-frame."""
+    """What the next P-frame is predicted from: the last decoded frame (an I-frame is coded without it)."""
 
     reference: Reference | None = None
     frames: int = 0  # frames coded (or decoded) so far
-
-    def reset(self) -> None:
-        self.reference = None
 
 
 @dataclass(frozen=True)
@@ -115,7 +112,6 @@ class VideoEncoder:
         return [unit]
 
     def _encode_intra(self, frame: np.ndarray) -> EncodedUnit:
-        self.buffer.reset()
         codec = self.models.intra.codec
         picture = codec.analyse(frame)
         if isinstance(self.rate, BitrateController):
@@ -135,8 +131,12 @@ class VideoEncoder:
 
     def _encode_inter(self, frame: np.ndarray) -> EncodedUnit:
         assert self.models.inter is not None and self.buffer.reference is not None  # checked in __init__ / frame 0
-        quality = self._gop_quality if isinstance(self.rate, BitrateController) else as_float32(self.rate)
-        encoded = self.models.inter.codec.encode(self.buffer.reference, frame, quality, self.times)
+        codec = self.models.inter.codec
+        if isinstance(self.rate, BitrateController):  # the GOP's I-frame quality, within the inter model's ladder
+            quality = as_float32(min(self._gop_quality, float(codec.num_levels)))
+        else:
+            quality = as_float32(self.rate)
+        encoded = codec.encode(self.buffer.reference, frame, quality, self.times)
         coded = CodedFrame(FrameType.INTER, quality, encoded.payload.frame, encoded.payload.motion)
         return EncodedUnit(coded, frame_bytes(coded), encoded.reconstruction)
 
@@ -156,7 +156,6 @@ class VideoDecoder:
             return []
         header = self.header
         if frame.frame_type == FrameType.INTRA:
-            self.buffer.reset()
             picture = self.models.intra.codec.decode(frame.payload, header.height, header.width, frame.quality,
                                                      header.coder_id)
         else:

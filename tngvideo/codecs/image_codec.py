@@ -12,7 +12,7 @@ Encoding::
 The latents are coded by the model's :class:`~tngvideo.codecs.latent_codec.LatentCodec` (one pass, or two
 with a checkerboard context; each pass is one latent section). Decoding repeats the right-hand column
 from the sections alone. Everything that feeds the entropy coder is integer (see
-:mod:`tngvideo.entropy.fixed_point`); the synthesis runs with oneDNN off,
+:mod:`tngvideo.entropy.fixed_point`); the synthesis runs with oneDNN off and one intra-op thread,
 whose float32 convolutions are the same for every thread count, so the decoder's pixels equal
 the encoder's reconstruction.
 """

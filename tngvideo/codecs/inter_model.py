@@ -32,7 +32,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from tngvideo.codecs.flow import FlowConfig, FlowEstimator, warp
-from tngvideo.codecs.image_model import ImageModel, ImageModelConfig, upgrade_legacy_keys
+from tngvideo.codecs.image_model import ImageModel, ImageModelConfig
 from tngvideo.codecs.latent_codec import LatentCodec, LatentForward, SpatialContext
 from tngvideo.layers import analysis_transform, conv, deconv, synthesis_transform
 
@@ -210,7 +210,7 @@ class InterModel(nn.Module):
         """Start the frame coder as the image codec whose (network) weights these are: the prediction's
         inputs start at zero, so the P-frame model codes like the intra codec at first."""
         image = ImageModel(self.config.frame)
-        image.load_state_dict(upgrade_legacy_keys(dict(image_state)))
+        image.load_state_dict(image_state)  # older files' keys are upgraded by ImageModel's load hook
         self.frame_latent.load_state_dict(image.latent.state_dict())
         self.frame_analysis.transform.load_state_dict(image.g_a.state_dict())
         self.frame_synthesis.transform.load_state_dict(image.g_s.state_dict())

@@ -44,7 +44,7 @@ def pseudo_ground_truth(pairs: torch.Tensor, margin: int) -> tuple[torch.Tensor,
     """(reference, current, DIS flow) from (B, 2, 3, S + 2·margin, ...) pairs, cut ``margin`` from every
     side after estimating (DIS sees context beyond the crop)."""
     flows = [torch.from_numpy(dis_flow(_to_uint8(pair[0]), _to_uint8(pair[1]))).permute(2, 0, 1) for pair in pairs]
-    inner = (slice(None), slice(None), slice(margin, -margin), slice(margin, -margin))
+    inner = (slice(None), slice(None), slice(margin, pairs.shape[3] - margin), slice(margin, pairs.shape[4] - margin))
     flow = torch.stack(flows)[inner].float()
     return pairs[:, 0][inner], pairs[:, 1][inner], flow
 
@@ -102,16 +102,15 @@ class FlowPretraining:
 
     @staticmethod
     def _validation_set(pairs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        flows = [torch.from_numpy(dis_flow(_to_uint8(p[0]), _to_uint8(p[1]))).permute(2, 0, 1) for p in pairs]
-        return pairs[:, 0], pairs[:, 1], torch.stack(flows).float()
+        return pseudo_ground_truth(pairs, margin=0)
 
     def trainable_parameters(self) -> Iterable[nn.Parameter]:
         return self.model.parameters()
 
     def loss(self, rng: np.random.Generator) -> tuple[torch.Tensor, dict[str, float]]:
         half = self.config.batch_size // 2
-        synthetic = synthetic_pairs(rng, self.references.batch(half), self.patches.batch(half))
-        real_ref, real_cur, real_flow = pseudo_ground_truth(self.real.batch(self.config.batch_size - half),
+        synthetic = synthetic_pairs(rng, self.references.batch(half, rng), self.patches.batch(half, rng))
+        real_ref, real_cur, real_flow = pseudo_ground_truth(self.real.batch(self.config.batch_size - half, rng),
                                                             self.config.dis_margin)
         reference = torch.cat((synthetic[0], real_ref))
         current = torch.cat((synthetic[1], real_cur))

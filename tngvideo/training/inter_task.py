@@ -1,4 +1,5 @@
-"""Stages 2–6 of the P-frame curriculum, as one :class:`~tngvideo.training.loop.TrainingTask`.
+"""Stages 2–4 of the P-frame curriculum (after the flow's, stage 1), as one
+:class:`~tngvideo.training.loop.TrainingTask`.
 
 Every stage trains on crops of consecutive frames from ``video/train``. Frame 0 is coded by the
 (frozen) image model, as an I-frame would be, and each later frame by the P-frame model with the
@@ -9,8 +10,8 @@ Stages (``InterStage``), each warm-started from the previous one's weights:
 - ``motion``: the flow network and the motion coder, loss ``motion bpp + λ·255²·MSE(prediction)``
   (the flow learns what predicts well at a low motion rate, not what matches a flow estimate);
 - ``frame``: the conditional frame coder alone (flow and motion frozen), the full rate–distortion loss;
-- ``joint``: everything, the full loss;
-- ``rolling``: as ``joint`` over sequences of ``sequence_length`` frames.
+- ``joint``: everything, the full loss; with ``sequence_length`` > 2 the reference of each later frame
+  is the model's own previous output (detached): rolling training, at the cost per frame of pairs.
 
 Validation (held-out clips): whole-sequence bpp and PSNR at four levels, I-frame then P-frames, and
 the BD-rate against coding every frame as an I-frame (the score, lower is better; in the motion stage
@@ -38,7 +39,7 @@ from tngvideo.training.loop import ParameterGroup
 from tngvideo.training.video_data import Segment, SequenceCrops
 from tngvideo.zoo import load_state, save_weights
 
-InterStage = Literal["motion", "frame", "joint", "rolling"]
+InterStage = Literal["motion", "frame", "joint"]
 VALIDATION_LEVELS = (1.0, 3.0, 5.0, 7.0)
 
 
@@ -58,10 +59,12 @@ class InterTrainingConfig:
     borrowed_lr_scale: float = 0.2  # learning rate of the image model's parts, relative to the new parts'
 
     def __post_init__(self) -> None:
-        if self.stage not in ("motion", "frame", "joint", "rolling"):
+        if self.stage not in ("motion", "frame", "joint"):
             raise ValueError(f"unknown stage {self.stage!r}")
         if self.sequence_length < 2:
             raise ValueError("a training sequence needs at least 2 frames")
+        if self.crop_size % InterModelConfig.STRIDE or self.validation_crop % InterModelConfig.STRIDE:
+            raise ValueError(f"crop sizes must be multiples of {InterModelConfig.STRIDE}")
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -74,7 +77,7 @@ def eight_bit_psnr(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 class InterTraining:
-    """The task of stages 2–6 (see module docstring)."""
+    """The task of stages 2–4 (see module docstring)."""
 
     def __init__(self, config: InterTrainingConfig, model: InterModel, intra: ImageModel, train: list[Segment],
                  validation: list[Segment], seed: int):
@@ -116,7 +119,7 @@ class InterTraining:
 
     def loss(self, rng: np.random.Generator) -> tuple[torch.Tensor, dict[str, float]]:
         config = self.config
-        frames = self.crops.batch(config.batch_size)
+        frames = self.crops.batch(config.batch_size, rng)
         levels = sample_levels(rng, config.batch_size, len(config.model.frame.level_lambdas), config.level_exponent)
         lambdas = lambdas_of_levels(levels, config.model.frame.level_lambdas)
         # The motion stage warps the source frame: its loss needs no decoded reference, which would cost

@@ -150,7 +150,7 @@ class TrainingLoop:
                 mean = {k: round(float(np.mean([w[k] for w in window])), 4) for k in window[0]}
                 self.log({"event": "train", "step": self.step, "lr": schedule.learning_rate_at(self.step), **mean})
                 window.clear()
+            if self.step % schedule.eval_every == 0 or self.step == schedule.steps:
+                self._validate()  # before the checkpoint, so a resumed run knows the best score so far
             if self.step % schedule.checkpoint_every == 0 or self.step == schedule.steps:
                 self._checkpoint()
-            if self.step % schedule.eval_every == 0 or self.step == schedule.steps:
-                self._validate()

@@ -39,9 +39,11 @@ def random_smooth_flow(rng: np.random.Generator, batch: int, size: int, max_shif
 
 
 def synthetic_pairs(
-    rng: np.random.Generator, references: torch.Tensor, patches: torch.Tensor, max_shift: float = 12.0
+    rng: np.random.Generator, references: torch.Tensor, patches: torch.Tensor, max_shift: float = 12.0,
+    photometric: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(reference, current, flow, valid) from (B, 3, S, S) reference crops and (B, 3, P, P) patches.
+    """(reference, current, flow, valid) from (B, 3, S, S) reference crops and (B, 3, P, P) patches;
+    ``photometric``: the current frame also gets a brightness gain and noise (the flow stays exact).
 
     ``valid`` (B, 1, S, S) marks pixels whose source ``p + flow(p)`` lies inside the reference.
     """
@@ -74,6 +76,7 @@ def synthetic_pairs(
         flow[i, 0, region[0], region[1]] = float(left - new_left)
         flow[i, 1, region[0], region[1]] = float(top - new_top)
         valid[i, :, region[0], region[1]] = True
-    gain = torch.from_numpy(rng.uniform(0.9, 1.1, (batch, 1, 1, 1))).float()
-    current = (current * gain + torch.randn_like(current) * 0.005).clamp(0, 1)
+    if photometric:
+        gain = torch.from_numpy(rng.uniform(0.9, 1.1, (batch, 1, 1, 1))).float()
+        current = (current * gain + torch.randn_like(current) * 0.005).clamp(0, 1)
     return references, current, flow, valid.float()

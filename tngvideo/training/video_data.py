@@ -139,19 +139,21 @@ class SequenceCrops:
         self.crop_size = crop_size
         self.rng = np.random.default_rng(seed)
 
-    def batch(self, batch_size: int) -> torch.Tensor:
-        """(B, T, 3, crop, crop) float in [0, 1]."""
+    def batch(self, batch_size: int, rng: np.random.Generator | None = None) -> torch.Tensor:
+        """(B, T, 3, crop, crop) float in [0, 1], drawn with ``rng`` (a training loop's, so a resumed run
+        draws new crops) or the generator seeded at construction."""
+        rng = rng or self.rng
         size, length = self.crop_size, self.length
         crops = np.empty((batch_size, length, size, size, 3), dtype=np.uint8)
-        for i, index in enumerate(self.rng.choice(len(self.segments), batch_size, p=self.weights)):
+        for i, index in enumerate(rng.choice(len(self.segments), batch_size, p=self.weights)):
             frames = self.segments[index].frames
-            start = self.rng.integers(0, frames.shape[0] - length + 1)
-            top = self.rng.integers(0, frames.shape[1] - size + 1)
-            left = self.rng.integers(0, frames.shape[2] - size + 1)
+            start = rng.integers(0, frames.shape[0] - length + 1)
+            top = rng.integers(0, frames.shape[1] - size + 1)
+            left = rng.integers(0, frames.shape[2] - size + 1)
             crop = frames[start : start + length, top : top + size, left : left + size]
-            if self.rng.random() < 0.5:
+            if rng.random() < 0.5:
                 crop = crop[:, :, ::-1]
-            if self.rng.random() < 0.5:
+            if rng.random() < 0.5:
                 crop = crop[::-1]
             crops[i] = crop
         return torch.from_numpy(crops).permute(0, 1, 4, 2, 3).float().div_(255.0)
