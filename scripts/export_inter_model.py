@@ -16,12 +16,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 import torch
 
 from tngvideo.codecs.inter_codec import InterCodec
 from tngvideo.codecs.inter_model import InterModel, InterModelConfig
+from tngvideo.evaluation.image_eval import bd_of_test_against_each
+from tngvideo.evaluation.rd import load_report
+from tngvideo.evaluation.video_eval import TNG_CURVE
 from tngvideo.paths import models_dir
 from tngvideo.tng_image import IMAGE_KIND
 from tngvideo.tng_inter import INTER_KIND, save_shipped_inter_codec
@@ -42,6 +46,10 @@ TRAINING_DATA_TERMS = (
     "images/clic2025 (Unsplash License) for the flow network's synthetic pairs; validation clips held out "
     "(tngvideo/training/video_data.py); no Kodak, no video/eval"
 )
+
+
+def _finite(value: float) -> float | None:
+    return round(value, 2) if math.isfinite(value) else None  # NaN (no overlap) is not JSON
 
 
 def main() -> None:
@@ -66,9 +74,16 @@ def main() -> None:
     save_shipped_inter_codec(codec, target, {"name": args.name, "step": metadata.get("step", "")})
     curve = json.loads(args.learning_curve.read_text()) if args.learning_curve else None
     measured = []
-    for report in args.measured:
-        data = json.loads(report.read_text())
-        measured.append({"report": str(report), "title": data.get("title"), "bd_rate": data.get("bd")})
+    for path in args.measured:  # BD-rates of the I+P codec against each other curve of a `tngvideo eval` report
+        report = load_report(path)
+        bd = bd_of_test_against_each(dict(report.curves), TNG_CURVE)
+        measured.append({
+            "report": path.as_posix(), "title": report.title,
+            "points": [{"quality": p.setting, "bpp": round(p.bpp, 4), "psnr": round(p.psnr, 3)}
+                       for p in report.curves[TNG_CURVE].points],
+            "bd_rate_percent_vs": {name: {"psnr": _finite(row.psnr), "msssim_db": _finite(row.msssim_db)}
+                                   for name, row in bd.items()},
+        })
     details = {
         "intra_model": args.intra_model,
         "architecture": "flow: coarse-to-fine soft block matching with learned CNN corrections (encoder only); motion: "

@@ -2,7 +2,7 @@
 files, each decoded in a worker process under a time bound; counts, peak memory and every finding to JSON.
 
     python scripts/fuzz_bitstreams.py --cases 20000 --out results/fuzz/campaign.json        # idle machine
-    OMP_NUM_THREADS=1 nice -n 19 python scripts/fuzz_bitstreams.py --cases 100 --out /tmp/fuzz.json   # smoke
+    OMP_NUM_THREADS=1 nice -n 19 python scripts/fuzz_bitstreams.py --cases 100 --out results/fuzz/smoke.json   # smoke
 
 Seeds and mutations are ``tests/bitstream_fuzz.py``'s (the CI property test uses the same): the tiny
 random-init models' files (.tng with one and two LATENT chunks, .tngv with I- and P-frames, all-intra

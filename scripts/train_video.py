@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from tngvideo.codecs.image_model import ImageModel, ImageModelConfig
+from tngvideo.codecs.inter_codec import FRAME_TABLES, MOTION_TABLES
 from tngvideo.codecs.inter_model import InterModel, InterModelConfig
 from tngvideo.entropy.tables import PREFIX as TABLE_PREFIX
 from tngvideo.paths import data_root
@@ -90,8 +91,9 @@ def main() -> None:
     if loop.resumable:
         loop.resume()
     else:
-        if args.init_weights is not None:
-            model.load_state_dict(load_state(args.init_weights))
+        if args.init_weights is not None:  # a checkpoint, or a shipped file (whose coding tables are left out)
+            state = load_state(args.init_weights)
+            model.load_state_dict({k: v for k, v in state.items() if not k.startswith((MOTION_TABLES, FRAME_TABLES))})
         else:
             model.initialise_from_image(intra_state)
             if args.warm_start == "residual":
@@ -102,7 +104,8 @@ def main() -> None:
                 model.flow.load_state_dict(load_state(args.flow_weights))
         loop.log({"event": "start", "config": config.to_json(), "image_weights": str(args.image_weights),
                   "flow_weights": str(args.flow_weights), "init_weights": str(args.init_weights),
-                  "motion_weights": str(args.motion_weights), "warm_start": args.warm_start})
+                  "motion_weights": str(args.motion_weights),
+                  "warm_start": None if args.init_weights else args.warm_start})
     loop.run()
 
 

@@ -94,3 +94,34 @@ def test_video_round_trip_of_the_sample_clip_through_the_cli(tmp_path: Path) -> 
     assert len(decoded) == 2
     for got, want in zip(decoded, expected, strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+def test_p_frames_of_the_sample_clip_decode_with_two_threads_exactly_as_encoded_with_one() -> None:
+    """The shipped inter model on real frames: a GOP with P-frames, encoded with one thread, decoded with
+    two, equals the encoder's reconstruction frame for frame; the P-frames are smaller than their I-frame."""
+    from tngvideo.bitstream import FrameType, VideoHeader
+    from tngvideo.entropy.coder import CODER_ID
+    from tngvideo.metrics import psnr
+    from tngvideo.tng_inter import load_video_models
+    from tngvideo.video_coder import GopPolicy, VideoDecoder, VideoEncoder
+
+    models = load_video_models()
+    source = open_video(SAMPLE_CLIP)
+    frames = list(islice(source.frames(), 6))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        encoder = VideoEncoder(models, 4.0, GopPolicy(4))
+        units = [unit for frame in frames for unit in encoder.encode(frame)]
+        torch.set_num_threads(2)
+        header = VideoHeader(CODER_ID, models.table(), source.info.width, source.info.height, source.info.fps)
+        decoder = VideoDecoder(header, models)
+        decoded = [picture for unit in units for picture in decoder.decode(unit.frame)]
+    finally:
+        torch.set_num_threads(threads)
+    assert [unit.frame_type for unit in units] == [FrameType.INTRA, *[FrameType.INTER] * 3, FrameType.INTRA,
+                                                   FrameType.INTER]
+    for picture, unit, frame in zip(decoded, units, frames, strict=True):
+        np.testing.assert_array_equal(picture, unit.reconstruction)
+        assert psnr(frame, picture) > 28.0
+    assert all(len(unit.data) < len(units[0].data) for unit in units[1:4])
