@@ -12,44 +12,28 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
 from tngvideo.paths import data_root
 from tngvideo.training.data import TrainingDataConfig, load_training_pictures
 from tngvideo.training.flow_task import FlowPretraining, FlowTrainingConfig
-from tngvideo.training.loop import Schedule, TrainingLoop
+from tngvideo.training.loop import TrainingLoop, add_schedule_arguments, schedule_of
 from tngvideo.training.video_data import VideoDataConfig, load_video_segments
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run-dir", type=Path, required=True)
+    add_schedule_arguments(parser, steps=6000, learning_rate=4e-4, warmup_steps=200, eval_every=500)
     parser.add_argument("--data", type=Path, default=None, help="shared data root (default: $TNGVIDEO_DATA or ../shared/data)")
     parser.add_argument("--cache", type=Path, default=Path("runs/cache"), help="decoded training clips are kept here")
-    parser.add_argument("--steps", type=int, default=6000)
-    parser.add_argument("--learning-rate", type=float, default=4e-4)
-    parser.add_argument("--warmup-steps", type=int, default=200)
-    parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
+    schedule = schedule_of(args)
     root = args.data or data_root()
     config = FlowTrainingConfig(batch_size=args.batch_size)
     photos = load_training_pictures(root, TrainingDataConfig(video_frame_step=0))
     video = VideoDataConfig()
     task = FlowPretraining(config, photos, load_video_segments(root, video, "train", args.cache),
                            load_video_segments(root, video, "validation", args.cache), args.seed)
-    schedule = Schedule(steps=args.steps, learning_rate=args.learning_rate, warmup_steps=args.warmup_steps,
-                        eval_every=args.eval_every)
-    loop = TrainingLoop(task, schedule, args.run_dir, config.to_json(), seed=args.seed)
-    if loop.resumable:
-        loop.resume()
-    else:
-        loop.log({"event": "start", "config": config.to_json()})
-    loop.run()
+    TrainingLoop(task, schedule, args.run_dir, config.to_json(), seed=args.seed).start_or_resume(dict)
 
 
 if __name__ == "__main__":

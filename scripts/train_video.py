@@ -27,7 +27,7 @@ from tngvideo.entropy.tables import PREFIX as TABLE_PREFIX
 from tngvideo.paths import data_root
 from tngvideo.training.flow_task import flow_config_of
 from tngvideo.training.inter_task import InterTraining, InterTrainingConfig
-from tngvideo.training.loop import Schedule, TrainingLoop
+from tngvideo.training.loop import TrainingLoop, add_schedule_arguments, schedule_of
 from tngvideo.training.video_data import VideoDataConfig, load_video_segments
 from tngvideo.zoo import CONFIG_KEY, load_state, read_metadata
 
@@ -42,7 +42,7 @@ def _image_model(path: Path) -> tuple[ImageModel, dict[str, torch.Tensor]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run-dir", type=Path, required=True)
+    add_schedule_arguments(parser, steps=4000, learning_rate=1e-4, warmup_steps=200, eval_every=500)
     parser.add_argument("--stage", choices=["motion", "frame", "joint"], required=True)
     parser.add_argument("--image-weights", type=Path, required=True, help="the intra model")
     parser.add_argument("--flow-weights", type=Path, default=None, help="stage-1 flow network (without --init-weights)")
@@ -57,19 +57,12 @@ def main() -> None:
                         help="learning rate of the image model's parts relative to the new parts'")
     parser.add_argument("--data", type=Path, default=None, help="shared data root (default: $TNGVIDEO_DATA or ../shared/data)")
     parser.add_argument("--cache", type=Path, default=Path("runs/cache"), help="decoded training clips are kept here")
-    parser.add_argument("--steps", type=int, default=4000)
-    parser.add_argument("--learning-rate", type=float, default=1e-4)
-    parser.add_argument("--warmup-steps", type=int, default=200)
-    parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--crop-size", type=int, default=128)
     parser.add_argument("--sequence-length", type=int, default=2)
     parser.add_argument("--motion-latent", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
+    schedule = schedule_of(args)
 
     intra, intra_state = _image_model(args.image_weights)
     if args.init_weights is not None or args.motion_weights is not None:
@@ -85,12 +78,8 @@ def main() -> None:
     video = VideoDataConfig()
     task = InterTraining(config, model, intra, load_video_segments(root, video, "train", args.cache),
                          load_video_segments(root, video, "validation", args.cache), args.seed)
-    schedule = Schedule(steps=args.steps, learning_rate=args.learning_rate, warmup_steps=args.warmup_steps,
-                        eval_every=args.eval_every)
-    loop = TrainingLoop(task, schedule, args.run_dir, config.to_json(), seed=args.seed)
-    if loop.resumable:
-        loop.resume()
-    else:
+
+    def initialise() -> dict[str, object]:
         if args.init_weights is not None:  # a checkpoint, or a shipped file (whose coding tables are left out)
             state = load_state(args.init_weights)
             model.load_state_dict({k: v for k, v in state.items() if not k.startswith((MOTION_TABLES, FRAME_TABLES))})
@@ -102,11 +91,11 @@ def main() -> None:
                 model.load_motion(load_state(args.motion_weights))
             elif args.flow_weights is not None:
                 model.flow.load_state_dict(load_state(args.flow_weights))
-        loop.log({"event": "start", "config": config.to_json(), "image_weights": str(args.image_weights),
-                  "flow_weights": str(args.flow_weights), "init_weights": str(args.init_weights),
-                  "motion_weights": str(args.motion_weights),
-                  "warm_start": None if args.init_weights else args.warm_start})
-    loop.run()
+        return {"image_weights": str(args.image_weights), "flow_weights": str(args.flow_weights),
+                "init_weights": str(args.init_weights), "motion_weights": str(args.motion_weights),
+                "warm_start": None if args.init_weights else args.warm_start}
+
+    TrainingLoop(task, schedule, args.run_dir, config.to_json(), seed=args.seed).start_or_resume(initialise)
 
 
 if __name__ == "__main__":

@@ -300,7 +300,7 @@ def random_header(data: bytes, rng: random.Random, seeds: SeedSet) -> bytes:
                 _set(parsed, "<I", rng.choice((14, 18)), _u32(rng))
             elif field_ == "count":
                 _set(parsed, "<B", 22, rng.choice((0, 1, 2, 3, 5, 255)))
-            elif field_ == "table" and len(parsed.header) > 23:
+            elif field_ == "table" and len(parsed.header) >= 23 + 11:  # at least one whole table entry
                 entry = 23 + 11 * rng.randrange((len(parsed.header) - 23) // 11)
                 _set(parsed, "<B", entry, rng.choice((0, 1, 2, 3)))
                 _set(parsed, "<H", entry + 1, rng.choice((0, 7, 8, 20, 65535)))

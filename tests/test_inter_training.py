@@ -3,6 +3,7 @@ the shared training loop, and the warm start from an image model."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,7 +16,8 @@ from tiny_model import TINY_CONFIG, TINY_INTER_CONFIG, tiny_model
 from torch import nn
 
 from tngvideo.codecs.flow import FlowConfig, FlowEstimator, warp
-from tngvideo.codecs.inter_model import InterModel, InterModelConfig
+from tngvideo.codecs.image_model import ImageModel
+from tngvideo.codecs.inter_model import InterModel
 from tngvideo.training.loop import Schedule, TrainingLoop
 from tngvideo.training.synthetic_flow import synthetic_pairs
 from tngvideo.training.video_data import Segment, SequenceCrops, scene_cuts
@@ -71,12 +73,16 @@ def test_sequence_crops_draw_consecutive_frames_of_one_segment() -> None:
     assert torch.allclose(steps.abs(), torch.full_like(steps, 10.0), atol=1e-3)  # forwards or reversed, one step apart
 
 
-def test_inter_model_initialised_from_an_image_model_codes_like_it() -> None:
-    config = InterModelConfig(frame=TINY_CONFIG, flow=TINY_INTER_CONFIG.flow, motion_hidden_channels=8,
-                              motion_latent_channels=8, motion_hyper_channels=8)
-    image = tiny_model(3).eval()
-    inter = InterModel(config)
+def _inter_model_from_tiny_image(seed: int) -> tuple[ImageModel, InterModel]:
+    """A tiny image model and a P-frame model whose frame coder starts from it."""
+    image = tiny_model(seed).eval()
+    inter = InterModel(dataclasses.replace(TINY_INTER_CONFIG, frame=TINY_CONFIG))
     inter.initialise_from_image(image.state_dict())
+    return image, inter
+
+
+def test_inter_model_initialised_from_an_image_model_codes_like_it() -> None:
+    image, inter = _inter_model_from_tiny_image(3)
     inter.eval()
     x, reference = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
     level = torch.tensor([2.0, 5.5])
@@ -137,11 +143,7 @@ def test_schedule_warms_up_linearly_then_decays_to_the_final_rate() -> None:
 
 
 def test_the_residual_warm_start_codes_the_residual_and_adds_the_prediction_back() -> None:
-    config = InterModelConfig(frame=TINY_CONFIG, flow=TINY_INTER_CONFIG.flow, motion_hidden_channels=8,
-                              motion_latent_channels=8, motion_hyper_channels=8)
-    image = tiny_model(4).eval()
-    inter = InterModel(config)
-    inter.initialise_from_image(image.state_dict())
+    image, inter = _inter_model_from_tiny_image(4)
     inter.start_as_residual_coder()
     x, prediction = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64)
     with torch.no_grad():

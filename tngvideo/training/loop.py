@@ -10,10 +10,11 @@ A run directory holds ``last.safetensors`` + ``last.optim.pt`` (resume), ``best.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -45,6 +46,27 @@ class Schedule:
         progress = min(1.0, (step - self.warmup_steps) / max(1, self.steps - self.warmup_steps))
         cosine = 0.5 * (1 + math.cos(math.pi * progress))
         return self.final_learning_rate + (self.learning_rate - self.final_learning_rate) * cosine
+
+
+def add_schedule_arguments(parser: argparse.ArgumentParser, steps: int, learning_rate: float, warmup_steps: int,
+                           eval_every: int) -> None:
+    """The options every training script shares, with that script's defaults: run folder, schedule, seed,
+    threads (:func:`schedule_of` reads them back)."""
+    parser.add_argument("--run-dir", type=Path, required=True, help="checkpoints and log; resumed when it has them")
+    parser.add_argument("--steps", type=int, default=steps)
+    parser.add_argument("--learning-rate", type=float, default=learning_rate)
+    parser.add_argument("--warmup-steps", type=int, default=warmup_steps)
+    parser.add_argument("--eval-every", type=int, default=eval_every)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+
+
+def schedule_of(args: argparse.Namespace) -> Schedule:
+    """The :class:`Schedule` of :func:`add_schedule_arguments`' options; also sets torch's threads and seed."""
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    return Schedule(steps=args.steps, learning_rate=args.learning_rate, warmup_steps=args.warmup_steps,
+                    eval_every=args.eval_every)
 
 
 class TrainingTask(Protocol):
@@ -127,6 +149,15 @@ class TrainingLoop:
         if isinstance(score, float) and score < self.best_score:
             self.best_score = score
             self.task.save(self.run_dir / "best.safetensors", {**self._metadata(), "validation": json.dumps(result)})
+
+    def start_or_resume(self, initialise: Callable[[], dict[str, object]]) -> None:
+        """Resume from the run folder's checkpoint, or call ``initialise`` (which sets the starting weights and
+        returns what to log about them), then train to the schedule's end."""
+        if self.resumable:
+            self.resume()
+        else:
+            self.log({"event": "start", "config": self.run_config, **initialise()})
+        self.run()
 
     def run(self) -> None:
         schedule = self.schedule
