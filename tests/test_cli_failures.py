@@ -234,17 +234,22 @@ def _bitstream_error() -> None:
     raise errors.BitstreamError("frame 1: entropy decoding failed")
 
 
+def _encode_png_clip(tmp_path: Path, smooth_frames: Frames, count: int) -> None:
+    """``tmp_path/a.tngv``: ``count`` small frames, all-intra (the decodes below interrupt it)."""
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    for index, frame in enumerate(smooth_frames(24, 32, count=count)):
+        Image.fromarray(frame).save(folder / f"{index}.png")
+    assert main(["encode", str(folder), str(tmp_path / "a.tngv"), "--gop", "1"]) == 0
+
+
 @pytest.mark.parametrize("name", ["out.mp4", "out.y4m", "frames"])
 @pytest.mark.parametrize(("stop", "code"), [(_keyboard_interrupt, EXIT_INTERRUPTED), (_sigterm, EXIT_TERMINATED)])
 def test_an_interrupted_decode_writes_nothing_and_keeps_what_was_there(
     models: Path, tmp_path: Path, smooth_frames: Frames, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str], name: str, stop: Callable[[], None], code: int,
 ) -> None:
-    folder = tmp_path / "pngs"
-    folder.mkdir()
-    for index, frame in enumerate(smooth_frames(24, 32, count=4)):
-        Image.fromarray(frame).save(folder / f"{index}.png")
-    assert main(["encode", str(folder), str(tmp_path / "a.tngv"), "--gop", "1"]) == 0
+    _encode_png_clip(tmp_path, smooth_frames, 4)
     target = tmp_path / "decoded"
     target.mkdir()
     _interrupt_after(monkeypatch, 2, stop)
@@ -263,11 +268,7 @@ def test_a_stream_that_fails_mid_decode_writes_nothing(
     models: Path, tmp_path: Path, smooth_frames: Frames, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    folder = tmp_path / "pngs"
-    folder.mkdir()
-    for index, frame in enumerate(smooth_frames(24, 32, count=3)):
-        Image.fromarray(frame).save(folder / f"{index}.png")
-    assert main(["encode", str(folder), str(tmp_path / "a.tngv"), "--gop", "1"]) == 0
+    _encode_png_clip(tmp_path, smooth_frames, 3)
     _interrupt_after(monkeypatch, 1, _bitstream_error)
     assert main(["decode", str(tmp_path / "a.tngv"), str(tmp_path / "out.mp4")]) == EXIT_BITSTREAM
     _one_error(capsys, "frame 1: entropy decoding failed")
