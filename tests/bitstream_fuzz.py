@@ -477,7 +477,10 @@ def mutate(data: bytes, rng: random.Random, seeds: SeedSet, kind: str | None = N
     kinds = []
     for _ in range(rounds):
         chosen = kind or rng.choice(sorted(MUTATIONS))
-        data = MUTATIONS[chosen](data, rng, seeds) if data else garbage(data, rng, seeds)
+        try:
+            data = MUTATIONS[chosen](data, rng, seeds) if data else garbage(data, rng, seeds)
+        except (ValueError, IndexError):  # an earlier round left too little for this kind (an empty range)
+            chosen, data = "garbage", garbage(data, rng, seeds)
         kinds.append(chosen)
     return "+".join(kinds), data
 
