@@ -20,13 +20,15 @@ from pathlib import Path
 
 import torch
 
-from tngvideo.bitstream import VideoHeader
+from tngvideo.bitstream import FrameType, VideoHeader
 from tngvideo.codecs.inter_codec import StageTimes
 from tngvideo.entropy.coder import CODER_ID
 from tngvideo.evaluation.rd import environment
 from tngvideo.io.frames import open_video
 from tngvideo.tng_inter import load_video_models
 from tngvideo.video_coder import GopPolicy, VideoDecoder, VideoEncoder
+
+TYPE_LETTER = {FrameType.INTRA: "I", FrameType.INTER: "P"}
 
 
 def _peak_rss_mb() -> float:
@@ -55,7 +57,7 @@ def main() -> None:
     for frame in frames:
         started = time.perf_counter()
         (unit,) = encoder.encode(frame)
-        encode_seconds[unit.frame_type.name[0]].append(time.perf_counter() - started)
+        encode_seconds[TYPE_LETTER[unit.frame_type]].append(time.perf_counter() - started)
         units.append(unit)
     decoder = VideoDecoder(VideoHeader(CODER_ID, models.table(), info.width, info.height, info.fps), models,
                            times=decode_times)
@@ -63,7 +65,7 @@ def main() -> None:
     for unit in units:
         started = time.perf_counter()
         (picture,) = decoder.decode(unit.frame)
-        decode_seconds[unit.frame_type.name[0]].append(time.perf_counter() - started)
+        decode_seconds[TYPE_LETTER[unit.frame_type]].append(time.perf_counter() - started)
         if not (picture == unit.reconstruction).all():
             raise SystemExit("decoded frame differs from the encoder's reconstruction")
     all_encode = encode_seconds["I"] + encode_seconds["P"]
