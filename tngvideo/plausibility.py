@@ -24,7 +24,7 @@ from tngvideo.bitstream import CodedFrame, FrameType, ImageHeader, VideoHeader
 from tngvideo.codecs.image_codec import ImageCodec
 from tngvideo.codecs.image_model import ImageModelConfig
 from tngvideo.codecs.inter_codec import InterCodec
-from tngvideo.codecs.latent_codec import HYPER_STRIDE, LatentCodec, LatentPayload
+from tngvideo.codecs.latent_codec import HYPER_STRIDE, LatentCodec, LatentPayload, latent_grid
 from tngvideo.entropy.coder import PmfTable
 from tngvideo.entropy.pmf import PMF_PRECISION_BITS
 from tngvideo.errors import BitstreamError
@@ -70,13 +70,6 @@ def check_latent_payload(latent: LatentCodec, payload: LatentPayload, latent_hei
             )
 
 
-def latent_grid(height: int, width: int) -> tuple[int, int]:
-    """Latent size of a picture (padded to the models' stride of 64, latents at 1/16), as both codecs use."""
-    stride = ImageModelConfig.STRIDE
-    down = stride // HYPER_STRIDE
-    return -(-height // stride) * stride // down, -(-width // stride) * stride // down
-
-
 def _check_quality(quality: float, levels: int, what: str) -> None:
     if not 1.0 <= quality <= levels:
         raise BitstreamError(f"{what}: quality {quality:g} outside the model's levels 1..{levels}")
@@ -85,12 +78,12 @@ def _check_quality(quality: float, levels: int, what: str) -> None:
 def check_image(header: ImageHeader, payload: LatentPayload, codec: ImageCodec, what: str = "picture") -> None:
     """A .tng picture (or an I-frame) is plausible for ``codec``: its quality and section sizes."""
     _check_quality(header.quality, codec.num_levels, what)
-    check_latent_payload(codec.model.latent, payload, *latent_grid(header.height, header.width), what)
+    check_latent_payload(codec.model.latent, payload, *latent_grid(header.height, header.width, ImageModelConfig.STRIDE), what)
 
 
 def check_video(header: VideoHeader, frames: list[CodedFrame], intra: ImageCodec, inter: InterCodec | None) -> None:
     """Every frame of a parsed .tngv stream is plausible for its models (see :func:`check_image`)."""
-    grid = latent_grid(header.height, header.width)
+    grid = latent_grid(header.height, header.width, ImageModelConfig.STRIDE)
     for index, frame in enumerate(frames):
         what = f"frame {index}"
         if frame.frame_type == FrameType.INTRA:

@@ -51,12 +51,18 @@ def save_shipped_inter_codec(codec: InterCodec, path: Path, metadata: dict[str, 
 
 
 def _load_inter_entry(entry: ManifestEntry, models_dir: Path | None) -> LoadedInterCodec:
+    intra_model = _intra_model_of(entry)
     tensors, config_json = verified_weights(entry, models_dir)
     codec = InterCodec.from_state(InterModelConfig.from_json(config_json), tensors)
+    return LoadedInterCodec(codec, ModelIdentity.from_sha256(entry.model_id, entry.sha256), entry.name, intra_model)
+
+
+def _intra_model_of(entry: ManifestEntry) -> str:
+    """The image model an inter model's manifest entry says it was trained with."""
     intra_model = entry.details.get("intra_model")
     if not isinstance(intra_model, str):
         raise ModelError(f"manifest entry {entry.name!r} names no intra model")
-    return LoadedInterCodec(codec, ModelIdentity.from_sha256(entry.model_id, entry.sha256), entry.name, intra_model)
+    return intra_model
 
 
 def load_video_models(inter_name: str | None = None, models_dir: Path | None = None) -> VideoModels:
@@ -116,7 +122,4 @@ def choose_video_models(name: str | None, gop: int, models_dir: Path | None = No
     if gop > 1:
         return ModelChoice(load_video_models(name, models_dir=models_dir), gop)
     inter_entry = entry or find_entry(kind=INTER_KIND, models_dir=models_dir)
-    intra_model = inter_entry.details.get("intra_model")
-    if not isinstance(intra_model, str):
-        raise ModelError(f"manifest entry {inter_entry.name!r} names no intra model")
-    return ModelChoice(VideoModels(load_image_codec(intra_model, models_dir), None), 1)
+    return ModelChoice(VideoModels(load_image_codec(_intra_model_of(inter_entry), models_dir), None), 1)

@@ -92,6 +92,9 @@ class VideoEncoder:
         self.buffer = DecodedPictureBuffer()
         self._gop_quality = 0.0
         self.frames_over_budget = 0
+        # Bytes of an I-frame unit besides its latent sections (FRAME chunk, chunk framing) and its INDEX entry.
+        empty = LatentPayload(b"", (b"",) * models.intra.codec.num_passes)
+        self._intra_overhead = len(frame_bytes(CodedFrame(FrameType.INTRA, 1.0, empty))) + INDEX_ENTRY_BYTES
         if isinstance(rate, BitrateController):  # the stream's header and trailer count against the bitrate too
             header = VideoHeader(CODER_ID, models.table(), 1, 1, Fraction(1))
             rate.charge(len(video_header_bytes(header)) + len(index_and_end_bytes(0, [], 0)))
@@ -115,10 +118,7 @@ class VideoEncoder:
         codec = self.models.intra.codec
         picture = codec.analyse(frame)
         if isinstance(self.rate, BitrateController):
-            empty = LatentPayload(b"", (b"",) * codec.num_passes)
-            overhead = len(frame_bytes(CodedFrame(FrameType.INTRA, 1.0, empty)))
-            budget = self.rate.next_budget_bytes() - overhead - INDEX_ENTRY_BYTES
-            quality, fits = quality_for_budget(codec, picture, budget)
+            quality, fits = quality_for_budget(codec, picture, self.rate.next_budget_bytes() - self._intra_overhead)
             self.frames_over_budget += not fits
         else:
             quality = self.rate

@@ -29,10 +29,9 @@ import torch
 from torch.nn import functional as F
 
 from tngvideo.codecs.image_model import ImageModel, ImageModelConfig
-from tngvideo.codecs.latent_codec import HYPER_STRIDE, CodedLatents, LatentPayload
+from tngvideo.codecs.latent_codec import CodedLatents, LatentPayload, latent_grid, quality_level
 from tngvideo.entropy.coder import CODER_ID
 from tngvideo.entropy.tables import HyperpriorTables
-from tngvideo.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -105,14 +104,7 @@ class ImageCodec:
 
     def level(self, quality: float) -> torch.Tensor:
         """The network's (fractional) level for ``quality``; a clear error outside [1, num_levels]."""
-        if not 1.0 <= quality <= self.num_levels:
-            raise InputError(f"quality must be between 1 and {self.num_levels}, got {quality}")
-        return torch.tensor([quality - 1.0], dtype=torch.float32)
-
-    def latent_size(self, height: int, width: int) -> tuple[int, int]:
-        """Latent grid of a picture of this size (padded to the stride; the analysis downsamples by 16)."""
-        down = self.stride // HYPER_STRIDE
-        return -(-height // self.stride) * self.stride // down, -(-width // self.stride) * self.stride // down
+        return quality_level(quality, self.num_levels)
 
     # --- coding -------------------------------------------------------------------------------
 
@@ -156,7 +148,7 @@ class ImageCodec:
         ``coder_id`` is the one the file was written with (older files clamped instead of escaping)."""
         level = self.level(quality)
         with deterministic_inference():
-            coded = self.model.latent.decompress(payload, *self.latent_size(height, width), coder_id)
+            coded = self.model.latent.decompress(payload, *latent_grid(height, width, self.stride), coder_id)
             return self._synthesize(coded, level, height, width)
 
     # --- shared steps -------------------------------------------------------------------------

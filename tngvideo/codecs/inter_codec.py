@@ -28,7 +28,7 @@ import torch
 
 from tngvideo.codecs.image_codec import deterministic_inference, pad_to_multiple, to_tensor, to_uint8
 from tngvideo.codecs.inter_model import InterModel, InterModelConfig
-from tngvideo.codecs.latent_codec import HYPER_STRIDE, LatentPayload
+from tngvideo.codecs.latent_codec import LatentPayload, latent_grid, quality_level
 from tngvideo.entropy.coder import CODER_ID
 from tngvideo.entropy.tables import HyperpriorTables
 from tngvideo.errors import InputError
@@ -110,15 +110,7 @@ class InterCodec:
                 + [f"frame_latent.{n}" for n in self.model.frame_latent.entropy_conv_weight_names()])
 
     def level(self, quality: float) -> torch.Tensor:
-        if not 1.0 <= quality <= self.num_levels:
-            raise InputError(f"quality must be between 1 and {self.num_levels}, got {quality}")
-        return torch.tensor([quality - 1.0], dtype=torch.float32)
-
-    @staticmethod
-    def _latent_size(reference: Reference) -> tuple[int, int]:
-        padded_height, padded_width = reference.tensor.shape[2:]
-        down = InterModelConfig.STRIDE // HYPER_STRIDE
-        return padded_height // down, padded_width // down
+        return quality_level(quality, self.num_levels)
 
     def encode(self, reference: Reference, rgb: np.ndarray, quality: float,
                times: StageTimes | None = None) -> EncodedInterFrame:
@@ -153,7 +145,7 @@ class InterCodec:
         """The P-frame's HxWx3 uint8 picture; equals the encoder's reconstruction bit for bit."""
         level = self.level(quality)
         model, stage = self.model, (times or StageTimes()).stage
-        latent_size = self._latent_size(reference)
+        latent_size = latent_grid(reference.height, reference.width, InterModelConfig.STRIDE)
         with deterministic_inference():
             with stage("entropy coding"):
                 motion_coded = model.motion.latent.decompress(payload.motion, *latent_size, coder_id)

@@ -39,7 +39,7 @@ from tngvideo.entropy.fixed_point import ACTIVATION_BITS, FixedPointNetwork, to_
 from tngvideo.entropy.gaussian import gaussian_likelihood
 from tngvideo.entropy.quantization import add_uniform_noise, round_straight_through
 from tngvideo.entropy.tables import HyperpriorTables
-from tngvideo.errors import BitstreamError
+from tngvideo.errors import BitstreamError, InputError
 from tngvideo.layers import LatentSizedLayer, LevelGains, hyper_analysis, hyper_synthesis
 
 SpatialContext = Literal["none", "checkerboard"]
@@ -47,6 +47,21 @@ SpatialContext = Literal["none", "checkerboard"]
 # Submodules that form the entropy model (not the gains): the rate's parameters.
 ENTROPY_MODULES = ("h_a", "h_s", "z_prior", "checkerboard")
 HYPER_STRIDE = 4  # hyper-latents are at 1/4 of the latents' resolution
+
+
+def quality_level(quality: float, num_levels: int) -> torch.Tensor:
+    """The (fractional) gain level of a user quality in [1, num_levels]; a clear error outside it."""
+    if not 1.0 <= quality <= num_levels:
+        raise InputError(f"quality must be between 1 and {num_levels}, got {quality}")
+    return torch.tensor([quality - 1.0], dtype=torch.float32)
+
+
+def latent_grid(height: int, width: int, stride: int) -> tuple[int, int]:
+    """Latent size of a picture padded to ``stride`` (the analysis to latents and the hyper-analysis
+    together), latents at ``stride / HYPER_STRIDE`` of the padded size: what encoder, decoder and the
+    plausibility checks all derive from a header's dimensions."""
+    down = stride // HYPER_STRIDE
+    return -(-height // stride) * stride // down, -(-width // stride) * stride // down
 
 
 @dataclass(frozen=True)
