@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import zlib
 from collections.abc import Callable
 
 import numpy as np
@@ -14,9 +15,12 @@ from tiny_model import tiny_codec, tiny_loaded, tiny_model
 from tngvideo.bitstream import FORMAT_VERSION, ModelIdentity, pack_image, unpack_image
 from tngvideo.codecs.image_codec import ImageCodec
 from tngvideo.codecs.image_model import ImageModel, SpatialContext
+from tngvideo.codecs.tiling import WHOLE_PICTURE
 from tngvideo.entropy.fixed_point import FixedPointNetwork, to_real
 from tngvideo.errors import BitstreamError, InputError
 from tngvideo.tng_image import LoadedImageCodec, decode_image, encode_image
+
+_IMAGE_HEADER_BYTES = 28  # the .tng header before its CRC
 
 
 def _picture(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -207,9 +211,23 @@ def test_latent_section_count_must_match_the_model() -> None:
         decode_image(shortened, tiny_loaded(context="checkerboard"))
 
 
-def test_single_pass_files_stay_version_1_and_two_pass_files_are_version_2() -> None:
-    assert encode_image(_picture(16, 16), 4.0, tiny_loaded()).data[4] == 1
-    assert encode_image(_picture(16, 16), 4.0, tiny_loaded(context="checkerboard")).data[4] == FORMAT_VERSION == 2
+def test_files_are_written_as_version_3_and_older_versions_reconstruct_the_whole_picture() -> None:
+    """Version 3 reconstructs in tiles; a version 1 or 2 file of the same payload decodes as those builds
+    did, the whole picture at once (oneDNN off)."""
+    loaded = tiny_loaded()
+    encoded = encode_image(_picture(200, 600), 4.0, loaded)  # 16x40 latents: two tiles
+    assert encoded.data[4] == FORMAT_VERSION == 3
+    _, payload = unpack_image(encoded.data)
+    with WHOLE_PICTURE.inference():
+        whole = loaded.codec.model.g_s(loaded.codec.model.latent.dequantize(
+            loaded.codec.model.latent.decompress(payload, 16, 40), loaded.codec.level(4.0)))
+    expected = whole[0, :, :200, :600].clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    for version in (1, 2):
+        old = bytearray(encoded.data)
+        old[4] = version
+        old[_IMAGE_HEADER_BYTES : _IMAGE_HEADER_BYTES + 4] = zlib.crc32(old[:_IMAGE_HEADER_BYTES]).to_bytes(4, "little")
+        assert np.array_equal(decode_image(bytes(old), loaded), expected)
+    assert not np.array_equal(expected, encoded.reconstruction)  # the rules differ, if only slightly
 
 
 def test_fixed_point_overflow_is_an_error_not_a_wrong_parameter() -> None:

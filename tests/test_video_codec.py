@@ -3,6 +3,7 @@ the stateful coder, seeking, exactness, and the video commands."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from fractions import Fraction
@@ -29,6 +30,7 @@ from tngvideo.cli import EXIT_BITSTREAM, EXIT_INPUT, EXIT_OUTPUT, EXIT_USAGE, ma
 from tngvideo.codecs.inter_codec import InterPayload, Reference
 from tngvideo.codecs.inter_model import InterModelConfig
 from tngvideo.codecs.latent_codec import HYPER_STRIDE, CodedLatents, LatentPayload
+from tngvideo.codecs.tiling import TILES, WHOLE_PICTURE
 from tngvideo.errors import BitstreamError
 from tngvideo.evaluation.video_eval import code_clip
 from tngvideo.io.frames import open_video
@@ -134,6 +136,28 @@ def test_encoding_with_one_thread_and_decoding_with_two_gives_identical_frames(
         np.testing.assert_array_equal(got, want)
 
 
+def test_p_frames_of_a_multi_tile_picture_decode_with_1_2_and_4_threads_exactly_as_encoded(
+    inter_models: Path, tmp_path: Path, smooth_frames: Frames
+) -> None:
+    wide = _png_folder(tmp_path / "wide", _moving(smooth_frames, 48, 400, 3))  # 4x28 latents: two tiles
+    assert len(TILES.tiles(4, 28)) == 2
+    models = load_video_models()
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        reconstructions = _encode(wide, tmp_path / "a.tngv", models, gop=4)
+        decoded = []
+        for count in (1, 2, 4):
+            torch.set_num_threads(count)
+            decoded.append(list(open_tngv((tmp_path / "a.tngv").read_bytes(), models).frames()))
+    finally:
+        torch.set_num_threads(threads)
+    assert _frame_types((tmp_path / "a.tngv").read_bytes()) == "IPP"
+    for frames in decoded:
+        for got, want in zip(frames, reconstructions, strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
 def test_decoding_from_a_later_gop_gives_exactly_its_frames(inter_models: Path, tmp_path: Path, moving_clip: Path) -> None:
     assert main(["encode", str(moving_clip), str(tmp_path / "a.tngv"), "--gop", "4", "--quality", "3"]) == 0
     assert main(["decode", str(tmp_path / "a.tngv"), str(tmp_path / "all") + "/"]) == 0
@@ -203,19 +227,27 @@ def test_a_nudged_reference_still_parses_the_same_symbols(
     np.testing.assert_array_equal(codec.model.frame_latent.decompress(payload.frame, *padded).symbols, frame.symbols)
 
 
-@pytest.mark.slow  # loads the shipped image model
-def test_a_version_1_file_still_decodes() -> None:
-    """tests/data/sample_v1_q3_3frames.tngv: the previous release's all-intra format (tng-image-v11, quality 3;
-    about 27 dB on these frames) decodes to what the image codec makes of the same frames today."""
-    video = open_tngv((DATA_DIR / "sample_v1_q3_3frames.tngv").read_bytes())
-    assert video.header.version == 1 and video.gop_starts == [0, 1, 2]
+# sha256 of the decoded frames (concatenated HxWx3 uint8) of the older-format files in tests/data, as the builds
+# that wrote them decoded them (commit 88614b8, which reconstructed the whole picture): later builds must agree.
+_OLDER_FORMATS = {
+    "sample_v1_q3_3frames.tngv": (1, "886b42fb9a3b353685be75a69a0e85087f01941f45b8b91e386def135f4f0d15"),
+    "sample_v2_q3_ipp.tngv": (2, "410b18e2e30920dec6d677a013b7bc236d6160f3270e66d951287b3b7a3aec92"),
+}
+
+
+@pytest.mark.slow  # loads the shipped models
+@pytest.mark.parametrize("name", sorted(_OLDER_FORMATS))
+def test_files_of_older_format_versions_decode_to_the_same_pixels_as_before(name: str) -> None:
+    """Version 1 (all-intra, tng-image-v11, quality 3, about 27 dB) and version 2 (I P P with tng-inter-v1): both
+    reconstruct the whole picture at once, as the builds that wrote them did."""
+    version, frames_sha256 = _OLDER_FORMATS[name]
+    video = open_tngv((DATA_DIR / name).read_bytes())
+    assert video.header.version == version and video.header.reconstruction == WHOLE_PICTURE
     decoded = list(video.frames())
     originals = list(islice(open_video(DATA_DIR / "sample_foreman_qcif.mp4").frames(), 3))
     assert len(decoded) == 3
-    for got, original in zip(decoded, originals, strict=True):
-        assert got.shape == (144, 176, 3)
-        assert psnr(original, got) > 26.5
-        np.testing.assert_array_equal(got, encode_image(original, 3.0, video.models.intra).reconstruction)
+    assert all(psnr(original, got) > 26.5 for got, original in zip(decoded, originals, strict=True))
+    assert hashlib.sha256(b"".join(frame.tobytes() for frame in decoded)).hexdigest() == frames_sha256
 
 
 def test_the_evaluation_stops_when_the_decoder_disagrees_with_the_encoder(
@@ -462,7 +494,7 @@ def test_info_describes_a_video_stream(models: Path, tmp_path: Path, clip: Path,
     capsys.readouterr()
     assert main(["info", str(tmp_path / "a.tngv")]) == 0
     out = capsys.readouterr().out
-    assert "TNG video (format version 2), 47x33, 25.000 fps" in out and "3 frames (3 I, 0 P)" in out
+    assert "TNG video (format version 3), 47x33, 25.000 fps" in out and "3 frames (3 I, 0 P)" in out
     assert "models: intra id 7" in out and "I-frames" in out
 
 

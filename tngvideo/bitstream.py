@@ -4,14 +4,18 @@ Layout (all integers little-endian; the spec with rationale is ``docs/bitstream.
 
     chunk   = u8 type | u32 length | payload | u32 crc32(type, length, payload)
     .tng    = header | HYPER chunk | LATENT chunk per coding pass (1, or 2 with checkerboard context), nothing after
-      header  = magic "\\x89TNG" | u8 format_version (1: one LATENT chunk, 2: one or more) | u8 coder_id | u16 model_id
+      header  = magic "\\x89TNG" | u8 format_version (1: one LATENT chunk, 2 and 3: one or more) | u8 coder_id | u16 model_id
                 | 8 bytes weights-sha256 prefix | u32 width | u32 height | f32 quality | u32 crc32(header)
     .tngv   = header | per frame: FRAME chunk, [P: motion HYPER, LATENT chunks], HYPER, LATENT chunks
-              | INDEX chunk | END chunk, nothing after                                      (format version 2)
+              | INDEX chunk | END chunk, nothing after                                   (format versions 2 and 3)
       header  = magic "\\x89TNV" | u8 format_version | u8 coder_id | u32 width | u32 height | u32 fps numerator
                 | u32 fps denominator | u8 model count | per model: u8 role, u16 model_id, 8 bytes weights-sha256
                 prefix | u32 crc32(header)
     (format version 1, still read: one intra model in the header, I-frames only, no INDEX)
+
+Format version 3 of both containers has version 2's layout; it changed how pixels are reconstructed
+(:func:`reconstruction_of`: overlapping tiles instead of the whole picture), so older builds refuse it
+rather than decode slightly different pictures.
 
 An I-frame's chunks are exactly an image's: a .tng picture without the file header.
 
@@ -33,11 +37,13 @@ from enum import IntEnum
 from fractions import Fraction
 
 from tngvideo.codecs.latent_codec import LatentPayload
+from tngvideo.codecs.tiling import TILES, WHOLE_PICTURE, Reconstruction
 from tngvideo.errors import BitstreamError
 
 IMAGE_MAGIC = b"\x89TNG"
-FORMAT_VERSION = 2  # the newest version this build reads and writes
-SINGLE_PASS_VERSION = 1  # files with one LATENT chunk are written as version 1, readable by every build
+FORMAT_VERSION = 3  # the newest version this build reads, and the one it writes
+SINGLE_PASS_VERSION = 1  # one LATENT chunk only (the oldest version, still read)
+TILED_VERSION = 3  # from this version on (.tng and .tngv alike), pixels are reconstructed in tiles
 HASH_PREFIX_BYTES = 8
 MAX_DIMENSION = 1 << 16
 # The largest picture (width x height) a file may hold: 8192x8192, above 8K UHD (7680x4320) and 61-Mpx photos.
@@ -55,8 +61,8 @@ class ChunkType(IntEnum):
     HYPER = 1
     LATENT = 2
     FRAME = 3  # .tngv: starts a frame (type, quality, number of LATENT chunks)
-    END = 4  # .tngv: closes the file (frame count; version 2: and the INDEX chunk's offset), so truncation is always detected
-    INDEX = 5  # .tngv version 2: every I-frame's number and byte offset, just before END
+    END = 4  # .tngv: closes the file (frame count; from version 2: and the INDEX chunk's offset), so truncation is always detected
+    INDEX = 5  # .tngv from version 2: every I-frame's number and byte offset, just before END
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,16 @@ class ImageHeader:
     width: int
     height: int
     quality: float
+    version: int = FORMAT_VERSION
+
+    @property
+    def reconstruction(self) -> Reconstruction:
+        return reconstruction_of(self.version)
+
+
+def reconstruction_of(version: int) -> Reconstruction:
+    """How a file of format ``version`` (either container) reconstructs pixels: see :mod:`tngvideo.codecs.tiling`."""
+    return TILES if version >= TILED_VERSION else WHOLE_PICTURE
 
 
 def _with_crc(data: bytes) -> bytes:
@@ -113,10 +129,9 @@ def pack_image(header: ImageHeader, payload: LatentPayload) -> bytes:
     problem = picture_size_problem(header.width, header.height)
     if problem is not None:
         raise ValueError(problem)
-    version = SINGLE_PASS_VERSION if len(payload.latents) == 1 else FORMAT_VERSION
     head = _IMAGE_HEADER.pack(
         IMAGE_MAGIC,
-        version,
+        FORMAT_VERSION,
         header.coder_id,
         header.model.model_id,
         header.model.weights_hash,
@@ -160,7 +175,7 @@ def unpack_image(data: bytes) -> tuple[ImageHeader, LatentPayload]:
             raise BitstreamError(f"{len(data) - offset} unexpected bytes after the last chunk")
         if len(latents) == MAX_LATENT_CHUNKS:
             raise BitstreamError(f"more than {MAX_LATENT_CHUNKS} LATENT chunks")
-    header = ImageHeader(coder_id, ModelIdentity(model_id, weights_hash), width, height, quality)
+    header = ImageHeader(coder_id, ModelIdentity(model_id, weights_hash), width, height, quality, version)
     return header, LatentPayload(hyper, tuple(latents))
 
 
@@ -188,7 +203,7 @@ def _check_quality(quality: float) -> None:
 # --- .tngv ---------------------------------------------------------------------------------------
 
 VIDEO_MAGIC = b"\x89TNV"
-VIDEO_FORMAT_VERSION = 2  # what this build writes; it also reads version 1 (all-intra, one model)
+VIDEO_FORMAT_VERSION = 3  # what this build writes; it also reads versions 1 (all-intra, one model) and 2
 MAX_MODELS = 4
 
 _VIDEO_HEADER_V1 = struct.Struct("<4sBBH8sIIII")
@@ -222,6 +237,10 @@ class VideoHeader:
     height: int
     fps: Fraction
     version: int = VIDEO_FORMAT_VERSION
+
+    @property
+    def reconstruction(self) -> Reconstruction:
+        return reconstruction_of(self.version)
 
     def model(self, role: ModelRole) -> ModelIdentity | None:
         return next((identity for r, identity in self.models if r == role), None)
@@ -291,14 +310,14 @@ def pack_video(header: VideoHeader, frames: Iterable[CodedFrame]) -> bytes:
 
 
 def unpack_video(data: bytes) -> tuple[VideoHeader, list[CodedFrame]]:
-    """Parse and verify a whole .tngv file, version 1 or 2 (magic, version, every CRC, the model table,
+    """Parse and verify a whole .tngv file, version 1, 2 or 3 (magic, version, every CRC, the model table,
     the index, the frame count, no trailing bytes)."""
     if len(data) < 5 or data[:4] != VIDEO_MAGIC:
         raise BitstreamError("not a .tngv file (bad magic)")
     version = data[4]
-    if version not in (1, VIDEO_FORMAT_VERSION):
+    if not 1 <= version <= VIDEO_FORMAT_VERSION:
         raise BitstreamError(f"unsupported .tngv format version {version} (this build reads 1..{VIDEO_FORMAT_VERSION})")
-    header, offset = _read_video_header_v1(data) if version == 1 else _read_video_header(data)
+    header, offset = _read_video_header_v1(data) if version == 1 else _read_video_header(data, version)
     frames: list[CodedFrame] = []
     intra_frames: list[tuple[int, int]] = []
     index_offset: int | None = None
@@ -343,7 +362,7 @@ def _read_video_header_v1(data: bytes) -> tuple[VideoHeader, int]:
     return VideoHeader(coder_id, models, width, height, Fraction(fps_num, fps_den), 1), _VIDEO_HEADER_V1.size + _CRC.size
 
 
-def _read_video_header(data: bytes) -> tuple[VideoHeader, int]:
+def _read_video_header(data: bytes, version: int) -> tuple[VideoHeader, int]:
     if len(data) < _VIDEO_HEADER.size:
         raise BitstreamError("file is truncated (incomplete header)")
     _, _, coder_id, width, height, fps_num, fps_den, count = _VIDEO_HEADER.unpack_from(data)
@@ -362,7 +381,7 @@ def _read_video_header(data: bytes) -> tuple[VideoHeader, int]:
         models.append((ModelRole(role), ModelIdentity(model_id, weights_hash)))
     if not any(r == ModelRole.INTRA for r, _ in models):
         raise BitstreamError("the model table names no intra model")
-    return VideoHeader(coder_id, tuple(models), width, height, Fraction(fps_num, fps_den)), size + _CRC.size
+    return VideoHeader(coder_id, tuple(models), width, height, Fraction(fps_num, fps_den), version), size + _CRC.size
 
 
 def _check_crc(data: bytes, size: int) -> None:

@@ -31,8 +31,9 @@ def _describe_image(path: Path, data: bytes) -> str:
     bpp = 8 * len(data) / (header.width * header.height)
     return "\n".join(
         [
-            f"{path}: TNG image, {header.width}x{header.height}, quality {header.quality:g}",
-            f"  model id {header.model.model_id}, weights {header.model.weights_hash.hex()}, coder {header.coder_id}",
+            f"{path}: TNG image (format version {header.version}), {header.width}x{header.height}, quality {header.quality:g}",
+            (f"  model id {header.model.model_id}, weights {header.model.weights_hash.hex()}, coder {header.coder_id}, "
+             f"reconstruction: {header.reconstruction.name}"),
             f"  {len(data)} bytes ({bpp:.4f} bpp): hyper {len(payload.hyper)} B, latent {' + '.join(str(len(s)) for s in payload.latents)} B",
         ]
     )
@@ -52,7 +53,7 @@ def _describe_video(path: Path, data: bytes) -> str:
     shares = f"I-frames {intra_bytes} bytes ({100 * intra_bytes / sum(sizes):.0f}%), P-frames {sum(sizes) - intra_bytes} bytes"
     lines = [
         f"{path}: TNG video (format version {header.version}), {geometry}, {counts}",
-        f"  models: {models}; coder {header.coder_id}",
+        f"  models: {models}; coder {header.coder_id}; reconstruction: {header.reconstruction.name}",
         f"  {len(data)} bytes ({bpp:.4f} bpp, {kbps:.1f} kbit/s): {shares}",
         f"  {'frame':>6} {'type':>4} {'bytes':>8} {'quality':>8}",
     ]

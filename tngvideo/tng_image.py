@@ -118,7 +118,8 @@ def decode_image(data: bytes, loaded: LoadedImageCodec | None = None, models_dir
     header, payload = unpack_image(data)
     loaded = codec_for_stream(header.coder_id, header.model, loaded, models_dir)
     check_image(header, payload, loaded.codec)
-    return loaded.codec.decode(payload, header.height, header.width, header.quality, header.coder_id)
+    return loaded.codec.decode(payload, header.height, header.width, header.quality, header.coder_id,
+                              header.reconstruction)
 
 
 def codec_for_stream(

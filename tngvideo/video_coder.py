@@ -157,7 +157,7 @@ class VideoDecoder:
         header = self.header
         if frame.frame_type == FrameType.INTRA:
             picture = self.models.intra.codec.decode(frame.payload, header.height, header.width, frame.quality,
-                                                     header.coder_id)
+                                                     header.coder_id, header.reconstruction)
         else:
             if self.buffer.reference is None:
                 raise BitstreamError("a P-frame without a reference: decoding must start at an I-frame")
@@ -165,7 +165,7 @@ class VideoDecoder:
                 raise BitstreamError("a P-frame in a stream without an inter model")
             payload = InterPayload(frame.motion, frame.payload)
             picture = self.models.inter.codec.decode(self.buffer.reference, payload, frame.quality, header.coder_id,
-                                                     self.times)
+                                                     self.times, header.reconstruction)
         self.buffer.reference = Reference(picture)
         self.buffer.frames += 1
         return [picture]

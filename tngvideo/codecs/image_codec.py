@@ -12,15 +12,15 @@ Encoding::
 The latents are coded by the model's :class:`~tngvideo.codecs.latent_codec.LatentCodec` (one pass, or two
 with a checkerboard context; each pass is one latent section). Decoding repeats the right-hand column
 from the sections alone. Everything that feeds the entropy coder is integer (see
-:mod:`tngvideo.entropy.fixed_point`); the synthesis runs with oneDNN off and one intra-op thread,
-whose float32 convolutions are the same for every thread count, so the decoder's pixels equal
-the encoder's reconstruction.
+:mod:`tngvideo.entropy.fixed_point`); the transforms run under a :class:`~tngvideo.codecs.tiling.Reconstruction`
+rule (the file's format version names it: overlapping tiles, each on one thread), whose float32
+convolutions are the same for every thread count, so the decoder's pixels equal the encoder's
+reconstruction.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -30,6 +30,7 @@ from torch.nn import functional as F
 
 from tngvideo.codecs.image_model import ImageModel, ImageModelConfig
 from tngvideo.codecs.latent_codec import CodedLatents, LatentPayload, latent_grid, quality_level
+from tngvideo.codecs.tiling import LATENT_PIXELS, TILES, Reconstruction, ScaledInput
 from tngvideo.entropy.coder import CODER_ID
 from tngvideo.entropy.tables import HyperpriorTables
 
@@ -57,22 +58,6 @@ class EncodedPicture:
     def reconstruction(self) -> np.ndarray:
         """HxWx3 uint8, identical to the decoder's output."""
         return self.synthesize()
-
-
-@contextlib.contextmanager
-def deterministic_inference() -> Iterator[None]:
-    """No autograd, oneDNN off and one intra-op thread: the convolutions then give the same floats
-    whatever the machine's thread count (with oneDNN off alone, 1 and 2 threads were seen to differ
-    by 1e-6 on one CPU), so a decoder reproduces the encoder's reconstruction bit for bit."""
-    previous_mkldnn, previous_threads = torch.backends.mkldnn.enabled, torch.get_num_threads()
-    torch.backends.mkldnn.enabled = False  # type: ignore[assignment]  # a module-level flag, not a ContextProp
-    torch.set_num_threads(1)
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        torch.backends.mkldnn.enabled = previous_mkldnn  # type: ignore[assignment]
-        torch.set_num_threads(previous_threads)
 
 
 class ImageCodec:
@@ -113,52 +98,52 @@ class ImageCodec:
         return self.encode_analysed(self.analyse(rgb), quality)
 
     def analyse(self, rgb: np.ndarray) -> AnalysedPicture:
-        """The quality-independent first step of encoding (the analysis transform, most of the cost)."""
+        """The quality-independent first step of encoding (the analysis transform, most of the cost).
+
+        Encoder-only, so any rule would do: tiles bound its memory and use every core."""
         height, width = rgb.shape[:2]
-        with deterministic_inference():
-            return AnalysedPicture(self.model.g_a(self._pad(to_tensor(rgb))), height, width)
+        with TILES.inference():
+            padded = pad_to_multiple(to_tensor(rgb), self.stride)
+            return AnalysedPicture(TILES.run(self.model.g_a, [ScaledInput(padded, LATENT_PIXELS)], 1), height, width)
 
     def encode_analysed(self, picture: AnalysedPicture, quality: float) -> EncodedPicture:
         """Code an analysed picture at ``quality``: coding one picture at several qualities (rate
-        control) analyses it once. Same bytes as :meth:`encode`."""
+        control) analyses it once. Same bytes as :meth:`encode`. The reconstruction follows
+        :data:`~tngvideo.codecs.tiling.TILES`, the rule of the format version encoders write."""
         level = self.level(quality)
-        with deterministic_inference():
-            payload, coded = self._code(picture, level)
+        payload, coded = self._code(picture, level)
 
         def synthesize() -> np.ndarray:
-            with deterministic_inference():
-                return self._synthesize(coded, level, picture.height, picture.width)
+            return self._synthesize(coded, level, picture.height, picture.width, TILES)
 
         return EncodedPicture(payload, synthesize)
 
     def payload_size(self, picture: AnalysedPicture, quality: float) -> int:
         """Bytes of the coded sections at ``quality``, without synthesising the reconstruction."""
-        with deterministic_inference():
-            return self._code(picture, self.level(quality))[0].num_bytes
+        return self._code(picture, self.level(quality))[0].num_bytes
 
     def _code(self, picture: AnalysedPicture, level: torch.Tensor) -> tuple[LatentPayload, CodedLatents]:
-        y, _ = self.model.latent.gained(picture.features, level)
-        return self.model.latent.compress(y)
+        with torch.no_grad():  # integer entropy parameters: exact with any number of threads
+            y, _ = self.model.latent.gained(picture.features, level)
+            return self.model.latent.compress(y)
 
-    def decode(
-        self, payload: LatentPayload, height: int, width: int, quality: float, coder_id: int = CODER_ID
-    ) -> np.ndarray:
+    def decode(self, payload: LatentPayload, height: int, width: int, quality: float, coder_id: int = CODER_ID,
+               reconstruction: Reconstruction = TILES) -> np.ndarray:
         """Reconstruct the HxWx3 uint8 picture; equals the encoder's ``reconstruction`` bit for bit.
 
-        ``coder_id`` is the one the file was written with (older files clamped instead of escaping)."""
+        ``coder_id`` and ``reconstruction`` are those of the file's format (older files clamped instead of
+        escaping, and synthesised the whole picture at once)."""
         level = self.level(quality)
-        with deterministic_inference():
+        with torch.no_grad():
             coded = self.model.latent.decompress(payload, *latent_grid(height, width, self.stride), coder_id)
-            return self._synthesize(coded, level, height, width)
+        return self._synthesize(coded, level, height, width, reconstruction)
 
-    # --- shared steps -------------------------------------------------------------------------
-
-    def _pad(self, x: torch.Tensor) -> torch.Tensor:
-        return pad_to_multiple(x, self.stride)
-
-    def _synthesize(self, coded: CodedLatents, level: torch.Tensor, height: int, width: int) -> np.ndarray:
-        x_hat = self.model.g_s(self.model.latent.dequantize(coded, level))
-        return to_uint8(x_hat[:, :, :height, :width])
+    def _synthesize(self, coded: CodedLatents, level: torch.Tensor, height: int, width: int,
+                    reconstruction: Reconstruction) -> np.ndarray:
+        with reconstruction.inference():
+            decoded = self.model.latent.dequantize(coded, level)
+            x_hat = reconstruction.run(self.model.g_s, [ScaledInput(decoded, 1)], LATENT_PIXELS)
+            return to_uint8(x_hat[:, :, :height, :width])
 
 
 def to_tensor(rgb: np.ndarray) -> torch.Tensor:

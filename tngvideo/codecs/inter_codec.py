@@ -11,8 +11,10 @@ Encoding a P-frame (the decoder repeats every step after the flow from the two p
 
 Both latent codecs take their entropy parameters from integers only (hyper-latent symbols, spatial
 context), so the flow, the warp and the synthesis may be float: they change pixels, never the parse.
-All float steps run under :func:`deterministic_inference`, so the reconstruction does not depend on
-the thread count; the reference of the next frame is this frame's uint8 reconstruction.
+The transforms run under a :class:`~tngvideo.codecs.tiling.Reconstruction` rule (overlapping tiles,
+one thread each) and the warp computes every pixel on its own, so the reconstruction does not depend
+on the thread count; the reference of the next frame is this frame's uint8 reconstruction. The flow
+network runs in the encoder only, on the whole picture with every thread: any flow is valid.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from tngvideo.codecs.image_codec import deterministic_inference, pad_to_multiple, to_tensor, to_uint8
+from tngvideo.codecs.image_codec import pad_to_multiple, to_tensor, to_uint8
 from tngvideo.codecs.inter_model import InterModel, InterModelConfig
 from tngvideo.codecs.latent_codec import LatentPayload, latent_grid, quality_level
+from tngvideo.codecs.tiling import LATENT_PIXELS, TILES, Reconstruction, ScaledInput
 from tngvideo.entropy.coder import CODER_ID
 from tngvideo.entropy.tables import HyperpriorTables
 from tngvideo.errors import InputError
@@ -114,52 +117,61 @@ class InterCodec:
 
     def encode(self, reference: Reference, rgb: np.ndarray, quality: float,
                times: StageTimes | None = None) -> EncodedInterFrame:
-        """Code an HxWx3 uint8 frame as a P-frame of ``reference`` at ``quality``; ``times`` (benchmarks)
-        collects the seconds spent in each stage."""
+        """Code an HxWx3 uint8 frame as a P-frame of ``reference`` at ``quality``, reconstructed under
+        :data:`~tngvideo.codecs.tiling.TILES` (the rule of the format version encoders write); ``times``
+        (benchmarks) collects the seconds spent in each stage."""
         if rgb.shape[:2] != (reference.height, reference.width):
             raise InputError(f"frame size {rgb.shape[1]}x{rgb.shape[0]} differs from the reference's "
                              f"{reference.width}x{reference.height}")
-        level = self.level(quality)
+        level, rule = self.level(quality), TILES
         model, stage = self.model, (times or StageTimes()).stage
         motion_latent, frame_latent = model.motion.latent, model.frame_latent
-        with deterministic_inference():
-            x = pad_to_multiple(to_tensor(rgb), InterModelConfig.STRIDE)
-            with stage("flow"):
-                flow = model.flow(reference.tensor, x)
-            with stage("motion transforms"):
-                motion_y, _ = motion_latent.gained(model.motion.features(flow), level)
-            with stage("entropy coding"):
-                motion_payload, motion_coded = motion_latent.compress(motion_y)
-            prediction = self._prediction(reference, motion_latent.dequantize(motion_coded, level), stage)
+        x = pad_to_multiple(to_tensor(rgb), InterModelConfig.STRIDE)
+        with stage("flow"), torch.no_grad():
+            flow = model.flow(reference.tensor, x)
+        with rule.inference(), stage("motion transforms"):
+            motion_features = rule.run(model.motion.features, [ScaledInput(flow, LATENT_PIXELS)], 1)
+            motion_y, _ = motion_latent.gained(motion_features, level)
+        with stage("entropy coding"), torch.no_grad():
+            motion_payload, motion_coded = motion_latent.compress(motion_y)
+        with rule.inference():
+            prediction = self._prediction(reference, motion_latent.dequantize(motion_coded, level), rule, stage)
             with stage("frame transforms"):
-                frame_y, _ = frame_latent.gained(model.frame_features(x, prediction), level)
-            with stage("entropy coding"):
-                frame_payload, frame_coded = frame_latent.compress(frame_y)
-            with stage("frame transforms"):
-                x_hat = model.frame_synthesis(frame_latent.dequantize(frame_coded, level), prediction)
-            reconstruction = to_uint8(x_hat[:, :, : reference.height, : reference.width])
+                inputs = [ScaledInput(x, LATENT_PIXELS), ScaledInput(prediction, LATENT_PIXELS)]
+                frame_y, _ = frame_latent.gained(rule.run(model.frame_features, inputs, 1), level)
+        with stage("entropy coding"), torch.no_grad():
+            frame_payload, frame_coded = frame_latent.compress(frame_y)
+        reconstruction = self._synthesize(frame_latent.dequantize(frame_coded, level), prediction, reference, rule,
+                                          stage)
         return EncodedInterFrame(InterPayload(motion_payload, frame_payload), reconstruction)
 
     def decode(self, reference: Reference, payload: InterPayload, quality: float, coder_id: int = CODER_ID,
-               times: StageTimes | None = None) -> np.ndarray:
-        """The P-frame's HxWx3 uint8 picture; equals the encoder's reconstruction bit for bit."""
+               times: StageTimes | None = None, reconstruction: Reconstruction = TILES) -> np.ndarray:
+        """The P-frame's HxWx3 uint8 picture; equals the encoder's reconstruction bit for bit.
+        ``coder_id`` and ``reconstruction`` are those of the stream's format version."""
         level = self.level(quality)
         model, stage = self.model, (times or StageTimes()).stage
         latent_size = latent_grid(reference.height, reference.width, InterModelConfig.STRIDE)
-        with deterministic_inference():
-            with stage("entropy coding"):
-                motion_coded = model.motion.latent.decompress(payload.motion, *latent_size, coder_id)
-            prediction = self._prediction(reference, model.motion.latent.dequantize(motion_coded, level), stage)
-            with stage("entropy coding"):
-                frame_coded = model.frame_latent.decompress(payload.frame, *latent_size, coder_id)
-            with stage("frame transforms"):
-                x_hat = model.frame_synthesis(model.frame_latent.dequantize(frame_coded, level), prediction)
-            return to_uint8(x_hat[:, :, : reference.height, : reference.width])
+        with stage("entropy coding"), torch.no_grad():
+            motion_coded = model.motion.latent.decompress(payload.motion, *latent_size, coder_id)
+        with reconstruction.inference():
+            decoded_motion = model.motion.latent.dequantize(motion_coded, level)
+            prediction = self._prediction(reference, decoded_motion, reconstruction, stage)
+        with stage("entropy coding"), torch.no_grad():
+            frame_coded = model.frame_latent.decompress(payload.frame, *latent_size, coder_id)
+        return self._synthesize(model.frame_latent.dequantize(frame_coded, level), prediction, reference,
+                                reconstruction, stage)
 
-    def _prediction(self, reference: Reference, decoded_motion: torch.Tensor,
+    def _prediction(self, reference: Reference, decoded_motion: torch.Tensor, rule: Reconstruction,
                     stage: Callable[[str], AbstractContextManager[None]]) -> torch.Tensor:
         with stage("motion transforms"):
-            flow = self.model.motion.synthesize(decoded_motion)
+            flow = rule.run(self.model.motion.synthesize, [ScaledInput(decoded_motion, 1)], LATENT_PIXELS)
         with stage("warping"):
             return self.model.predict(reference.tensor, flow)
 
+    def _synthesize(self, decoded: torch.Tensor, prediction: torch.Tensor, reference: Reference,
+                    rule: Reconstruction, stage: Callable[[str], AbstractContextManager[None]]) -> np.ndarray:
+        with stage("frame transforms"), rule.inference():
+            inputs = [ScaledInput(decoded, 1), ScaledInput(prediction, LATENT_PIXELS)]
+            x_hat = rule.run(self.model.frame_synthesis, inputs, LATENT_PIXELS)
+            return to_uint8(x_hat[:, :, : reference.height, : reference.width])

@@ -141,7 +141,14 @@ class LatentCodec(nn.Module):
         return scales, means
 
     def quantize(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(ŷ, likelihoods of y, likelihoods of z) of already gained latents (mixed quantization)."""
+        """(ŷ, likelihoods of y, likelihoods of z) of already gained latents (mixed quantization).
+
+        Always in float32, also when training autocasts the transforms to bfloat16: rounding and
+        likelihoods need float32's precision (bfloat16 keeps 8 bits: a latent of 100 would round in steps of 0.5)."""
+        with torch.autocast("cpu", enabled=False):
+            return self._quantize(y.float())
+
+    def _quantize(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         z = self.h_a(y)
         z_hat = round_straight_through(z)
         scales, means = self.entropy_parameters(z_hat, y)

@@ -38,6 +38,7 @@ class Schedule:
     grad_clip: float = 1.0
     eval_every: int = 1000
     checkpoint_every: int = 250
+    bfloat16: bool = False  # autocast the training steps' convolutions to bfloat16 (validation stays float32)
 
     def learning_rate_at(self, step: int) -> float:
         """Linear warm-up to the peak, then cosine decay to the final rate."""
@@ -59,6 +60,9 @@ def add_schedule_arguments(parser: argparse.ArgumentParser, steps: int, learning
     parser.add_argument("--eval-every", type=int, default=eval_every)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--bf16", action="store_true",
+                        help="train the convolutions in bfloat16 (autocast; ~2x faster on CPUs with AMX or "
+                             "AVX512-BF16); the entropy models and validation stay float32")
 
 
 def schedule_of(args: argparse.Namespace) -> Schedule:
@@ -66,7 +70,7 @@ def schedule_of(args: argparse.Namespace) -> Schedule:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     return Schedule(steps=args.steps, learning_rate=args.learning_rate, warmup_steps=args.warmup_steps,
-                    eval_every=args.eval_every)
+                    eval_every=args.eval_every, bfloat16=args.bf16)
 
 
 class TrainingTask(Protocol):
@@ -169,7 +173,8 @@ class TrainingLoop:
             started = time.process_time()
             for group in self.optimizer.param_groups:
                 group["lr"] = schedule.learning_rate_at(self.step) * group.get("lr_scale", 1.0)
-            loss, stats = self.task.loss(rng)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=schedule.bfloat16):
+                loss, stats = self.task.loss(rng)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(parameters, schedule.grad_clip)
