@@ -69,6 +69,7 @@ class Reconstruction:
     tile: int | None  # the largest tile side in latents; None: the whole picture at once
     margin: int  # latents of context read on each side of a tile
     onednn: bool
+    channels_last: bool = False  # the inputs' memory layout (17% faster with oneDNN; other float sums)
 
     def spans(self, length: int) -> list[TileSpan]:
         """The tiles along an axis of ``length`` latents: as few as fit ``tile``, of near-equal size.
@@ -116,19 +117,20 @@ class Reconstruction:
         :meth:`inference`) changes the speed, never the result."""
         rows, columns = _latent_grid(inputs)
         tiles = self.tiles(rows, columns)
-        if len(tiles) == 1:
-            return transform(*(i.tensor for i in inputs))
+        layout = torch.channels_last if self.channels_last else torch.contiguous_format
 
         def compute(tile: tuple[TileSpan, TileSpan]) -> torch.Tensor:
             torch.set_num_threads(1)  # a worker thread's own OpenMP setting
             row, column = tile
             crops = [i.tensor[..., row.read_start * i.scale : row.read_stop * i.scale,
                               column.read_start * i.scale : column.read_stop * i.scale] for i in inputs]
-            output = transform(*crops)
+            output = transform(*(crop.contiguous(memory_format=layout) for crop in crops))
             top, left = (row.start - row.read_start) * output_scale, (column.start - column.read_start) * output_scale
             return output[..., top : top + (row.stop - row.start) * output_scale,
                           left : left + (column.stop - column.start) * output_scale]
 
+        if len(tiles) == 1:
+            return compute(tiles[0]).contiguous()
         pool_size = min(len(tiles), workers or _WORKERS.get())
         with ThreadPoolExecutor(max_workers=pool_size) as pool:
             parts = iter(pool.map(compute, tiles))
@@ -148,4 +150,5 @@ def _latent_grid(inputs: Sequence[ScaledInput]) -> tuple[int, int]:
 
 
 WHOLE_PICTURE = Reconstruction("whole picture, oneDNN off", tile=None, margin=0, onednn=False)
-TILES = Reconstruction("tiles of 32 latents, margin 4, oneDNN on", tile=32, margin=4, onednn=True)
+TILES = Reconstruction("tiles of 32 latents, margin 3, oneDNN on, channels-last", tile=32, margin=3, onednn=True,
+                       channels_last=True)
