@@ -168,3 +168,21 @@ def test_a_later_stage_takes_flow_and_motion_from_an_earlier_one_and_nothing_els
                                        getattr(earlier, name).state_dict().values(), strict=True):
             assert torch.equal(mine, theirs), key
     assert all(torch.equal(v, frame_before[k]) for k, v in later.frame_analysis.state_dict().items())
+
+
+def test_bfloat16_training_keeps_the_motion_path_and_the_likelihoods_in_float32() -> None:
+    """Autocast (``--bf16``) speeds up the frame transforms; flow, warp and entropy model must stay exact float32."""
+    torch.manual_seed(0)
+    model = InterModel(TINY_INTER_CONFIG)
+    reference, x = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
+    level = torch.tensor([2.0, 5.0])
+    with torch.no_grad():
+        plain = model.motion_prediction(reference, x, level)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = model.motion_prediction(reference, x, level)
+            frame = model(reference, x, level)
+            model.motion_prediction(reference.bfloat16(), x, level)  # a bfloat16 reference (the I-frame's) is taken too
+    assert mixed.prediction.dtype == mixed.flow.dtype == torch.float32
+    assert torch.equal(mixed.prediction, plain.prediction) and torch.equal(mixed.flow, plain.flow)
+    assert frame.frame.y_likelihoods.dtype == frame.motion.y_likelihoods.dtype == torch.float32
+    assert frame.x_hat.dtype == torch.bfloat16  # the frame transforms did run in bfloat16

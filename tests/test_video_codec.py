@@ -264,10 +264,10 @@ def test_the_evaluation_stops_when_the_decoder_disagrees_with_the_encoder(
             pictures[0][0, 0, 0] ^= 1
         return pictures
 
-    code_clip(open_video(moving_clip), load_video_models(), 4, [3.0], "tngvideo", max_frames=3)  # agrees
+    code_clip(open_video(moving_clip), load_video_models(), GopPolicy(4), [3.0], "tngvideo", max_frames=3)  # agrees
     monkeypatch.setattr(video_coder.VideoDecoder, "decode", off_by_one)
     with pytest.raises(RuntimeError, match="decoded frame 1 differs"):
-        code_clip(open_video(moving_clip), load_video_models(), 4, [3.0], "tngvideo", max_frames=3)
+        code_clip(open_video(moving_clip), load_video_models(), GopPolicy(4), [3.0], "tngvideo", max_frames=3)
 
 
 # --- the video commands ---------------------------------------------------------------------------
@@ -294,6 +294,20 @@ def test_encode_reports_frame_types_and_byte_shares_and_info_lists_every_frame(
     assert main(["decode", str(tmp_path / "a.tngv"), str(tmp_path / "out") + "/"]) == 0
     for got, want in zip(_read_pngs(tmp_path / "out"), reconstructions, strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+def test_p_frames_code_at_the_i_frames_quality_minus_the_offset(
+    inter_models: Path, tmp_path: Path, moving_clip: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command = ["encode", str(moving_clip), str(tmp_path / "a.tngv"), "--gop", "4", "--frames", "5", "--quality", "6"]
+    assert main([*command, "--p-offset", "1.5"]) == 0
+    _, frames = unpack_video((tmp_path / "a.tngv").read_bytes())
+    assert [f.quality for f in frames] == [6.0, 4.5, 4.5, 4.5, 6.0]
+    assert main([*command[:-1], "1.5", "--p-offset", "3", "--overwrite"]) == 0  # never below quality 1
+    assert {f.quality for f in unpack_video((tmp_path / "a.tngv").read_bytes())[1]} == {1.5, 1.0}
+    capsys.readouterr()
+    assert main([*command, "--p-offset", "-1", "--overwrite"]) == EXIT_USAGE
+    assert "--p-offset must be in [0, 9)" in _error_line(capsys)
 
 
 def test_gop_1_is_all_intra_and_needs_no_inter_model(

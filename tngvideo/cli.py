@@ -48,8 +48,10 @@ QUALITY_HELP = f"1 (smallest) .. the model's number of levels (best), fractional
 EVAL_FRAMES = 96  # the first 96 frames, as the video acceptance measures
 GOP_HELP = (
     "an I-frame every N frames, P-frames between (default 32; 1: all-intra, which needs no inter model; "
-    "while no inter model is shipped every frame is an I-frame)"
+    "without an inter model every frame is an I-frame, with a warning)"
 )
+P_OFFSET_HELP = ("P-frames at the I-frame's quality minus D (default: tngvideo.video_coder.DEFAULT_INTER_QUALITY_OFFSET, "
+                 "chosen on held-out clips)")
 VIDEO_MODEL_HELP = (
     "shipped inter model name (its intra model comes with it), or an image model name for all-intra "
     "(default: the newest inter model)"
@@ -108,6 +110,15 @@ def _write_bytes(path: Path, data: bytes, overwrite: bool) -> None:
 def _check_quality(quality: float, levels: int) -> None:
     if not 1.0 <= quality <= levels:
         raise UsageError(f"--quality must be between 1 and {levels} (the model's levels), got {quality:g}")
+
+
+def _p_offset(args: argparse.Namespace) -> float:
+    from tngvideo.video_coder import DEFAULT_INTER_QUALITY_OFFSET
+
+    offset = DEFAULT_INTER_QUALITY_OFFSET if args.p_offset is None else float(args.p_offset)
+    if not 0.0 <= offset < 9.0:
+        raise UsageError(f"--p-offset must be in [0, 9), got {offset:g}")
+    return offset
 
 
 def _check_size(path: Path, width: int, height: int) -> None:
@@ -195,6 +206,7 @@ def _cmd_video_encode(args: argparse.Namespace) -> int:
     _positive(args.gop, "--gop")
     _positive(args.frames, "--frames")
     _positive(args.start, "--start", 0)
+    p_offset = _p_offset(args)
     steps = _refine_steps(args)
     if args.bitrate is not None and not args.bitrate > 0:
         raise UsageError(f"--bitrate must be positive, got {args.bitrate}")
@@ -216,7 +228,8 @@ def _cmd_video_encode(args: argparse.Namespace) -> int:
     def count(index: int, frame: object, unit: EncodedUnit) -> None:
         unit_bytes[unit.frame_type] += len(unit.data)
 
-    summary = encode_video(source, output, choice.models, rate, GopPolicy(choice.gop), args.frames, args.start,
+    summary = encode_video(source, output, choice.models, rate, GopPolicy(choice.gop, p_offset), args.frames,
+                           args.start,
                            progress=True, refine_steps=steps, on_unit=count, overwrite=args.overwrite)
     if summary.frames_over_budget:
         warnings.warn(
@@ -268,9 +281,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     _positive(args.gop, "--gop")
     _positive(args.frames, "--frames")
+    p_offset = _p_offset(args)
     clip = _existing_input(args.input)
     run_video_eval(clip, args.out, args.frames, args.gop, args.model, _refine_steps(args), args.quality,
-                   overwrite=args.overwrite)
+                   overwrite=args.overwrite, inter_quality_offset=p_offset)
     return EXIT_OK
 
 
@@ -314,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
         "its P-frames the same)",
     )
     encode.add_argument("--gop", type=int, default=None, metavar="N", help=GOP_HELP)
+    encode.add_argument("--p-offset", type=float, default=None, metavar="D", help=P_OFFSET_HELP)
     encode.add_argument("--frames", type=int, default=None, metavar="N", help="only N frames")
     encode.add_argument("--start", type=int, default=0, metavar="K", help="skip the first K frames of the source")
     encode.add_argument("--refine", type=int, default=0, metavar="N", help=REFINE_HELP)
@@ -343,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help=f"the first N frames (default {EVAL_FRAMES})")
     evaluate.add_argument("--gop", type=int, default=32, metavar="N",
                           help="intra period of tngvideo and the anchors (default 32)")
+    evaluate.add_argument("--p-offset", type=float, default=None, metavar="D", help=P_OFFSET_HELP)
     evaluate.add_argument("--quality", type=float, nargs="+", default=None, metavar="Q",
                           help="tngvideo qualities (default: every second level, 2, 4, .., 10 for 10 levels)")
     evaluate.add_argument("--model", default=None, help=VIDEO_MODEL_HELP)

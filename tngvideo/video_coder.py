@@ -32,6 +32,7 @@ from tngvideo.rate_control import BitrateController, as_float32, quality_for_bud
 from tngvideo.tng_inter import VideoModels
 
 DEFAULT_GOP = 32
+DEFAULT_INTER_QUALITY_OFFSET = 0.0  # chosen on held-out training clips: scripts/compare_gop_qualities.py
 
 
 @dataclass
@@ -44,13 +45,22 @@ class DecodedPictureBuffer:
 
 @dataclass(frozen=True)
 class GopPolicy:
-    """Frame types: an I-frame every ``gop`` frames (1: all-intra), P-frames between."""
+    """Frame types and their qualities: an I-frame every ``gop`` frames (1: all-intra), P-frames between,
+    coded at the I-frame's quality minus ``inter_quality_offset`` (as x264's ``ipratio``: a sharper
+    reference serves every P-frame after it)."""
 
     gop: int = DEFAULT_GOP
+    inter_quality_offset: float = DEFAULT_INTER_QUALITY_OFFSET
 
     def __post_init__(self) -> None:
         if self.gop < 1:
             raise InputError(f"GOP length must be at least 1, got {self.gop}")
+        if not 0.0 <= self.inter_quality_offset < 9.0:
+            raise InputError(f"the P-frame quality offset must be in [0, 9), got {self.inter_quality_offset:g}")
+
+    def inter_quality(self, intra_quality: float, num_levels: int) -> float:
+        """The quality of the P-frames of a GOP whose I-frame has ``intra_quality``, within [1, num_levels]."""
+        return max(1.0, min(intra_quality, float(num_levels)) - self.inter_quality_offset)
 
     def frame_type(self, index: int) -> FrameType:
         return FrameType.INTRA if index % self.gop == 0 else FrameType.INTER
@@ -77,7 +87,8 @@ class VideoEncoder:
     """Codes frames one at a time at a fixed quality or under a :class:`BitrateController`.
 
     With a bitrate target, each I-frame takes the highest quality its budget allows and the P-frames
-    of its GOP reuse that quality (the controller's reservoir absorbs what they save or overspend).
+    of its GOP that quality minus the GOP policy's offset (the controller's reservoir absorbs what they
+    save or overspend).
     """
 
     def __init__(self, models: VideoModels, rate: float | BitrateController, gop: GopPolicy = GopPolicy(),
@@ -132,10 +143,7 @@ class VideoEncoder:
     def _encode_inter(self, frame: np.ndarray) -> EncodedUnit:
         assert self.models.inter is not None and self.buffer.reference is not None  # checked in __init__ / frame 0
         codec = self.models.inter.codec
-        if isinstance(self.rate, BitrateController):  # the GOP's I-frame quality, within the inter model's ladder
-            quality = as_float32(min(self._gop_quality, float(codec.num_levels)))
-        else:
-            quality = as_float32(self.rate)
+        quality = as_float32(self.gop.inter_quality(self._gop_quality, codec.num_levels))
         encoded = codec.encode(self.buffer.reference, frame, quality, self.times)
         coded = CodedFrame(FrameType.INTER, quality, encoded.payload.frame, encoded.payload.motion)
         return EncodedUnit(coded, frame_bytes(coded), encoded.reconstruction)

@@ -97,24 +97,26 @@ class ImageCodec:
         """Code an HxWx3 uint8 picture at ``quality`` in [1, num_levels] (fractional allowed)."""
         return self.encode_analysed(self.analyse(rgb), quality)
 
-    def analyse(self, rgb: np.ndarray) -> AnalysedPicture:
+    def analyse(self, rgb: np.ndarray, rule: Reconstruction = TILES) -> AnalysedPicture:
         """The quality-independent first step of encoding (the analysis transform, most of the cost).
 
         Encoder-only, so any rule would do: tiles bound its memory and use every core."""
         height, width = rgb.shape[:2]
-        with TILES.inference():
+        with rule.inference():
             padded = pad_to_multiple(to_tensor(rgb), self.stride)
-            return AnalysedPicture(TILES.run(self.model.g_a, [ScaledInput(padded, LATENT_PIXELS)], 1), height, width)
+            return AnalysedPicture(rule.run(self.model.g_a, [ScaledInput(padded, LATENT_PIXELS)], 1), height, width)
 
-    def encode_analysed(self, picture: AnalysedPicture, quality: float) -> EncodedPicture:
+    def encode_analysed(self, picture: AnalysedPicture, quality: float,
+                        reconstruction: Reconstruction = TILES) -> EncodedPicture:
         """Code an analysed picture at ``quality``: coding one picture at several qualities (rate
-        control) analyses it once. Same bytes as :meth:`encode`. The reconstruction follows
-        :data:`~tngvideo.codecs.tiling.TILES`, the rule of the format version encoders write."""
+        control) analyses it once. Same bytes as :meth:`encode`. The reconstruction is the one a
+        decoder following ``reconstruction`` produces (files are written with TILES; the other rule
+        serves comparisons: ``scripts/compare_tiling.py``)."""
         level = self.level(quality)
         payload, coded = self._code(picture, level)
 
         def synthesize() -> np.ndarray:
-            return self._synthesize(coded, level, picture.height, picture.width, TILES)
+            return self._synthesize(coded, level, picture.height, picture.width, reconstruction)
 
         return EncodedPicture(payload, synthesize)
 

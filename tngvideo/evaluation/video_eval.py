@@ -51,7 +51,7 @@ from tngvideo.io.frames import VideoSource, open_video
 from tngvideo.metrics import msssim, psnr, yuv_psnr
 from tngvideo.tng_inter import VideoModels, choose_video_models
 from tngvideo.tng_video import encode_video, open_tngv
-from tngvideo.video_coder import EncodedUnit, GopPolicy
+from tngvideo.video_coder import DEFAULT_INTER_QUALITY_OFFSET, EncodedUnit, GopPolicy
 
 TNG_CURVE = "tngvideo"  # the codec as `tngvideo encode` runs it: I- and P-frames
 TNG_INTRA = "tngvideo-intra"  # every frame an I-frame (GOP 1)
@@ -89,7 +89,7 @@ def _digest(picture: np.ndarray) -> bytes:
 def code_clip(
     source: VideoSource,
     models: VideoModels,
-    gop: int,
+    gop: GopPolicy,
     qualities: Sequence[float],
     name: str,
     max_frames: int | None = None,
@@ -110,7 +110,7 @@ def code_clip(
 
 
 def _encode_measured(
-    source: VideoSource, path: Path, models: VideoModels, gop: int, quality: float, max_frames: int | None,
+    source: VideoSource, path: Path, models: VideoModels, gop: GopPolicy, quality: float, max_frames: int | None,
     refine_steps: int,
 ) -> tuple[list[FrameRecord], list[bytes]]:
     """Encode into ``path``; every frame's record, and a digest of what the decoder must reproduce
@@ -126,7 +126,7 @@ def _encode_measured(
                                    planes["psnr_y"], planes["psnr_yuv"], msssim(frame, reconstruction)))
         digests.append(_digest(reconstruction))
 
-    encode_video(source, path, models, quality, GopPolicy(gop), max_frames, progress=True, refine_steps=refine_steps,
+    encode_video(source, path, models, quality, gop, max_frames, progress=True, refine_steps=refine_steps,
                  on_unit=measure)
     return records, digests
 
@@ -150,6 +150,7 @@ def run_video_eval(
     refine_steps: int = 0,
     qualities: Sequence[float] | None = None,
     overwrite: bool = True,
+    inter_quality_offset: float = DEFAULT_INTER_QUALITY_OFFSET,
 ) -> RDReport:
     """Measure tngvideo (and tngvideo-intra) and the anchors; print tables, save JSON/CSV/plot.
 
@@ -184,14 +185,15 @@ def run_video_eval(
         refinement = f", latent refinement {refine_steps} steps on I-frames" if refine_steps else ""
         if inter is not None:
             main_curve = TNG_CURVE
-            results += code_clip(source, choice.models, choice.gop, sweep, TNG_CURVE, max_frames, refine_steps)
+            gop_policy = GopPolicy(choice.gop, inter_quality_offset)
+            results += code_clip(source, choice.models, gop_policy, sweep, TNG_CURVE, max_frames, refine_steps)
             settings[TNG_CURVE] = (
                 f"tngvideo encode/decode, GOP {choice.gop}: I-frames of image model {intra.name!r}, P-frames of "
                 f"inter model {inter.name!r}; qualities {list(sweep)}{refinement}; every decoded frame equals "
                 "the encoder's reconstruction"
             )
         main_curve = main_curve or TNG_INTRA
-        results += code_clip(source, VideoModels(intra, None), 1, sweep, TNG_INTRA, max_frames, refine_steps)
+        results += code_clip(source, VideoModels(intra, None), GopPolicy(1), sweep, TNG_INTRA, max_frames, refine_steps)
         settings[TNG_INTRA] = (
             f"every frame an I-frame of image model {intra.name!r} (tngvideo encode --gop 1), "
             f"qualities {list(sweep)}{refinement}"

@@ -1,0 +1,80 @@
+"""Tiled against whole-picture coding with the shipped image model: RD points, BD-rate and the largest
+PSNR change, as JSON (issue 18's quality check).
+
+    python scripts/compare_tiling.py ../shared/data/kodak --out results/tiling_kodak.json
+
+Both codings run the analysis and the synthesis under their rule (``tngvideo.codecs.tiling``): tiles
+(format version 3) against the whole picture at once (versions 1-2). Rates are the coded sections'
+bytes (the container is the same for both).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from tngvideo.codecs.tiling import TILES, WHOLE_PICTURE
+from tngvideo.evaluation.rd import bd_table, environment, mean_per_setting
+from tngvideo.io.pictures import picture_paths, read_picture
+from tngvideo.metrics import msssim, psnr
+from tngvideo.tng_image import load_image_codec
+
+
+@dataclass(frozen=True)
+class Result:
+    codec: str
+    setting: float
+    bpp: float
+    psnr: float
+    msssim: float
+    picture: str
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("images", type=Path)
+    parser.add_argument("--qualities", type=float, nargs="+", default=[2.0, 4.0, 6.0, 8.0, 10.0])
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--out", type=Path, default=Path("results/tiling.json"))
+    args = parser.parse_args()
+    loaded = load_image_codec(args.model)
+    codec = loaded.codec
+    results = []
+    for path in picture_paths(args.images):
+        rgb = read_picture(path)
+        pixels = rgb.shape[0] * rgb.shape[1]
+        for name, rule in (("tiles", TILES), ("whole picture", WHOLE_PICTURE)):
+            analysed = codec.analyse(rgb, rule)
+            for quality in args.qualities:
+                encoded = codec.encode_analysed(analysed, quality, rule)
+                picture = encoded.reconstruction
+                results.append(Result(name, quality, 8 * encoded.payload.num_bytes / pixels, psnr(rgb, picture),
+                                      msssim(rgb, picture), path.name))
+        tiled = {r.setting: r.psnr for r in results[-2 * len(args.qualities):] if r.codec == "tiles"}
+        whole = {r.setting: r.psnr for r in results[-2 * len(args.qualities):] if r.codec == "whole picture"}
+        print(f"{path.name}: PSNR tiles - whole " + " ".join(f"{tiled[q] - whole[q]:+.4f}" for q in args.qualities),
+              flush=True)
+    curves = mean_per_setting(results)
+    bd = bd_table(curves, "whole picture")["tiles"]
+    by_key = {(r.picture, r.setting, r.codec): r for r in results}
+    changes = [by_key[(r.picture, r.setting, "tiles")].psnr - r.psnr for r in results if r.codec == "whole picture"]
+    summary = {
+        "model": loaded.name,
+        "tiles": TILES.name,
+        "bd_rate_tiles_vs_whole_percent": {"psnr": round(bd.psnr, 3), "msssim_db": round(bd.msssim_db, 3)},
+        "psnr_change_db": {"mean": round(sum(changes) / len(changes), 4), "min": round(min(changes), 4),
+                           "max": round(max(changes), 4)},
+        "curves": {name: [vars(p) for p in curve.points] for name, curve in curves.items()},
+        "results": [vars(r) for r in results],
+        "environment": environment(),
+    }
+    print(json.dumps({k: summary[k] for k in ("bd_rate_tiles_vs_whole_percent", "psnr_change_db")}))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(summary, indent=1) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
