@@ -52,6 +52,12 @@ def _finite(value: float) -> float | None:
     return round(value, 2) if math.isfinite(value) else None  # NaN (no overlap) is not JSON
 
 
+def _validation_of_checkpoint(curve: list[dict[str, object]], step: str | None) -> dict[str, object]:
+    """The last stage's validation record at the checkpoint's step (the best, not always the last record)."""
+    last_stage = [record for record in curve if record["stage"] == curve[-1]["stage"]]
+    return next((record for record in last_stage if str(record.get("step")) == step), curve[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", type=Path)
@@ -73,6 +79,7 @@ def main() -> None:
     target = models_dir() / f"{args.name}.safetensors"
     save_shipped_inter_codec(codec, target, {"name": args.name, "step": metadata.get("step", "")})
     curve = json.loads(args.learning_curve.read_text()) if args.learning_curve else None
+    validation = _validation_of_checkpoint(curve["curve"], metadata.get("step")) if curve and curve["curve"] else None
     measured = []
     for path in args.measured:  # BD-rates of the I+P codec against each other curve of a `tngvideo eval` report
         report = load_report(path)
@@ -95,11 +102,11 @@ def main() -> None:
         "file_bytes": target.stat().st_size,
         "training": {
             "stages": [{"run": run, "steps": int(steps), "command": command} for run, steps, command in args.stage],
-            "cpu_hours": curve["curve"][-1]["cpu_hours"] if curve and curve["curve"] else None,
+            "cpu_hours": validation["cpu_hours"] if validation else None,
             "data": TRAINING_DATA_TERMS,
             "scripts": ["scripts/train_flow.py", "scripts/train_video.py"],
             "learning_curve": str(args.learning_curve) if args.learning_curve else None,
-            "validation": curve["curve"][-1] if curve and curve["curve"] else None,
+            "validation": validation,
         },
         "measured": measured,
     }
