@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -345,3 +346,22 @@ def test_an_output_that_appears_while_writing_is_not_replaced(tmp_path: Path, sm
         writer.close()
     assert path.read_bytes() == b"someone else's file"
     assert not list(tmp_path.glob(PARTIAL_GLOB))
+
+
+def _png_header_claiming(path: Path, width: int, height: int) -> Path:
+    """A PNG whose header claims ``width`` x ``height`` (8-bit RGB) and which holds no pixels."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+    return path
+
+
+def test_a_huge_picture_is_refused_by_its_header_with_its_size_and_nothing_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    huge = _png_header_claiming(tmp_path / "huge.png", 20000, 20000)
+    assert main(["image", "encode", str(huge), str(tmp_path / "out.tng")]) == EXIT_INPUT
+    _one_error(capsys, "20000x20000")
+    assert not list(tmp_path.glob("out*"))

@@ -100,3 +100,16 @@ def test_a_multi_tile_picture_decodes_with_1_2_and_4_threads_exactly_as_encoded(
         torch.set_num_threads(previous)
     assert len(TILES.tiles(12, 36)) == 2
     assert all(np.array_equal(reconstruction, d) for d in decoded)
+
+
+def test_every_tile_runs_without_autograd_whichever_thread_computes_it() -> None:
+    """Grad mode is per thread: a worker that recorded the graph kept every activation (12 GB at 6000x4000)."""
+    seen: list[bool] = []
+
+    def record(latents: torch.Tensor) -> torch.Tensor:
+        seen.append(torch.is_grad_enabled())
+        return latents
+
+    with SMALL_TILES.inference():
+        SMALL_TILES.run(record, [ScaledInput(torch.zeros(1, 1, 8, 12), 1)], 1, workers=2)
+    assert len(seen) == 2 * 3 and not any(seen)

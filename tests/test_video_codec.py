@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 from collections.abc import Callable
 from fractions import Fraction
 from itertools import islice
@@ -31,6 +32,7 @@ from tngvideo.codecs.inter_codec import InterPayload, Reference
 from tngvideo.codecs.inter_model import InterModelConfig
 from tngvideo.codecs.latent_codec import HYPER_STRIDE, CodedLatents, LatentPayload
 from tngvideo.codecs.tiling import TILES, WHOLE_PICTURE
+from tngvideo.entropy.coder import CODER_ID
 from tngvideo.errors import BitstreamError
 from tngvideo.evaluation.video_eval import code_clip
 from tngvideo.io.frames import open_video
@@ -227,27 +229,47 @@ def test_a_nudged_reference_still_parses_the_same_symbols(
     np.testing.assert_array_equal(codec.model.frame_latent.decompress(payload.frame, *padded).symbols, frame.symbols)
 
 
-# sha256 of the decoded frames (concatenated HxWx3 uint8) of the older-format files in tests/data, as the builds
-# that wrote them decoded them (commit 88614b8, which reconstructed the whole picture): later builds must agree.
-_OLDER_FORMATS = {
-    "sample_v1_q3_3frames.tngv": (1, "886b42fb9a3b353685be75a69a0e85087f01941f45b8b91e386def135f4f0d15"),
-    "sample_v2_q3_ipp.tngv": (2, "410b18e2e30920dec6d677a013b7bc236d6160f3270e66d951287b3b7a3aec92"),
-}
+# sha256 of the decoded frames (concatenated HxWx3 uint8) of the version-1 file in tests/data, as the build that
+# wrote it decoded them (the whole picture at once; checked again with commit 88614b8): later builds must agree.
+_VERSION_1_FRAMES_SHA256 = "886b42fb9a3b353685be75a69a0e85087f01941f45b8b91e386def135f4f0d15"
 
 
-@pytest.mark.slow  # loads the shipped models
-@pytest.mark.parametrize("name", sorted(_OLDER_FORMATS))
-def test_files_of_older_format_versions_decode_to_the_same_pixels_as_before(name: str) -> None:
-    """Version 1 (all-intra, tng-image-v11, quality 3, about 27 dB) and version 2 (I P P with tng-inter-v1): both
-    reconstruct the whole picture at once, as the builds that wrote them did."""
-    version, frames_sha256 = _OLDER_FORMATS[name]
-    video = open_tngv((DATA_DIR / name).read_bytes())
-    assert video.header.version == version and video.header.reconstruction == WHOLE_PICTURE
+@pytest.mark.slow  # loads the shipped image model
+def test_a_version_1_file_decodes_to_the_same_pixels_as_before() -> None:
+    """tests/data/sample_v1_q3_3frames.tngv: all-intra, tng-image-v11, quality 3, about 27 dB."""
+    video = open_tngv((DATA_DIR / "sample_v1_q3_3frames.tngv").read_bytes())
+    assert video.header.version == 1 and video.header.reconstruction == WHOLE_PICTURE
     decoded = list(video.frames())
     originals = list(islice(open_video(DATA_DIR / "sample_foreman_qcif.mp4").frames(), 3))
     assert len(decoded) == 3
     assert all(psnr(original, got) > 26.5 for got, original in zip(decoded, originals, strict=True))
-    assert hashlib.sha256(b"".join(frame.tobytes() for frame in decoded)).hexdigest() == frames_sha256
+    assert hashlib.sha256(b"".join(frame.tobytes() for frame in decoded)).hexdigest() == _VERSION_1_FRAMES_SHA256
+
+
+def test_a_version_2_stream_reconstructs_the_whole_picture(
+    inter_models: Path, tmp_path: Path, smooth_frames: Frames
+) -> None:
+    """Version 2 has version 3's layout; its I- and P-frames decode with the whole-picture rule, not in tiles.
+    (The real version-2 sample, made with tng-inter-v1, left tests/data when that model was retired.)"""
+    wide = _png_folder(tmp_path / "wide", _moving(smooth_frames, 48, 400, 3))  # two tiles under version 3
+    models = load_video_models()
+    tiled = _encode(wide, tmp_path / "a.tngv", models, gop=4)
+    data = bytearray((tmp_path / "a.tngv").read_bytes())
+    data[4] = 2
+    header_bytes = 23 + 11 * data[22]  # the header before its CRC: fixed part, then the model table
+    data[header_bytes : header_bytes + 4] = zlib.crc32(bytes(data[:header_bytes])).to_bytes(4, "little")
+    video = open_tngv(bytes(data), models)
+    assert video.header.version == 2 and video.header.reconstruction == WHOLE_PICTURE
+    decoded = list(video.frames())
+    _, frames = unpack_video(bytes(data))
+    assert models.inter is not None and frames[1].motion is not None
+    height, width = tiled[0].shape[:2]
+    intra = models.intra.codec.decode(frames[0].payload, height, width, frames[0].quality, CODER_ID, WHOLE_PICTURE)
+    inter = models.inter.codec.decode(Reference(intra), InterPayload(frames[1].motion, frames[1].payload),
+                                      frames[1].quality, CODER_ID, reconstruction=WHOLE_PICTURE)
+    np.testing.assert_array_equal(decoded[0], intra)
+    np.testing.assert_array_equal(decoded[1], inter)
+    assert not np.array_equal(decoded[0], tiled[0])  # the two rules differ, if only slightly
 
 
 def test_the_evaluation_stops_when_the_decoder_disagrees_with_the_encoder(

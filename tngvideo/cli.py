@@ -139,16 +139,20 @@ def _refine_steps(args: argparse.Namespace) -> int:
 
 
 def _cmd_image_encode(args: argparse.Namespace) -> int:
+    from tngvideo.io.frames import open_video
     from tngvideo.io.pictures import read_picture
-    from tngvideo.tng_image import encode_image, encode_image_within, load_image_codec
 
     output = _output_path(args.output, args.overwrite)
     steps = _refine_steps(args)
     if args.bpp is not None and not args.bpp > 0:
         raise UsageError(f"--bpp must be positive, got {args.bpp}")
-    frame = read_picture(_existing_input(args.input))
+    source = _existing_input(args.input)
+    info = open_video(source).info  # the size from the file's header: refuse before decoding or loading anything
+    _check_size(args.input, info.width, info.height)
+    from tngvideo.tng_image import encode_image, encode_image_within, load_image_codec
+
+    frame = read_picture(source)
     height, width = frame.shape[:2]
-    _check_size(args.input, width, height)
     loaded = load_image_codec(args.model)
     if args.bpp is None:
         _check_quality(args.quality, loaded.codec.num_levels)

@@ -124,7 +124,8 @@ class Reconstruction:
             row, column = tile
             crops = [i.tensor[..., row.read_start * i.scale : row.read_stop * i.scale,
                               column.read_start * i.scale : column.read_stop * i.scale] for i in inputs]
-            output = transform(*(crop.contiguous(memory_format=layout) for crop in crops))
+            with torch.no_grad():  # grad mode is per thread: without this a worker would keep every activation
+                output = transform(*(crop.contiguous(memory_format=layout) for crop in crops))
             top, left = (row.start - row.read_start) * output_scale, (column.start - column.read_start) * output_scale
             return output[..., top : top + (row.stop - row.start) * output_scale,
                           left : left + (column.stop - column.start) * output_scale]

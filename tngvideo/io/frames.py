@@ -184,7 +184,8 @@ def _probe_file(path: Path, default_range: Range) -> VideoInfo:
         stream = container.streams.video[0]
         ctx = stream.codec_context
         if not ctx.width or not ctx.height:
-            raise _unreadable(path, "no frame size")
+            stored = _picture_size(path) if _is_picture_file(path) else None
+            raise _unreadable(path, f"a {stored[0]}x{stored[1]} picture, too large for ffmpeg" if stored else "no frame size")
         rgb = ctx.pix_fmt is not None and _is_rgb(av.VideoFormat(ctx.pix_fmt))
         try:
             count = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
@@ -352,9 +353,23 @@ def _picture_header(path: Path) -> tuple[Orientation, str | None]:
         with Image.open(path) as image:
             orientation = EXIF_ORIENTATIONS.get(image.getexif().get(EXIF_ORIENTATION_TAG, 1), UPRIGHT)
             cmyk = image.mode == "CMYK"
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
-        return UPRIGHT, None  # Pillow cannot parse it: ffmpeg decides whether the file is readable at all
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return UPRIGHT, None  # Pillow cannot (or will not) parse it: ffmpeg decides whether it is readable at all
     return orientation, "CMYK picture (its colour profile, if any, is not applied)" if cmyk else None
+
+
+def _picture_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from a picture's header, however large (Pillow's pixel limit guards decoding, and
+    nothing is decoded here); None if Pillow cannot parse it."""
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
+        return None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
 
 
 def _display_orientation(frame: av.VideoFrame) -> Orientation:
