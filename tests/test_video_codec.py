@@ -251,7 +251,7 @@ def test_a_version_2_stream_reconstructs_the_whole_picture(
 ) -> None:
     """Version 2 has version 3's layout; its I- and P-frames decode with the whole-picture rule, not in tiles.
     (The real version-2 sample, made with tng-inter-v1, left tests/data when that model was retired.)"""
-    wide = _png_folder(tmp_path / "wide", _moving(smooth_frames, 48, 400, 3))  # two tiles under version 3
+    wide = _png_folder(tmp_path / "wide", _moving(smooth_frames, 128, 640, 3))  # two tiles under version 3
     models = load_video_models()
     tiled = _encode(wide, tmp_path / "a.tngv", models, gop=4)
     data = bytearray((tmp_path / "a.tngv").read_bytes())
@@ -269,7 +269,7 @@ def test_a_version_2_stream_reconstructs_the_whole_picture(
                                       frames[1].quality, CODER_ID, reconstruction=WHOLE_PICTURE)
     np.testing.assert_array_equal(decoded[0], intra)
     np.testing.assert_array_equal(decoded[1], inter)
-    assert not np.array_equal(decoded[0], tiled[0])  # the two rules differ, if only slightly
+    assert any(not np.array_equal(a, b) for a, b in zip(decoded, tiled, strict=True))  # the rules differ, slightly
 
 
 def test_the_evaluation_stops_when_the_decoder_disagrees_with_the_encoder(
