@@ -11,25 +11,18 @@ bytes (the container is the same for both).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
+from tngvideo.anchors.image import ImageResult
 from tngvideo.codecs.tiling import TILES, WHOLE_PICTURE
 from tngvideo.evaluation.rd import bd_table, environment, mean_per_setting
 from tngvideo.io.pictures import picture_paths, read_picture
 from tngvideo.metrics import msssim, psnr
 from tngvideo.tng_image import load_image_codec
 
-
-@dataclass(frozen=True)
-class Result:
-    codec: str
-    setting: float
-    bpp: float
-    psnr: float
-    msssim: float
-    picture: str
+RULES = {"tiles": TILES, "whole picture": WHOLE_PICTURE}
 
 
 def main() -> None:
@@ -41,33 +34,37 @@ def main() -> None:
     args = parser.parse_args()
     loaded = load_image_codec(args.model)
     codec = loaded.codec
-    results = []
+    results: list[ImageResult] = []
+    rows: list[dict[str, object]] = []
+    changes: list[float] = []  # PSNR of tiles minus whole picture, per picture and quality
     for path in picture_paths(args.images):
         rgb = read_picture(path)
         pixels = rgb.shape[0] * rgb.shape[1]
-        for name, rule in (("tiles", TILES), ("whole picture", WHOLE_PICTURE)):
+        by_rule: dict[str, list[ImageResult]] = {}
+        for name, rule in RULES.items():
             analysed = codec.analyse(rgb, rule)
+            by_rule[name] = []
             for quality in args.qualities:
                 encoded = codec.encode_analysed(analysed, quality, rule)
                 picture = encoded.reconstruction
-                results.append(Result(name, quality, 8 * encoded.payload.num_bytes / pixels, psnr(rgb, picture),
-                                      msssim(rgb, picture), path.name))
-        tiled = {r.setting: r.psnr for r in results[-2 * len(args.qualities):] if r.codec == "tiles"}
-        whole = {r.setting: r.psnr for r in results[-2 * len(args.qualities):] if r.codec == "whole picture"}
-        print(f"{path.name}: PSNR tiles - whole " + " ".join(f"{tiled[q] - whole[q]:+.4f}" for q in args.qualities),
-              flush=True)
+                size = encoded.payload.num_bytes
+                by_rule[name].append(ImageResult(name, quality, size, 8 * size / pixels, psnr(rgb, picture),
+                                                 msssim(rgb, picture)))
+            results += by_rule[name]
+            rows += [{"picture": path.name, **dataclasses.asdict(r)} for r in by_rule[name]]
+        picture_changes = [t.psnr - w.psnr for t, w in zip(by_rule["tiles"], by_rule["whole picture"], strict=True)]
+        changes += picture_changes
+        print(f"{path.name}: PSNR tiles - whole " + " ".join(f"{c:+.4f}" for c in picture_changes), flush=True)
     curves = mean_per_setting(results)
     bd = bd_table(curves, "whole picture")["tiles"]
-    by_key = {(r.picture, r.setting, r.codec): r for r in results}
-    changes = [by_key[(r.picture, r.setting, "tiles")].psnr - r.psnr for r in results if r.codec == "whole picture"]
     summary = {
         "model": loaded.name,
         "tiles": TILES.name,
         "bd_rate_tiles_vs_whole_percent": {"psnr": round(bd.psnr, 3), "msssim_db": round(bd.msssim_db, 3)},
         "psnr_change_db": {"mean": round(sum(changes) / len(changes), 4), "min": round(min(changes), 4),
                            "max": round(max(changes), 4)},
-        "curves": {name: [vars(p) for p in curve.points] for name, curve in curves.items()},
-        "results": [vars(r) for r in results],
+        "curves": {name: [dataclasses.asdict(p) for p in curve.points] for name, curve in curves.items()},
+        "results": rows,
         "environment": environment(),
     }
     print(json.dumps({k: summary[k] for k in ("bd_rate_tiles_vs_whole_percent", "psnr_change_db")}))

@@ -134,12 +134,11 @@ class Reconstruction:
             return compute(tiles[0]).contiguous()
         pool_size = min(len(tiles), workers or _WORKERS.get())
         with ThreadPoolExecutor(max_workers=pool_size) as pool:
-            parts = iter(pool.map(compute, tiles))
-            first = next(parts)
-            output = first.new_empty((*first.shape[:-2], rows * output_scale, columns * output_scale))
-            for (row, column), part in zip(tiles, (first, *parts)):
-                output[..., row.start * output_scale : row.stop * output_scale,
-                       column.start * output_scale : column.stop * output_scale] = part
+            parts = list(pool.map(compute, tiles))
+        output = parts[0].new_empty((*parts[0].shape[:-2], rows * output_scale, columns * output_scale))
+        for (row, column), part in zip(tiles, parts, strict=True):
+            output[..., row.start * output_scale : row.stop * output_scale,
+                   column.start * output_scale : column.stop * output_scale] = part
         return output
 
 
