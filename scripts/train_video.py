@@ -16,6 +16,7 @@ The image model (--image-weights) codes each sequence's first frame, as the I-fr
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -61,6 +62,15 @@ def main() -> None:
     parser.add_argument("--crop-size", type=int, default=128)
     parser.add_argument("--sequence-length", type=int, default=2)
     parser.add_argument("--motion-latent", type=int, default=64)
+    parser.add_argument("--motion-context", choices=["none", "checkerboard"], default=None,
+                        help="the motion latents' spatial context (default: the initial weights', else none); a "
+                        "checkerboard added to weights without one starts at zero, coding as before")
+    parser.add_argument("--prediction-pyramid", type=int, default=None, metavar="CHANNELS",
+                        help="feed the frame coder the prediction at 1/2-1/8 resolution through a pyramid of this "
+                        "width (default: the initial weights', else none); added to weights without one, it starts "
+                        "at zero, coding as before")
+    parser.add_argument("--density-lr-scale", type=float, default=1.0,
+                        help="learning rate of the hyper-latents' factorized densities relative to the new parts'")
     args = parser.parse_args()
     schedule = schedule_of(args)
 
@@ -70,9 +80,13 @@ def main() -> None:
     else:
         flow = flow_config_of(args.flow_weights) if args.flow_weights else InterModelConfig().flow
         model_config = InterModelConfig(frame=intra.config, flow=flow, motion_latent_channels=args.motion_latent)
+    if args.motion_context is not None:
+        model_config = dataclasses.replace(model_config, motion_context=args.motion_context)
+    if args.prediction_pyramid is not None:
+        model_config = dataclasses.replace(model_config, prediction_pyramid_channels=args.prediction_pyramid)
     config = InterTrainingConfig(model=model_config, stage=args.stage, sequence_length=args.sequence_length,
                                  batch_size=args.batch_size, crop_size=args.crop_size,
-                                 borrowed_lr_scale=args.borrowed_lr_scale)
+                                 borrowed_lr_scale=args.borrowed_lr_scale, density_lr_scale=args.density_lr_scale)
     model = InterModel(model_config)
     root = args.data or data_root()
     video = VideoDataConfig()
@@ -82,7 +96,7 @@ def main() -> None:
     def initialise() -> dict[str, object]:
         if args.init_weights is not None:  # a checkpoint, or a shipped file (whose coding tables are left out)
             state = load_state(args.init_weights)
-            model.load_state_dict({k: v for k, v in state.items() if not k.startswith((MOTION_TABLES, FRAME_TABLES))})
+            model.load_grown({k: v for k, v in state.items() if not k.startswith((MOTION_TABLES, FRAME_TABLES))})
         else:
             model.initialise_from_image(intra_state)
             if args.warm_start == "residual":

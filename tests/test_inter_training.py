@@ -18,6 +18,7 @@ from torch import nn
 from tngvideo.codecs.flow import FlowConfig, FlowEstimator, warp
 from tngvideo.codecs.image_model import ImageModel
 from tngvideo.codecs.inter_model import InterModel
+from tngvideo.training.inter_task import InterTraining, InterTrainingConfig
 from tngvideo.training.loop import Schedule, TrainingLoop
 from tngvideo.training.synthetic_flow import synthetic_pairs
 from tngvideo.training.video_data import Segment, SequenceCrops, scene_cuts
@@ -186,3 +187,56 @@ def test_bfloat16_training_keeps_the_motion_path_and_the_likelihoods_in_float32(
     assert torch.equal(mixed.prediction, plain.prediction) and torch.equal(mixed.flow, plain.flow)
     assert frame.frame.y_likelihoods.dtype == frame.motion.y_likelihoods.dtype == torch.float32
     assert frame.x_hat.dtype == torch.bfloat16  # the frame transforms did run in bfloat16
+
+
+def test_a_motion_context_and_a_prediction_pyramid_added_to_trained_weights_code_as_they_did() -> None:
+    torch.manual_seed(5)
+    trained = InterModel(dataclasses.replace(TINY_INTER_CONFIG, prediction_pyramid_channels=0))
+    with torch.no_grad():
+        for parameter in trained.parameters():
+            parameter.add_(0.01 * torch.randn_like(parameter))
+    grown = InterModel(dataclasses.replace(TINY_INTER_CONFIG, motion_context="checkerboard",
+                                           prediction_pyramid_channels=4))
+    grown.load_grown(trained.state_dict())
+    trained.eval()
+    grown.eval()
+    reference, x, level = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64), torch.tensor([3.0])
+    with torch.no_grad():
+        before, after = trained(reference, x, level), grown(reference, x, level)
+    assert torch.equal(after.x_hat, before.x_hat)
+    assert torch.equal(after.motion.y_likelihoods, before.motion.y_likelihoods)
+    assert len(grown.new_modules()) == len(trained.new_modules()) + 4  # the pyramids and their inputs train as new
+    with pytest.raises(ValueError, match="unexpected"):
+        trained.load_grown(grown.state_dict())  # weights with a context this model lacks
+
+
+def test_the_hyper_latent_densities_train_at_their_own_rate() -> None:
+    rng = np.random.default_rng(0)
+    segment = Segment("noise", rng.integers(0, 256, (3, 64, 64, 3), dtype=np.uint8))
+    image = tiny_model()
+    model = InterModel(dataclasses.replace(TINY_INTER_CONFIG, frame=TINY_CONFIG))
+    config = InterTrainingConfig(model=model.config, stage="joint", crop_size=64, validation_crop=64,
+                                 validation_length=2, validation_sequences=1, density_lr_scale=10.0)
+    task = InterTraining(config, model, image, [segment], [segment], seed=0)
+    scales = {id(p): group["lr_scale"] for group in task.trainable_parameters() for p in group["params"]}
+    assert all(scales[id(p)] == 10.0 for p in model.motion.latent.z_prior.parameters())
+    assert all(scales[id(p)] == 10.0 for p in model.frame_latent.z_prior.parameters())
+    assert all(scales[id(p)] == 1.0 for p in model.motion.latent.h_a.parameters())
+    assert all(scales[id(p)] == config.borrowed_lr_scale for p in model.frame_latent.h_a.parameters())
+    assert len(scales) == sum(1 for p in model.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("transform", ["frame_analysis", "frame_synthesis"])
+def test_every_input_of_the_prediction_pyramid_reaches_the_transforms_output(transform: str) -> None:
+    torch.manual_seed(6)
+    model = InterModel(TINY_INTER_CONFIG).eval()
+    conditional = getattr(model, transform)
+    prediction = torch.rand(1, 3, 64, 64)
+    inputs = torch.rand(1, 3, 64, 64) if transform == "frame_analysis" else torch.randn(1, 12, 4, 4)
+    with torch.no_grad():
+        plain = conditional(inputs, prediction)
+        for adapter in conditional.pyramid_inputs:
+            adapter.weight.normal_(0.0, 0.1)
+            changed = conditional(inputs, prediction)
+            assert not torch.equal(changed, plain)
+            adapter.weight.zero_()

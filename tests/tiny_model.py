@@ -24,6 +24,7 @@ TINY_INTER_CONFIG = InterModelConfig(
     motion_hidden_channels=8,
     motion_latent_channels=8,
     motion_hyper_channels=8,
+    prediction_pyramid_channels=4,
 )
 
 
@@ -76,6 +77,10 @@ def tiny_inter_model(seed: int = 0, context: SpatialContext = "none") -> InterMo
             level.net[-1].weight.normal_(0.0, 0.01)
         model.frame_analysis.prediction_input.weight.normal_(0.0, 0.1)
         model.frame_synthesis.prediction_input.weight.normal_(0.0, 0.1)
+        for conditional in (model.frame_analysis, model.frame_synthesis):
+            if conditional.pyramid_inputs is not None:
+                for parameter in conditional.pyramid_inputs.parameters():
+                    parameter.normal_(0.0, 0.1)
     return model
 
 

@@ -12,12 +12,14 @@ P-frame model starts from a trained image model::
     prediction = warp(x̂_{t-1}, decoded flow) ◄──────────────────────────────┘
     frame:  analysis([x_t, prediction]) ─► LatentCodec ─► synthesis(ŷ, prediction) ──► x̂_t
 
-The frame coder is *conditional* (Li et al., DCVC, NeurIPS 2021), in its simplest warm-startable
-form: the prediction enters the image codec's analysis through a convolution added to its first
-layer, and its synthesis through a transposed convolution (of the prediction at 1/2 resolution,
-space-to-depth) added to its last layer, both starting at zero. Initialised from an image model (:meth:`InterModel.initialise_from_image`), the P-frame
-model therefore starts as exactly the intra codec, and training can only learn to use the
-prediction. The entropy models never see the (float) prediction: their parameters come from
+The frame coder is *conditional* (Li et al., DCVC, NeurIPS 2021), in a warm-startable form: the
+prediction enters the image codec's analysis through a convolution added to its first layer, and its
+synthesis through a transposed convolution (of the prediction at 1/2 resolution, space-to-depth) added
+to its last layer; optionally (``prediction_pyramid_channels``) a small :class:`PredictionPyramid` also
+feeds both transforms at 1/2, 1/4 and 1/8 resolution. Every prediction input starts at zero, so a model
+initialised from an image model (:meth:`InterModel.initialise_from_image`), or grown from a P-frame model
+without a pyramid (:meth:`InterModel.load_grown`), starts by coding exactly as that model did, and
+training can only learn to use the prediction. The entropy models never see the (float) prediction: their parameters come from
 hyper-latents and spatial context alone, so every decoder parses the same symbols.
 """
 
@@ -52,6 +54,7 @@ class InterModelConfig:
     motion_latent_channels: int = 64
     motion_hyper_channels: int = 64
     motion_context: SpatialContext = "none"
+    prediction_pyramid_channels: int = 0  # 0: the prediction enters the frame coder at full/half resolution only
 
     STRIDE = ImageModelConfig.STRIDE  # frames are padded to this (motion and frame coders both reach 1/64)
 
@@ -102,44 +105,97 @@ class MotionCoder(nn.Module):
         return blocks + self.synthesis(decoded_latents) * FLOW_SCALE
 
 
-class ConditionalAnalysis(nn.Module):
-    """The image analysis transform, whose first layer also reads the prediction (through its own
-    convolution, which starts at zero)."""
+class PredictionPyramid(nn.Module):
+    """Features of the prediction at 1/2, 1/4 and 1/8 resolution (stride-2 3×3 convolutions with ReLU):
+    what the frame coder's transforms see of the prediction at their inner scales, where a pixel-domain
+    input alone cannot tell them which details the prediction already holds (DCVC's multi-scale
+    contexts, Sheng et al. 2022, in a light form)."""
 
-    def __init__(self, config: ImageModelConfig):
+    SCALES = 3
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.levels = nn.ModuleList(conv(3 if i == 0 else channels, channels, kernel_size=3) for i in range(self.SCALES))
+
+    def forward(self, prediction: torch.Tensor) -> list[torch.Tensor]:
+        """[features at 1/2, 1/4, 1/8]."""
+        features, pyramid = prediction, []
+        for level in self.levels:
+            features = F.relu(level(features))
+            pyramid.append(features)
+        return pyramid
+
+
+def _zero_inputs(count: int, in_channels: int, out_channels: int) -> nn.ModuleList:
+    """1×1 convolutions that add pyramid features to a transform's hidden features, starting at zero (so a
+    grown model codes as before)."""
+    inputs = nn.ModuleList(conv(in_channels, out_channels, kernel_size=1, stride=1) for _ in range(count))
+    for parameter in inputs.parameters():
+        nn.init.zeros_(parameter)
+    return inputs
+
+
+def _run_adding(transform: nn.Sequential, features: torch.Tensor, before: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Run ``transform``, adding ``before[name]`` to the input of its layer ``name``."""
+    for name, layer in transform.named_children():
+        if name in before:
+            features = features + before[name]
+        features = layer(features)
+    return features
+
+
+class ConditionalAnalysis(nn.Module):
+    """The image analysis transform, which also reads the prediction: through a convolution added to its
+    first layer's output and, with a :class:`PredictionPyramid`, at 1/4 and 1/8 resolution too (every
+    prediction input starts at zero)."""
+
+    # The layers (of layers.analysis_transform) whose inputs the prediction is added to: the GDNs at 1/2, 1/4, 1/8.
+    _INPUTS_AT = ("1", "3", "5")
+
+    def __init__(self, config: ImageModelConfig, pyramid_channels: int = 0):
         super().__init__()
         self.transform = analysis_transform(3, config.hidden_channels, config.latent_channels,
                                             config.analysis_residual_blocks)
         self.prediction_input = conv(3, config.hidden_channels)
         for parameter in self.prediction_input.parameters():
             nn.init.zeros_(parameter)
+        self.pyramid = PredictionPyramid(pyramid_channels) if pyramid_channels else None
+        self.pyramid_inputs = _zero_inputs(2, pyramid_channels, config.hidden_channels) if pyramid_channels else None
 
     def forward(self, x: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor:
-        first, *rest = self.transform
-        features = first(x) + self.prediction_input(prediction)
-        for layer in rest:
-            features = layer(features)
-        return features
+        added = [self.prediction_input(prediction)]
+        if self.pyramid is not None and self.pyramid_inputs is not None:
+            pyramid = self.pyramid(prediction)
+            added += [adapt(features) for adapt, features in zip(self.pyramid_inputs, pyramid[1:], strict=True)]
+        return _run_adding(self.transform, x, dict(zip(self._INPUTS_AT, added, strict=False)))
 
 
 class ConditionalSynthesis(nn.Module):
-    """The image synthesis transform, whose last layer also reads the prediction (space-to-depth at 1/2
-    resolution, through its own transposed convolution, which starts at zero)."""
+    """The image synthesis transform, which also reads the prediction: space-to-depth at 1/2 resolution
+    through its own transposed convolution added to the output and, with a :class:`PredictionPyramid`,
+    at the inputs of its upsampling layers at 1/8, 1/4 and 1/2 (every prediction input starts at zero)."""
 
-    def __init__(self, config: ImageModelConfig):
+    # The layers (of layers.synthesis_transform) whose inputs pyramid features are added to: the
+    # transposed convolutions from 1/8, 1/4 and 1/2 resolution.
+    _INPUTS_AT = ("2", "4", "6")
+
+    def __init__(self, config: ImageModelConfig, pyramid_channels: int = 0):
         super().__init__()
         self.transform = synthesis_transform(config.latent_channels, config.hidden_channels, 3,
                                              config.synthesis_residual_blocks, config.synthesis_half_resolution_block)
         self.prediction_input = deconv(_PREDICTION_CHANNELS_AT_HALF, 3)
         for parameter in self.prediction_input.parameters():
             nn.init.zeros_(parameter)
+        self.pyramid = PredictionPyramid(pyramid_channels) if pyramid_channels else None
+        self.pyramid_inputs = _zero_inputs(3, pyramid_channels, config.hidden_channels) if pyramid_channels else None
 
     def forward(self, decoded_latents: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor:
-        *body, last = self.transform
-        features = decoded_latents
-        for layer in body:
-            features = layer(features)
-        return last(features) + self.prediction_input(F.pixel_unshuffle(prediction, 2))
+        added: dict[str, torch.Tensor] = {}
+        if self.pyramid is not None and self.pyramid_inputs is not None:
+            coarse_first = reversed(self.pyramid(prediction))
+            added = {name: adapt(features) for name, adapt, features
+                     in zip(self._INPUTS_AT, self.pyramid_inputs, coarse_first, strict=True)}
+        return _run_adding(self.transform, decoded_latents, added) + self.prediction_input(F.pixel_unshuffle(prediction, 2))
 
 
 @dataclass(frozen=True)
@@ -178,9 +234,9 @@ class InterModel(nn.Module):
         frame = config.frame
         self.flow = FlowEstimator(config.flow)
         self.motion = MotionCoder(config)
-        self.frame_analysis = ConditionalAnalysis(frame)
+        self.frame_analysis = ConditionalAnalysis(frame, config.prediction_pyramid_channels)
         self.frame_latent = LatentCodec(frame.latent_channels, frame.hyper_channels, frame.level_lambdas, frame.context)
-        self.frame_synthesis = ConditionalSynthesis(frame)
+        self.frame_synthesis = ConditionalSynthesis(frame, config.prediction_pyramid_channels)
 
     def predict(self, reference: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
         """The motion-compensated prediction: the decoded reference warped by the decoded flow."""
@@ -242,6 +298,18 @@ class InterModel(nn.Module):
                     synthesis_input.weight[channel * 4 + row * 2 + column, channel, size + row, size + column] = 1.0
         synthesis_input.bias.fill_(-0.5)  # type: ignore[union-attr]
 
+    def load_grown(self, state: dict[str, torch.Tensor]) -> None:
+        """Load the weights of a model like this one but without some of its optional parts: checkerboard
+        contexts and prediction pyramids (e.g. added to trained weights). A new part keeps its fresh
+        initialisation, whose effect is zero (a context's correction, a pyramid's inputs), so the model codes
+        exactly as those weights did; anything else missing or unexpected is an error."""
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        optional = ("motion.latent.checkerboard.", "frame_latent.checkerboard.", "frame_analysis.pyramid",
+                    "frame_synthesis.pyramid")
+        others = [key for key in missing if not key.startswith(optional)]
+        if others or unexpected:
+            raise ValueError(f"weights do not fit this model: missing {others}, unexpected {list(unexpected)}")
+
     def load_motion(self, state: dict[str, torch.Tensor]) -> None:
         """Take the flow network and the motion coder from another P-frame model's weights (an earlier stage)."""
         for name, module in (("flow", self.flow), ("motion", self.motion)):
@@ -250,4 +318,6 @@ class InterModel(nn.Module):
     def new_modules(self) -> list[nn.Module]:
         """What an image model does not have (trained from zero or from stage 1): the flow network, the motion
         coder, and the prediction's inputs of the frame coder."""
-        return [self.flow, self.motion, self.frame_analysis.prediction_input, self.frame_synthesis.prediction_input]
+        conditional = (self.frame_analysis, self.frame_synthesis)
+        return [self.flow, self.motion, *(module.prediction_input for module in conditional),
+                *(part for module in conditional for part in (module.pyramid, module.pyramid_inputs) if part is not None)]
