@@ -37,7 +37,7 @@ def parameters_with_context(
     latents: torch.Tensor,
     anchors: torch.Tensor,
 ) -> torch.Tensor:
-    """The one rule shared by training (float) and coding (fixed point): anchors keep the hyperprior's
+    """The rule of training (coding applies it a band at a time): anchors keep the hyperprior's
     parameters; the other positions get ``correct(parameters, latents at the anchors, zero elsewhere)``."""
     return torch.where(anchors, parameters, correct(parameters, latents * anchors))
 
@@ -76,12 +76,20 @@ class CheckerboardContext(nn.Module):
 
 
 class FixedPointCheckerboard:
-    """Exact integer twin of :class:`CheckerboardContext` on fixed-point tensors."""
+    """Exact integer twin of :class:`CheckerboardContext` on fixed-point tensors, a band of latent rows at a time."""
 
     def __init__(self, module: CheckerboardContext):
         self._context = FixedPointNetwork(module.context)
         self._correction = FixedPointNetwork(module.correction)
 
-    def __call__(self, parameters: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
-        context = self._context.run_fixed(anchors)
+    def anchor_window(self, rows: range, height: int) -> range:
+        """The rows of a latent grid of ``height`` rows whose anchors the parameters of ``rows`` depend on
+        (the 5x5 context's receptive field; the correction is 1x1)."""
+        return self._context.input_window(rows, height)
+
+    def __call__(self, parameters: torch.Tensor, anchors: torch.Tensor, rows: range, height: int) -> torch.Tensor:
+        """Parameters of latent ``rows`` (of ``height``) from their hyperprior ``parameters`` and the anchors'
+        values (zero elsewhere) in ``anchor_window(rows, height)``; only the non-anchors' are meant to be used."""
+        context = self._context.run_rows(anchors, rows, height)
+        # The correction is 1x1: a band of rows is a whole input to it.
         return parameters + self._correction.run_fixed(torch.cat([parameters, context], dim=1))

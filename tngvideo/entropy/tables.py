@@ -41,10 +41,15 @@ class HyperpriorTables:
         thresholds = np.ceil(midpoints * 2.0**ACTIVATION_BITS).astype(np.int64)
         return cls(PmfTable(hyper_pmfs, hyper_supports), PmfTable(latent_pmfs, latent_supports), thresholds)
 
+    @property
+    def scale_index_dtype(self) -> np.dtype:
+        """The smallest integer type of a scale index (uint8 for 64 scales): whole-grid arrays of them stay small."""
+        return np.min_scalar_type(self.scale_thresholds.size)
+
     def scale_indexes(self, scales_fixed: torch.Tensor) -> np.ndarray:
         """Scale index of every latent: how many thresholds its fixed-point scale reaches (exact integer compare)."""
         fixed = scales_fixed.numpy().astype(np.int64)
-        return np.searchsorted(self.scale_thresholds, fixed, side="right")
+        return np.searchsorted(self.scale_thresholds, fixed, side="right").astype(self.scale_index_dtype)
 
     def to_tensors(self, prefix: str = PREFIX) -> dict[str, torch.Tensor]:
         """The tables as int32 tensors (every count <= 2**16 and threshold fits, at half the size of
