@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tngvideo.zoo import MANIFEST_NAME, read_manifest
+import torch
+from tiny_model import tiny_codec
+
+from tngvideo.tng_image import save_shipped_image_codec
+from tngvideo.zoo import MANIFEST_NAME, load_state, read_manifest, read_metadata
 
 REPO = Path(__file__).parents[1]
 MODELS = REPO / "models"
@@ -47,3 +51,16 @@ def test_retired_models_keep_their_ids_reserved_and_name_a_commit() -> None:
     retired = [item["model_id"] for item in document["retired"]]
     assert len(set(retired)) == len(retired) and not shipped & set(retired)
     assert all(item["last_shipped_commit"] for item in document["retired"])
+
+
+def test_exporting_the_same_weights_twice_writes_the_same_bytes(tmp_path: Path) -> None:
+    """The manifest's sha256 must be reproducible from a checkpoint: safetensors alone writes its metadata
+    map in a random order, so two exports of one model used to differ in their bytes."""
+    codec = tiny_codec()
+    metadata = {f"key{i}": f"value{i}" for i in range(12)}
+    first, second = tmp_path / "first.safetensors", tmp_path / "second.safetensors"
+    save_shipped_image_codec(codec, first, metadata)
+    save_shipped_image_codec(codec, second, dict(reversed(metadata.items())))
+    assert first.read_bytes() == second.read_bytes()
+    assert read_metadata(first)["key7"] == "value7"
+    assert all(torch.equal(v, load_state(second)[k]) for k, v in load_state(first).items())

@@ -17,7 +17,8 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
 from tngvideo.errors import ModelError
@@ -52,7 +53,24 @@ def sha256_of(path: Path) -> str:
 def save_weights(model: nn.Module, config: Any, path: Path, metadata: dict[str, str] | None = None) -> None:
     """Write ``model``'s state as safetensors with its config (``config.to_json()``) in the metadata."""
     tensors = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
-    save_file(tensors, str(path), metadata={CONFIG_KEY: config.to_json(), **(metadata or {})})
+    _write_safetensors(tensors, path, {CONFIG_KEY: config.to_json(), **(metadata or {})})
+
+
+def _write_safetensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
+    """Write a safetensors file whose bytes depend only on its contents: safetensors writes its metadata
+    map in a random order (a Rust HashMap), so the header is rewritten with the metadata's keys sorted
+    (readers parse it as JSON; tensor offsets are unchanged). Exporting the same weights twice then gives
+    the same sha256. Written beside ``path`` and renamed over it, so a reader (or a memory map of the old
+    file) never sees a half-written file."""
+    data = safetensors_bytes(tensors, metadata=metadata)
+    header_size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + header_size])
+    header["__metadata__"] = dict(sorted(header.get("__metadata__", {}).items()))
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # the format aligns the tensor data to 8 bytes
+    written = path.with_name(path.name + ".writing")
+    written.write_bytes(len(text).to_bytes(8, "little") + text + data[8 + header_size :])
+    written.replace(path)
 
 
 def save_shipped_weights(
@@ -69,7 +87,7 @@ def save_shipped_weights(
         else:
             stored[name] = tensor.half() if tensor.is_floating_point() else tensor
     written = path.with_name(path.name + ".partial")  # the size (header and metadata included) is known once written
-    save_file({k: v.contiguous() for k, v in stored.items()}, str(written), metadata=metadata)
+    _write_safetensors({k: v.contiguous() for k, v in stored.items()}, written, metadata)
     size = written.stat().st_size
     if size > MAX_SHIPPED_FILE_BYTES:
         written.unlink()
