@@ -8,6 +8,9 @@
         --image-weights models/tng-image-v11.safetensors --motion-weights runs/motion-a/best.safetensors
     # stage 4: joint, on pairs, then rolling over longer sequences (--sequence-length 4)
     python scripts/train_video.py --run-dir runs/joint-a --stage joint ... --init-weights runs/frame-a/best.safetensors
+    # finish: the entropy models alone, rate-only, on larger crops (as the image codec's prior phase)
+    python scripts/train_video.py --run-dir runs/prior-a --stage prior ... --init-weights runs/joint-a/best.safetensors \
+        --crop-size 256 --batch-size 4 --borrowed-lr-scale 1
 
 The image model (--image-weights) codes each sequence's first frame, as the I-frame, and without
 --init-weights also initialises the frame coder. Resumes from ``RUN_DIR/last.*`` when present.
@@ -44,7 +47,7 @@ def _image_model(path: Path) -> tuple[ImageModel, dict[str, torch.Tensor]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_schedule_arguments(parser, steps=4000, learning_rate=1e-4, warmup_steps=200, eval_every=500)
-    parser.add_argument("--stage", choices=["motion", "frame", "joint"], required=True)
+    parser.add_argument("--stage", choices=["motion", "frame", "joint", "prior"], required=True)
     parser.add_argument("--image-weights", type=Path, required=True, help="the intra model")
     parser.add_argument("--flow-weights", type=Path, default=None, help="stage-1 flow network (without --init-weights)")
     parser.add_argument("--init-weights", type=Path, default=None, help="an earlier stage's P-frame weights")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from tiny_model import TINY_CONFIG, TINY_INTER_CONFIG, tiny_model
+from tiny_model import TINY_CONFIG, TINY_INTER_CONFIG, tiny_inter_model, tiny_model
 from torch import nn
 
 from tngvideo.codecs.flow import FlowConfig, FlowEstimator, warp
@@ -240,3 +240,23 @@ def test_every_input_of_the_prediction_pyramid_reaches_the_transforms_output(tra
             changed = conditional(inputs, prediction)
             assert not torch.equal(changed, plain)
             adapter.weight.zero_()
+
+
+def test_the_prior_stage_trains_the_entropy_models_alone_on_the_rate() -> None:
+    rng = np.random.default_rng(1)
+    segment = Segment("noise", rng.integers(0, 256, (3, 64, 64, 3), dtype=np.uint8))
+    model = tiny_inter_model()  # latents that cost bits (a fresh model's are near zero)
+    config = InterTrainingConfig(model=model.config, stage="prior", crop_size=64, validation_crop=64,
+                                 validation_length=2, validation_sequences=1, batch_size=2)
+    task = InterTraining(config, model, tiny_model(), [segment], [segment], seed=0)
+    trained = {id(p) for group in task.trainable_parameters() for p in group["params"]}
+    assert trained == {id(p) for p in model.entropy_parameters()}
+    loss, stats = task.loss(rng)
+    loss.backward()
+    assert loss.item() == pytest.approx(stats["bpp"]) and stats["bpp"] > stats["motion_bpp"] > 0
+    assert all(p.grad is None for p in model.parameters() if id(p) not in trained)
+    for codec in (model.motion.latent, model.frame_latent):
+        for module in (codec.h_a, codec.h_s, codec.z_prior):
+            assert sum(float(p.grad.abs().sum()) for p in module.parameters() if p.grad is not None) > 0
+    with pytest.raises(ValueError, match="pairs"):
+        dataclasses.replace(config, sequence_length=3)

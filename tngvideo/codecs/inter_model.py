@@ -268,6 +268,24 @@ class InterModel(nn.Module):
         x_hat = self.frame_synthesis(frame.decoded, motion.prediction)
         return InterForward(x_hat, motion.prediction, motion.flow, motion.coded, frame)
 
+    def latent_rates(self, reference: torch.Tensor, x: torch.Tensor, level: torch.Tensor) -> tuple[LatentForward, LatentForward]:
+        """The (motion, frame) latent codecs' training outputs, with every transform run without gradients
+        and the synthesis not at all: a rate-only loss on them reaches the entropy models alone, at the
+        cost of a forward pass (the prior stage's loss)."""
+        with torch.no_grad(), torch.autocast("cpu", enabled=False):
+            reference, x = reference.float(), x.float()
+            motion_y, motion_inverse_gain = self.motion.latent.gained(self.motion.features(self.flow(reference, x)), level)
+        motion = self.motion.latent.from_gained(motion_y, motion_inverse_gain)
+        with torch.no_grad():
+            with torch.autocast("cpu", enabled=False):
+                prediction = self.predict(reference, self.motion.synthesize(motion.decoded))
+            frame_y, frame_inverse_gain = self.frame_latent.gained(self.frame_features(x, prediction), level)
+        return motion, self.frame_latent.from_gained(frame_y, frame_inverse_gain)
+
+    def entropy_parameters(self) -> list[nn.Parameter]:
+        """The parameters of both latent codecs' entropy models (what the prior stage trains)."""
+        return self.motion.latent.entropy_parameters_list() + self.frame_latent.entropy_parameters_list()
+
     def initialise_from_image(self, image_state: dict[str, torch.Tensor]) -> None:
         """Start the frame coder as the image codec whose (network) weights these are: the prediction's
         inputs start at zero, so the P-frame model codes like the intra codec at first."""

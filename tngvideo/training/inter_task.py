@@ -11,7 +11,10 @@ Stages (``InterStage``), each warm-started from the previous one's weights:
   (the flow learns what predicts well at a low motion rate, not what matches a flow estimate);
 - ``frame``: the conditional frame coder alone (flow and motion frozen), the full rate–distortion loss;
 - ``joint``: everything, the full loss; with ``sequence_length`` > 2 the reference of each later frame
-  is the model's own previous output (detached): rolling training, at the cost per frame of pairs.
+  is the model's own previous output (detached): rolling training, at the cost per frame of pairs;
+- ``prior``: the entropy models of both latent codecs alone, a rate-only loss, on pairs of larger crops
+  (as the image codec's prior phase: on 128² crops the hyper-latents form a 2×2 grid, so the
+  hyperpriors only ever see picture borders).
 
 Validation (held-out clips): whole-sequence bpp and PSNR at four levels, I-frame then P-frames, and
 the BD-rate against coding every frame as an I-frame (the score, lower is better; in the motion stage
@@ -39,7 +42,7 @@ from tngvideo.training.loop import ParameterGroup
 from tngvideo.training.video_data import Segment, SequenceCrops
 from tngvideo.zoo import load_state, save_weights
 
-InterStage = Literal["motion", "frame", "joint"]
+InterStage = Literal["motion", "frame", "joint", "prior"]
 VALIDATION_LEVELS = (1.0, 3.0, 5.0, 7.0)
 
 
@@ -60,8 +63,10 @@ class InterTrainingConfig:
     density_lr_scale: float = 1.0  # learning rate of the hyper-latents' factorized densities, relative to the new parts'
 
     def __post_init__(self) -> None:
-        if self.stage not in ("motion", "frame", "joint"):
+        if self.stage not in ("motion", "frame", "joint", "prior"):
             raise ValueError(f"unknown stage {self.stage!r}")
+        if self.stage == "prior" and self.sequence_length != 2:
+            raise ValueError("the prior stage trains on pairs (it does not reconstruct a reference for a third frame)")
         if self.sequence_length < 2:
             raise ValueError("a training sequence needs at least 2 frames")
         if self.crop_size % InterModelConfig.STRIDE or self.validation_crop % InterModelConfig.STRIDE:
@@ -102,6 +107,9 @@ class InterTraining:
             frozen += [model.frame_analysis, model.frame_latent, model.frame_synthesis]
         elif self.config.stage == "frame":
             frozen += [model.flow, model.motion]
+        elif self.config.stage == "prior":
+            entropy = {id(p) for p in model.entropy_parameters()}
+            return (p for p in model.parameters() if id(p) not in entropy)
         return (p for module in frozen for p in module.parameters())
 
     def trainable_parameters(self) -> list[ParameterGroup]:
@@ -148,6 +156,12 @@ class InterTraining:
                 reference = x
                 stats["bpp"] += motion_bpp.mean().item()
                 stats["motion_bpp"] += motion_bpp.mean().item()
+            elif config.stage == "prior":
+                motion_coded, frame_coded = self.inter.latent_rates(reference, x, levels)
+                motion_bpp = motion_coded.bits() / (x.shape[2] * x.shape[3])
+                cost = motion_bpp + frame_coded.bits() / (x.shape[2] * x.shape[3])
+                stats["bpp"] += cost.mean().item()
+                stats["motion_bpp"] += motion_bpp.mean().item()
             else:
                 out = self.inter(reference, x, levels)
                 prediction_mse = ((out.prediction - x) ** 2).mean((1, 2, 3))
@@ -158,7 +172,8 @@ class InterTraining:
                 stats["motion_bpp"] += out.motion_bits_per_pixel().mean().item()
                 stats["psnr"] += float(-10 * torch.log10(mse.mean()).item())
             total = total + cost.mean()
-            stats["prediction_psnr"] += float(-10 * torch.log10(prediction_mse.mean()).item())
+            if config.stage != "prior":  # which does not predict: its stats stay 0
+                stats["prediction_psnr"] += float(-10 * torch.log10(prediction_mse.mean()).item())
         steps = frames.shape[1] - 1
         loss = total / steps
         stats = {k: v / steps for k, v in stats.items()}
