@@ -53,23 +53,27 @@ def sha256_of(path: Path) -> str:
 def save_weights(model: nn.Module, config: Any, path: Path, metadata: dict[str, str] | None = None) -> None:
     """Write ``model``'s state as safetensors with its config (``config.to_json()``) in the metadata."""
     tensors = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
-    _write_safetensors(tensors, path, {CONFIG_KEY: config.to_json(), **(metadata or {})})
+    _write_atomically(path, _safetensors_bytes(tensors, {CONFIG_KEY: config.to_json(), **(metadata or {})}))
 
 
-def _write_safetensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
-    """Write a safetensors file whose bytes depend only on its contents: safetensors writes its metadata
-    map in a random order (a Rust HashMap), so the header is rewritten with the metadata's keys sorted
-    (readers parse it as JSON; tensor offsets are unchanged). Exporting the same weights twice then gives
-    the same sha256. Written beside ``path`` and renamed over it, so a reader (or a memory map of the old
-    file) never sees a half-written file."""
+def _safetensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
+    """A safetensors file whose bytes depend only on its contents: safetensors writes its metadata map in a
+    random order (a Rust HashMap), so the header is rewritten with the metadata's keys sorted (readers parse
+    it as JSON; tensor offsets are unchanged). Exporting the same weights twice then gives the same sha256."""
     data = safetensors_bytes(tensors, metadata=metadata)
     header_size = int.from_bytes(data[:8], "little")
     header = json.loads(data[8 : 8 + header_size])
     header["__metadata__"] = dict(sorted(header.get("__metadata__", {}).items()))
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)  # the format aligns the tensor data to 8 bytes
+    return len(text).to_bytes(8, "little") + text + data[8 + header_size :]
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write beside ``path`` and rename over it: a reader (or a memory map of the old file) never sees a
+    half-written file."""
     written = path.with_name(path.name + ".writing")
-    written.write_bytes(len(text).to_bytes(8, "little") + text + data[8 + header_size :])
+    written.write_bytes(data)
     written.replace(path)
 
 
@@ -86,14 +90,11 @@ def save_shipped_weights(
             stored[name], stored[name + INT8_SCALE_SUFFIX] = _int8_with_scales(tensor)
         else:
             stored[name] = tensor.half() if tensor.is_floating_point() else tensor
-    written = path.with_name(path.name + ".partial")  # the size (header and metadata included) is known once written
-    _write_safetensors({k: v.contiguous() for k, v in stored.items()}, written, metadata)
-    size = written.stat().st_size
-    if size > MAX_SHIPPED_FILE_BYTES:
-        written.unlink()
+    data = _safetensors_bytes({k: v.contiguous() for k, v in stored.items()}, metadata)
+    if len(data) > MAX_SHIPPED_FILE_BYTES:  # the size, header and metadata included, is known before writing
         limit = MAX_SHIPPED_FILE_BYTES / 1e6
-        raise ModelError(f"{path.name}: {size / 1e6:.2f} MB, over the {limit:g} MB a shipped weight file may take")
-    written.replace(path)
+        raise ModelError(f"{path.name}: {len(data) / 1e6:.2f} MB, over the {limit:g} MB a shipped weight file may take")
+    _write_atomically(path, data)
 
 
 def _int8_with_scales(tensor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -269,18 +269,11 @@ class InterModel(nn.Module):
         return InterForward(x_hat, motion.prediction, motion.flow, motion.coded, frame)
 
     def latent_rates(self, reference: torch.Tensor, x: torch.Tensor, level: torch.Tensor) -> tuple[LatentForward, LatentForward]:
-        """The (motion, frame) latent codecs' training outputs, with every transform run without gradients
-        and the synthesis not at all: a rate-only loss on them reaches the entropy models alone, at the
-        cost of a forward pass (the prior stage's loss)."""
-        with torch.no_grad(), torch.autocast("cpu", enabled=False):
-            reference, x = reference.float(), x.float()
-            motion_y, motion_inverse_gain = self.motion.latent.gained(self.motion.features(self.flow(reference, x)), level)
-        motion = self.motion.latent.from_gained(motion_y, motion_inverse_gain)
-        with torch.no_grad():
-            with torch.autocast("cpu", enabled=False):
-                prediction = self.predict(reference, self.motion.synthesize(motion.decoded))
-            frame_y, frame_inverse_gain = self.frame_latent.gained(self.frame_features(x, prediction), level)
-        return motion, self.frame_latent.from_gained(frame_y, frame_inverse_gain)
+        """The (motion, frame) latent codecs' training outputs, the synthesis not run: with the transforms
+        frozen (the prior stage), a rate-only loss on them reaches the entropy models alone (the frame coder
+        sees a detached prediction, so no gradient runs back through the warp)."""
+        motion = self.motion_prediction(reference, x, level)
+        return motion.coded, self.frame_latent(self.frame_features(x, motion.prediction.detach()), level)
 
     def entropy_parameters(self) -> list[nn.Parameter]:
         """The parameters of both latent codecs' entropy models (what the prior stage trains)."""
