@@ -22,6 +22,7 @@ import torch
 
 from tngvideo.bitstream import FrameType, VideoHeader
 from tngvideo.codecs.inter_codec import StageTimes
+from tngvideo.codecs.motion_search import DEFAULT_SEARCH_STEPS
 from tngvideo.entropy.coder import CODER_ID
 from tngvideo.evaluation.rd import environment
 from tngvideo.io.frames import open_video
@@ -43,6 +44,8 @@ def main() -> None:
     parser.add_argument("--gop", type=int, default=32)
     parser.add_argument("--model", default=None, help="inter model name (default: the newest shipped)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--motion-search", type=int, default=DEFAULT_SEARCH_STEPS, metavar="N",
+                        help=f"encoder motion search steps per P-frame (default {DEFAULT_SEARCH_STEPS})")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -51,7 +54,8 @@ def main() -> None:
     info = source.info
     frames = list(islice(source.frames(), args.frames))
     encode_times, decode_times = StageTimes(), StageTimes()
-    encoder = VideoEncoder(models, args.quality, GopPolicy(args.gop), times=encode_times)
+    encoder = VideoEncoder(models, args.quality, GopPolicy(args.gop), times=encode_times,
+                           motion_search_steps=args.motion_search)
     encode_seconds: dict[str, list[float]] = {"I": [], "P": []}
     units = []
     for frame in frames:
@@ -73,7 +77,7 @@ def main() -> None:
     p_frames = max(len(encode_seconds["P"]), 1)
     result = {
         "clip": str(args.clip), "size": f"{info.width}x{info.height}", "frames": len(frames), "gop": args.gop,
-        "quality": args.quality, "threads": args.threads, "models": [models.intra.name, models.inter.name if models.inter else None],
+        "quality": args.quality, "threads": args.threads, "motion_search_steps": args.motion_search, "models": [models.intra.name, models.inter.name if models.inter else None],
         "encode_fps_median": round(1 / statistics.median(all_encode), 3),
         "decode_fps_median": round(1 / statistics.median(all_decode), 3),
         "encode_seconds_median": {k: round(statistics.median(v), 4) for k, v in encode_seconds.items() if v},

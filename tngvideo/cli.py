@@ -56,6 +56,10 @@ VIDEO_MODEL_HELP = (
     "shipped inter model name (its intra model comes with it), or an image model name for all-intra "
     "(default: the newest inter model)"
 )
+MOTION_SEARCH_HELP = (
+    "encoder-side motion search: N gradient steps per P-frame on its block motion vectors (default 8: about "
+    "10%% fewer P-frame bits than 0, for ~0.1 s a CIF frame); any decoder reads the files"
+)
 REFINE_HELP = (
     "encoder-side latent refinement: N gradient steps per picture (15 steps: ~5%% fewer bits at the same PSNR, "
     "~11 s more per 768x512 picture); any decoder reads the files (default 0: off)"
@@ -130,6 +134,15 @@ def _check_size(path: Path, width: int, height: int) -> None:
 
 
 # --- image commands -----------------------------------------------------------------------------
+
+
+def _motion_search_steps(args: argparse.Namespace) -> int:
+    from tngvideo.codecs.motion_search import DEFAULT_SEARCH_STEPS
+
+    if args.motion_search is None:
+        return DEFAULT_SEARCH_STEPS
+    _positive(args.motion_search, "--motion-search", 0)
+    return int(args.motion_search)
 
 
 def _refine_steps(args: argparse.Namespace) -> int:
@@ -212,6 +225,7 @@ def _cmd_video_encode(args: argparse.Namespace) -> int:
     _positive(args.start, "--start", 0)
     p_offset = _p_offset(args)
     steps = _refine_steps(args)
+    search = _motion_search_steps(args)
     if args.bitrate is not None and not args.bitrate > 0:
         raise UsageError(f"--bitrate must be positive, got {args.bitrate}")
     output = _output_path(args.output, args.overwrite)
@@ -234,7 +248,8 @@ def _cmd_video_encode(args: argparse.Namespace) -> int:
 
     summary = encode_video(source, output, choice.models, rate, GopPolicy(choice.gop, p_offset), args.frames,
                            args.start,
-                           progress=True, refine_steps=steps, on_unit=count, overwrite=args.overwrite)
+                           progress=True, refine_steps=steps, motion_search_steps=search,
+                           on_unit=count, overwrite=args.overwrite)
     if summary.frames_over_budget:
         warnings.warn(
             f"{summary.frames_over_budget} of {summary.intra_frames} I-frames exceed their share of "
@@ -286,9 +301,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     _positive(args.gop, "--gop")
     _positive(args.frames, "--frames")
     p_offset = _p_offset(args)
+    search = _motion_search_steps(args)
     clip = _existing_input(args.input)
     run_video_eval(clip, args.out, args.frames, args.gop, args.model, _refine_steps(args), args.quality,
-                   overwrite=args.overwrite, inter_quality_offset=p_offset)
+                   overwrite=args.overwrite, inter_quality_offset=p_offset, motion_search_steps=search)
     return EXIT_OK
 
 
@@ -336,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     encode.add_argument("--frames", type=int, default=None, metavar="N", help="only N frames")
     encode.add_argument("--start", type=int, default=0, metavar="K", help="skip the first K frames of the source")
     encode.add_argument("--refine", type=int, default=0, metavar="N", help=REFINE_HELP)
+    encode.add_argument("--motion-search", type=int, default=None, metavar="N", help=MOTION_SEARCH_HELP)
     encode.add_argument("--model", default=None, help=VIDEO_MODEL_HELP)
     encode.add_argument("--overwrite", action="store_true")
     encode.set_defaults(run=_cmd_video_encode)
@@ -367,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="tngvideo qualities (default: every second level, 2, 4, .., 10 for 10 levels)")
     evaluate.add_argument("--model", default=None, help=VIDEO_MODEL_HELP)
     evaluate.add_argument("--refine", type=int, default=0, metavar="N", help=REFINE_HELP)
+    evaluate.add_argument("--motion-search", type=int, default=None, metavar="N", help=MOTION_SEARCH_HELP)
     evaluate.add_argument("--overwrite", action="store_true", help="replace the reports of an earlier run in --out")
     evaluate.set_defaults(run=_cmd_eval)
 

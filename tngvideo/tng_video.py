@@ -27,6 +27,7 @@ from tngvideo.bitstream import (
     unpack_video,
     video_header_bytes,
 )
+from tngvideo.codecs.motion_search import DEFAULT_SEARCH_STEPS
 from tngvideo.entropy.coder import CODER_ID
 from tngvideo.errors import InputError
 from tngvideo.io.atomic import atomic_output
@@ -71,6 +72,7 @@ def encode_video(
     start: int = 0,
     progress: bool = False,
     refine_steps: int = 0,
+    motion_search_steps: int = DEFAULT_SEARCH_STEPS,
     on_unit: Callable[[int, np.ndarray, EncodedUnit], None] | None = None,
     overwrite: bool = True,
 ) -> VideoSummary:
@@ -82,7 +84,8 @@ def encode_video(
     ``overwrite`` an existing ``output`` is refused (before any work) and never replaced.
     """
     info = source.info
-    encoder = VideoEncoder(models, rate, gop or GopPolicy(), refine_steps)
+    encoder = VideoEncoder(models, rate, gop or GopPolicy(), refine_steps,
+                           motion_search_steps=motion_search_steps)
     header = VideoHeader(CODER_ID, models.table(), info.width, info.height, info.fps)
     available = max((info.frame_count or 0) - start, 0) or None
     total = min(available, max_frames) if available and max_frames else (available or max_frames)

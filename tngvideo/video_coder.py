@@ -26,6 +26,7 @@ from tngvideo.bitstream import (
 from tngvideo.codecs.inter_codec import InterPayload, Reference, StageTimes
 from tngvideo.codecs.latent_codec import LatentPayload
 from tngvideo.codecs.latent_refinement import refine_latents
+from tngvideo.codecs.motion_search import DEFAULT_SEARCH_STEPS
 from tngvideo.entropy.coder import CODER_ID
 from tngvideo.errors import BitstreamError, InputError
 from tngvideo.rate_control import BitrateController, as_float32, quality_for_budget
@@ -92,13 +93,15 @@ class VideoEncoder:
     """
 
     def __init__(self, models: VideoModels, rate: float | BitrateController, gop: GopPolicy = GopPolicy(),
-                 refine_steps: int = 0, times: StageTimes | None = None):
+                 refine_steps: int = 0, times: StageTimes | None = None,
+                 motion_search_steps: int = DEFAULT_SEARCH_STEPS):
         if gop.gop > 1 and models.inter is None:
             raise InputError("P-frames need an inter model (or use a GOP of 1: all-intra)")
         self.models = models
         self.rate = rate
         self.gop = gop
         self.refine_steps = refine_steps
+        self.motion_search_steps = motion_search_steps
         self.times = times  # P-frame stage times (benchmarks)
         self.buffer = DecodedPictureBuffer()
         self._gop_quality = 0.0
@@ -144,7 +147,7 @@ class VideoEncoder:
         assert self.models.inter is not None and self.buffer.reference is not None  # checked in __init__ / frame 0
         codec = self.models.inter.codec
         quality = as_float32(self.gop.inter_quality(self._gop_quality, codec.num_levels))
-        encoded = codec.encode(self.buffer.reference, frame, quality, self.times)
+        encoded = codec.encode(self.buffer.reference, frame, quality, self.times, self.motion_search_steps)
         coded = CodedFrame(FrameType.INTER, quality, encoded.payload.frame, encoded.payload.motion)
         return EncodedUnit(coded, frame_bytes(coded), encoded.reconstruction)
 

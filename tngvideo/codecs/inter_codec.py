@@ -29,8 +29,9 @@ import numpy as np
 import torch
 
 from tngvideo.codecs.image_codec import pad_to_multiple, to_tensor, to_uint8
-from tngvideo.codecs.inter_model import InterModel, InterModelConfig
+from tngvideo.codecs.inter_model import FLOW_SCALE, InterModel, InterModelConfig
 from tngvideo.codecs.latent_codec import LatentPayload, latent_grid, quality_level
+from tngvideo.codecs.motion_search import DEFAULT_SEARCH_STEPS, decoded_motion, search_block_vectors
 from tngvideo.codecs.tiling import LATENT_PIXELS, TILES, Reconstruction, ScaledInput
 from tngvideo.entropy.coder import CODER_ID
 from tngvideo.entropy.tables import HyperpriorTables
@@ -115,11 +116,12 @@ class InterCodec:
     def level(self, quality: float) -> torch.Tensor:
         return quality_level(quality, self.num_levels)
 
-    def encode(self, reference: Reference, rgb: np.ndarray, quality: float,
-               times: StageTimes | None = None) -> EncodedInterFrame:
+    def encode(self, reference: Reference, rgb: np.ndarray, quality: float, times: StageTimes | None = None,
+               motion_search_steps: int = DEFAULT_SEARCH_STEPS) -> EncodedInterFrame:
         """Code an HxWx3 uint8 frame as a P-frame of ``reference`` at ``quality``, reconstructed under
         :data:`~tngvideo.codecs.tiling.TILES` (the rule of the format version encoders write); ``times``
-        (benchmarks) collects the seconds spent in each stage."""
+        (benchmarks) collects the seconds spent in each stage; ``motion_search_steps`` refine the block
+        motion vectors (:mod:`~tngvideo.codecs.motion_search`, 0: the flow network's as they are)."""
         if rgb.shape[:2] != (reference.height, reference.width):
             raise InputError(f"frame size {rgb.shape[1]}x{rgb.shape[0]} differs from the reference's "
                              f"{reference.width}x{reference.height}")
@@ -131,6 +133,14 @@ class InterCodec:
             flow = model.flow(reference.tensor, x)
         with rule.inference(), stage("motion transforms"):
             motion_features = rule.run(model.motion.features, [ScaledInput(flow, LATENT_PIXELS)], 1)
+        with stage("motion search"):
+            if motion_search_steps > 0:
+                with rule.inference():
+                    start = decoded_motion(model, motion_features, level)
+                    correction = rule.run(model.motion.synthesis, [ScaledInput(start, 1)], LATENT_PIXELS) * FLOW_SCALE
+                motion_features = search_block_vectors(model, reference.tensor, x, motion_features, correction, level,
+                                                       motion_search_steps, reference.height, reference.width)
+        with torch.no_grad():
             motion_y, _ = motion_latent.gained(motion_features, level)
         with stage("entropy coding"), torch.no_grad():
             motion_payload, motion_coded = motion_latent.compress(motion_y)

@@ -36,6 +36,7 @@ import numpy as np
 
 from tngvideo.anchors.video import DEFAULT_CRFS, FrameRecord, VideoAnchor, VideoResult, encode_clip, summarise
 from tngvideo.bitstream import FrameType
+from tngvideo.codecs.motion_search import DEFAULT_SEARCH_STEPS
 from tngvideo.errors import ModelError, UsageError
 from tngvideo.evaluation.image_eval import bd_of_test_against_each, check_reports, format_bd_against
 from tngvideo.evaluation.rd import (
@@ -94,6 +95,7 @@ def code_clip(
     name: str,
     max_frames: int | None = None,
     refine_steps: int = 0,
+    motion_search_steps: int = DEFAULT_SEARCH_STEPS,
 ) -> list[VideoResult]:
     """The clip through the real encoder and decoder at each quality (see module docstring), measured
     per frame; raises RuntimeError when a decoded frame differs from the encoder's reconstruction."""
@@ -103,7 +105,8 @@ def code_clip(
         for quality in qualities:
             print(f"{name}, quality {quality:g}:", file=sys.stderr)
             path = Path(folder) / f"{name}-q{quality:g}.tngv"
-            records, digests = _encode_measured(source, path, models, gop, quality, max_frames, refine_steps)
+            records, digests = _encode_measured(source, path, models, gop, quality, max_frames, refine_steps,
+                                                motion_search_steps)
             _check_decoder(path.read_bytes(), models, digests, f"{name} quality {quality:g}")
             results.append(summarise(name, quality, records, info.width, info.height))
     return results
@@ -111,7 +114,7 @@ def code_clip(
 
 def _encode_measured(
     source: VideoSource, path: Path, models: VideoModels, gop: GopPolicy, quality: float, max_frames: int | None,
-    refine_steps: int,
+    refine_steps: int, motion_search_steps: int,
 ) -> tuple[list[FrameRecord], list[bytes]]:
     """Encode into ``path``; every frame's record, and a digest of what the decoder must reproduce
     (digests, not pictures: the clip need not fit in memory)."""
@@ -127,7 +130,7 @@ def _encode_measured(
         digests.append(_digest(reconstruction))
 
     encode_video(source, path, models, quality, gop, max_frames, progress=True, refine_steps=refine_steps,
-                 on_unit=measure)
+                 motion_search_steps=motion_search_steps, on_unit=measure)
     return records, digests
 
 
@@ -151,6 +154,7 @@ def run_video_eval(
     qualities: Sequence[float] | None = None,
     overwrite: bool = True,
     inter_quality_offset: float = DEFAULT_INTER_QUALITY_OFFSET,
+    motion_search_steps: int = DEFAULT_SEARCH_STEPS,
 ) -> RDReport:
     """Measure tngvideo (and tngvideo-intra) and the anchors; print tables, save JSON/CSV/plot.
 
@@ -186,11 +190,12 @@ def run_video_eval(
         if inter is not None:
             main_curve = TNG_CURVE
             gop_policy = GopPolicy(choice.gop, inter_quality_offset)
-            results += code_clip(source, choice.models, gop_policy, sweep, TNG_CURVE, max_frames, refine_steps)
+            results += code_clip(source, choice.models, gop_policy, sweep, TNG_CURVE, max_frames, refine_steps,
+                                 motion_search_steps)
             settings[TNG_CURVE] = (
                 f"tngvideo encode/decode, GOP {choice.gop}: I-frames of image model {intra.name!r}, P-frames of "
-                f"inter model {inter.name!r}; qualities {list(sweep)}{refinement}; every decoded frame equals "
-                "the encoder's reconstruction"
+                f"inter model {inter.name!r} (motion search {motion_search_steps} steps); qualities "
+                f"{list(sweep)}{refinement}; every decoded frame equals the encoder's reconstruction"
             )
         main_curve = main_curve or TNG_INTRA
         results += code_clip(source, VideoModels(intra, None), GopPolicy(1), sweep, TNG_INTRA, max_frames, refine_steps)

@@ -1,0 +1,94 @@
+"""Encoder-side motion search: it finds motion the flow network missed, never ends worse than it started,
+and its P-frames decode exactly like any others."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tiny_model import tiny_inter_model
+from torch.nn import functional as F
+
+from tngvideo.cli import EXIT_USAGE, main
+from tngvideo.codecs.flow import warp
+from tngvideo.codecs.image_model import lambdas_of_levels
+from tngvideo.codecs.inter_codec import InterCodec, Reference
+from tngvideo.codecs.inter_model import BLOCK_VECTOR_UNITS, FLOW_SCALE, InterModel
+from tngvideo.codecs.motion_search import decoded_motion, search_block_vectors
+
+
+def _cost(model: InterModel, reference: torch.Tensor, x: torch.Tensor, features: torch.Tensor,
+          correction: torch.Tensor, level: torch.Tensor) -> float:
+    """The search's objective, written out again: motion bits per pixel + λ·255²·MSE of the prediction."""
+    with torch.no_grad():
+        coded = model.motion.latent(features, level)
+        blocks = F.interpolate(coded.decoded[:, :2] / BLOCK_VECTOR_UNITS, size=x.shape[2:], mode="bilinear",
+                               align_corners=False)
+        mse = ((warp(reference, blocks + correction) - x) ** 2).mean()
+        lam = lambdas_of_levels(level, model.config.frame.level_lambdas)[0]
+        return float(coded.bits().sum() / (x.shape[2] * x.shape[3]) + lam * 255**2 * mse)
+
+
+@pytest.fixture()
+def shifted_pair() -> tuple[torch.Tensor, torch.Tensor]:
+    """(reference, current) 64x64 of blurred noise (texture that pins motion down in both directions): the
+    current frame is the reference moved 3 pixels right."""
+    noise = torch.rand(1, 3, 68, 84, generator=torch.Generator().manual_seed(3))
+    base = F.avg_pool2d(noise, 5, stride=1)
+    return base[:, :, :64, 8:72].contiguous(), base[:, :, :64, 5:69].contiguous()
+
+
+def _start(model: InterModel, x: torch.Tensor, level: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Motion features with zero block vectors (a flow network that saw no motion) and their correction."""
+    with torch.no_grad():
+        features = model.motion.features(torch.zeros(1, 2, *x.shape[2:]))
+        correction = model.motion.synthesis(decoded_motion(model, features, level)) * FLOW_SCALE
+    return features, correction
+
+
+def test_the_search_finds_a_shift_the_flow_missed_and_lowers_the_cost(shifted_pair: tuple[torch.Tensor, torch.Tensor]) -> None:
+    model = tiny_inter_model().eval()
+    reference, x = shifted_pair
+    level = torch.tensor([5.0])
+    features, correction = _start(model, x, level)
+    searched = search_block_vectors(model, reference, x, features, correction, level, 30, 64, 64)
+    # current(p) = reference(p - 3 px): the vectors (plus the synthesis's correction) move toward (-3, 0)
+    motion = searched[:, :2] / BLOCK_VECTOR_UNITS + F.avg_pool2d(correction, 16)
+    assert float(motion[:, 0].mean()) < -2.0 and float(motion[:, 1].abs().mean()) < 0.75
+    torch.testing.assert_close(searched[:, 2:], features[:, 2:])  # the learned motion latents are left alone
+    assert _cost(model, reference, x, searched, correction, level) < 0.8 * _cost(model, reference, x, features,
+                                                                                 correction, level)
+
+
+def test_the_search_never_returns_vectors_costlier_than_its_start(shifted_pair: tuple[torch.Tensor, torch.Tensor]) -> None:
+    """With a step far too large every move overshoots; the search then keeps where it started."""
+    model = tiny_inter_model().eval()
+    reference, x = shifted_pair
+    level = torch.tensor([5.0])
+    features, correction = _start(model, x, level)
+    features[:, :2] = -3.0 * BLOCK_VECTOR_UNITS  # already the right motion
+    start = _cost(model, reference, x, features, correction, level)
+    for steps in (1, 3):
+        searched = search_block_vectors(model, reference, x, features, correction, level, steps, 64, 64)
+        assert _cost(model, reference, x, searched, correction, level) <= start
+    assert search_block_vectors(model, reference, x, features, correction, level, 0, 64, 64) is features
+
+
+def test_searched_p_frames_decode_exactly_and_cost_fewer_bits_on_a_shift(shifted_pair: tuple[torch.Tensor, torch.Tensor]) -> None:
+    codec = InterCodec(tiny_inter_model())
+    reference_pixels, x = (t[0].permute(1, 2, 0).mul(255).round().byte().numpy() for t in shifted_pair)
+    reference = Reference(reference_pixels)
+    plain = codec.encode(reference, x, 6.0, motion_search_steps=0)
+    searched = codec.encode(reference, x, 6.0, motion_search_steps=8)
+    assert searched.payload.motion != plain.payload.motion
+    for encoded in (plain, searched):
+        np.testing.assert_array_equal(codec.decode(reference, encoded.payload, 6.0), encoded.reconstruction)
+
+
+def test_a_negative_motion_search_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "missing.mp4"
+    assert main(["encode", str(source), str(tmp_path / "o.tngv"), "--motion-search", "-1"]) == EXIT_USAGE
+    assert "--motion-search must be at least 0" in capsys.readouterr().err
+    assert not (tmp_path / "o.tngv").exists()
