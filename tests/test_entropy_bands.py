@@ -148,14 +148,15 @@ def _compress(codec: LatentCodec, y: torch.Tensor) -> tuple[LatentPayload, Coded
 
 
 @pytest.mark.parametrize("context", ["none", "checkerboard"])
-def test_banded_coding_writes_the_bytes_of_one_band_and_decodes_them(context: SpatialContext,
+def test_banded_coding_writes_the_bytes_of_one_band_and_decodes_them_whether_hyper_parameters_are_kept_or_not(context: SpatialContext,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     codec = _tiny_latent_codec(context)
     y = torch.randn(1, LATENT, 44, 12, generator=torch.Generator().manual_seed(5)) * 6.0  # 44 rows: several bands
     monkeypatch.setattr(latent_codec, "ENTROPY_BAND_ROWS", 10**6)
     reference_payload, reference = _compress(codec, y)
-    for band_rows in (3, 16):
+    for band_rows, kept_values in ((3, 10**9), (16, 10**9), (3, 0), (16, 0)):  # hyper parameters kept or recomputed
         monkeypatch.setattr(latent_codec, "ENTROPY_BAND_ROWS", band_rows)
+        monkeypatch.setattr(latent_codec, "KEPT_HYPER_VALUES", kept_values)
         payload, coded = _compress(codec, y)
         assert payload == reference_payload
         decoded = codec.decompress(payload, 44, 12)

@@ -52,6 +52,9 @@ HYPER_STRIDE = 4  # hyper-latents are at 1/4 of the latents' resolution
 # Latent rows whose entropy parameters the fixed-point networks compute at once: their float64 temporaries
 # follow the band, not the picture (~0.4 GB for 192 channels of a 6000-pixel-wide picture).
 ENTROPY_BAND_ROWS = 16
+# Hyper parameters (float64) of grids up to this many values are computed once for both checkerboard passes
+# (32 MB; a 1080p frame's 192-channel grid has 3.1M).
+KEPT_HYPER_VALUES = 4_000_000
 
 
 def quality_level(quality: float, num_levels: int) -> torch.Tensor:
@@ -301,8 +304,18 @@ class _ExactCoding:
             flat = positions.expand(shape).numpy().ravel()
             symbols.reshape(-1)[flat] = code_pass(flat, scale_indexes.reshape(-1)[flat], means.numpy().reshape(-1)[flat])
 
+        # The second pass reads the first pass's hyper parameters again: kept when the grid is small (every
+        # video frame up to 1080p), recomputed band by band when it is not (memory follows a band).
+        kept: dict[int, torch.Tensor] = {}
+        keep = self.checkerboard is not None and 2 * shape[1] * shape[2] * shape[3] <= KEPT_HYPER_VALUES
+
         def hyper(rows: range) -> torch.Tensor:
-            return self._hyper_rows(z_fixed, rows)
+            if rows.start in kept:
+                return kept.pop(rows.start)
+            parameters = self._hyper_rows(z_fixed, rows)
+            if keep:
+                kept[rows.start] = parameters
+            return parameters
 
         if self.checkerboard is None:
             run_pass(torch.ones(1, 1, *shape[2:], dtype=torch.bool), hyper)
