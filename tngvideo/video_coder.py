@@ -33,7 +33,7 @@ from tngvideo.rate_control import BitrateController, as_float32, quality_for_bud
 from tngvideo.tng_inter import VideoModels
 
 DEFAULT_GOP = 32
-DEFAULT_INTER_QUALITY_OFFSET = 0.0  # chosen on held-out training clips: scripts/compare_gop_qualities.py
+DEFAULT_INTER_QUALITY_OFFSET = 0.0  # chosen on held-out training clips (scripts/compare_encoder_settings.py)
 
 
 @dataclass

@@ -1,0 +1,73 @@
+"""Encoder settings against the first one given, on held-out training clips: BD-rate per clip and mean, as JSON.
+
+    python scripts/compare_encoder_settings.py --p-offset 0 0.5 1 1.5 --frames 32 --out results/gop_qualities.json
+    python scripts/compare_encoder_settings.py --motion-search 0 8 16 --frames 16 --out results/motion_search.json
+
+One setting varies per run: the P-frames' quality offset (``GopPolicy.inter_quality_offset``) or the
+encoder's motion search steps (``codecs.motion_search``); the other stays at its default. The clips are
+the P-frame training's validation clips (``training.video_data.VALIDATION_CLIPS``), never ``video/eval``,
+so defaults chosen from this stay clean of the evaluation set. Each coding runs the real encoder and
+decoder (``evaluation.video_eval.code_clip``) at GOP 32.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from tngvideo.codecs.motion_search import DEFAULT_SEARCH_STEPS
+from tngvideo.evaluation.rd import bd_table, environment, mean_per_setting
+from tngvideo.evaluation.video_eval import code_clip
+from tngvideo.io.frames import open_video
+from tngvideo.paths import data_root
+from tngvideo.tng_inter import choose_video_models
+from tngvideo.video_coder import DEFAULT_GOP, DEFAULT_INTER_QUALITY_OFFSET, GopPolicy
+
+CLIPS = ("cotracker_cat", "davis_paragliding")  # validation clips with enough frames for a GOP (video_data)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    varied = parser.add_mutually_exclusive_group(required=True)
+    varied.add_argument("--p-offset", type=float, nargs="+", metavar="D", help="P-frame quality offsets to compare")
+    varied.add_argument("--motion-search", type=int, nargs="+", metavar="N", help="motion search steps to compare")
+    parser.add_argument("--qualities", type=float, nargs="+", default=[2.0, 4.0, 6.0, 8.0])
+    parser.add_argument("--frames", type=int, default=32)
+    parser.add_argument("--clips", nargs="+", default=list(CLIPS))
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    if args.p_offset is not None:
+        settings = {f"p-offset {v:g}": (v, DEFAULT_SEARCH_STEPS) for v in args.p_offset}
+    else:
+        settings = {f"motion-search {v}": (DEFAULT_INTER_QUALITY_OFFSET, v) for v in args.motion_search}
+    names = list(settings)
+    choice = choose_video_models(args.model, DEFAULT_GOP)
+    report: dict[str, object] = {"model": args.model, "frames": args.frames, "qualities": args.qualities, "clips": {}}
+    mean = dict.fromkeys(names, 0.0)
+    for clip in args.clips:
+        results = []
+        for name, (offset, search) in settings.items():
+            results += code_clip(open_video(data_root() / "video/train" / clip), choice.models,
+                                 GopPolicy(DEFAULT_GOP, offset), args.qualities, name, args.frames,
+                                 motion_search_steps=search)
+        curves = mean_per_setting(results)
+        table = bd_table(curves, names[0])
+        report["clips"][clip] = {  # type: ignore[index]
+            "bd_rate_psnr_percent": {name: round(bd.psnr, 2) for name, bd in table.items()},
+            "curves": {name: [vars(p) for p in curve.points] for name, curve in curves.items()},
+        }
+        for name in names:
+            mean[name] += table[name].psnr / len(args.clips)
+        print(clip, json.dumps(report["clips"][clip]["bd_rate_psnr_percent"]), flush=True)  # type: ignore[index]
+    report["mean_bd_rate_psnr_percent"] = {name: round(v, 2) for name, v in mean.items()}
+    report["environment"] = environment()
+    print(json.dumps(report["mean_bd_rate_psnr_percent"]))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
