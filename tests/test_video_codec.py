@@ -403,6 +403,22 @@ def test_eval_runs_the_real_codec_with_p_frames_and_all_intra_beside_the_anchors
     assert "BD-rate of tngvideo against each anchor" in out and "tngvideo-intra" in out
 
 
+def test_eval_codes_with_the_motion_search_asked_for(inter_models: Path, tmp_path: Path, moving_clip: Path) -> None:
+    command = ["eval", str(moving_clip), "--frames", "3", "--gop", "4", "--quality", "5", "--motion-search", "0",
+               "--out", str(tmp_path / "e")]
+    assert main(command) == 0
+    results = {(r["codec"], r["setting"]): r for r in json.loads((tmp_path / "e" / "frames.json").read_text())}
+    measured = [f["bits"] for f in results["tngvideo", 5.0]["records"]]
+
+    def unit_bits(steps: int) -> list[int]:
+        path = tmp_path / f"s{steps}.tngv"
+        _encode(moving_clip, path, load_video_models(), gop=4, quality=5.0, max_frames=3, motion_search_steps=steps)
+        return [8 * len(frame_bytes(f)) for f in unpack_video(path.read_bytes())[1]]
+
+    assert measured == unit_bits(0) != unit_bits(8)
+    assert "motion search 0 steps" in json.loads((tmp_path / "e" / "rd.json").read_text())["settings"]["tngvideo"]
+
+
 def test_eval_without_an_inter_model_measures_all_intra_and_says_so(
     models: Path, tmp_path: Path, moving_clip: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
