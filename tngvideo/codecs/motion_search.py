@@ -54,9 +54,10 @@ def search_block_vectors(model: InterModel, reference: torch.Tensor, x: torch.Te
         return features
     lam = float(lambdas_of_levels(level, model.config.frame.level_lambdas)[0])
     latent = model.motion.latent
-    gain, inverse_gain = (g[:, :2] for g in latent.gains(level))
+    all_gains, all_inverse_gains = latent.gains(level)
+    gain, inverse_gain = all_gains[:, :2], all_inverse_gains[:, :2]  # the block vectors' channels
     with torch.no_grad():  # the vectors' Gaussians, held at the proposal's (hyper-latents and context)
-        y = features * latent.gains(level)[0]
+        y = features * all_gains
         scales, means = (p[:, :2] for p in latent.entropy_parameters(torch.round(latent.h_a(y)), y))
     size = x.shape[2:]
     target = x[:, :, :height, :width]
