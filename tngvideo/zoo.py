@@ -22,6 +22,7 @@ from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
 from tngvideo.errors import ModelError
+from tngvideo.io.atomic import write_bytes_atomic
 from tngvideo.paths import models_dir as default_models_dir
 
 MANIFEST_NAME = "manifest.json"
@@ -53,7 +54,7 @@ def sha256_of(path: Path) -> str:
 def save_weights(model: nn.Module, config: Any, path: Path, metadata: dict[str, str] | None = None) -> None:
     """Write ``model``'s state as safetensors with its config (``config.to_json()``) in the metadata."""
     tensors = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
-    _write_atomically(path, _safetensors_bytes(tensors, {CONFIG_KEY: config.to_json(), **(metadata or {})}))
+    write_bytes_atomic(path, _safetensors_bytes(tensors, {CONFIG_KEY: config.to_json(), **(metadata or {})}), overwrite=True)
 
 
 def _safetensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
@@ -67,14 +68,6 @@ def _safetensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)  # the format aligns the tensor data to 8 bytes
     return len(text).to_bytes(8, "little") + text + data[8 + header_size :]
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write beside ``path`` and rename over it: a reader (or a memory map of the old file) never sees a
-    half-written file."""
-    written = path.with_name(path.name + ".writing")
-    written.write_bytes(data)
-    written.replace(path)
 
 
 def save_shipped_weights(
@@ -94,7 +87,7 @@ def save_shipped_weights(
     if len(data) > MAX_SHIPPED_FILE_BYTES:  # the size, header and metadata included, is known before writing
         limit = MAX_SHIPPED_FILE_BYTES / 1e6
         raise ModelError(f"{path.name}: {len(data) / 1e6:.2f} MB, over the {limit:g} MB a shipped weight file may take")
-    _write_atomically(path, data)
+    write_bytes_atomic(path, data, overwrite=True)
 
 
 def _int8_with_scales(tensor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
