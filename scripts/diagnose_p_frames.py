@@ -21,8 +21,8 @@ import torch
 from torch.nn import functional as F
 
 from tngvideo.codecs.flow import warp
-from tngvideo.codecs.inter_model import FLOW_SCALE, MOTION_BLOCK, InterModel
-from tngvideo.codecs.motion_search import DEFAULT_SEARCH_STEPS, decoded_motion, search_block_vectors
+from tngvideo.codecs.inter_model import MOTION_BLOCK, InterModel
+from tngvideo.codecs.motion_search import DEFAULT_SEARCH_STEPS, search_motion
 from tngvideo.evaluation.rd import environment
 from tngvideo.paths import data_root
 from tngvideo.tng_inter import load_video_models
@@ -63,9 +63,7 @@ def _searched_prediction(model: InterModel, reference: torch.Tensor, x: torch.Te
     for b in range(x.shape[0]):
         ref, cur = reference[b : b + 1], x[b : b + 1]
         features = model.motion.features(model.flow(ref, cur))
-        correction = model.motion.synthesis(decoded_motion(model, features, level)) * FLOW_SCALE
-        searched = search_block_vectors(model, ref, cur, features, correction, level, DEFAULT_SEARCH_STEPS,
-                                        *cur.shape[2:])
+        searched = search_motion(model, ref, cur, features, level, DEFAULT_SEARCH_STEPS, *cur.shape[2:])
         predictions.append(warp(ref, model.motion.synthesize(model.motion.latent(searched, level).decoded)))
     return torch.cat(predictions)
 

@@ -16,7 +16,7 @@ from tngvideo.codecs.flow import warp
 from tngvideo.codecs.image_model import lambdas_of_levels
 from tngvideo.codecs.inter_codec import InterCodec, Reference
 from tngvideo.codecs.inter_model import BLOCK_VECTOR_UNITS, FLOW_SCALE, InterModel
-from tngvideo.codecs.motion_search import decoded_motion, search_block_vectors
+from tngvideo.codecs.motion_search import search_motion
 
 
 def _cost(model: InterModel, reference: torch.Tensor, x: torch.Tensor, features: torch.Tensor,
@@ -40,20 +40,25 @@ def shifted_pair() -> tuple[torch.Tensor, torch.Tensor]:
     return base[:, :, :64, 8:72].contiguous(), base[:, :, :64, 5:69].contiguous()
 
 
-def _start(model: InterModel, x: torch.Tensor, level: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Motion features with zero block vectors (a flow network that saw no motion) and their correction."""
+def _zero_motion(model: InterModel, x: torch.Tensor) -> torch.Tensor:
+    """Motion features with zero block vectors: a flow network that saw no motion."""
     with torch.no_grad():
-        features = model.motion.features(torch.zeros(1, 2, *x.shape[2:]))
-        correction = model.motion.synthesis(decoded_motion(model, features, level)) * FLOW_SCALE
-    return features, correction
+        return model.motion.features(torch.zeros(1, 2, *x.shape[2:]))
+
+
+def _correction(model: InterModel, features: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+    """The motion synthesis's correction for ``features``' decoded latents, which the search holds."""
+    with torch.no_grad():
+        return model.motion.synthesis(model.motion.latent(features, level).decoded) * FLOW_SCALE
 
 
 def test_the_search_finds_a_shift_the_flow_missed_and_lowers_the_cost(shifted_pair: tuple[torch.Tensor, torch.Tensor]) -> None:
     model = tiny_inter_model().eval()
     reference, x = shifted_pair
     level = torch.tensor([5.0])
-    features, correction = _start(model, x, level)
-    searched = search_block_vectors(model, reference, x, features, correction, level, 30, 64, 64)
+    features = _zero_motion(model, x)
+    correction = _correction(model, features, level)
+    searched = search_motion(model, reference, x, features, level, 30, 64, 64)
     # current(p) = reference(p - 3 px): the vectors (plus the synthesis's correction) move toward (-3, 0)
     motion = searched[:, :2] / BLOCK_VECTOR_UNITS + F.avg_pool2d(correction, 16)
     assert float(motion[:, 0].mean()) < -2.0 and float(motion[:, 1].abs().mean()) < 0.75
@@ -67,13 +72,14 @@ def test_the_search_never_returns_vectors_costlier_than_its_start(shifted_pair: 
     model = tiny_inter_model().eval()
     reference, x = shifted_pair
     level = torch.tensor([5.0])
-    features, correction = _start(model, x, level)
+    features = _zero_motion(model, x)
     features[:, :2] = -3.0 * BLOCK_VECTOR_UNITS  # already the right motion
+    correction = _correction(model, features, level)
     start = _cost(model, reference, x, features, correction, level)
     for steps in (1, 3):
-        searched = search_block_vectors(model, reference, x, features, correction, level, steps, 64, 64)
+        searched = search_motion(model, reference, x, features, level, steps, 64, 64)
         assert _cost(model, reference, x, searched, correction, level) <= start
-    assert search_block_vectors(model, reference, x, features, correction, level, 0, 64, 64) is features
+    assert search_motion(model, reference, x, features, level, 0, 64, 64) is features
 
 
 def test_searched_p_frames_decode_exactly_and_cost_fewer_bits_on_a_shift(shifted_pair: tuple[torch.Tensor, torch.Tensor]) -> None:

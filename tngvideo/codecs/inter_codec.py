@@ -29,9 +29,9 @@ import numpy as np
 import torch
 
 from tngvideo.codecs.image_codec import pad_to_multiple, to_tensor, to_uint8
-from tngvideo.codecs.inter_model import FLOW_SCALE, InterModel, InterModelConfig
+from tngvideo.codecs.inter_model import InterModel, InterModelConfig
 from tngvideo.codecs.latent_codec import LatentPayload, latent_grid, quality_level
-from tngvideo.codecs.motion_search import DEFAULT_SEARCH_STEPS, decoded_motion, search_block_vectors
+from tngvideo.codecs.motion_search import DEFAULT_SEARCH_STEPS, MotionSynthesis, search_motion
 from tngvideo.codecs.tiling import LATENT_PIXELS, TILES, Reconstruction, ScaledInput
 from tngvideo.entropy.coder import CODER_ID
 from tngvideo.entropy.tables import HyperpriorTables
@@ -134,12 +134,8 @@ class InterCodec:
         with rule.inference(), stage("motion transforms"):
             motion_features = rule.run(model.motion.features, [ScaledInput(flow, LATENT_PIXELS)], 1)
         with stage("motion search"):
-            if motion_search_steps > 0:
-                with rule.inference():
-                    start = decoded_motion(model, motion_features, level)
-                    correction = rule.run(model.motion.synthesis, [ScaledInput(start, 1)], LATENT_PIXELS) * FLOW_SCALE
-                motion_features = search_block_vectors(model, reference.tensor, x, motion_features, correction, level,
-                                                       motion_search_steps, reference.height, reference.width)
+            motion_features = search_motion(model, reference.tensor, x, motion_features, level, motion_search_steps,
+                                            reference.height, reference.width, self._tiled_motion_synthesis(rule))
         with torch.no_grad():
             motion_y, _ = motion_latent.gained(motion_features, level)
         with stage("entropy coding"), torch.no_grad():
@@ -178,6 +174,12 @@ class InterCodec:
             flow = rule.run(self.model.motion.synthesize, [ScaledInput(decoded_motion, 1)], LATENT_PIXELS)
         with stage("warping"):
             return self.model.predict(reference.tensor, flow)
+
+    def _tiled_motion_synthesis(self, rule: Reconstruction) -> MotionSynthesis:
+        def run(decoded: torch.Tensor) -> torch.Tensor:
+            with rule.inference():
+                return rule.run(self.model.motion.synthesis, [ScaledInput(decoded, 1)], LATENT_PIXELS)
+        return run
 
     def _synthesize(self, decoded: torch.Tensor, prediction: torch.Tensor, reference: Reference,
                     rule: Reconstruction, stage: Callable[[str], AbstractContextManager[None]]) -> np.ndarray:

@@ -21,12 +21,15 @@ BD-rate −21.0% (8 steps) and −24.1% (16 steps) against none; 8 steps take ~0
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
 from torch.nn import functional as F
 
 from tngvideo.codecs.flow import warp
 from tngvideo.codecs.image_model import lambdas_of_levels
-from tngvideo.codecs.inter_model import BLOCK_VECTOR_UNITS, InterModel
+from tngvideo.codecs.inter_model import BLOCK_VECTOR_UNITS, FLOW_SCALE, InterModel
 from tngvideo.entropy.gaussian import gaussian_likelihood
 from tngvideo.entropy.quantization import round_straight_through
 
@@ -34,31 +37,53 @@ DEFAULT_SEARCH_STEPS = 8
 STEP_PIXELS = 0.15  # Adam's step on the vectors, in pixels (0.1-0.2 measured alike; larger oscillates)
 
 
-def decoded_motion(model: InterModel, features: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
-    """The motion latents a decoder would see for ``features`` (rounded as the training forward rounds,
-    close to the exact coder's): what the held correction of :func:`search_block_vectors` is computed from."""
-    with torch.no_grad():
-        return model.motion.latent(features, level).decoded
+# decoded motion latents -> the motion synthesis's output (before FLOW_SCALE); the encoder's runs it in tiles
+MotionSynthesis = Callable[[torch.Tensor], torch.Tensor]
 
 
-def search_block_vectors(model: InterModel, reference: torch.Tensor, x: torch.Tensor, features: torch.Tensor,
-                         correction: torch.Tensor, level: torch.Tensor, steps: int, height: int,
-                         width: int) -> torch.Tensor:
+@dataclass(frozen=True)
+class _Proposal:
+    """The flow network's motion latents as a decoder would see them (rounded as the training forward
+    rounds, close to the exact coder's), and the Gaussians of their block-vector channels."""
+
+    decoded: torch.Tensor
+    scales: torch.Tensor
+    means: torch.Tensor
+
+
+def search_motion(model: InterModel, reference: torch.Tensor, x: torch.Tensor, features: torch.Tensor,
+                  level: torch.Tensor, steps: int, height: int, width: int,
+                  synthesis: MotionSynthesis | None = None) -> torch.Tensor:
     """``features`` (the motion analysis's output for ``x``, (1, M, h, w), block vectors first) with block
-    vectors searched for the lowest cost above; ``correction`` is ``model.motion.synthesis`` of
-    :func:`decoded_motion` times ``FLOW_SCALE`` (the caller runs it under its tiling rule), and the
-    distortion counts the frame's ``height`` × ``width`` pixels only (not the padding). ``steps`` = 0
-    returns ``features`` unchanged; otherwise the cheapest vectors seen are returned, so the search never
-    ends worse than its start."""
+    vectors searched for the lowest cost above. ``synthesis`` runs ``model.motion.synthesis`` (default: as
+    it is; the encoder passes its tiling rule's runner); the distortion counts the frame's ``height`` ×
+    ``width`` pixels only (not the padding). ``steps`` = 0 returns ``features`` unchanged; otherwise the
+    cheapest vectors seen are returned, so the search never ends worse than its start."""
     if steps <= 0:
         return features
-    lam = float(lambdas_of_levels(level, model.config.frame.level_lambdas)[0])
+    proposal = _propose(model, features, level)
+    with torch.no_grad():
+        correction = (synthesis or model.motion.synthesis)(proposal.decoded) * FLOW_SCALE
+    return _search(model, reference, x, features, proposal, correction, level, steps, height, width)
+
+
+def _propose(model: InterModel, features: torch.Tensor, level: torch.Tensor) -> _Proposal:
+    """One pass of the motion latent codec's entropy networks, for both what the search holds."""
     latent = model.motion.latent
-    all_gains, all_inverse_gains = latent.gains(level)
+    with torch.no_grad():
+        y, inverse_gain = latent.gained(features, level)
+        scales, means = latent.entropy_parameters(torch.round(latent.h_a(y)), y)
+        decoded = (round_straight_through(y - means) + means) * inverse_gain
+    return _Proposal(decoded, scales[:, :2], means[:, :2])
+
+
+def _search(model: InterModel, reference: torch.Tensor, x: torch.Tensor, features: torch.Tensor,
+            proposal: _Proposal, correction: torch.Tensor, level: torch.Tensor, steps: int, height: int,
+            width: int) -> torch.Tensor:
+    lam = float(lambdas_of_levels(level, model.config.frame.level_lambdas)[0])
+    all_gains, all_inverse_gains = model.motion.latent.gains(level)
     gain, inverse_gain = all_gains[:, :2], all_inverse_gains[:, :2]  # the block vectors' channels
-    with torch.no_grad():  # the vectors' Gaussians, held at the proposal's (hyper-latents and context)
-        y = features * all_gains
-        scales, means = (p[:, :2] for p in latent.entropy_parameters(torch.round(latent.h_a(y)), y))
+    scales, means = proposal.scales, proposal.means
     size = x.shape[2:]
     target = x[:, :, :height, :width]
     vectors = (features[:, :2] / BLOCK_VECTOR_UNITS).clone().requires_grad_(True)
