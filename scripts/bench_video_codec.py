@@ -27,7 +27,7 @@ from tngvideo.entropy.coder import CODER_ID
 from tngvideo.evaluation.rd import environment
 from tngvideo.io.frames import open_video
 from tngvideo.tng_inter import load_video_models
-from tngvideo.video_coder import GopPolicy, VideoDecoder, VideoEncoder
+from tngvideo.video_coder import EncoderSettings, GopPolicy, VideoDecoder, VideoEncoder
 
 TYPE_LETTER = {FrameType.INTRA: "I", FrameType.INTER: "P"}
 
@@ -54,8 +54,8 @@ def main() -> None:
     info = source.info
     frames = list(islice(source.frames(), args.frames))
     encode_times, decode_times = StageTimes(), StageTimes()
-    encoder = VideoEncoder(models, args.quality, GopPolicy(args.gop), times=encode_times,
-                           motion_search_steps=args.motion_search)
+    settings = EncoderSettings(motion_search_steps=args.motion_search)
+    encoder = VideoEncoder(models, args.quality, GopPolicy(args.gop), settings=settings, times=encode_times)
     encode_seconds: dict[str, list[float]] = {"I": [], "P": []}
     units = []
     for frame in frames:

@@ -22,7 +22,7 @@ from tngvideo.evaluation.video_eval import code_clip
 from tngvideo.io.frames import open_video
 from tngvideo.paths import data_root
 from tngvideo.tng_inter import choose_video_models
-from tngvideo.video_coder import DEFAULT_GOP, DEFAULT_INTER_QUALITY_OFFSET, GopPolicy
+from tngvideo.video_coder import DEFAULT_GOP, DEFAULT_INTER_QUALITY_OFFSET, EncoderSettings, GopPolicy
 
 CLIPS = ("cotracker_cat", "davis_paragliding")  # validation clips with enough frames for a GOP (video_data)
 
@@ -51,7 +51,7 @@ def main() -> None:
         for name, (offset, search) in settings.items():
             results += code_clip(open_video(data_root() / "video/train" / clip), choice.models,
                                  GopPolicy(DEFAULT_GOP, offset), args.qualities, name, args.frames,
-                                 motion_search_steps=search)
+                                 settings=EncoderSettings(motion_search_steps=search))
         curves = mean_per_setting(results)
         table = bd_table(curves, names[0])
         report["clips"][clip] = {  # type: ignore[index]

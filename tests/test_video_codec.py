@@ -33,7 +33,7 @@ from tngvideo.codecs.inter_model import InterModelConfig
 from tngvideo.codecs.latent_codec import HYPER_STRIDE, CodedLatents, LatentPayload
 from tngvideo.codecs.tiling import TILES, WHOLE_PICTURE
 from tngvideo.entropy.coder import CODER_ID
-from tngvideo.errors import BitstreamError
+from tngvideo.errors import BitstreamError, InputError
 from tngvideo.evaluation.video_eval import code_clip
 from tngvideo.io.frames import open_video
 from tngvideo.io.writers import open_writer
@@ -41,7 +41,7 @@ from tngvideo.metrics import psnr
 from tngvideo.tng_image import encode_image, load_image_codec
 from tngvideo.tng_inter import VideoModels, load_video_models
 from tngvideo.tng_video import encode_video, open_tngv
-from tngvideo.video_coder import GopPolicy, VideoEncoder
+from tngvideo.video_coder import EncoderSettings, GopPolicy, VideoEncoder
 
 Frames = Callable[..., list[np.ndarray]]
 DATA_DIR = Path(__file__).parent / "data"
@@ -77,10 +77,10 @@ def _read_pngs(folder: Path) -> list[np.ndarray]:
 
 
 def _encode(source: Path, output: Path, models: VideoModels, gop: int, quality: float = 3.0,
-            **options: int) -> list[np.ndarray]:
+            settings: EncoderSettings = EncoderSettings(), **options: int) -> list[np.ndarray]:
     """Encode with the library; the encoder's reconstructions, in order."""
     reconstructions: list[np.ndarray] = []
-    encode_video(open_video(source), output, models, quality, GopPolicy(gop),
+    encode_video(open_video(source), output, models, quality, GopPolicy(gop), settings=settings,
                  on_unit=lambda index, frame, unit: reconstructions.append(unit.reconstruction), **options)
     return reconstructions
 
@@ -375,6 +375,20 @@ def test_a_gop_the_stream_lacks_is_a_one_line_error_and_writes_nothing(
     assert "--gop" in _error_line(capsys)
 
 
+def test_negative_encoder_steps_are_input_errors_in_the_library_and_usage_errors_on_the_command_line(
+    tmp_path: Path, moving_clip: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(InputError, match="latent refinement must be 0 or more steps, got -1"):
+        EncoderSettings(refine_steps=-1)
+    with pytest.raises(InputError, match="motion search must be 0 or more steps, got -2"):
+        EncoderSettings(motion_search_steps=-2)
+    assert main(["encode", str(moving_clip), str(tmp_path / "a.tngv"), "--refine", "-1"]) == EXIT_USAGE
+    assert "--refine must be 0 or more steps, got -1" in _error_line(capsys)
+    assert main(["eval", str(moving_clip), "--refine", "-1", "--out", str(tmp_path / "e")]) == EXIT_USAGE
+    assert "--refine must be 0 or more steps, got -1" in _error_line(capsys)
+    assert not (tmp_path / "a.tngv").exists() and not (tmp_path / "e").exists()
+
+
 def test_eval_runs_the_real_codec_with_p_frames_and_all_intra_beside_the_anchors(
     inter_models: Path, tmp_path: Path, moving_clip: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -412,7 +426,8 @@ def test_eval_codes_with_the_motion_search_asked_for(inter_models: Path, tmp_pat
 
     def unit_bits(steps: int) -> list[int]:
         path = tmp_path / f"s{steps}.tngv"
-        _encode(moving_clip, path, load_video_models(), gop=4, quality=5.0, max_frames=3, motion_search_steps=steps)
+        _encode(moving_clip, path, load_video_models(), gop=4, quality=5.0, max_frames=3,
+                settings=EncoderSettings(motion_search_steps=steps))
         return [8 * len(frame_bytes(f)) for f in unpack_video(path.read_bytes())[1]]
 
     assert measured == unit_bits(0) != unit_bits(8)

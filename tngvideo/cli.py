@@ -218,14 +218,13 @@ def _cmd_video_encode(args: argparse.Namespace) -> int:
     from tngvideo.rate_control import BitrateController
     from tngvideo.tng_inter import choose_video_models
     from tngvideo.tng_video import encode_video
-    from tngvideo.video_coder import DEFAULT_GOP, EncodedUnit, GopPolicy
+    from tngvideo.video_coder import DEFAULT_GOP, EncodedUnit, EncoderSettings, GopPolicy
 
     _positive(args.gop, "--gop")
     _positive(args.frames, "--frames")
     _positive(args.start, "--start", 0)
     p_offset = _p_offset(args)
-    steps = _refine_steps(args)
-    search = _motion_search_steps(args)
+    settings = EncoderSettings(_refine_steps(args), _motion_search_steps(args))
     if args.bitrate is not None and not args.bitrate > 0:
         raise UsageError(f"--bitrate must be positive, got {args.bitrate}")
     output = _output_path(args.output, args.overwrite)
@@ -248,8 +247,7 @@ def _cmd_video_encode(args: argparse.Namespace) -> int:
 
     summary = encode_video(source, output, choice.models, rate, GopPolicy(choice.gop, p_offset), args.frames,
                            args.start,
-                           progress=True, refine_steps=steps, motion_search_steps=search,
-                           on_unit=count, overwrite=args.overwrite)
+                           progress=True, settings=settings, on_unit=count, overwrite=args.overwrite)
     if summary.frames_over_budget:
         warnings.warn(
             f"{summary.frames_over_budget} of {summary.intra_frames} I-frames exceed their share of "
@@ -297,14 +295,16 @@ def _cmd_video_decode(args: argparse.Namespace) -> int:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from tngvideo.evaluation.video_eval import run_video_eval
+    from tngvideo.video_coder import EncoderSettings
 
     _positive(args.gop, "--gop")
     _positive(args.frames, "--frames")
     p_offset = _p_offset(args)
     search = _motion_search_steps(args)
     clip = _existing_input(args.input)
-    run_video_eval(clip, args.out, args.frames, args.gop, args.model, _refine_steps(args), args.quality,
-                   overwrite=args.overwrite, inter_quality_offset=p_offset, motion_search_steps=search)
+    settings = EncoderSettings(_refine_steps(args), search)
+    run_video_eval(clip, args.out, args.frames, args.gop, args.model, args.quality, overwrite=args.overwrite,
+                   inter_quality_offset=p_offset, settings=settings)
     return EXIT_OK
 
 

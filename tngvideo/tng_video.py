@@ -27,7 +27,6 @@ from tngvideo.bitstream import (
     unpack_video,
     video_header_bytes,
 )
-from tngvideo.codecs.motion_search import DEFAULT_SEARCH_STEPS
 from tngvideo.entropy.coder import CODER_ID
 from tngvideo.errors import InputError
 from tngvideo.io.atomic import atomic_output
@@ -35,7 +34,7 @@ from tngvideo.io.frames import VideoSource
 from tngvideo.plausibility import check_video
 from tngvideo.rate_control import BitrateController
 from tngvideo.tng_inter import VideoModels, models_for_stream
-from tngvideo.video_coder import EncodedUnit, GopPolicy, VideoDecoder, VideoEncoder
+from tngvideo.video_coder import EncodedUnit, EncoderSettings, GopPolicy, VideoDecoder, VideoEncoder
 
 
 @dataclass(frozen=True)
@@ -71,8 +70,7 @@ def encode_video(
     max_frames: int | None = None,
     start: int = 0,
     progress: bool = False,
-    refine_steps: int = 0,
-    motion_search_steps: int = DEFAULT_SEARCH_STEPS,
+    settings: EncoderSettings = EncoderSettings(),
     on_unit: Callable[[int, np.ndarray, EncodedUnit], None] | None = None,
     overwrite: bool = True,
 ) -> VideoSummary:
@@ -84,8 +82,7 @@ def encode_video(
     ``overwrite`` an existing ``output`` is refused (before any work) and never replaced.
     """
     info = source.info
-    encoder = VideoEncoder(models, rate, gop or GopPolicy(), refine_steps,
-                           motion_search_steps=motion_search_steps)
+    encoder = VideoEncoder(models, rate, gop or GopPolicy(), settings=settings)
     header = VideoHeader(CODER_ID, models.table(), info.width, info.height, info.fps)
     available = max((info.frame_count or 0) - start, 0) or None
     total = min(available, max_frames) if available and max_frames else (available or max_frames)

@@ -68,6 +68,23 @@ class GopPolicy:
 
 
 @dataclass(frozen=True)
+class EncoderSettings:
+    """Encoder-only effort, passed down as one object: it changes the bits, never the format, so any decoder
+    reads the files. ``refine_steps``: latent refinement steps per I-frame
+    (:mod:`~tngvideo.codecs.latent_refinement`, 0: off); ``motion_search_steps``: motion search steps per
+    P-frame (:mod:`~tngvideo.codecs.motion_search`, 0: the flow network's vectors as they are)."""
+
+    refine_steps: int = 0
+    motion_search_steps: int = DEFAULT_SEARCH_STEPS
+
+    def __post_init__(self) -> None:
+        if self.refine_steps < 0:
+            raise InputError(f"latent refinement must be 0 or more steps, got {self.refine_steps}")
+        if self.motion_search_steps < 0:
+            raise InputError(f"motion search must be 0 or more steps, got {self.motion_search_steps}")
+
+
+@dataclass(frozen=True)
 class EncodedUnit:
     """One coded frame: its unit bytes and the picture every decoder will produce for it."""
 
@@ -93,15 +110,13 @@ class VideoEncoder:
     """
 
     def __init__(self, models: VideoModels, rate: float | BitrateController, gop: GopPolicy = GopPolicy(),
-                 refine_steps: int = 0, times: StageTimes | None = None,
-                 motion_search_steps: int = DEFAULT_SEARCH_STEPS):
+                 settings: EncoderSettings = EncoderSettings(), times: StageTimes | None = None):
         if gop.gop > 1 and models.inter is None:
             raise InputError("P-frames need an inter model (or use a GOP of 1: all-intra)")
         self.models = models
         self.rate = rate
         self.gop = gop
-        self.refine_steps = refine_steps
-        self.motion_search_steps = motion_search_steps
+        self.settings = settings
         self.times = times  # P-frame stage times (benchmarks)
         self.buffer = DecodedPictureBuffer()
         self._gop_quality = 0.0
@@ -137,7 +152,7 @@ class VideoEncoder:
         else:
             quality = self.rate
         quality = as_float32(quality)  # stored as float32: code with exactly what the decoder reads
-        picture = refine_latents(codec, frame, picture, quality, self.refine_steps)
+        picture = refine_latents(codec, frame, picture, quality, self.settings.refine_steps)
         encoded = codec.encode_analysed(picture, quality)
         coded = CodedFrame(FrameType.INTRA, quality, encoded.payload)
         self._gop_quality = quality
@@ -147,7 +162,7 @@ class VideoEncoder:
         assert self.models.inter is not None and self.buffer.reference is not None  # checked in __init__ / frame 0
         codec = self.models.inter.codec
         quality = as_float32(self.gop.inter_quality(self._gop_quality, codec.num_levels))
-        encoded = codec.encode(self.buffer.reference, frame, quality, self.times, self.motion_search_steps)
+        encoded = codec.encode(self.buffer.reference, frame, quality, self.times, self.settings.motion_search_steps)
         coded = CodedFrame(FrameType.INTER, quality, encoded.payload.frame, encoded.payload.motion)
         return EncodedUnit(coded, frame_bytes(coded), encoded.reconstruction)
 

@@ -36,7 +36,6 @@ import numpy as np
 
 from tngvideo.anchors.video import DEFAULT_CRFS, FrameRecord, VideoAnchor, VideoResult, encode_clip, summarise
 from tngvideo.bitstream import FrameType
-from tngvideo.codecs.motion_search import DEFAULT_SEARCH_STEPS
 from tngvideo.errors import ModelError, UsageError
 from tngvideo.evaluation.image_eval import bd_of_test_against_each, check_reports, format_bd_against
 from tngvideo.evaluation.rd import (
@@ -52,7 +51,7 @@ from tngvideo.io.frames import VideoSource, open_video
 from tngvideo.metrics import msssim, psnr, yuv_psnr
 from tngvideo.tng_inter import VideoModels, choose_video_models
 from tngvideo.tng_video import encode_video, open_tngv
-from tngvideo.video_coder import DEFAULT_INTER_QUALITY_OFFSET, EncodedUnit, GopPolicy
+from tngvideo.video_coder import DEFAULT_INTER_QUALITY_OFFSET, EncodedUnit, EncoderSettings, GopPolicy
 
 TNG_CURVE = "tngvideo"  # the codec as `tngvideo encode` runs it: I- and P-frames
 TNG_INTRA = "tngvideo-intra"  # every frame an I-frame (GOP 1)
@@ -94,8 +93,7 @@ def code_clip(
     qualities: Sequence[float],
     name: str,
     max_frames: int | None = None,
-    refine_steps: int = 0,
-    motion_search_steps: int = DEFAULT_SEARCH_STEPS,
+    settings: EncoderSettings = EncoderSettings(),
 ) -> list[VideoResult]:
     """The clip through the real encoder and decoder at each quality (see module docstring), measured
     per frame; raises RuntimeError when a decoded frame differs from the encoder's reconstruction."""
@@ -105,8 +103,7 @@ def code_clip(
         for quality in qualities:
             print(f"{name}, quality {quality:g}:", file=sys.stderr)
             path = Path(folder) / f"{name}-q{quality:g}.tngv"
-            records, digests = _encode_measured(source, path, models, gop, quality, max_frames, refine_steps,
-                                                motion_search_steps)
+            records, digests = _encode_measured(source, path, models, gop, quality, max_frames, settings)
             _check_decoder(path.read_bytes(), models, digests, f"{name} quality {quality:g}")
             results.append(summarise(name, quality, records, info.width, info.height))
     return results
@@ -114,7 +111,7 @@ def code_clip(
 
 def _encode_measured(
     source: VideoSource, path: Path, models: VideoModels, gop: GopPolicy, quality: float, max_frames: int | None,
-    refine_steps: int, motion_search_steps: int,
+    settings: EncoderSettings,
 ) -> tuple[list[FrameRecord], list[bytes]]:
     """Encode into ``path``; every frame's record, and a digest of what the decoder must reproduce
     (digests, not pictures: the clip need not fit in memory)."""
@@ -129,8 +126,7 @@ def _encode_measured(
                                    planes["psnr_y"], planes["psnr_yuv"], msssim(frame, reconstruction)))
         digests.append(_digest(reconstruction))
 
-    encode_video(source, path, models, quality, gop, max_frames, progress=True, refine_steps=refine_steps,
-                 motion_search_steps=motion_search_steps, on_unit=measure)
+    encode_video(source, path, models, quality, gop, max_frames, progress=True, settings=settings, on_unit=measure)
     return records, digests
 
 
@@ -150,11 +146,10 @@ def run_video_eval(
     max_frames: int | None,
     gop: int,
     model: str | None = None,
-    refine_steps: int = 0,
     qualities: Sequence[float] | None = None,
     overwrite: bool = True,
     inter_quality_offset: float = DEFAULT_INTER_QUALITY_OFFSET,
-    motion_search_steps: int = DEFAULT_SEARCH_STEPS,
+    settings: EncoderSettings = EncoderSettings(),
 ) -> RDReport:
     """Measure tngvideo (and tngvideo-intra) and the anchors; print tables, save JSON/CSV/plot.
 
@@ -168,7 +163,7 @@ def run_video_eval(
     check_reports(out, REPORT_FILES, overwrite)
     source = open_video(clip)  # one open serves tngvideo and the anchors; an unreadable clip fails before model load
     results: list[VideoResult] = []
-    settings: dict[str, str] = {}
+    curve_settings: dict[str, str] = {}
     main_curve: str | None = None
     table_at: float | None = None
     try:
@@ -186,31 +181,30 @@ def run_video_eval(
         if any(not 1.0 <= q <= levels for q in sweep):
             raise UsageError(f"qualities must be between 1 and {levels}, got {', '.join(f'{q:g}' for q in sweep)}")
         table_at = table_quality(sweep)
-        refinement = f", latent refinement {refine_steps} steps on I-frames" if refine_steps else ""
+        refinement = f", latent refinement {settings.refine_steps} steps on I-frames" if settings.refine_steps else ""
         if inter is not None:
             main_curve = TNG_CURVE
             gop_policy = GopPolicy(choice.gop, inter_quality_offset)
-            results += code_clip(source, choice.models, gop_policy, sweep, TNG_CURVE, max_frames, refine_steps,
-                                 motion_search_steps)
-            settings[TNG_CURVE] = (
+            results += code_clip(source, choice.models, gop_policy, sweep, TNG_CURVE, max_frames, settings=settings)
+            curve_settings[TNG_CURVE] = (
                 f"tngvideo encode/decode, GOP {choice.gop}: I-frames of image model {intra.name!r}, P-frames of "
-                f"inter model {inter.name!r} (motion search {motion_search_steps} steps); qualities "
+                f"inter model {inter.name!r} (motion search {settings.motion_search_steps} steps); qualities "
                 f"{list(sweep)}{refinement}; every decoded frame equals the encoder's reconstruction"
             )
         main_curve = main_curve or TNG_INTRA
-        results += code_clip(source, VideoModels(intra, None), GopPolicy(1), sweep, TNG_INTRA, max_frames, refine_steps)
-        settings[TNG_INTRA] = (
+        results += code_clip(source, VideoModels(intra, None), GopPolicy(1), sweep, TNG_INTRA, max_frames, settings=settings)
+        curve_settings[TNG_INTRA] = (
             f"every frame an I-frame of image model {intra.name!r} (tngvideo encode --gop 1), "
             f"qualities {list(sweep)}{refinement}"
         )
     for anchor in eval_anchors(gop):
         for crf in DEFAULT_CRFS[anchor.encoder]:
             results.append(encode_clip(source, anchor, crf, max_frames))
-        settings[anchor.name] = anchor.describe()
+        curve_settings[anchor.name] = anchor.describe()
     curves = mean_per_setting(results)
     reference = eval_anchors(gop)[0].name
     report = RDReport(
-        f"{clip.name}: tngvideo vs x264/x265, GOP {gop}", reference, curves, settings=settings, environment=environment()
+        f"{clip.name}: tngvideo vs x264/x265, GOP {gop}", reference, curves, settings=curve_settings, environment=environment()
     )
     save_report(report, out / "rd.json")
     plot_report(report, out / "rd.png")
