@@ -27,6 +27,7 @@ import torch
 from tngvideo.codecs.image_model import ImageModel, ImageModelConfig
 from tngvideo.codecs.inter_codec import FRAME_TABLES, MOTION_TABLES
 from tngvideo.codecs.inter_model import InterModel, InterModelConfig
+from tngvideo.codecs.motion_search import DEFAULT_SEARCH_STEPS
 from tngvideo.entropy.tables import PREFIX as TABLE_PREFIX
 from tngvideo.paths import data_root
 from tngvideo.training.flow_task import flow_config_of
@@ -74,6 +75,12 @@ def main() -> None:
                         "at zero, coding as before")
     parser.add_argument("--density-lr-scale", type=float, default=1.0,
                         help="learning rate of the hyper-latents' factorized densities relative to the new parts'")
+    parser.add_argument("--search-steps", type=int, default=0,
+                        help="the encoder's motion search inside training's forward (frame and joint stages): the frame "
+                        "coder learns on the predictions the encoder codes")
+    parser.add_argument("--validation-search-steps", type=int, default=0,
+                        help="the encoder's motion search in validation (the encoder's default: "
+                        f"{DEFAULT_SEARCH_STEPS}), to score what it codes")
     args = parser.parse_args()
     schedule = schedule_of(args)
 
@@ -89,7 +96,8 @@ def main() -> None:
         model_config = dataclasses.replace(model_config, prediction_pyramid_channels=args.prediction_pyramid)
     config = InterTrainingConfig(model=model_config, stage=args.stage, sequence_length=args.sequence_length,
                                  batch_size=args.batch_size, crop_size=args.crop_size,
-                                 borrowed_lr_scale=args.borrowed_lr_scale, density_lr_scale=args.density_lr_scale)
+                                 borrowed_lr_scale=args.borrowed_lr_scale, density_lr_scale=args.density_lr_scale,
+                                 search_steps=args.search_steps, validation_search_steps=args.validation_search_steps)
     model = InterModel(model_config)
     root = args.data or data_root()
     video = VideoDataConfig()

@@ -16,8 +16,9 @@ from tiny_model import TINY_CONFIG, TINY_INTER_CONFIG, tiny_inter_model, tiny_mo
 from torch import nn
 
 from tngvideo.codecs.flow import FlowConfig, FlowEstimator, warp
-from tngvideo.codecs.image_model import ImageModel
-from tngvideo.codecs.inter_model import InterModel
+from tngvideo.codecs.image_model import ImageModel, lambdas_of_levels
+from tngvideo.codecs.inter_model import InterForward, InterModel
+from tngvideo.codecs.motion_search import search_motion
 from tngvideo.training.inter_task import InterTraining, InterTrainingConfig
 from tngvideo.training.loop import Schedule, TrainingLoop
 from tngvideo.training.synthetic_flow import synthetic_pairs
@@ -260,3 +261,23 @@ def test_the_prior_stage_trains_the_entropy_models_alone_on_the_rate() -> None:
             assert sum(float(p.grad.abs().sum()) for p in module.parameters() if p.grad is not None) > 0
     with pytest.raises(ValueError, match="pairs"):
         dataclasses.replace(config, sequence_length=3)
+
+
+def test_training_with_the_motion_search_codes_its_vectors_and_still_trains_the_flow_network() -> None:
+    """The forward codes the searched block vectors (a lower motion cost than the flow network's on a shift it
+    has not learned), and the gradient still reaches the flow network, straight through the search."""
+    model = tiny_inter_model()
+    reference = _texture(64)
+    x = torch.roll(reference, shifts=3, dims=3).contiguous()  # current(p) = reference(p - (3, 0))
+    level = torch.tensor([5.0])
+    lam = float(lambdas_of_levels(level, model.config.frame.level_lambdas)[0])
+
+    def motion_cost(out: InterForward) -> torch.Tensor:
+        return out.motion_bits_per_pixel().sum() + lam * 255**2 * ((out.prediction - x)[..., 8:-8] ** 2).mean()
+
+    plain = model(reference, x, level)
+    searched = model(reference, x, level, refine=lambda f: search_motion(model, reference, x, f, level, 20, 64, 64))
+    assert not torch.equal(searched.prediction, plain.prediction)
+    assert motion_cost(searched).item() < motion_cost(plain).item()
+    (searched.bits_per_pixel().sum() + ((searched.x_hat - x) ** 2).mean()).backward()
+    assert any(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in model.flow.parameters())

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -41,6 +42,8 @@ from tngvideo.layers import analysis_transform, conv, deconv, synthesis_transfor
 FLOW_SCALE = 4.0  # flow in pixels is divided by this before the motion analysis (keeps its inputs near unit scale)
 MOTION_BLOCK = 16  # the motion latents' grid: one block motion vector per 16×16 pixels
 BLOCK_VECTOR_UNITS = 4.0  # block motion vectors are coded in quarter pixels (at the middle level's gain)
+# motion features -> the same features with the encoder's choice of block vectors (codecs.motion_search)
+MotionRefinement = Callable[[torch.Tensor], torch.Tensor]
 _PREDICTION_CHANNELS_AT_HALF = 12  # the prediction space-to-depth at 1/2 resolution
 
 
@@ -89,9 +92,14 @@ class MotionCoder(nn.Module):
             for parameter in layer.parameters():
                 nn.init.zeros_(parameter)
 
-    def forward(self, flow: torch.Tensor, level: torch.Tensor) -> tuple[torch.Tensor, LatentForward]:
-        """(decoded flow, the latent codec's training output)."""
-        coded = self.latent(self.features(flow), level)
+    def forward(self, flow: torch.Tensor, level: torch.Tensor,
+                refine: MotionRefinement | None = None) -> tuple[torch.Tensor, LatentForward]:
+        """(decoded flow, the latent codec's training output); ``refine`` (training with the encoder's motion
+        search) replaces the features' values, straight through: the analysis keeps its gradient."""
+        features = self.features(flow)
+        if refine is not None:
+            features = features + (refine(features.detach()) - features).detach()
+        coded = self.latent(features, level)
         return self.synthesize(coded.decoded), coded
 
     def features(self, flow: torch.Tensor) -> torch.Tensor:
@@ -246,7 +254,7 @@ class InterModel(nn.Module):
         return self.frame_analysis(x, prediction)
 
     def motion_prediction(self, reference: torch.Tensor, x: torch.Tensor, level: torch.Tensor,
-                          flow: torch.Tensor | None = None) -> MotionForward:
+                          flow: torch.Tensor | None = None, refine: MotionRefinement | None = None) -> MotionForward:
         """Estimate, code and apply the motion of ``x`` relative to the decoded ``reference``.
 
         Always in float32, also when training autocasts to bfloat16: bfloat16 keeps 8 bits (a flow of
@@ -256,14 +264,15 @@ class InterModel(nn.Module):
             reference, x = reference.float(), x.float()
             if flow is None:
                 flow = self.flow(reference, x)
-            decoded_flow, coded = self.motion(flow, level)
+            decoded_flow, coded = self.motion(flow, level, refine)
             return MotionForward(self.predict(reference, decoded_flow), decoded_flow, coded)
 
     def forward(self, reference: torch.Tensor, x: torch.Tensor, level: torch.Tensor,
-                flow: torch.Tensor | None = None) -> InterForward:
+                flow: torch.Tensor | None = None, refine: MotionRefinement | None = None) -> InterForward:
         """Code ``x`` given the decoded ``reference`` (both (B, 3, H, W), H and W multiples of
-        ``config.STRIDE``) at per-sample ``level``; ``flow`` overrides the flow network."""
-        motion = self.motion_prediction(reference, x, level, flow)
+        ``config.STRIDE``) at per-sample ``level``; ``flow`` overrides the flow network, ``refine`` changes
+        the motion features as the encoder's search would (see :meth:`MotionCoder.forward`)."""
+        motion = self.motion_prediction(reference, x, level, flow, refine)
         frame = self.frame_latent(self.frame_features(x, motion.prediction), level)
         x_hat = self.frame_synthesis(frame.decoded, motion.prediction)
         return InterForward(x_hat, motion.prediction, motion.flow, motion.coded, frame)

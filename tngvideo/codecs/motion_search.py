@@ -54,8 +54,8 @@ class _Proposal:
 def search_motion(model: InterModel, reference: torch.Tensor, x: torch.Tensor, features: torch.Tensor,
                   level: torch.Tensor, steps: int, height: int, width: int,
                   synthesis: MotionSynthesis | None = None) -> torch.Tensor:
-    """``features`` (the motion analysis's output for ``x``, (1, M, h, w), block vectors first) with block
-    vectors searched for the lowest cost above. ``synthesis`` runs ``model.motion.synthesis`` (default: as
+    """``features`` (the motion analysis's output for ``x``, (B, M, h, w), block vectors first; ``level``
+    per sample) with block vectors searched for the lowest cost above. ``synthesis`` runs ``model.motion.synthesis`` (default: as
     it is; the encoder passes its tiling rule's runner); the distortion counts the frame's ``height`` ×
     ``width`` pixels only (not the padding). ``steps`` = 0 returns ``features`` unchanged; otherwise the
     cheapest vectors seen are returned, so the search never ends worse than its start."""
@@ -80,7 +80,8 @@ def _propose(model: InterModel, features: torch.Tensor, level: torch.Tensor) -> 
 def _search(model: InterModel, reference: torch.Tensor, x: torch.Tensor, features: torch.Tensor,
             proposal: _Proposal, correction: torch.Tensor, level: torch.Tensor, steps: int, height: int,
             width: int) -> torch.Tensor:
-    lam = float(lambdas_of_levels(level, model.config.frame.level_lambdas)[0])
+    """The search on a batch: each sample's cost at its own level, each keeps its own cheapest vectors."""
+    distortion_weight = lambdas_of_levels(level, model.config.frame.level_lambdas) * 255**2
     all_gains, all_inverse_gains = model.motion.latent.gains(level)
     gain, inverse_gain = all_gains[:, :2], all_inverse_gains[:, :2]  # the block vectors' channels
     scales, means = proposal.scales, proposal.means
@@ -88,20 +89,21 @@ def _search(model: InterModel, reference: torch.Tensor, x: torch.Tensor, feature
     target = x[:, :, :height, :width]
     vectors = (features[:, :2] / BLOCK_VECTOR_UNITS).clone().requires_grad_(True)
     optimizer = _Adam(vectors)
-    best_cost, best = float("inf"), vectors.detach().clone()
+    best_cost, best = torch.full((x.shape[0],), float("inf")), vectors.detach().clone()
     with torch.enable_grad():
         for step in range(steps + 1):  # the last pass only scores the last step's vectors
             y_hat = round_straight_through(vectors * BLOCK_VECTOR_UNITS * gain - means) + means
-            bits = -torch.log2(gaussian_likelihood(y_hat, means, scales)).sum()
+            bits = -torch.log2(gaussian_likelihood(y_hat, means, scales)).sum((1, 2, 3))
             blocks = F.interpolate(y_hat * inverse_gain / BLOCK_VECTOR_UNITS, size=size, mode="bilinear",
                                    align_corners=False)
             prediction = warp(reference, blocks + correction)[:, :, :height, :width]
-            cost = bits / (height * width) + lam * 255**2 * ((prediction - target) ** 2).mean()
-            if cost.item() < best_cost:
-                best_cost, best = cost.item(), vectors.detach().clone()
+            cost = bits / (height * width) + distortion_weight * ((prediction - target) ** 2).mean((1, 2, 3))
+            better = cost.detach() < best_cost
+            best_cost = torch.where(better, cost.detach(), best_cost)
+            best = torch.where(better[:, None, None, None], vectors.detach(), best)
             if step == steps:
                 break
-            (gradient,) = torch.autograd.grad(cost, [vectors])
+            (gradient,) = torch.autograd.grad(cost.sum(), [vectors])
             optimizer.step(gradient)
     return torch.cat((best * BLOCK_VECTOR_UNITS, features[:, 2:]), dim=1)
 

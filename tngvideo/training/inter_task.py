@@ -35,7 +35,8 @@ import torch
 from torch import nn
 
 from tngvideo.codecs.image_model import ImageModel, lambdas_of_levels
-from tngvideo.codecs.inter_model import InterModel, InterModelConfig
+from tngvideo.codecs.inter_model import InterModel, InterModelConfig, MotionRefinement
+from tngvideo.codecs.motion_search import search_motion
 from tngvideo.metrics import bd_rate_percent
 from tngvideo.training.levels import sample_levels
 from tngvideo.training.loop import ParameterGroup
@@ -61,12 +62,18 @@ class InterTrainingConfig:
     validation_crop: int = 256
     borrowed_lr_scale: float = 0.2  # learning rate of the image model's parts, relative to the new parts'
     density_lr_scale: float = 1.0  # learning rate of the hyper-latents' factorized densities, relative to the new parts'
+    # The encoder's motion search (codecs.motion_search) inside training's forward (frame and joint stages), so
+    # the frame coder learns on the predictions it will code; and inside validation, to score what the encoder does.
+    search_steps: int = 0
+    validation_search_steps: int = 0
 
     def __post_init__(self) -> None:
         if self.stage not in ("motion", "frame", "joint", "prior"):
             raise ValueError(f"unknown stage {self.stage!r}")
         if self.stage == "prior" and self.sequence_length != 2:
             raise ValueError("the prior stage trains on pairs (it does not reconstruct a reference for a third frame)")
+        if self.search_steps < 0 or self.validation_search_steps < 0:
+            raise ValueError("motion search steps must be 0 or more")
         if self.sequence_length < 2:
             raise ValueError("a training sequence needs at least 2 frames")
         if self.crop_size % InterModelConfig.STRIDE or self.validation_crop % InterModelConfig.STRIDE:
@@ -163,7 +170,8 @@ class InterTraining:
                 stats["bpp"] += cost.mean().item()
                 stats["motion_bpp"] += motion_bpp.mean().item()
             else:
-                out = self.inter(reference, x, levels)
+                out = self.inter(reference, x, levels, refine=self._motion_search(reference, x, levels,
+                                                                                  config.search_steps))
                 prediction_mse = ((out.prediction - x) ** 2).mean((1, 2, 3))
                 mse = ((out.x_hat - x) ** 2).mean((1, 2, 3))
                 cost = out.bits_per_pixel() + lambdas * 255**2 * mse
@@ -179,6 +187,15 @@ class InterTraining:
         stats = {k: v / steps for k, v in stats.items()}
         stats["loss"] = loss.item()
         return loss, stats
+
+    def _motion_search(self, reference: torch.Tensor, x: torch.Tensor, levels: torch.Tensor,
+                       steps: int) -> MotionRefinement | None:
+        """The encoder's motion search for this pair, as the forward's ``refine`` (None: no search)."""
+        if steps == 0:
+            return None
+        height, width = x.shape[2:]
+        return lambda features: search_motion(self.inter, reference.float(), x.float(), features, levels, steps,
+                                              height, width)
 
     @torch.no_grad()
     def _all_intra(self, level: float) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
@@ -209,7 +226,8 @@ class InterTraining:
             intra_bits, intra_psnrs, intra_decoded = self._all_intra(level)
             bits, psnrs, reference = [intra_bits[0]], [intra_psnrs[0]], intra_decoded[0]
             for t in range(1, length):
-                out = self.inter(reference, frames[:, t], levels)
+                search = self._motion_search(reference, frames[:, t], levels, self.config.validation_search_steps)
+                out = self.inter(reference, frames[:, t], levels, refine=search)
                 bits.append(out.bits_per_pixel() * pixels)
                 psnrs.append(eight_bit_psnr(out.x_hat, frames[:, t]))
                 prediction_mse = ((out.prediction - frames[:, t]) ** 2).mean()
