@@ -15,7 +15,7 @@ from tiny_model import tiny_codec, tiny_loaded, tiny_model
 from tngvideo.bitstream import FORMAT_VERSION, ModelIdentity, pack_image, unpack_image
 from tngvideo.codecs.image_codec import ImageCodec
 from tngvideo.codecs.image_model import ImageModel, SpatialContext
-from tngvideo.codecs.tiling import WHOLE_PICTURE
+from tngvideo.codecs.tiling import LATENT_PIXELS, TILES, WHOLE_PICTURE, ScaledInput, bfloat16_convolutions
 from tngvideo.entropy.fixed_point import FixedPointNetwork, to_real
 from tngvideo.errors import BitstreamError, InputError
 from tngvideo.tng_image import LoadedImageCodec, decode_image, encode_image
@@ -211,23 +211,31 @@ def test_latent_section_count_must_match_the_model() -> None:
         decode_image(shortened, tiny_loaded(context="checkerboard"))
 
 
-def test_files_are_written_as_version_3_and_older_versions_reconstruct_the_whole_picture() -> None:
-    """Version 3 reconstructs in tiles; a version 1 or 2 file of the same payload decodes as those builds
-    did, the whole picture at once (oneDNN off)."""
+def test_files_are_written_as_version_4_and_older_versions_reconstruct_by_their_own_rules() -> None:
+    """Version 4 reconstructs in bfloat16 tiles; a version 3 file of the same payload decodes in float32 tiles,
+    a version 1 or 2 file as those builds did, the whole picture at once (oneDNN off)."""
     loaded = tiny_loaded()
     encoded = encode_image(_picture(200, 600), 4.0, loaded)  # 16x40 latents: two tiles
-    assert encoded.data[4] == FORMAT_VERSION == 3
+    assert encoded.data[4] == FORMAT_VERSION == 4
     _, payload = unpack_image(encoded.data)
+    model = loaded.codec.model
+    latents = model.latent.dequantize(model.latent.decompress(payload, 16, 40), loaded.codec.level(4.0))
+
+    def as_picture(x_hat: torch.Tensor) -> np.ndarray:
+        return x_hat[0, :, :200, :600].clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
     with WHOLE_PICTURE.inference():
-        whole = loaded.codec.model.g_s(loaded.codec.model.latent.dequantize(
-            loaded.codec.model.latent.decompress(payload, 16, 40), loaded.codec.level(4.0)))
-    expected = whole[0, :, :200, :600].clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    for version in (1, 2):
+        whole = as_picture(model.g_s(latents))
+    with TILES.inference():
+        float32_tiles = as_picture(TILES.run(model.g_s, [ScaledInput(latents, 1)], LATENT_PIXELS))
+    for version, expected in ((1, whole), (2, whole), (3, float32_tiles)):
         old = bytearray(encoded.data)
         old[4] = version
         old[_IMAGE_HEADER_BYTES : _IMAGE_HEADER_BYTES + 4] = zlib.crc32(old[:_IMAGE_HEADER_BYTES]).to_bytes(4, "little")
         assert np.array_equal(decode_image(bytes(old), loaded), expected)
-    assert not np.array_equal(expected, encoded.reconstruction)  # the rules differ, if only slightly
+    if bfloat16_convolutions():  # else version 4 runs its convolutions in float32, as version 3
+        assert not np.array_equal(float32_tiles, encoded.reconstruction)
+        assert np.abs(float32_tiles.astype(int) - encoded.reconstruction).max() <= 2  # rounding noise, no more
 
 
 def test_fixed_point_overflow_is_an_error_not_a_wrong_parameter() -> None:

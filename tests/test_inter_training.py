@@ -183,11 +183,13 @@ def test_bfloat16_training_keeps_the_motion_path_and_the_likelihoods_in_float32(
         with torch.autocast("cpu", dtype=torch.bfloat16):
             mixed = model.motion_prediction(reference, x, level)
             frame = model(reference, x, level)
+            features = model.frame_features(x, mixed.prediction)
             model.motion_prediction(reference.bfloat16(), x, level)  # a bfloat16 reference (the I-frame's) is taken too
     assert mixed.prediction.dtype == mixed.flow.dtype == torch.float32
     assert torch.equal(mixed.prediction, plain.prediction) and torch.equal(mixed.flow, plain.flow)
     assert frame.frame.y_likelihoods.dtype == frame.motion.y_likelihoods.dtype == torch.float32
-    assert frame.x_hat.dtype == torch.bfloat16  # the frame transforms did run in bfloat16
+    assert features.dtype == torch.bfloat16  # the frame transforms did run in bfloat16,
+    assert frame.x_hat.dtype == torch.float32  # but for their output layers (layers.Float32ConvTranspose2d)
 
 
 def test_a_motion_context_and_a_prediction_pyramid_added_to_trained_weights_code_as_they_did() -> None:

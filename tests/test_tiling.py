@@ -3,6 +3,7 @@ depend on how many threads or workers computed it."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -12,6 +13,7 @@ from tiny_model import tiny_loaded
 from torch import nn
 
 from tngvideo.codecs.tiling import TILES, WHOLE_PICTURE, Reconstruction, ScaledInput
+from tngvideo.layers import Float32ConvTranspose2d, synthesis_transform
 from tngvideo.tng_image import decode_image, encode_image
 
 SMALL_TILES = Reconstruction("test tiles", tile=4, margin=2, onednn=True)
@@ -70,7 +72,8 @@ def test_inputs_off_the_latent_grid_are_refused() -> None:
         SMALL_TILES.run(torch.neg, [ScaledInput(torch.zeros(1, 1, 6, 9), 1), ScaledInput(torch.zeros(1, 1, 96, 100), 16)], 1)
 
 
-def test_the_output_is_the_same_for_any_number_of_workers_and_threads() -> None:
+@pytest.mark.parametrize("rule", [SMALL_TILES, dataclasses.replace(SMALL_TILES, bfloat16=True)], ids=["float32", "bfloat16"])
+def test_the_output_is_the_same_for_any_number_of_workers_and_threads(rule: Reconstruction) -> None:
     network = _local_network()
     latents = torch.randn(1, 4, 12, 9)
     outputs = []
@@ -78,11 +81,27 @@ def test_the_output_is_the_same_for_any_number_of_workers_and_threads() -> None:
     try:
         for threads in (1, 2, 4):
             torch.set_num_threads(threads)
-            with SMALL_TILES.inference():
-                outputs += [SMALL_TILES.run(network, [ScaledInput(latents, 1)], 16, workers=w) for w in (None, 1, 3)]
+            with rule.inference():
+                outputs += [rule.run(network, [ScaledInput(latents, 1)], 16, workers=w) for w in (None, 1, 3)]
     finally:
         torch.set_num_threads(previous)
-    assert all(torch.equal(outputs[0], output) for output in outputs[1:])
+    assert all(output.dtype == torch.float32 and torch.equal(outputs[0], output) for output in outputs)
+
+
+def test_a_bfloat16_rule_keeps_a_synthesis_last_layer_in_float32() -> None:
+    """Under the bfloat16 rule the hidden layers round to bfloat16, but the layer that makes pixels computes in
+    float32 from its (bfloat16) input: its output is not rounded to 8 significant bits."""
+    synthesis = synthesis_transform(8, 16, 3).eval()
+    last = synthesis[-1]
+    assert isinstance(last, Float32ConvTranspose2d)
+    hidden = torch.randn(1, 16, 8, 8)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        output = last(hidden.bfloat16())
+        plain = nn.ConvTranspose2d.forward(last, hidden.bfloat16())
+    assert output.dtype == torch.float32 and plain.dtype == torch.bfloat16
+    with torch.no_grad():
+        torch.testing.assert_close(output, last(hidden.bfloat16().float()), rtol=0, atol=0)
+    assert not torch.equal(output, plain.float())
 
 
 def test_a_multi_tile_picture_decodes_with_1_2_and_4_threads_exactly_as_encoded() -> None:

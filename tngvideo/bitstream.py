@@ -4,18 +4,18 @@ Layout (all integers little-endian; the spec with rationale is ``docs/bitstream.
 
     chunk   = u8 type | u32 length | payload | u32 crc32(type, length, payload)
     .tng    = header | HYPER chunk | LATENT chunk per coding pass (1, or 2 with checkerboard context), nothing after
-      header  = magic "\\x89TNG" | u8 format_version (1: one LATENT chunk, 2 and 3: one or more) | u8 coder_id | u16 model_id
+      header  = magic "\\x89TNG" | u8 format_version (1: one LATENT chunk, 2 to 4: one or more) | u8 coder_id | u16 model_id
                 | 8 bytes weights-sha256 prefix | u32 width | u32 height | f32 quality | u32 crc32(header)
     .tngv   = header | per frame: FRAME chunk, [P: motion HYPER, LATENT chunks], HYPER, LATENT chunks
-              | INDEX chunk | END chunk, nothing after                                   (format versions 2 and 3)
+              | INDEX chunk | END chunk, nothing after                                   (format versions 2 to 4)
       header  = magic "\\x89TNV" | u8 format_version | u8 coder_id | u32 width | u32 height | u32 fps numerator
                 | u32 fps denominator | u8 model count | per model: u8 role, u16 model_id, 8 bytes weights-sha256
                 prefix | u32 crc32(header)
     (format version 1, still read: one intra model in the header, I-frames only, no INDEX)
 
-Format version 3 of both containers has version 2's layout; it changed how pixels are reconstructed
-(:func:`reconstruction_of`: overlapping tiles instead of the whole picture), so older builds refuse it
-rather than decode slightly different pictures.
+Format versions 3 and 4 of both containers have version 2's layout; each changed how pixels are
+reconstructed (:func:`reconstruction_of`: 3 overlapping tiles instead of the whole picture, 4 those tiles
+in bfloat16), so older builds refuse them rather than decode slightly different pictures.
 
 An I-frame's chunks are exactly an image's: a .tng picture without the file header.
 
@@ -37,13 +37,14 @@ from enum import IntEnum
 from fractions import Fraction
 
 from tngvideo.codecs.latent_codec import LatentPayload
-from tngvideo.codecs.tiling import TILES, WHOLE_PICTURE, Reconstruction
+from tngvideo.codecs.tiling import TILES, TILES_BF16, WHOLE_PICTURE, Reconstruction
 from tngvideo.errors import BitstreamError
 
 IMAGE_MAGIC = b"\x89TNG"
-FORMAT_VERSION = 3  # the newest version this build reads, and the one it writes
+FORMAT_VERSION = 4  # the newest version this build reads, and the one it writes
 SINGLE_PASS_VERSION = 1  # one LATENT chunk only (the oldest version, still read)
 TILED_VERSION = 3  # from this version on (.tng and .tngv alike), pixels are reconstructed in tiles
+BFLOAT16_VERSION = 4  # from this version on, those tiles' convolutions run in bfloat16
 HASH_PREFIX_BYTES = 8
 MAX_DIMENSION = 1 << 16
 # The largest picture (width x height) a file may hold: 8192x8192, above 8K UHD (7680x4320) and 61-Mpx photos.
@@ -95,7 +96,10 @@ class ImageHeader:
 
 def reconstruction_of(version: int) -> Reconstruction:
     """How a file of format ``version`` (either container) reconstructs pixels: see :mod:`tngvideo.codecs.tiling`."""
+    if version >= BFLOAT16_VERSION:
+        return TILES_BF16
     return TILES if version >= TILED_VERSION else WHOLE_PICTURE
+
 
 
 def _with_crc(data: bytes) -> bytes:
@@ -203,7 +207,7 @@ def _check_quality(quality: float) -> None:
 # --- .tngv ---------------------------------------------------------------------------------------
 
 VIDEO_MAGIC = b"\x89TNV"
-VIDEO_FORMAT_VERSION = 3  # what this build writes; it also reads versions 1 (all-intra, one model) and 2
+VIDEO_FORMAT_VERSION = 4  # what this build writes; it also reads versions 1 (all-intra, one model) to 3
 MAX_MODELS = 4
 
 _VIDEO_HEADER_V1 = struct.Struct("<4sBBH8sIIII")

@@ -13,9 +13,9 @@ The latents are coded by the model's :class:`~tngvideo.codecs.latent_codec.Laten
 with a checkerboard context; each pass is one latent section). Decoding repeats the right-hand column
 from the sections alone. Everything that feeds the entropy coder is integer (see
 :mod:`tngvideo.entropy.fixed_point`); the transforms run under a :class:`~tngvideo.codecs.tiling.Reconstruction`
-rule (the file's format version names it: overlapping tiles, each on one thread), whose float32
-convolutions are the same for every thread count, so the decoder's pixels equal the encoder's
-reconstruction.
+rule (the file's format version names it: overlapping tiles, each on one thread, in bfloat16 from
+version 4), whose convolutions are the same for every thread count, so the decoder's pixels equal the
+encoder's reconstruction.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from torch.nn import functional as F
 
 from tngvideo.codecs.image_model import ImageModel, ImageModelConfig
 from tngvideo.codecs.latent_codec import CodedLatents, LatentPayload, latent_grid, quality_level
-from tngvideo.codecs.tiling import LATENT_PIXELS, TILES, Reconstruction, ScaledInput
+from tngvideo.codecs.tiling import LATENT_PIXELS, TILES_BF16, Reconstruction, ScaledInput
 from tngvideo.entropy.coder import CODER_ID
 from tngvideo.entropy.tables import HyperpriorTables
 
@@ -97,7 +97,7 @@ class ImageCodec:
         """Code an HxWx3 uint8 picture at ``quality`` in [1, num_levels] (fractional allowed)."""
         return self.encode_analysed(self.analyse(rgb), quality)
 
-    def analyse(self, rgb: np.ndarray, rule: Reconstruction = TILES) -> AnalysedPicture:
+    def analyse(self, rgb: np.ndarray, rule: Reconstruction = TILES_BF16) -> AnalysedPicture:
         """The quality-independent first step of encoding (the analysis transform, most of the cost).
 
         Encoder-only, so any rule would do: tiles bound its memory and use every core."""
@@ -107,11 +107,11 @@ class ImageCodec:
             return AnalysedPicture(rule.run(self.model.g_a, [ScaledInput(padded, LATENT_PIXELS)], 1), height, width)
 
     def encode_analysed(self, picture: AnalysedPicture, quality: float,
-                        reconstruction: Reconstruction = TILES) -> EncodedPicture:
+                        reconstruction: Reconstruction = TILES_BF16) -> EncodedPicture:
         """Code an analysed picture at ``quality``: coding one picture at several qualities (rate
         control) analyses it once. Same bytes as :meth:`encode`. The reconstruction is the one a
-        decoder following ``reconstruction`` produces (files are written with TILES; the other rule
-        serves comparisons: ``scripts/compare_tiling.py``)."""
+        decoder following ``reconstruction`` produces (files are written with TILES_BF16; the other
+        rules serve comparisons: ``scripts/compare_tiling.py``)."""
         level = self.level(quality)
         payload, coded = self._code(picture, level)
 
@@ -130,7 +130,7 @@ class ImageCodec:
             return self.model.latent.compress(y)
 
     def decode(self, payload: LatentPayload, height: int, width: int, quality: float, coder_id: int = CODER_ID,
-               reconstruction: Reconstruction = TILES) -> np.ndarray:
+               reconstruction: Reconstruction = TILES_BF16) -> np.ndarray:
         """Reconstruct the HxWx3 uint8 picture; equals the encoder's ``reconstruction`` bit for bit.
 
         ``coder_id`` and ``reconstruction`` are those of the file's format (older files clamped instead of

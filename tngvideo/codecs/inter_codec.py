@@ -32,7 +32,7 @@ from tngvideo.codecs.image_codec import pad_to_multiple, to_tensor, to_uint8
 from tngvideo.codecs.inter_model import InterModel, InterModelConfig
 from tngvideo.codecs.latent_codec import LatentPayload, latent_grid, quality_level
 from tngvideo.codecs.motion_search import DEFAULT_SEARCH_STEPS, MotionSynthesis, search_motion
-from tngvideo.codecs.tiling import LATENT_PIXELS, TILES, Reconstruction, ScaledInput
+from tngvideo.codecs.tiling import LATENT_PIXELS, TILES_BF16, Reconstruction, ScaledInput
 from tngvideo.entropy.coder import CODER_ID
 from tngvideo.entropy.tables import HyperpriorTables
 from tngvideo.errors import InputError
@@ -119,13 +119,13 @@ class InterCodec:
     def encode(self, reference: Reference, rgb: np.ndarray, quality: float, times: StageTimes | None = None,
                motion_search_steps: int = DEFAULT_SEARCH_STEPS) -> EncodedInterFrame:
         """Code an HxWx3 uint8 frame as a P-frame of ``reference`` at ``quality``, reconstructed under
-        :data:`~tngvideo.codecs.tiling.TILES` (the rule of the format version encoders write); ``times``
+        :data:`~tngvideo.codecs.tiling.TILES_BF16` (the rule of the format version encoders write); ``times``
         (benchmarks) collects the seconds spent in each stage; ``motion_search_steps`` refine the block
         motion vectors (:mod:`~tngvideo.codecs.motion_search`, 0: the flow network's as they are)."""
         if rgb.shape[:2] != (reference.height, reference.width):
             raise InputError(f"frame size {rgb.shape[1]}x{rgb.shape[0]} differs from the reference's "
                              f"{reference.width}x{reference.height}")
-        level, rule = self.level(quality), TILES
+        level, rule = self.level(quality), TILES_BF16
         model, stage = self.model, (times or StageTimes()).stage
         motion_latent, frame_latent = model.motion.latent, model.frame_latent
         x = pad_to_multiple(to_tensor(rgb), InterModelConfig.STRIDE)
@@ -152,7 +152,7 @@ class InterCodec:
         return EncodedInterFrame(InterPayload(motion_payload, frame_payload), reconstruction)
 
     def decode(self, reference: Reference, payload: InterPayload, quality: float, coder_id: int = CODER_ID,
-               times: StageTimes | None = None, reconstruction: Reconstruction = TILES) -> np.ndarray:
+               times: StageTimes | None = None, reconstruction: Reconstruction = TILES_BF16) -> np.ndarray:
         """The P-frame's HxWx3 uint8 picture; equals the encoder's reconstruction bit for bit.
         ``coder_id`` and ``reconstruction`` are those of the stream's format version."""
         level = self.level(quality)

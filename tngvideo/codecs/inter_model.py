@@ -191,7 +191,7 @@ class ConditionalSynthesis(nn.Module):
         super().__init__()
         self.transform = synthesis_transform(config.latent_channels, config.hidden_channels, 3,
                                              config.synthesis_residual_blocks, config.synthesis_half_resolution_block)
-        self.prediction_input = deconv(_PREDICTION_CHANNELS_AT_HALF, 3)
+        self.prediction_input = deconv(_PREDICTION_CHANNELS_AT_HALF, 3, float32=True)  # carries the prediction
         for parameter in self.prediction_input.parameters():
             nn.init.zeros_(parameter)
         self.pyramid = PredictionPyramid(pyramid_channels) if pyramid_channels else None
