@@ -81,6 +81,10 @@ def main() -> None:
     parser.add_argument("--validation-search-steps", type=int, default=0,
                         help="the encoder's motion search in validation (the encoder's default: "
                         f"{DEFAULT_SEARCH_STEPS}), to score what it codes")
+    parser.add_argument("--validation-length", type=int, default=4,
+                        help="frames per validation sequence (1 I-frame, then P-frames): longer ones show the drift "
+                        "deep into a GOP that 4 frames miss")
+    parser.add_argument("--validation-sequences", type=int, default=8)
     args = parser.parse_args()
     schedule = schedule_of(args)
 
@@ -97,7 +101,9 @@ def main() -> None:
     config = InterTrainingConfig(model=model_config, stage=args.stage, sequence_length=args.sequence_length,
                                  batch_size=args.batch_size, crop_size=args.crop_size,
                                  borrowed_lr_scale=args.borrowed_lr_scale, density_lr_scale=args.density_lr_scale,
-                                 search_steps=args.search_steps, validation_search_steps=args.validation_search_steps)
+                                 search_steps=args.search_steps, validation_search_steps=args.validation_search_steps,
+                                 validation_length=args.validation_length,
+                                 validation_sequences=args.validation_sequences)
     model = InterModel(model_config)
     root = args.data or data_root()
     video = VideoDataConfig()
