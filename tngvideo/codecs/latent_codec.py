@@ -159,11 +159,19 @@ class LatentCodec(nn.Module):
     def _quantize(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         z = self.h_a(y)
         z_hat = round_straight_through(z)
-        scales, means = self.entropy_parameters(z_hat, y)
-        y_hat = round_straight_through(y - means) + means
+        y_hat, scales, means = self._rounded_given(z_hat, y)
         y_likelihoods = gaussian_likelihood(add_uniform_noise(y) if self.training else y_hat, means, scales)
         z_likelihoods = self.z_prior.likelihood(add_uniform_noise(z) if self.training else z_hat)
         return y_hat, y_likelihoods, z_likelihoods
+
+    def rounded(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(ŷ, scales, means) of already gained latents, rounded as the training forward rounds: what an
+        encoder-side search holds fixed while it moves some of them (``codecs.motion_search``)."""
+        return self._rounded_given(round_straight_through(self.h_a(y)), y)
+
+    def _rounded_given(self, z_hat: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        scales, means = self.entropy_parameters(z_hat, y)
+        return round_straight_through(y - means) + means, scales, means
 
     def forward(self, features: torch.Tensor, level: torch.Tensor) -> LatentForward:
         """Training pass over ``features`` at per-sample (fractional) ``level``s."""

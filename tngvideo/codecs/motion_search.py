@@ -73,9 +73,8 @@ def _propose(model: InterModel, features: torch.Tensor, level: torch.Tensor) -> 
     latent = model.motion.latent
     with torch.no_grad():
         y, inverse_gain = latent.gained(features, level)
-        scales, means = latent.entropy_parameters(torch.round(latent.h_a(y)), y)
-        decoded = (round_straight_through(y - means) + means) * inverse_gain
-    return _Proposal(decoded, scales[:, :2], means[:, :2])
+        y_hat, scales, means = latent.rounded(y)
+    return _Proposal(y_hat * inverse_gain, scales[:, :2], means[:, :2])
 
 
 def _search(model: InterModel, reference: torch.Tensor, x: torch.Tensor, features: torch.Tensor,
