@@ -4,6 +4,7 @@ depend on how many threads or workers computed it."""
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import itertools
 
 import numpy as np
@@ -12,6 +13,9 @@ import torch
 from tiny_model import tiny_loaded
 from torch import nn
 
+from tngvideo.bitstream import FORMAT_VERSION, VIDEO_FORMAT_VERSION, reconstruction_of
+from tngvideo.codecs.image_codec import ImageCodec
+from tngvideo.codecs.inter_codec import InterCodec
 from tngvideo.codecs.tiling import TILES, WHOLE_PICTURE, Reconstruction, ScaledInput
 from tngvideo.layers import Float32ConvTranspose2d, synthesis_transform
 from tngvideo.tng_image import decode_image, encode_image
@@ -132,3 +136,13 @@ def test_every_tile_runs_without_autograd_whichever_thread_computes_it() -> None
     with SMALL_TILES.inference():
         SMALL_TILES.run(record, [ScaledInput(torch.zeros(1, 1, 8, 12), 1)], 1, workers=2)
     assert len(seen) == 2 * 3 and not any(seen)
+
+
+def test_the_codecs_reconstruct_by_the_rule_of_the_version_they_write() -> None:
+    """The codecs' default rule (``TILES_BF16``) and the rule a decoder derives from the version written are
+    named in two places: they must agree (the round-trip tests check the encoders' by decoding their files)."""
+    written = reconstruction_of(FORMAT_VERSION)
+    assert reconstruction_of(VIDEO_FORMAT_VERSION) is written
+    for method in (ImageCodec.encode_analysed, ImageCodec.decode, InterCodec.decode):
+        defaults = [p.default for p in inspect.signature(method).parameters.values() if p.name == "reconstruction"]
+        assert defaults == [written], method.__qualname__
