@@ -58,14 +58,10 @@ def _dis_flow(reference: torch.Tensor, x: torch.Tensor) -> torch.Tensor | None:
 
 
 def _searched_prediction(model: InterModel, reference: torch.Tensor, x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
-    """The prediction after the encoder's motion search, one crop at a time (as the encoder runs it)."""
-    predictions = []
-    for b in range(x.shape[0]):
-        ref, cur = reference[b : b + 1], x[b : b + 1]
-        features = model.motion.features(model.flow(ref, cur))
-        searched = search_motion(model, ref, cur, features, level, DEFAULT_SEARCH_STEPS, *cur.shape[2:])
-        predictions.append(warp(ref, model.motion.synthesize(model.motion.latent(searched, level).decoded)))
-    return torch.cat(predictions)
+    """The prediction after the encoder's motion search (each crop searched on its own cost, in one batch)."""
+    features = model.motion.features(model.flow(reference, x))
+    searched = search_motion(model, reference, x, features, level, DEFAULT_SEARCH_STEPS, *x.shape[2:])
+    return warp(reference, model.motion.synthesize(model.motion.latent(searched, level).decoded))
 
 
 @torch.no_grad()
@@ -94,7 +90,7 @@ def main() -> None:
         predictions = {"zero motion": reference, "flow dense": warp(reference, flow),
                        "flow 16x16 blocks": warp(reference, _blocks(flow, MOTION_BLOCK)), "coded": out.prediction}
         with torch.enable_grad():
-            predictions[f"coded, motion search {DEFAULT_SEARCH_STEPS}"] = _searched_prediction(model, reference, x, level[:1])
+            predictions[f"coded, motion search {DEFAULT_SEARCH_STEPS}"] = _searched_prediction(model, reference, x, level)
         dis = _dis_flow(reference, x)
         if dis is not None:
             predictions |= {"DIS dense": warp(reference, dis), "DIS 16x16 blocks": warp(reference, _blocks(dis, 16)),
