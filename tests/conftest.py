@@ -118,12 +118,9 @@ def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-@pytest.fixture(params=[("none", False), ("checkerboard", False), ("checkerboard", True)],
-                ids=["one-pass", "checkerboard", "checkerboard+temporal"])
+@pytest.fixture(params=["none", "checkerboard"])
 def inter_models(models: Path, request: pytest.FixtureRequest) -> Path:
     """The ``models`` folder with a tiny inter model too (made with the tiny image model): P-frames on;
-    every test runs with one-pass latent codecs, with two-pass (checkerboard) ones, and with temporal
-    contexts too (whose parse reads the previous P-frame's latents)."""
-    context, temporal = request.param
-    write_tiny_inter_model(models, context=context, temporal=temporal)
+    every test runs with one-pass latent codecs and with two-pass (checkerboard) ones."""
+    write_tiny_inter_model(models, context=request.param)
     return models

@@ -11,9 +11,8 @@ from torch.nn import functional as F
 
 from tngvideo.codecs import latent_codec
 from tngvideo.codecs.latent_codec import CodedLatents, LatentCodec, LatentPayload, SpatialContext
-from tngvideo.entropy.context import FixedPointLatentContext, LatentContext, anchor_mask
+from tngvideo.entropy.context import CheckerboardContext, FixedPointCheckerboard, anchor_mask
 from tngvideo.entropy.fixed_point import ACTIVATION_BITS, WEIGHT_BITS, FixedPointNetwork, to_fixed
-from tngvideo.errors import BitstreamError
 from tngvideo.layers import hyper_synthesis
 
 HYPER, LATENT = 8, 12  # tiny channel counts
@@ -40,9 +39,9 @@ def _bands(height: int, size: int) -> list[range]:
     return [range(start, min(start + size, height)) for start in range(0, height, size)]
 
 
-def _checkerboard(seed: int = 0) -> LatentContext:
+def _checkerboard(seed: int = 0) -> CheckerboardContext:
     torch.manual_seed(seed)
-    module = LatentContext(LATENT)
+    module = CheckerboardContext(LATENT)
     with torch.no_grad():  # its correction starts at zero: give the context a say
         for parameter in module.correction[-1].parameters():
             parameter.normal_(0.0, 0.3)
@@ -80,8 +79,8 @@ def test_hyper_synthesis_reads_one_z_row_above_its_band_and_two_below() -> None:
 
 def test_checkerboard_context_reads_two_latent_rows_either_side_and_its_correction_none() -> None:
     module = _checkerboard()
-    assert FixedPointLatentContext(module).input_window(range(10, 26), 40) == range(8, 28)
-    assert FixedPointLatentContext(module).input_window(range(16), 18) == range(18)
+    assert FixedPointCheckerboard(module).anchor_window(range(10, 26), 40) == range(8, 28)
+    assert FixedPointCheckerboard(module).anchor_window(range(16), 18) == range(18)
     correction = FixedPointNetwork(module.correction)
     assert correction.input_window(range(5, 9), 20) == range(5, 9)
     context = FixedPointNetwork(module.context)
@@ -115,9 +114,9 @@ def test_checkerboard_parameters_of_bands_equal_the_whole_grids(band_rows: int, 
     parameters = to_fixed(_random_integers((1, 2 * LATENT, height, 7), seed=height))
     anchors = to_fixed(_random_integers((1, LATENT, height, 7), seed=height + 1)) * anchor_mask(height, 7)
     whole = parameters + _whole_grid(module.correction, torch.cat([parameters, _whole_grid(module.context, anchors)], 1))
-    checkerboard = FixedPointLatentContext(module)
+    checkerboard = FixedPointCheckerboard(module)
     for rows in _bands(height, band_rows):
-        window = checkerboard.input_window(rows, height)
+        window = checkerboard.anchor_window(rows, height)
         band = checkerboard(parameters[:, :, rows.start : rows.stop], anchors[:, :, window.start : window.stop],
                             rows, height)
         assert torch.equal(band, whole[:, :, rows.start : rows.stop])
@@ -132,69 +131,36 @@ def test_a_window_that_is_not_the_receptive_field_is_refused() -> None:
 # The codec: same bytes, same latents, whatever the bands ----------------------------------------
 
 
-def _tiny_latent_codec(context: SpatialContext, temporal: bool = False) -> LatentCodec:
+def _tiny_latent_codec(context: SpatialContext) -> LatentCodec:
     torch.manual_seed(4)
-    codec = LatentCodec(LATENT, HYPER, (0.01, 0.1), context, temporal)
-    with torch.no_grad():
-        for module in (codec.checkerboard, codec.temporal):
-            if module is not None:  # a context's correction starts at zero: give it a say
-                for parameter in module.correction[-1].parameters():
-                    parameter.normal_(0.0, 0.3)
+    codec = LatentCodec(LATENT, HYPER, (0.01, 0.1), context)
+    if codec.checkerboard is not None:
+        with torch.no_grad():
+            for parameter in codec.checkerboard.correction[-1].parameters():
+                parameter.normal_(0.0, 0.3)
     codec.prepare_coding()
     return codec
 
 
-def _compress(codec: LatentCodec, y: torch.Tensor, previous: CodedLatents | None = None) -> tuple[LatentPayload, CodedLatents]:
+def _compress(codec: LatentCodec, y: torch.Tensor) -> tuple[LatentPayload, CodedLatents]:
     with torch.no_grad():
-        return codec.compress(y, previous)
+        return codec.compress(y)
 
 
-@pytest.mark.parametrize(("context", "temporal"), [("none", False), ("checkerboard", False), ("none", True),
-                                                   ("checkerboard", True)])
-def test_banded_coding_writes_the_bytes_of_one_band_and_decodes_them_whether_hyper_parameters_are_kept_or_not(
-        context: SpatialContext, temporal: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    codec = _tiny_latent_codec(context, temporal)
+@pytest.mark.parametrize("context", ["none", "checkerboard"])
+def test_banded_coding_writes_the_bytes_of_one_band_and_decodes_them_whether_hyper_parameters_are_kept_or_not(context: SpatialContext,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    codec = _tiny_latent_codec(context)
     y = torch.randn(1, LATENT, 44, 12, generator=torch.Generator().manual_seed(5)) * 6.0  # 44 rows: several bands
     monkeypatch.setattr(latent_codec, "ENTROPY_BAND_ROWS", 10**6)
-    _, previous = _compress(codec, y.roll(1, dims=2) + 1.0)  # another frame's latents, as a temporal context reads
-    reference_payload, reference = _compress(codec, y, previous)
+    reference_payload, reference = _compress(codec, y)
     for band_rows, kept_values in ((3, 10**9), (16, 10**9), (3, 0), (16, 0)):  # hyper parameters kept or recomputed
         monkeypatch.setattr(latent_codec, "ENTROPY_BAND_ROWS", band_rows)
         monkeypatch.setattr(latent_codec, "KEPT_HYPER_VALUES", kept_values)
-        payload, coded = _compress(codec, y, previous)
+        payload, coded = _compress(codec, y)
         assert payload == reference_payload
-        decoded = codec.decompress(payload, 44, 12, previous=previous)
+        decoded = codec.decompress(payload, 44, 12)
         for latents in (coded, decoded):
             np.testing.assert_array_equal(latents.symbols, reference.symbols)
             assert torch.equal(latents.means, reference.means)
     assert np.any(reference.symbols != 0) and reference_payload.num_bytes > 100  # something was coded
-
-
-def test_a_temporal_context_codes_with_the_previous_latents_it_is_given() -> None:
-    """With a temporal context, the parse depends on the previous frame's latents (and only with one):
-    the encoder and the decoder must hold the same."""
-    y = torch.randn(1, LATENT, 16, 12, generator=torch.Generator().manual_seed(6)) * 6.0
-    codec = _tiny_latent_codec("checkerboard", temporal=True)
-    _, previous = _compress(codec, y * 0.8)
-    with_previous, _ = _compress(codec, y, previous)
-    without, _ = _compress(codec, y)
-    assert with_previous != without
-    plain = _tiny_latent_codec("checkerboard")
-    assert _compress(plain, y, previous)[0] == _compress(plain, y)[0]  # no temporal context: ignored
-    _, other_size = _compress(codec, torch.ones(1, LATENT, 20, 12))
-    with pytest.raises(BitstreamError, match="previous latents"):
-        codec.decompress(with_previous, 16, 12, previous=other_size)
-
-
-def test_an_untrained_temporal_context_changes_nothing() -> None:
-    """Its correction starts at zero: a model grown with one codes exactly as before."""
-    y = torch.randn(1, LATENT, 16, 12, generator=torch.Generator().manual_seed(7)) * 6.0
-    torch.manual_seed(4)
-    plain = LatentCodec(LATENT, HYPER, (0.01, 0.1), "checkerboard")
-    grown = LatentCodec(LATENT, HYPER, (0.01, 0.1), "checkerboard", temporal=True)
-    missing, unexpected = grown.load_state_dict(plain.state_dict(), strict=False)
-    assert all(key.startswith("temporal.") for key in missing) and missing and not unexpected
-    for codec in (plain, grown):
-        codec.prepare_coding()
-    _, previous = _compress(grown, y * 0.5)
-    assert _compress(grown, y, previous)[0] == _compress(plain, y)[0]

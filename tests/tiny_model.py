@@ -58,20 +58,18 @@ def write_tiny_models_dir(folder: Path, seed: int = 0, model_id: int = 7, name: 
     return entry
 
 
-def tiny_inter_model(seed: int = 0, context: SpatialContext = "none", temporal: bool = False) -> InterModel:
+def tiny_inter_model(seed: int = 0, context: SpatialContext = "none") -> InterModel:
     """A random-init P-frame network whose every part matters: latents that cost bits, a flow correction
     and a prediction input that are not the zeros a fresh model starts with; ``context`` for both latent
-    codecs (the shipped image models use the checkerboard: two coding passes), ``temporal`` contexts too."""
+    codecs (the shipped image models use the checkerboard: two coding passes)."""
     torch.manual_seed(seed)
     frame = dataclasses.replace(TINY_INTER_CONFIG.frame, context=context)
-    model = InterModel(dataclasses.replace(TINY_INTER_CONFIG, frame=frame, motion_context=context,
-                                           temporal_context=temporal))
+    model = InterModel(dataclasses.replace(TINY_INTER_CONFIG, frame=frame, motion_context=context))
     with torch.no_grad():
         for latent in (model.frame_latent, model.motion.latent):
-            for module in (latent.checkerboard, latent.temporal):
-                if module is not None:  # a context's correction starts at zero: give it a say
-                    for parameter in module.correction[-1].parameters():
-                        parameter.normal_(0.0, 0.3)
+            if latent.checkerboard is not None:  # its correction starts at zero: give the context a say
+                for parameter in latent.checkerboard.correction[-1].parameters():
+                    parameter.normal_(0.0, 0.3)
         model.frame_analysis.transform[-1].weight.mul_(30.0)
         model.motion.analysis[-1].weight.normal_(0.0, 0.3)  # the learned motion paths start at zero
         model.motion.synthesis[-1].weight.normal_(0.0, 0.05)
@@ -88,12 +86,12 @@ def tiny_inter_model(seed: int = 0, context: SpatialContext = "none", temporal: 
 
 def write_tiny_inter_model(
     folder: Path, seed: int = 0, model_id: int = 20, name: str = "tiny-inter", intra_model: str = "tiny",
-    context: SpatialContext = "none", temporal: bool = False,
+    context: SpatialContext = "none",
 ) -> ManifestEntry:
     """Add a tiny P-frame model, trained (so to speak) with the image model ``intra_model``, to a models folder."""
     folder.mkdir(parents=True, exist_ok=True)
     weights = folder / f"{name}.safetensors"
-    save_shipped_inter_codec(InterCodec(tiny_inter_model(seed, context, temporal)), weights, {})
+    save_shipped_inter_codec(InterCodec(tiny_inter_model(seed, context)), weights, {})
     entry = ManifestEntry(name, model_id, INTER_KIND, weights.name, sha256_of(weights), {"intra_model": intra_model})
     write_manifest_entry(entry, folder)
     return entry

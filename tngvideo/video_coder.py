@@ -23,7 +23,7 @@ from tngvideo.bitstream import (
     index_and_end_bytes,
     video_header_bytes,
 )
-from tngvideo.codecs.inter_codec import InterLatents, InterPayload, Reference, StageTimes
+from tngvideo.codecs.inter_codec import InterPayload, Reference, StageTimes
 from tngvideo.codecs.latent_codec import LatentPayload
 from tngvideo.codecs.latent_refinement import refine_latents
 from tngvideo.codecs.motion_search import DEFAULT_SEARCH_STEPS
@@ -38,8 +38,7 @@ DEFAULT_INTER_QUALITY_OFFSET = 0.0  # chosen on held-out training clips (scripts
 
 @dataclass
 class DecodedPictureBuffer:
-    """What the next P-frame is predicted from: the last decoded frame, with its coded latents if it was a
-    P-frame (an I-frame is coded without it, and resets the latents)."""
+    """What the next P-frame is predicted from: the last decoded frame (an I-frame is coded without it)."""
 
     reference: Reference | None = None
     frames: int = 0  # frames coded (or decoded) so far
@@ -87,13 +86,11 @@ class EncoderSettings:
 
 @dataclass(frozen=True)
 class EncodedUnit:
-    """One coded frame: its unit bytes, the picture every decoder will produce for it and, for a P-frame,
-    its coded latents (what the next P-frame's temporal contexts read)."""
+    """One coded frame: its unit bytes and the picture every decoder will produce for it."""
 
     frame: CodedFrame
     data: bytes
     reconstruction: np.ndarray = field(repr=False)
-    latents: InterLatents | None = field(default=None, repr=False)
 
     @property
     def frame_type(self) -> FrameType:
@@ -142,7 +139,7 @@ class VideoEncoder:
         if isinstance(self.rate, BitrateController):
             index_entry = INDEX_ENTRY_BYTES if unit.frame_type == FrameType.INTRA else 0
             self.rate.spent(len(unit.data) + index_entry)
-        self.buffer.reference = Reference(unit.reconstruction, unit.latents)
+        self.buffer.reference = Reference(unit.reconstruction)
         self.buffer.frames += 1
         return [unit]
 
@@ -167,7 +164,7 @@ class VideoEncoder:
         quality = as_float32(self.gop.inter_quality(self._gop_quality, codec.num_levels))
         encoded = codec.encode(self.buffer.reference, frame, quality, self.times, self.settings.motion_search_steps)
         coded = CodedFrame(FrameType.INTER, quality, encoded.payload.frame, encoded.payload.motion)
-        return EncodedUnit(coded, frame_bytes(coded), encoded.reconstruction, encoded.latents)
+        return EncodedUnit(coded, frame_bytes(coded), encoded.reconstruction)
 
 
 class VideoDecoder:
@@ -184,7 +181,6 @@ class VideoDecoder:
         if frame is None:
             return []
         header = self.header
-        latents: InterLatents | None = None
         if frame.frame_type == FrameType.INTRA:
             picture = self.models.intra.codec.decode(frame.payload, header.height, header.width, frame.quality,
                                                      header.coder_id, header.reconstruction)
@@ -194,9 +190,8 @@ class VideoDecoder:
             if self.models.inter is None or frame.motion is None:
                 raise BitstreamError("a P-frame in a stream without an inter model")
             payload = InterPayload(frame.motion, frame.payload)
-            decoded = self.models.inter.codec.decode(self.buffer.reference, payload, frame.quality, header.coder_id,
+            picture = self.models.inter.codec.decode(self.buffer.reference, payload, frame.quality, header.coder_id,
                                                      self.times, header.reconstruction)
-            picture, latents = decoded.picture, decoded.latents
-        self.buffer.reference = Reference(picture, latents)
+        self.buffer.reference = Reference(picture)
         self.buffer.frames += 1
         return [picture]

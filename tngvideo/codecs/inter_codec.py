@@ -10,8 +10,7 @@ Encoding a P-frame (the decoder repeats every step after the flow from the two p
                             conditional synthesis(·, prediction) ─► reconstruction (uint8)
 
 Both latent codecs take their entropy parameters from integers only (hyper-latent symbols, spatial
-context and, with a temporal context, the previous P-frame's coded latents: :attr:`Reference.latents`),
-so the flow, the warp and the synthesis may be float: they change pixels, never the parse.
+context), so the flow, the warp and the synthesis may be float: they change pixels, never the parse.
 The transforms run under a :class:`~tngvideo.codecs.tiling.Reconstruction` rule (overlapping tiles,
 one thread each) and the warp computes every pixel on its own, so the reconstruction does not depend
 on the thread count; the reference of the next frame is this frame's uint8 reconstruction. The flow
@@ -31,7 +30,7 @@ import torch
 
 from tngvideo.codecs.image_codec import pad_to_multiple, to_tensor, to_uint8
 from tngvideo.codecs.inter_model import InterModel, InterModelConfig
-from tngvideo.codecs.latent_codec import CodedLatents, LatentPayload, latent_grid, quality_level
+from tngvideo.codecs.latent_codec import LatentPayload, latent_grid, quality_level
 from tngvideo.codecs.motion_search import DEFAULT_SEARCH_STEPS, MotionSynthesis, search_motion
 from tngvideo.codecs.tiling import LATENT_PIXELS, TILES_BF16, Reconstruction, ScaledInput
 from tngvideo.entropy.coder import CODER_ID
@@ -55,28 +54,11 @@ class InterPayload:
 
 
 @dataclass(frozen=True)
-class InterLatents:
-    """A P-frame's coded motion and frame latents (exact): what the next P-frame's temporal contexts read."""
-
-    motion: CodedLatents
-    frame: CodedLatents
-
-
-@dataclass(frozen=True)
 class EncodedInterFrame:
-    """A P-frame's payload, the picture every decoder will produce from it, and its coded latents."""
+    """A P-frame's payload and the picture every decoder will produce from it."""
 
     payload: InterPayload
     reconstruction: np.ndarray  # HxWx3 uint8
-    latents: InterLatents
-
-
-@dataclass(frozen=True)
-class DecodedInterFrame:
-    """A decoded P-frame's picture (equal to the encoder's reconstruction) and its coded latents."""
-
-    picture: np.ndarray  # HxWx3 uint8
-    latents: InterLatents
 
 
 class StageTimes:
@@ -96,13 +78,11 @@ class StageTimes:
 
 class Reference:
     """A decoded frame as P-frames use it: padded to the model's stride, float in [0, 1] (from uint8,
-    so encoder and decoder hold the same values); and, if it was a P-frame, its coded latents (None after
-    an I-frame), which the next P-frame's temporal contexts read."""
+    so encoder and decoder hold the same values)."""
 
-    def __init__(self, rgb: np.ndarray, latents: InterLatents | None = None):
+    def __init__(self, rgb: np.ndarray):
         self.height, self.width = rgb.shape[:2]
         self.tensor = pad_to_multiple(to_tensor(rgb), InterModelConfig.STRIDE)
-        self.latents = latents
 
 
 class InterCodec:
@@ -148,7 +128,6 @@ class InterCodec:
         level, rule = self.level(quality), TILES_BF16
         model, stage = self.model, (times or StageTimes()).stage
         motion_latent, frame_latent = model.motion.latent, model.frame_latent
-        previous_motion, previous_frame = _previous(reference)
         x = pad_to_multiple(to_tensor(rgb), InterModelConfig.STRIDE)
         with stage("flow"), torch.no_grad():
             flow = model.flow(reference.tensor, x)
@@ -156,42 +135,38 @@ class InterCodec:
             motion_features = rule.run(model.motion.features, [ScaledInput(flow, LATENT_PIXELS)], 1)
         with stage("motion search"):
             motion_features = search_motion(model, reference.tensor, x, motion_features, level, motion_search_steps,
-                                            reference.height, reference.width, self._tiled_motion_synthesis(rule),
-                                            None if previous_motion is None else previous_motion.values())
+                                            reference.height, reference.width, self._tiled_motion_synthesis(rule))
         with torch.no_grad():
             motion_y, _ = motion_latent.gained(motion_features, level)
         with stage("entropy coding"), torch.no_grad():
-            motion_payload, motion_coded = motion_latent.compress(motion_y, previous_motion)
+            motion_payload, motion_coded = motion_latent.compress(motion_y)
         with rule.inference():
             prediction = self._prediction(reference, motion_latent.dequantize(motion_coded, level), rule, stage)
             with stage("frame transforms"):
                 inputs = [ScaledInput(x, LATENT_PIXELS), ScaledInput(prediction, LATENT_PIXELS)]
                 frame_y, _ = frame_latent.gained(rule.run(model.frame_features, inputs, 1), level)
         with stage("entropy coding"), torch.no_grad():
-            frame_payload, frame_coded = frame_latent.compress(frame_y, previous_frame)
+            frame_payload, frame_coded = frame_latent.compress(frame_y)
         reconstruction = self._synthesize(frame_latent.dequantize(frame_coded, level), prediction, reference, rule,
                                           stage)
-        return EncodedInterFrame(InterPayload(motion_payload, frame_payload), reconstruction,
-                                 InterLatents(motion_coded, frame_coded))
+        return EncodedInterFrame(InterPayload(motion_payload, frame_payload), reconstruction)
 
     def decode(self, reference: Reference, payload: InterPayload, quality: float, coder_id: int = CODER_ID,
-               times: StageTimes | None = None, reconstruction: Reconstruction = TILES_BF16) -> DecodedInterFrame:
-        """The P-frame's HxWx3 uint8 picture, equal to the encoder's reconstruction bit for bit, and its
-        coded latents. ``coder_id`` and ``reconstruction`` are those of the stream's format version."""
+               times: StageTimes | None = None, reconstruction: Reconstruction = TILES_BF16) -> np.ndarray:
+        """The P-frame's HxWx3 uint8 picture; equals the encoder's reconstruction bit for bit.
+        ``coder_id`` and ``reconstruction`` are those of the stream's format version."""
         level = self.level(quality)
         model, stage = self.model, (times or StageTimes()).stage
         latent_size = latent_grid(reference.height, reference.width, InterModelConfig.STRIDE)
-        previous_motion, previous_frame = _previous(reference)
         with stage("entropy coding"), torch.no_grad():
-            motion_coded = model.motion.latent.decompress(payload.motion, *latent_size, coder_id, previous_motion)
+            motion_coded = model.motion.latent.decompress(payload.motion, *latent_size, coder_id)
         with reconstruction.inference():
             decoded_motion = model.motion.latent.dequantize(motion_coded, level)
             prediction = self._prediction(reference, decoded_motion, reconstruction, stage)
         with stage("entropy coding"), torch.no_grad():
-            frame_coded = model.frame_latent.decompress(payload.frame, *latent_size, coder_id, previous_frame)
-        picture = self._synthesize(model.frame_latent.dequantize(frame_coded, level), prediction, reference,
-                                   reconstruction, stage)
-        return DecodedInterFrame(picture, InterLatents(motion_coded, frame_coded))
+            frame_coded = model.frame_latent.decompress(payload.frame, *latent_size, coder_id)
+        return self._synthesize(model.frame_latent.dequantize(frame_coded, level), prediction, reference,
+                                reconstruction, stage)
 
     def _prediction(self, reference: Reference, decoded_motion: torch.Tensor, rule: Reconstruction,
                     stage: Callable[[str], AbstractContextManager[None]]) -> torch.Tensor:
@@ -212,9 +187,3 @@ class InterCodec:
             inputs = [ScaledInput(decoded, 1), ScaledInput(prediction, LATENT_PIXELS)]
             x_hat = rule.run(self.model.frame_synthesis, inputs, LATENT_PIXELS)
             return to_uint8(x_hat[:, :, : reference.height, : reference.width])
-
-
-def _previous(reference: Reference) -> tuple[CodedLatents | None, CodedLatents | None]:
-    """(motion, frame) coded latents of the reference if it was a P-frame, else (None, None)."""
-    latents = reference.latents
-    return (None, None) if latents is None else (latents.motion, latents.frame)

@@ -20,8 +20,7 @@ feeds both transforms at 1/2, 1/4 and 1/8 resolution. Every prediction input sta
 initialised from an image model (:meth:`InterModel.initialise_from_image`), or grown from a P-frame model
 without a pyramid (:meth:`InterModel.load_grown`), starts by coding exactly as that model did, and
 training can only learn to use the prediction. The entropy models never see the (float) prediction: their parameters come from
-hyper-latents, spatial context and, optionally (``temporal_context``), the previous P-frame's decoded
-latents (:class:`LatentHistory`) alone, so every decoder parses the same symbols.
+hyper-latents and spatial context alone, so every decoder parses the same symbols.
 """
 
 from __future__ import annotations
@@ -59,9 +58,6 @@ class InterModelConfig:
     motion_hyper_channels: int = 64
     motion_context: SpatialContext = "none"
     prediction_pyramid_channels: int = 0  # 0: the prediction enters the frame coder at full/half resolution only
-    # Both latent codecs' parameters also read the previous P-frame's decoded latents (a GOP's first P-frame
-    # has none and is coded with the hyperprior and spatial context alone).
-    temporal_context: bool = False
 
     STRIDE = ImageModelConfig.STRIDE  # frames are padded to this (motion and frame coders both reach 1/64)
 
@@ -90,22 +86,20 @@ class MotionCoder(nn.Module):
         super().__init__()
         n, m = config.motion_hidden_channels, config.motion_latent_channels
         self.analysis = analysis_transform(2, n, m - 2)
-        self.latent = LatentCodec(m, config.motion_hyper_channels, config.frame.level_lambdas, config.motion_context,
-                                  config.temporal_context)
+        self.latent = LatentCodec(m, config.motion_hyper_channels, config.frame.level_lambdas, config.motion_context)
         self.synthesis = synthesis_transform(m, n, 2)
         for layer in (self.analysis[-1], self.synthesis[-1]):
             for parameter in layer.parameters():
                 nn.init.zeros_(parameter)
 
-    def forward(self, flow: torch.Tensor, level: torch.Tensor, refine: MotionRefinement | None = None,
-                previous: torch.Tensor | None = None) -> tuple[torch.Tensor, LatentForward]:
+    def forward(self, flow: torch.Tensor, level: torch.Tensor,
+                refine: MotionRefinement | None = None) -> tuple[torch.Tensor, LatentForward]:
         """(decoded flow, the latent codec's training output); ``refine`` (training with the encoder's motion
-        search) replaces the features' values, straight through: the analysis keeps its gradient;
-        ``previous``: the previous P-frame's motion ŷ, for a temporal context."""
+        search) replaces the features' values, straight through: the analysis keeps its gradient."""
         features = self.features(flow)
         if refine is not None:
             features = features + (refine(features.detach()) - features).detach()
-        coded = self.latent(features, level, previous)
+        coded = self.latent(features, level)
         return self.synthesize(coded.decoded), coded
 
     def features(self, flow: torch.Tensor) -> torch.Tensor:
@@ -213,19 +207,6 @@ class ConditionalSynthesis(nn.Module):
 
 
 @dataclass(frozen=True)
-class LatentHistory:
-    """The previous P-frame's decoded (gained) motion and frame latents, ŷ: what temporal contexts read."""
-
-    motion: torch.Tensor
-    frame: torch.Tensor
-
-
-def _previous(history: LatentHistory | None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """(motion, frame) ŷ of the previous P-frame, or (None, None) after an I-frame."""
-    return (None, None) if history is None else (history.motion, history.frame)
-
-
-@dataclass(frozen=True)
 class MotionForward:
     """Training-time output of the motion path: the prediction, the decoded flow and the motion latents."""
 
@@ -251,10 +232,6 @@ class InterForward:
     def motion_bits_per_pixel(self) -> torch.Tensor:
         return self.motion.bits() / (self.x_hat.shape[2] * self.x_hat.shape[3])
 
-    def history(self) -> LatentHistory:
-        """What the next P-frame's temporal contexts read (detached: training rolls frame by frame)."""
-        return LatentHistory(self.motion.y_hat.detach(), self.frame.y_hat.detach())
-
 
 class InterModel(nn.Module):
     """Transforms and latent codecs of the P-frame codec (see module docstring)."""
@@ -266,8 +243,7 @@ class InterModel(nn.Module):
         self.flow = FlowEstimator(config.flow)
         self.motion = MotionCoder(config)
         self.frame_analysis = ConditionalAnalysis(frame, config.prediction_pyramid_channels)
-        self.frame_latent = LatentCodec(frame.latent_channels, frame.hyper_channels, frame.level_lambdas, frame.context,
-                                        config.temporal_context)
+        self.frame_latent = LatentCodec(frame.latent_channels, frame.hyper_channels, frame.level_lambdas, frame.context)
         self.frame_synthesis = ConditionalSynthesis(frame, config.prediction_pyramid_channels)
 
     def predict(self, reference: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
@@ -278,8 +254,7 @@ class InterModel(nn.Module):
         return self.frame_analysis(x, prediction)
 
     def motion_prediction(self, reference: torch.Tensor, x: torch.Tensor, level: torch.Tensor,
-                          flow: torch.Tensor | None = None, refine: MotionRefinement | None = None,
-                          previous: torch.Tensor | None = None) -> MotionForward:
+                          flow: torch.Tensor | None = None, refine: MotionRefinement | None = None) -> MotionForward:
         """Estimate, code and apply the motion of ``x`` relative to the decoded ``reference``.
 
         Always in float32, also when training autocasts to bfloat16: bfloat16 keeps 8 bits (a flow of
@@ -289,31 +264,25 @@ class InterModel(nn.Module):
             reference, x = reference.float(), x.float()
             if flow is None:
                 flow = self.flow(reference, x)
-            decoded_flow, coded = self.motion(flow, level, refine, previous)
+            decoded_flow, coded = self.motion(flow, level, refine)
             return MotionForward(self.predict(reference, decoded_flow), decoded_flow, coded)
 
     def forward(self, reference: torch.Tensor, x: torch.Tensor, level: torch.Tensor,
-                flow: torch.Tensor | None = None, refine: MotionRefinement | None = None,
-                history: LatentHistory | None = None) -> InterForward:
+                flow: torch.Tensor | None = None, refine: MotionRefinement | None = None) -> InterForward:
         """Code ``x`` given the decoded ``reference`` (both (B, 3, H, W), H and W multiples of
         ``config.STRIDE``) at per-sample ``level``; ``flow`` overrides the flow network, ``refine`` changes
-        the motion features as the encoder's search would (see :meth:`MotionCoder.forward`); ``history``:
-        the previous P-frame's latents (:meth:`InterForward.history`; None after an I-frame)."""
-        previous_motion, previous_frame = _previous(history)
-        motion = self.motion_prediction(reference, x, level, flow, refine, previous_motion)
-        frame = self.frame_latent(self.frame_features(x, motion.prediction), level, previous_frame)
+        the motion features as the encoder's search would (see :meth:`MotionCoder.forward`)."""
+        motion = self.motion_prediction(reference, x, level, flow, refine)
+        frame = self.frame_latent(self.frame_features(x, motion.prediction), level)
         x_hat = self.frame_synthesis(frame.decoded, motion.prediction)
         return InterForward(x_hat, motion.prediction, motion.flow, motion.coded, frame)
 
-    def latent_rates(self, reference: torch.Tensor, x: torch.Tensor, level: torch.Tensor,
-                     history: LatentHistory | None = None) -> tuple[MotionForward, LatentForward]:
-        """The motion path's and the frame latent codec's training outputs, the synthesis not run: with the
-        transforms frozen (the prior stage), a rate-only loss on them reaches the entropy models alone (the
-        frame coder sees a detached prediction, so no gradient runs back through the warp)."""
-        previous_motion, previous_frame = _previous(history)
-        motion = self.motion_prediction(reference, x, level, previous=previous_motion)
-        features = self.frame_features(x, motion.prediction.detach())
-        return motion, self.frame_latent(features, level, previous_frame)
+    def latent_rates(self, reference: torch.Tensor, x: torch.Tensor, level: torch.Tensor) -> tuple[LatentForward, LatentForward]:
+        """The (motion, frame) latent codecs' training outputs, the synthesis not run: with the transforms
+        frozen (the prior stage), a rate-only loss on them reaches the entropy models alone (the frame coder
+        sees a detached prediction, so no gradient runs back through the warp)."""
+        motion = self.motion_prediction(reference, x, level)
+        return motion.coded, self.frame_latent(self.frame_features(x, motion.prediction.detach()), level)
 
     def entropy_parameters(self) -> list[nn.Parameter]:
         """The parameters of both latent codecs' entropy models (what the prior stage trains)."""
@@ -350,13 +319,13 @@ class InterModel(nn.Module):
         synthesis_input.bias.fill_(-0.5)  # type: ignore[union-attr]
 
     def load_grown(self, state: dict[str, torch.Tensor]) -> None:
-        """Load the weights of a model like this one but without some of its optional parts: checkerboard and
-        temporal contexts and prediction pyramids (e.g. added to trained weights). A new part keeps its fresh
+        """Load the weights of a model like this one but without some of its optional parts: checkerboard
+        contexts and prediction pyramids (e.g. added to trained weights). A new part keeps its fresh
         initialisation, whose effect is zero (a context's correction, a pyramid's inputs), so the model codes
         exactly as those weights did; anything else missing or unexpected is an error."""
         missing, unexpected = self.load_state_dict(state, strict=False)
-        optional = ("motion.latent.checkerboard.", "frame_latent.checkerboard.", "motion.latent.temporal.",
-                    "frame_latent.temporal.", "frame_analysis.pyramid", "frame_synthesis.pyramid")
+        optional = ("motion.latent.checkerboard.", "frame_latent.checkerboard.", "frame_analysis.pyramid",
+                    "frame_synthesis.pyramid")
         others = [key for key in missing if not key.startswith(optional)]
         if others or unexpected:
             raise ValueError(f"weights do not fit this model: missing {others}, unexpected {list(unexpected)}")
@@ -368,9 +337,7 @@ class InterModel(nn.Module):
 
     def new_modules(self) -> list[nn.Module]:
         """What an image model does not have (trained from zero or from stage 1): the flow network, the motion
-        coder, the prediction's inputs of the frame coder and its latent codec's temporal context."""
+        coder, and the prediction's inputs of the frame coder."""
         conditional = (self.frame_analysis, self.frame_synthesis)
-        temporal = [self.frame_latent.temporal] if self.frame_latent.temporal is not None else []
         return [self.flow, self.motion, *(module.prediction_input for module in conditional),
-                *(part for module in conditional for part in (module.pyramid, module.pyramid_inputs) if part is not None),
-                *temporal]
+                *(part for module in conditional for part in (module.pyramid, module.pyramid_inputs) if part is not None)]

@@ -1,13 +1,12 @@
-"""The one latent codec of tngvideo: level gains + mean-scale hyperprior + optional checkerboard and
-temporal contexts, with a training forward and an exact, integer-parameterised encode/decode.
+"""The one latent codec of tngvideo: level gains + mean-scale hyperprior + optional checkerboard context,
+with a training forward and an exact, integer-parameterised encode/decode.
 
 The image codec codes its picture latents with one; the P-frame codec its motion latents and its
 residual latents with one each. Data flow (Minnen et al. 2018, gains of Cui et al. 2021)::
 
     features ──·gain──► y ──h_a──► z ──round──► ẑ ──[HYPER section]
                         │                       │
-                        │          h_s (fixed point, exact) [+ temporal over the previous frame's ŷ]
-                        │                                   [+ checkerboard over decoded anchors]
+                        │          h_s (fixed point, exact) [+ checkerboard over decoded anchors]
                         │                       │
                         └──round(y − μ)──► symbols ──[LATENT section per pass]──► ŷ = symbols + μ
     decoded features = ŷ · inverse_gain
@@ -15,8 +14,7 @@ residual latents with one each. Data flow (Minnen et al. 2018, gains of Cui et a
 Training (``forward``): mixed quantization (straight-through rounding for ŷ and ẑ, noisy likelihoods in
 training mode, exact ones in eval mode). Coding (``compress`` / ``decompress``): every parameter that
 reaches the entropy coder comes from integers already coded (hyper-latent symbols, earlier passes'
-symbols, the previous P-frame's symbols and means) through fixed-point networks, so any decoder on any
-CPU derives the same ones. They are computed
+symbols) through fixed-point networks, so any decoder on any CPU derives the same ones. They are computed
 ``ENTROPY_BAND_ROWS`` latent rows at a time: the networks being exact, the bands change no bit, and the
 memory of a large picture's entropy model follows a band, not the whole grid.
 """
@@ -33,8 +31,8 @@ from torch import nn
 
 from tngvideo.entropy.coder import CODER_ID, decode_symbols, encode_symbols
 from tngvideo.entropy.context import (
-    FixedPointLatentContext,
-    LatentContext,
+    CheckerboardContext,
+    FixedPointCheckerboard,
     anchor_mask,
     parameters_with_context,
 )
@@ -49,7 +47,7 @@ from tngvideo.layers import LatentSizedLayer, LevelGains, hyper_analysis, hyper_
 SpatialContext = Literal["none", "checkerboard"]
 
 # Submodules that form the entropy model (not the gains): the rate's parameters.
-ENTROPY_MODULES = ("h_a", "h_s", "z_prior", "checkerboard", "temporal")
+ENTROPY_MODULES = ("h_a", "h_s", "z_prior", "checkerboard")
 HYPER_STRIDE = 4  # hyper-latents are at 1/4 of the latents' resolution
 # Latent rows whose entropy parameters the fixed-point networks compute at once: their float64 temporaries
 # follow the band, not the picture (~0.4 GB for 192 channels of a 6000-pixel-wide picture).
@@ -88,13 +86,11 @@ class LatentPayload:
 
 @dataclass(frozen=True)
 class LatentForward:
-    """Training-time output: decoded features (ŷ · inverse gain), the likelihoods of ŷ and ẑ, and ŷ itself
-    (what the next frame's temporal context reads)."""
+    """Training-time output: decoded features (ŷ · inverse gain) and the likelihoods of ŷ and ẑ."""
 
     decoded: torch.Tensor
     y_likelihoods: torch.Tensor
     z_likelihoods: torch.Tensor
-    y_hat: torch.Tensor
 
     def bits(self) -> torch.Tensor:
         """Estimated bits of each sample (shape (B,))."""
@@ -112,10 +108,6 @@ class CodedLatents:
         """ŷ = symbols + means, float32."""
         return (torch.from_numpy(self.symbols).double().reshape(self.means.shape) + self.means).float()
 
-    def fixed(self) -> torch.Tensor:
-        """ŷ in fixed point (exact): what a context network reads."""
-        return to_fixed(torch.from_numpy(self.symbols).double().reshape(self.means.shape)) + to_fixed(self.means)
-
 
 # One coding pass: (positions, their scale indexes, their means) -> the symbols at those positions.
 CodePass = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
@@ -125,7 +117,7 @@ class LatentCodec(nn.Module):
     """Variable-rate coding of a (B, M, H, W) feature tensor (see module docstring)."""
 
     def __init__(self, latent_channels: int, hyper_channels: int, level_lambdas: tuple[float, ...],
-                 context: SpatialContext = "none", temporal: bool = False):
+                 context: SpatialContext = "none"):
         super().__init__()
         if context not in ("none", "checkerboard"):
             raise ValueError(f"unknown spatial context {context!r}")
@@ -135,9 +127,7 @@ class LatentCodec(nn.Module):
         self.h_a = hyper_analysis(m, h)
         self.h_s = hyper_synthesis(h, 2 * m)
         self.z_prior = FactorizedPrior(h)
-        self.checkerboard = LatentContext(m) if context == "checkerboard" else None
-        # P-frames: the previous P-frame's ŷ (same codec, same grid) corrects every position's parameters.
-        self.temporal = LatentContext(m) if temporal else None
+        self.checkerboard = CheckerboardContext(m) if context == "checkerboard" else None
         self._exact: _ExactCoding | None = None
 
     # --- training -----------------------------------------------------------------------------
@@ -147,14 +137,10 @@ class LatentCodec(nn.Module):
         gain, inverse_gain = self.gains(level)
         return features * gain, inverse_gain
 
-    def entropy_parameters(self, z_hat: torch.Tensor, y: torch.Tensor,
-                           previous: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(scales, means) of every latent's Gaussian: from the hyper-latents; with a temporal context also
-        from the ``previous`` frame's ŷ (None: no previous P-frame, the hyperprior's parameters as they are);
-        with a checkerboard context also from the (straight-through rounded) anchor latents of ``y``."""
+    def entropy_parameters(self, z_hat: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(scales, means) of every latent's Gaussian: from the hyper-latents, and with a checkerboard
+        context also from the (straight-through rounded) anchor latents of ``y``."""
         parameters = self.h_s(z_hat)
-        if self.temporal is not None and previous is not None:
-            parameters = self.temporal(parameters, previous)
         if self.checkerboard is not None:
             _, anchor_means = parameters.chunk(2, dim=1)
             y_hat = round_straight_through(y - anchor_means) + anchor_means
@@ -162,46 +148,39 @@ class LatentCodec(nn.Module):
         scales, means = parameters.chunk(2, dim=1)
         return scales, means
 
-    def quantize(self, y: torch.Tensor,
-                 previous: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def quantize(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(ŷ, likelihoods of y, likelihoods of z) of already gained latents (mixed quantization).
 
         Always in float32, also when training autocasts the transforms to bfloat16: rounding and
         likelihoods need float32's precision (bfloat16 keeps 8 bits: a latent of 100 would round in steps of 0.5)."""
         with torch.autocast("cpu", enabled=False):
-            return self._quantize(y.float(), None if previous is None else previous.float())
+            return self._quantize(y.float())
 
-    def _quantize(self, y: torch.Tensor,
-                  previous: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _quantize(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         z = self.h_a(y)
         z_hat = round_straight_through(z)
-        y_hat, scales, means = self._rounded_given(z_hat, y, previous)
+        y_hat, scales, means = self._rounded_given(z_hat, y)
         y_likelihoods = gaussian_likelihood(add_uniform_noise(y) if self.training else y_hat, means, scales)
         z_likelihoods = self.z_prior.likelihood(add_uniform_noise(z) if self.training else z_hat)
         return y_hat, y_likelihoods, z_likelihoods
 
-    def rounded(self, y: torch.Tensor,
-                previous: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def rounded(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(ŷ, scales, means) of already gained latents, rounded as the training forward rounds: what an
         encoder-side search holds fixed while it moves some of them (``codecs.motion_search``)."""
-        return self._rounded_given(round_straight_through(self.h_a(y)), y, previous)
+        return self._rounded_given(round_straight_through(self.h_a(y)), y)
 
-    def _rounded_given(self, z_hat: torch.Tensor, y: torch.Tensor,
-                       previous: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        scales, means = self.entropy_parameters(z_hat, y, previous)
+    def _rounded_given(self, z_hat: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        scales, means = self.entropy_parameters(z_hat, y)
         return round_straight_through(y - means) + means, scales, means
 
-    def forward(self, features: torch.Tensor, level: torch.Tensor,
-                previous: torch.Tensor | None = None) -> LatentForward:
-        """Training pass over ``features`` at per-sample (fractional) ``level``s; ``previous``: the previous
-        P-frame's ŷ (:attr:`LatentForward.y_hat`), read by a temporal context."""
-        return self.from_gained(*self.gained(features, level), previous)
+    def forward(self, features: torch.Tensor, level: torch.Tensor) -> LatentForward:
+        """Training pass over ``features`` at per-sample (fractional) ``level``s."""
+        return self.from_gained(*self.gained(features, level))
 
-    def from_gained(self, y: torch.Tensor, inverse_gain: torch.Tensor,
-                    previous: torch.Tensor | None = None) -> LatentForward:
+    def from_gained(self, y: torch.Tensor, inverse_gain: torch.Tensor) -> LatentForward:
         """Everything after the gain: training, and the encoder refining given latents."""
-        y_hat, y_likelihoods, z_likelihoods = self.quantize(y, previous)
-        return LatentForward(y_hat * inverse_gain, y_likelihoods, z_likelihoods, y_hat)
+        y_hat, y_likelihoods, z_likelihoods = self.quantize(y)
+        return LatentForward(y_hat * inverse_gain, y_likelihoods, z_likelihoods)
 
     # --- what the model is made of ------------------------------------------------------------
 
@@ -210,9 +189,8 @@ class LatentCodec(nn.Module):
         with zero weights, the hyper-synthesis gives them mean 0 at the smallest scale."""
         yield LatentSizedLayer(self.h_a[0], in_blocks=1)
         yield LatentSizedLayer(self.h_s[-1], out_blocks=2)  # [scales | means]
-        for context in (self.checkerboard, self.temporal):
-            if context is not None:
-                yield from context.latent_sized_layers()
+        if self.checkerboard is not None:
+            yield from self.checkerboard.latent_sized_layers()
 
     def entropy_parameters_list(self) -> list[nn.Parameter]:
         """Parameters of the entropy model (hyperprior and context): they set the rate, and the decoded
@@ -232,9 +210,8 @@ class LatentCodec(nn.Module):
         (stored with shipped weights) or tables built now (random-init and freshly trained models).
         Must be called again if the weights change."""
         tables = tables if tables is not None else HyperpriorTables.build(self.z_prior)
-        checkerboard = FixedPointLatentContext(self.checkerboard) if self.checkerboard is not None else None
-        temporal = FixedPointLatentContext(self.temporal) if self.temporal is not None else None
-        self._exact = _ExactCoding(FixedPointNetwork(self.h_s), checkerboard, temporal, tables, self.latent_channels)
+        checkerboard = FixedPointCheckerboard(self.checkerboard) if self.checkerboard is not None else None
+        self._exact = _ExactCoding(FixedPointNetwork(self.h_s), checkerboard, tables, self.latent_channels)
         return tables
 
     @property
@@ -257,10 +234,8 @@ class LatentCodec(nn.Module):
             raise ValueError(f"latent size {latent_height}x{latent_width} is not a multiple of {HYPER_STRIDE}")
         return (1, self.hyper_channels, latent_height // HYPER_STRIDE, latent_width // HYPER_STRIDE)
 
-    def compress(self, y: torch.Tensor, previous: CodedLatents | None = None) -> tuple[LatentPayload, CodedLatents]:
-        """Code gained latents ``y`` (1, M, H, W); returns the payload and what the decoder will know.
-        ``previous``: the previous P-frame's coded latents, which a temporal context reads (the decoder
-        must be given the same)."""
+    def compress(self, y: torch.Tensor) -> tuple[LatentPayload, CodedLatents]:
+        """Code gained latents ``y`` (1, M, H, W); returns the payload and what the decoder will know."""
         exact = self._coding()
         z = self.h_a(y)
         z_symbols = torch.round(z).numpy().astype(np.int64).ravel()
@@ -272,14 +247,13 @@ class LatentCodec(nn.Module):
             sections.append(encode_symbols(symbols, scale_index, exact.tables.latent))
             return symbols
 
-        coded = exact.code_latents(z_symbols, tuple(z.shape), write_pass, previous)
+        coded = exact.code_latents(z_symbols, tuple(z.shape), write_pass)
         hyper = encode_symbols(z_symbols, _channel_groups(tuple(z.shape)), exact.tables.hyper)
         return LatentPayload(hyper=hyper, latents=tuple(sections)), coded
 
     def decompress(self, payload: LatentPayload, latent_height: int, latent_width: int,
-                   coder_id: int = CODER_ID, previous: CodedLatents | None = None) -> CodedLatents:
-        """The symbols and means the encoder coded, from its payload (and the ``previous`` coded latents it
-        was given)."""
+                   coder_id: int = CODER_ID) -> CodedLatents:
+        """The symbols and means the encoder coded, from its payload alone."""
         exact = self._coding()
         if len(payload.latents) != self.num_passes:
             raise BitstreamError(f"payload has {len(payload.latents)} latent sections, this model codes {self.num_passes}")
@@ -290,7 +264,7 @@ class LatentCodec(nn.Module):
             return decode_symbols(next(sections), scale_index, exact.tables.latent, coder_id)
 
         z_symbols = decode_symbols(payload.hyper, _channel_groups(z_shape), exact.tables.hyper, coder_id)
-        return exact.code_latents(z_symbols, z_shape, read_pass, previous)
+        return exact.code_latents(z_symbols, z_shape, read_pass)
 
     def dequantize(self, coded: CodedLatents, level: torch.Tensor) -> torch.Tensor:
         """Decoded features ŷ · inverse_gain of coded latents (float: only the synthesis uses them)."""
@@ -314,13 +288,11 @@ class _ExactCoding:
     """The fixed-point entropy networks and integer tables of one :class:`LatentCodec`."""
 
     hyper_parameters: FixedPointNetwork
-    checkerboard: FixedPointLatentContext | None
-    temporal: FixedPointLatentContext | None
+    checkerboard: FixedPointCheckerboard | None
     tables: HyperpriorTables
     latent_channels: int
 
-    def code_latents(self, z_symbols: np.ndarray, z_shape: tuple[int, ...], code_pass: CodePass,
-                     previous: CodedLatents | None) -> CodedLatents:
+    def code_latents(self, z_symbols: np.ndarray, z_shape: tuple[int, ...], code_pass: CodePass) -> CodedLatents:
         """Run the coding passes (encoder and decoder alike, differing only in ``code_pass``).
 
         Each pass computes its positions' scale indexes and means band by band (:func:`_bands`) into
@@ -331,7 +303,6 @@ class _ExactCoding:
         symbols = np.zeros(shape, dtype=np.int32)
         scale_indexes = np.zeros(shape, dtype=self.tables.scale_index_dtype)
         means = torch.zeros(shape, dtype=torch.float64)
-        previous_fixed = self._previous(previous, shape)
 
         def run_pass(positions: torch.Tensor, band_parameters: Callable[[range], torch.Tensor]) -> None:
             """The pass's parameters band by band, then its symbols in one ``code_pass`` (the bitstream's order)."""
@@ -350,10 +321,6 @@ class _ExactCoding:
             if rows.start in kept:
                 return kept.pop(rows.start)
             parameters = self._hyper_rows(z_fixed, rows)
-            if previous_fixed is not None:
-                assert self.temporal is not None
-                window = self.temporal.input_window(rows, shape[2])
-                parameters = self.temporal(parameters, previous_fixed[:, :, window.start : window.stop], rows, shape[2])
             if keep:
                 kept[rows.start] = parameters
             return parameters
@@ -366,15 +333,6 @@ class _ExactCoding:
             run_pass(~anchors, lambda rows: self._corrected_rows(hyper(rows), rows, symbols, means, anchors))
         return CodedLatents(symbols.ravel(), means)
 
-    def _previous(self, previous: CodedLatents | None, shape: tuple[int, ...]) -> torch.Tensor | None:
-        """The previous frame's ŷ in fixed point, if a temporal context reads it (None: no context, or no
-        previous P-frame)."""
-        if self.temporal is None or previous is None:
-            return None
-        if tuple(previous.means.shape) != shape:
-            raise BitstreamError(f"previous latents of shape {tuple(previous.means.shape)} for a grid of {shape}")
-        return previous.fixed()
-
     def _hyper_rows(self, z_fixed: torch.Tensor, rows: range) -> torch.Tensor:
         """The hyperprior's fixed-point (scale, mean) parameters of latent ``rows``, from the z rows they read."""
         window = self.hyper_parameters.input_window(rows, z_fixed.shape[2])
@@ -385,9 +343,9 @@ class _ExactCoding:
         """The hyperprior ``parameters`` of latent ``rows`` corrected by the checkerboard context from the
         decoded anchors (symbols and means of the first pass) around them."""
         assert self.checkerboard is not None
-        window = self.checkerboard.input_window(rows, anchors.shape[2])
+        window = self.checkerboard.anchor_window(rows, anchors.shape[2])
         band = slice(window.start, window.stop)
-        decoded = CodedLatents(symbols[:, :, band], means[:, :, band]).fixed()
+        decoded = to_fixed(torch.from_numpy(symbols[:, :, band]).double()) + to_fixed(means[:, :, band])
         return self.checkerboard(parameters, decoded * anchors[:, :, band], rows, anchors.shape[2])
 
     def _store(self, parameters: torch.Tensor, positions: torch.Tensor, scale_indexes: np.ndarray,

@@ -54,28 +54,26 @@ class _Proposal:
 
 def search_motion(model: InterModel, reference: torch.Tensor, x: torch.Tensor, features: torch.Tensor,
                   level: torch.Tensor, steps: int, height: int, width: int,
-                  synthesis: MotionSynthesis | None = None, previous: torch.Tensor | None = None) -> torch.Tensor:
+                  synthesis: MotionSynthesis | None = None) -> torch.Tensor:
     """``features`` (the motion analysis's output for ``x``, (B, M, h, w), block vectors first; ``level``
     per sample) with block vectors searched for the lowest cost above. ``synthesis`` runs ``model.motion.synthesis`` (default: as
     it is; the encoder passes its tiling rule's runner); the distortion counts the frame's ``height`` ×
-    ``width`` pixels only (not the padding); ``previous``: the previous P-frame's motion ŷ, which a temporal
-    context reads. ``steps`` = 0 returns ``features`` unchanged; otherwise the cheapest vectors seen are
-    returned, so the search never ends worse than its start."""
+    ``width`` pixels only (not the padding). ``steps`` = 0 returns ``features`` unchanged; otherwise the
+    cheapest vectors seen are returned, so the search never ends worse than its start."""
     if steps <= 0:
         return features
-    proposal = _propose(model, features, level, previous)
+    proposal = _propose(model, features, level)
     with torch.no_grad():
         correction = (synthesis or model.motion.synthesis)(proposal.decoded) * FLOW_SCALE
     return _search(model, reference, x, features, proposal, correction, level, steps, height, width)
 
 
-def _propose(model: InterModel, features: torch.Tensor, level: torch.Tensor,
-             previous: torch.Tensor | None) -> _Proposal:
+def _propose(model: InterModel, features: torch.Tensor, level: torch.Tensor) -> _Proposal:
     """One pass of the motion latent codec's entropy networks, for both what the search holds."""
     latent = model.motion.latent
     with torch.no_grad():
         y, inverse_gain = latent.gained(features, level)
-        y_hat, scales, means = latent.rounded(y, previous)
+        y_hat, scales, means = latent.rounded(y)
     return _Proposal(y_hat * inverse_gain, scales[:, :2], means[:, :2])
 
 

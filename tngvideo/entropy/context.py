@@ -1,18 +1,16 @@
-"""Contexts for the latent prior: the hyperprior's (scale, mean) parameters corrected from latents
-already decoded, seen through a 5x5 convolution (:class:`LatentContext`).
+"""Checkerboard spatial context for the latent prior (He et al., "Checkerboard context model for
+efficient learned image compression", CVPR 2021).
 
-- **Checkerboard** (spatial; He et al., "Checkerboard context model for efficient learned image
-  compression", CVPR 2021). Latents are coded in two passes. *Anchors* (positions where row + column
-  is even) are coded with the hyperprior's parameters alone; the other half then sees its decoded
-  anchor neighbours. Both passes are fully parallel, unlike a serial autoregressive context, which is
-  what makes it affordable on a CPU decoder.
-- **Temporal** (P-frames): every position sees the previous P-frame's decoded latents around it
-  (a latent prior over earlier frames' symbols, as in Li et al., DCVC-HEM, 2022): block motion and
-  the places that need bits persist from frame to frame.
+Latents are coded in two passes. *Anchors* (positions where row + column is even) are coded with
+the hyperprior's parameters alone; the other half then sees its decoded anchor neighbours through
+a 5x5 convolution, and a small 1x1 network corrects its (scale, mean) from the hyperprior's
+parameters and that context. Both passes are fully parallel, unlike a serial autoregressive
+context, which is what makes it affordable on a CPU decoder.
 
-A correction's last layer starts at zero, so a context added to a trained model starts as exactly
-that model, and fine-tuning can only add. Everything here also has an exact fixed-point twin
-(:class:`FixedPointLatentContext`), because these parameters drive the entropy coder.
+The correction's last layer starts at zero, so a context model initialised from a trained
+hyperprior-only model starts as exactly that model, and fine-tuning can only add.
+Everything here also has an exact fixed-point twin (:class:`FixedPointCheckerboard`), because
+these parameters drive the entropy coder.
 """
 
 from __future__ import annotations
@@ -44,8 +42,8 @@ def parameters_with_context(
     return torch.where(anchors, parameters, correct(parameters, latents * anchors))
 
 
-class LatentContext(nn.Module):
-    """Corrects (scale, mean) parameters from decoded latents around each position (see module docstring)."""
+class CheckerboardContext(nn.Module):
+    """Corrects the hyperprior's (scale, mean) parameters of non-anchor latents from decoded anchors."""
 
     def __init__(self, latent_channels: int):
         super().__init__()
@@ -71,27 +69,27 @@ class LatentContext(nn.Module):
         yield LatentSizedLayer(self.correction[2], out_blocks=2, in_blocks=3, new_outputs="fresh")
         yield LatentSizedLayer(self.correction[-1], out_blocks=2, in_blocks=2)
 
-    def forward(self, parameters: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
-        """Parameters (2M channels) for every position given the decoded latents it may see (for the
-        checkerboard: the anchors' values, zero elsewhere, and only non-anchor positions use the result)."""
-        return parameters + self.correction(torch.cat([parameters, self.context(latents)], dim=1))
+    def forward(self, parameters: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
+        """Parameters (2M channels) for every position given the anchors' values (zero elsewhere);
+        only the non-anchor positions of the result are meant to be used."""
+        return parameters + self.correction(torch.cat([parameters, self.context(anchors)], dim=1))
 
 
-class FixedPointLatentContext:
-    """Exact integer twin of :class:`LatentContext` on fixed-point tensors, a band of latent rows at a time."""
+class FixedPointCheckerboard:
+    """Exact integer twin of :class:`CheckerboardContext` on fixed-point tensors, a band of latent rows at a time."""
 
-    def __init__(self, module: LatentContext):
+    def __init__(self, module: CheckerboardContext):
         self._context = FixedPointNetwork(module.context)
         self._correction = FixedPointNetwork(module.correction)
 
-    def input_window(self, rows: range, height: int) -> range:
-        """The rows of a latent grid of ``height`` rows whose decoded latents the parameters of ``rows``
-        depend on (the 5x5 context's receptive field; the correction is 1x1)."""
+    def anchor_window(self, rows: range, height: int) -> range:
+        """The rows of a latent grid of ``height`` rows whose anchors the parameters of ``rows`` depend on
+        (the 5x5 context's receptive field; the correction is 1x1)."""
         return self._context.input_window(rows, height)
 
-    def __call__(self, parameters: torch.Tensor, latents: torch.Tensor, rows: range, height: int) -> torch.Tensor:
-        """Parameters of latent ``rows`` (of ``height``) from their ``parameters`` and the decoded latents it
-        may see in ``input_window(rows, height)``."""
-        context = self._context.run_rows(latents, rows, height)
+    def __call__(self, parameters: torch.Tensor, anchors: torch.Tensor, rows: range, height: int) -> torch.Tensor:
+        """Parameters of latent ``rows`` (of ``height``) from their hyperprior ``parameters`` and the anchors'
+        values (zero elsewhere) in ``anchor_window(rows, height)``; only the non-anchors' are meant to be used."""
+        context = self._context.run_rows(anchors, rows, height)
         # The correction is 1x1: a band of rows is a whole input to it.
         return parameters + self._correction.run_fixed(torch.cat([parameters, context], dim=1))

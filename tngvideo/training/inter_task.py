@@ -12,10 +12,9 @@ Stages (``InterStage``), each warm-started from the previous one's weights:
 - ``frame``: the conditional frame coder alone (flow and motion frozen), the full rate–distortion loss;
 - ``joint``: everything, the full loss; with ``sequence_length`` > 2 the reference of each later frame
   is the model's own previous output (detached): rolling training, at the cost per frame of pairs;
-- ``prior``: the entropy models of both latent codecs alone, a rate-only loss, on larger crops (as the
-  image codec's prior phase: on 128² crops the hyper-latents form a 2×2 grid, so the hyperpriors only
-  ever see picture borders); on sequences of 3 or more frames when the model has temporal contexts,
-  which read the previous P-frame's latents.
+- ``prior``: the entropy models of both latent codecs alone, a rate-only loss, on pairs of larger crops
+  (as the image codec's prior phase: on 128² crops the hyper-latents form a 2×2 grid, so the
+  hyperpriors only ever see picture borders).
 
 Validation (held-out clips): whole-sequence bpp and PSNR at four levels, I-frame then P-frames, and
 the BD-rate against coding every frame as an I-frame (the score, lower is better; in the motion stage
@@ -36,7 +35,7 @@ import torch
 from torch import nn
 
 from tngvideo.codecs.image_model import ImageModel, lambdas_of_levels
-from tngvideo.codecs.inter_model import InterModel, InterModelConfig, LatentHistory, MotionRefinement
+from tngvideo.codecs.inter_model import InterModel, InterModelConfig, MotionRefinement
 from tngvideo.codecs.motion_search import search_motion
 from tngvideo.metrics import bd_rate_percent
 from tngvideo.training.levels import sample_levels
@@ -71,6 +70,8 @@ class InterTrainingConfig:
     def __post_init__(self) -> None:
         if self.stage not in ("motion", "frame", "joint", "prior"):
             raise ValueError(f"unknown stage {self.stage!r}")
+        if self.stage == "prior" and self.sequence_length != 2:
+            raise ValueError("the prior stage trains on pairs (it does not reconstruct a reference for a third frame)")
         if self.search_steps < 0 or self.validation_search_steps < 0:
             raise ValueError("motion search steps must be 0 or more")
         if self.sequence_length < 2:
@@ -152,7 +153,6 @@ class InterTraining:
         reference = first if config.stage == "motion" else self._intra_reconstruction(first, levels)
         total = torch.zeros(())
         stats = {"loss": 0.0, "bpp": 0.0, "motion_bpp": 0.0, "psnr": 0.0, "prediction_psnr": 0.0}
-        history: LatentHistory | None = None  # the previous P-frame's latents (none after the I-frame)
         for t in range(1, frames.shape[1]):
             x = frames[:, t].contiguous(memory_format=torch.channels_last)
             if config.stage == "motion":  # the frame coder is not needed: its output would not be used
@@ -164,19 +164,14 @@ class InterTraining:
                 stats["bpp"] += motion_bpp.mean().item()
                 stats["motion_bpp"] += motion_bpp.mean().item()
             elif config.stage == "prior":
-                motion, frame = self.inter.latent_rates(reference, x, levels, history)
-                motion_bpp = motion.coded.bits() / (x.shape[2] * x.shape[3])
-                cost = motion_bpp + frame.bits() / (x.shape[2] * x.shape[3])
-                history = LatentHistory(motion.coded.y_hat.detach(), frame.y_hat.detach())
-                if t + 1 < frames.shape[1]:  # the next frame's reference (the transforms are frozen)
-                    with torch.no_grad():
-                        reference = self.inter.frame_synthesis(frame.decoded, motion.prediction).clamp(0, 1)
+                motion_coded, frame_coded = self.inter.latent_rates(reference, x, levels)
+                motion_bpp = motion_coded.bits() / (x.shape[2] * x.shape[3])
+                cost = motion_bpp + frame_coded.bits() / (x.shape[2] * x.shape[3])
                 stats["bpp"] += cost.mean().item()
                 stats["motion_bpp"] += motion_bpp.mean().item()
             else:
-                search = self._motion_search(reference, x, levels, config.search_steps, history)
-                out = self.inter(reference, x, levels, refine=search, history=history)
-                history = out.history()
+                out = self.inter(reference, x, levels, refine=self._motion_search(reference, x, levels,
+                                                                                  config.search_steps))
                 prediction_mse = ((out.prediction - x) ** 2).mean((1, 2, 3))
                 mse = ((out.x_hat - x) ** 2).mean((1, 2, 3))
                 cost = out.bits_per_pixel() + lambdas * 255**2 * mse
@@ -193,15 +188,14 @@ class InterTraining:
         stats["loss"] = loss.item()
         return loss, stats
 
-    def _motion_search(self, reference: torch.Tensor, x: torch.Tensor, levels: torch.Tensor, steps: int,
-                       history: LatentHistory | None = None) -> MotionRefinement | None:
+    def _motion_search(self, reference: torch.Tensor, x: torch.Tensor, levels: torch.Tensor,
+                       steps: int) -> MotionRefinement | None:
         """The encoder's motion search for this pair, as the forward's ``refine`` (None: no search)."""
         if steps == 0:
             return None
         height, width = x.shape[2:]
-        previous = None if history is None else history.motion
         return lambda features: search_motion(self.inter, reference.float(), x.float(), features, levels, steps,
-                                              height, width, previous=previous)
+                                              height, width)
 
     @torch.no_grad()
     def _all_intra(self, level: float) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
@@ -231,12 +225,9 @@ class InterTraining:
             levels = torch.full((count,), level)
             intra_bits, intra_psnrs, intra_decoded = self._all_intra(level)
             bits, psnrs, reference = [intra_bits[0]], [intra_psnrs[0]], intra_decoded[0]
-            history: LatentHistory | None = None
             for t in range(1, length):
-                search = self._motion_search(reference, frames[:, t], levels, self.config.validation_search_steps,
-                                             history)
-                out = self.inter(reference, frames[:, t], levels, refine=search, history=history)
-                history = out.history()
+                search = self._motion_search(reference, frames[:, t], levels, self.config.validation_search_steps)
+                out = self.inter(reference, frames[:, t], levels, refine=search)
                 bits.append(out.bits_per_pixel() * pixels)
                 psnrs.append(eight_bit_psnr(out.x_hat, frames[:, t]))
                 prediction_mse = ((out.prediction - frames[:, t]) ** 2).mean()
