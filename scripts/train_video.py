@@ -75,9 +75,6 @@ def main() -> None:
                         "at zero, coding as before")
     parser.add_argument("--density-lr-scale", type=float, default=1.0,
                         help="learning rate of the hyper-latents' factorized densities relative to the new parts'")
-    parser.add_argument("--search-steps", type=int, default=0,
-                        help="the encoder's motion search inside training's forward (frame and joint stages): the frame "
-                        "coder learns on the predictions the encoder codes")
     parser.add_argument("--validation-search-steps", type=int, default=0,
                         help="the encoder's motion search in validation (the encoder's default: "
                         f"{DEFAULT_SEARCH_STEPS}), to score what it codes")
@@ -101,7 +98,7 @@ def main() -> None:
     config = InterTrainingConfig(model=model_config, stage=args.stage, sequence_length=args.sequence_length,
                                  batch_size=args.batch_size, crop_size=args.crop_size,
                                  borrowed_lr_scale=args.borrowed_lr_scale, density_lr_scale=args.density_lr_scale,
-                                 search_steps=args.search_steps, validation_search_steps=args.validation_search_steps,
+                                 validation_search_steps=args.validation_search_steps,
                                  validation_length=args.validation_length,
                                  validation_sequences=args.validation_sequences)
     model = InterModel(model_config)

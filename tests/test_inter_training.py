@@ -265,9 +265,9 @@ def test_the_prior_stage_trains_the_entropy_models_alone_on_the_rate() -> None:
         dataclasses.replace(config, sequence_length=3)
 
 
-def test_training_with_the_motion_search_codes_its_vectors_and_still_trains_the_flow_network() -> None:
-    """The forward codes the searched block vectors (a lower motion cost than the flow network's on a shift it
-    has not learned), and the gradient still reaches the flow network, straight through the search."""
+def test_the_forward_with_the_motion_search_codes_the_searched_vectors() -> None:
+    """What validation scores: the forward codes the searched block vectors (a lower motion cost than the flow
+    network's on a shift it has not learned)."""
     model = tiny_inter_model()
     reference = _texture(64)
     x = torch.roll(reference, shifts=3, dims=3).contiguous()  # current(p) = reference(p - (3, 0))
@@ -281,5 +281,3 @@ def test_training_with_the_motion_search_codes_its_vectors_and_still_trains_the_
     searched = model(reference, x, level, refine=lambda f: search_motion(model, reference, x, f, level, 20, 64, 64))
     assert not torch.equal(searched.prediction, plain.prediction)
     assert motion_cost(searched).item() < motion_cost(plain).item()
-    (searched.bits_per_pixel().sum() + ((searched.x_hat - x) ** 2).mean()).backward()
-    assert any(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in model.flow.parameters())

@@ -94,11 +94,11 @@ class MotionCoder(nn.Module):
 
     def forward(self, flow: torch.Tensor, level: torch.Tensor,
                 refine: MotionRefinement | None = None) -> tuple[torch.Tensor, LatentForward]:
-        """(decoded flow, the latent codec's training output); ``refine`` (training with the encoder's motion
-        search) replaces the features' values, straight through: the analysis keeps its gradient."""
+        """(decoded flow, the latent codec's training output); ``refine`` (validation scoring what the encoder
+        codes) replaces the features by the encoder's motion search's."""
         features = self.features(flow)
         if refine is not None:
-            features = features + (refine(features.detach()) - features).detach()
+            features = refine(features)
         coded = self.latent(features, level)
         return self.synthesize(coded.decoded), coded
 

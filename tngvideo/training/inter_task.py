@@ -62,9 +62,8 @@ class InterTrainingConfig:
     validation_crop: int = 256
     borrowed_lr_scale: float = 0.2  # learning rate of the image model's parts, relative to the new parts'
     density_lr_scale: float = 1.0  # learning rate of the hyper-latents' factorized densities, relative to the new parts'
-    # The encoder's motion search (codecs.motion_search) inside training's forward (frame and joint stages), so
-    # the frame coder learns on the predictions it will code; and inside validation, to score what the encoder does.
-    search_steps: int = 0
+    # The encoder's motion search (codecs.motion_search) inside validation, to score what the encoder does. (Inside
+    # training's forward, straight through, it lost: joint-h, docs/training.md.)
     validation_search_steps: int = 0
 
     def __post_init__(self) -> None:
@@ -72,7 +71,7 @@ class InterTrainingConfig:
             raise ValueError(f"unknown stage {self.stage!r}")
         if self.stage == "prior" and self.sequence_length != 2:
             raise ValueError("the prior stage trains on pairs (it does not reconstruct a reference for a third frame)")
-        if self.search_steps < 0 or self.validation_search_steps < 0:
+        if self.validation_search_steps < 0:
             raise ValueError("motion search steps must be 0 or more")
         if self.sequence_length < 2:
             raise ValueError("a training sequence needs at least 2 frames")
@@ -170,8 +169,7 @@ class InterTraining:
                 stats["bpp"] += cost.mean().item()
                 stats["motion_bpp"] += motion_bpp.mean().item()
             else:
-                out = self.inter(reference, x, levels, refine=self._motion_search(reference, x, levels,
-                                                                                  config.search_steps))
+                out = self.inter(reference, x, levels)
                 prediction_mse = ((out.prediction - x) ** 2).mean((1, 2, 3))
                 mse = ((out.x_hat - x) ** 2).mean((1, 2, 3))
                 cost = out.bits_per_pixel() + lambdas * 255**2 * mse
@@ -190,7 +188,7 @@ class InterTraining:
 
     def _motion_search(self, reference: torch.Tensor, x: torch.Tensor, levels: torch.Tensor,
                        steps: int) -> MotionRefinement | None:
-        """The encoder's motion search for this pair, as the forward's ``refine`` (None: no search)."""
+        """The encoder's motion search for this pair, as the validation forward's ``refine`` (None: no search)."""
         if steps == 0:
             return None
         height, width = x.shape[2:]
