@@ -2,11 +2,9 @@
 
     python scripts/compare_encoder_settings.py --p-offset 0 0.5 1 1.5 --frames 32 --out results/gop_qualities.json
     python scripts/compare_encoder_settings.py --motion-search 0 8 16 --frames 16 --out results/motion_search.json
-    python scripts/compare_encoder_settings.py --quality-cycle 0 --quality-cycle -1 -1 -1 1 --out results/quality_cycle.json
 
-One setting varies per run: the P-frames' quality offset (``GopPolicy.inter_quality_offset``), their quality
-cycle (``GopPolicy.quality_cycle``, one ``--quality-cycle`` per cycle compared) or the encoder's motion search steps
-(``codecs.motion_search``); the others stay at their defaults. The clips are
+One setting varies per run: the P-frames' quality offset (``GopPolicy.inter_quality_offset``) or the
+encoder's motion search steps (``codecs.motion_search``); the other stays at its default. The clips are
 the P-frame training's validation clips (``training.video_data.VALIDATION_CLIPS``), never ``video/eval``,
 so defaults chosen from this stay clean of the evaluation set. Each coding runs the real encoder and
 decoder (``evaluation.video_eval.code_clip``) at GOP 32.
@@ -24,13 +22,7 @@ from tngvideo.evaluation.video_eval import code_clip
 from tngvideo.io.frames import open_video
 from tngvideo.paths import data_root
 from tngvideo.tng_inter import choose_video_models
-from tngvideo.video_coder import (
-    DEFAULT_GOP,
-    DEFAULT_INTER_QUALITY_OFFSET,
-    DEFAULT_QUALITY_CYCLE,
-    EncoderSettings,
-    GopPolicy,
-)
+from tngvideo.video_coder import DEFAULT_GOP, DEFAULT_INTER_QUALITY_OFFSET, EncoderSettings, GopPolicy
 
 CLIPS = ("cotracker_cat", "davis_paragliding")  # validation clips with enough frames for a GOP (video_data)
 
@@ -40,8 +32,6 @@ def main() -> None:
     varied = parser.add_mutually_exclusive_group(required=True)
     varied.add_argument("--p-offset", type=float, nargs="+", metavar="D", help="P-frame quality offsets to compare")
     varied.add_argument("--motion-search", type=int, nargs="+", metavar="N", help="motion search steps to compare")
-    varied.add_argument("--quality-cycle", type=float, nargs="+", action="append", metavar="D",
-                        help="a P-frame quality cycle to compare (repeat the option for each)")
     parser.add_argument("--qualities", type=float, nargs="+", default=[2.0, 4.0, 6.0, 8.0])
     parser.add_argument("--frames", type=int, default=32)
     parser.add_argument("--clips", nargs="+", default=list(CLIPS))
@@ -49,25 +39,19 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     if args.p_offset is not None:
-        settings = {f"p-offset {v:g}": GopPolicy(DEFAULT_GOP, v) for v in args.p_offset}
-        searches = dict.fromkeys(settings, DEFAULT_SEARCH_STEPS)
-    elif args.quality_cycle is not None:
-        settings = {f"quality-cycle {' '.join(f'{c:g}' for c in v)}": GopPolicy(DEFAULT_GOP, DEFAULT_INTER_QUALITY_OFFSET,
-                                                                                tuple(v)) for v in args.quality_cycle}
-        searches = dict.fromkeys(settings, DEFAULT_SEARCH_STEPS)
+        settings = {f"p-offset {v:g}": (v, DEFAULT_SEARCH_STEPS) for v in args.p_offset}
     else:
-        settings = {f"motion-search {v}": GopPolicy(DEFAULT_GOP, DEFAULT_INTER_QUALITY_OFFSET, DEFAULT_QUALITY_CYCLE)
-                    for v in args.motion_search}
-        searches = dict(zip(settings, args.motion_search, strict=True))
+        settings = {f"motion-search {v}": (DEFAULT_INTER_QUALITY_OFFSET, v) for v in args.motion_search}
     names = list(settings)
     choice = choose_video_models(args.model, DEFAULT_GOP)
     report: dict[str, object] = {"model": args.model, "frames": args.frames, "qualities": args.qualities, "clips": {}}
     mean = dict.fromkeys(names, 0.0)
     for clip in args.clips:
         results = []
-        for name, policy in settings.items():
-            results += code_clip(open_video(data_root() / "video/train" / clip), choice.models, policy, args.qualities,
-                                 name, args.frames, settings=EncoderSettings(motion_search_steps=searches[name]))
+        for name, (offset, search) in settings.items():
+            results += code_clip(open_video(data_root() / "video/train" / clip), choice.models,
+                                 GopPolicy(DEFAULT_GOP, offset), args.qualities, name, args.frames,
+                                 settings=EncoderSettings(motion_search_steps=search))
         curves = mean_per_setting(results)
         table = bd_table(curves, names[0])
         report["clips"][clip] = {  # type: ignore[index]

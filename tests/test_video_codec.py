@@ -317,7 +317,7 @@ def test_encode_reports_frame_types_and_byte_shares_and_info_lists_every_frame(
     _, frames = unpack_video((tmp_path / "a.tngv").read_bytes())
     assert [row[:2] for row in rows] == [[str(i), t] for i, t in enumerate("IPPPI")]
     assert [int(row[2]) for row in rows] == [len(frame_bytes(f)) for f in frames]
-    assert [float(row[3]) for row in rows] == [frame.quality for frame in frames]
+    assert all(float(row[3]) == 6.0 for row in rows)
     assert main(["decode", str(tmp_path / "a.tngv"), str(tmp_path / "out") + "/"]) == 0
     for got, want in zip(_read_pngs(tmp_path / "out"), reconstructions, strict=True):
         np.testing.assert_array_equal(got, want)
@@ -326,8 +326,7 @@ def test_encode_reports_frame_types_and_byte_shares_and_info_lists_every_frame(
 def test_p_frames_code_at_the_i_frames_quality_minus_the_offset(
     inter_models: Path, tmp_path: Path, moving_clip: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    command = ["encode", str(moving_clip), str(tmp_path / "a.tngv"), "--gop", "4", "--frames", "5",
-               "--quality-cycle", "0", "--quality", "6"]
+    command = ["encode", str(moving_clip), str(tmp_path / "a.tngv"), "--gop", "4", "--frames", "5", "--quality", "6"]
     assert main([*command, "--p-offset", "1.5"]) == 0
     _, frames = unpack_video((tmp_path / "a.tngv").read_bytes())
     assert [f.quality for f in frames] == [6.0, 4.5, 4.5, 4.5, 6.0]
@@ -336,21 +335,6 @@ def test_p_frames_code_at_the_i_frames_quality_minus_the_offset(
     capsys.readouterr()
     assert main([*command, "--p-offset", "-1", "--overwrite"]) == EXIT_USAGE
     assert "--p-offset must be in [0, 9)" in _error_line(capsys)
-
-
-def test_p_frames_take_the_quality_cycle_by_their_place_in_the_gop(
-    inter_models: Path, tmp_path: Path, moving_clip: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    command = ["encode", str(moving_clip), str(tmp_path / "a.tngv"), "--gop", "5", "--frames", "7"]
-    assert main([*command, "--quality", "6", "--quality-cycle", "-1", "0.5"]) == 0
-    _, frames = unpack_video((tmp_path / "a.tngv").read_bytes())
-    assert [f.quality for f in frames] == [6.0, 5.0, 6.5, 5.0, 6.5, 6.0, 5.0]  # the cycle restarts with each GOP
-    assert main([*command, "--quality", "9.5", "--quality-cycle", "1", "-9", "--overwrite"]) == EXIT_USAGE
-    assert "--quality-cycle changes must be in (-9, 9)" in _error_line(capsys)
-    assert main([*command, "--quality", "9.5", "--quality-cycle", "1", "-8.9", "--overwrite"]) == 0
-    assert {f.quality for f in unpack_video((tmp_path / "a.tngv").read_bytes())[1]} == {9.5, 10.0, 1.0}  # clamped
-    decoded = list(open_tngv((tmp_path / "a.tngv").read_bytes()).frames())
-    assert len(decoded) == 7
 
 
 def test_gop_1_is_all_intra_and_needs_no_inter_model(

@@ -52,10 +52,6 @@ GOP_HELP = (
 )
 P_OFFSET_HELP = ("P-frames at the I-frame's quality minus D (default: tngvideo.video_coder.DEFAULT_INTER_QUALITY_OFFSET, "
                  "chosen on held-out clips)")
-QUALITY_CYCLE_HELP = (
-    "the P-frames' quality changes, repeated over each GOP (the first P-frame takes the first; default: "
-    "tngvideo.video_coder.DEFAULT_QUALITY_CYCLE, chosen on held-out clips; 0: every P-frame at the same quality)"
-)
 VIDEO_MODEL_HELP = (
     "shipped inter model name (its intra model comes with it), or an image model name for all-intra "
     "(default: the newest inter model)"
@@ -127,15 +123,6 @@ def _p_offset(args: argparse.Namespace) -> float:
     if not 0.0 <= offset < 9.0:
         raise UsageError(f"--p-offset must be in [0, 9), got {offset:g}")
     return offset
-
-
-def _quality_cycle(args: argparse.Namespace) -> tuple[float, ...]:
-    from tngvideo.video_coder import DEFAULT_QUALITY_CYCLE
-
-    cycle = DEFAULT_QUALITY_CYCLE if args.quality_cycle is None else tuple(float(v) for v in args.quality_cycle)
-    if any(not -9.0 < change < 9.0 for change in cycle):
-        raise UsageError(f"--quality-cycle changes must be in (-9, 9), got {' '.join(f'{v:g}' for v in cycle)}")
-    return cycle
 
 
 def _check_size(path: Path, width: int, height: int) -> None:
@@ -236,7 +223,7 @@ def _cmd_video_encode(args: argparse.Namespace) -> int:
     _positive(args.gop, "--gop")
     _positive(args.frames, "--frames")
     _positive(args.start, "--start", 0)
-    p_offset, cycle = _p_offset(args), _quality_cycle(args)
+    p_offset = _p_offset(args)
     settings = EncoderSettings(_refine_steps(args), _motion_search_steps(args))
     if args.bitrate is not None and not args.bitrate > 0:
         raise UsageError(f"--bitrate must be positive, got {args.bitrate}")
@@ -258,7 +245,7 @@ def _cmd_video_encode(args: argparse.Namespace) -> int:
     def count(index: int, frame: object, unit: EncodedUnit) -> None:
         unit_bytes[unit.frame_type] += len(unit.data)
 
-    summary = encode_video(source, output, choice.models, rate, GopPolicy(choice.gop, p_offset, cycle), args.frames,
+    summary = encode_video(source, output, choice.models, rate, GopPolicy(choice.gop, p_offset), args.frames,
                            args.start,
                            progress=True, settings=settings, on_unit=count, overwrite=args.overwrite)
     if summary.frames_over_budget:
@@ -312,12 +299,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     _positive(args.gop, "--gop")
     _positive(args.frames, "--frames")
-    p_offset, cycle = _p_offset(args), _quality_cycle(args)
+    p_offset = _p_offset(args)
     search = _motion_search_steps(args)
     clip = _existing_input(args.input)
     settings = EncoderSettings(_refine_steps(args), search)
     run_video_eval(clip, args.out, args.frames, args.gop, args.model, args.quality, overwrite=args.overwrite,
-                   inter_quality_offset=p_offset, quality_cycle=cycle, settings=settings)
+                   inter_quality_offset=p_offset, settings=settings)
     return EXIT_OK
 
 
@@ -362,7 +349,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     encode.add_argument("--gop", type=int, default=None, metavar="N", help=GOP_HELP)
     encode.add_argument("--p-offset", type=float, default=None, metavar="D", help=P_OFFSET_HELP)
-    encode.add_argument("--quality-cycle", type=float, nargs="+", default=None, metavar="D", help=QUALITY_CYCLE_HELP)
     encode.add_argument("--frames", type=int, default=None, metavar="N", help="only N frames")
     encode.add_argument("--start", type=int, default=0, metavar="K", help="skip the first K frames of the source")
     encode.add_argument("--refine", type=int, default=0, metavar="N", help=REFINE_HELP)
@@ -394,7 +380,6 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--gop", type=int, default=32, metavar="N",
                           help="intra period of tngvideo and the anchors (default 32)")
     evaluate.add_argument("--p-offset", type=float, default=None, metavar="D", help=P_OFFSET_HELP)
-    evaluate.add_argument("--quality-cycle", type=float, nargs="+", default=None, metavar="D", help=QUALITY_CYCLE_HELP)
     evaluate.add_argument("--quality", type=float, nargs="+", default=None, metavar="Q",
                           help="tngvideo qualities (default: every second level, 2, 4, .., 10 for 10 levels)")
     evaluate.add_argument("--model", default=None, help=VIDEO_MODEL_HELP)

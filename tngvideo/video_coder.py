@@ -34,10 +34,6 @@ from tngvideo.tng_inter import VideoModels
 
 DEFAULT_GOP = 32
 DEFAULT_INTER_QUALITY_OFFSET = 0.0  # chosen on held-out training clips (scripts/compare_encoder_settings.py)
-# The P-frames' quality changes, a repeating cycle over each GOP's P-frames: a sharper P-frame every few frames is
-# a better reference for those after it (the hierarchical quality of low-delay coding: HEVC's LDP configuration;
-# Li et al., DCVC-DC, 2023). Chosen on held-out training clips (scripts/compare_encoder_settings.py).
-DEFAULT_QUALITY_CYCLE: tuple[float, ...] = (-1.0, -1.0, -1.0, 1.0)
 
 
 @dataclass
@@ -52,27 +48,20 @@ class DecodedPictureBuffer:
 class GopPolicy:
     """Frame types and their qualities: an I-frame every ``gop`` frames (1: all-intra), P-frames between,
     coded at the I-frame's quality minus ``inter_quality_offset`` (as x264's ``ipratio``: a sharper
-    reference serves every P-frame after it), plus the element of ``quality_cycle`` for their place in the
-    GOP (P-frame k, 1 being the first after the I-frame, takes element (k - 1) modulo its length)."""
+    reference serves every P-frame after it)."""
 
     gop: int = DEFAULT_GOP
     inter_quality_offset: float = DEFAULT_INTER_QUALITY_OFFSET
-    quality_cycle: tuple[float, ...] = DEFAULT_QUALITY_CYCLE
 
     def __post_init__(self) -> None:
         if self.gop < 1:
             raise InputError(f"GOP length must be at least 1, got {self.gop}")
         if not 0.0 <= self.inter_quality_offset < 9.0:
             raise InputError(f"the P-frame quality offset must be in [0, 9), got {self.inter_quality_offset:g}")
-        if not self.quality_cycle or any(not -9.0 < change < 9.0 for change in self.quality_cycle):
-            raise InputError(f"the quality cycle needs 1 or more changes in (-9, 9), got {self.quality_cycle}")
 
-    def inter_quality(self, intra_quality: float, num_levels: int, index: int) -> float:
-        """The quality of frame ``index`` (of the stream; a P-frame) in a GOP whose I-frame has ``intra_quality``,
-        within [1, num_levels]."""
-        change = self.quality_cycle[(index % self.gop - 1) % len(self.quality_cycle)]
-        quality = min(intra_quality, float(num_levels)) - self.inter_quality_offset + change
-        return max(1.0, min(quality, float(num_levels)))
+    def inter_quality(self, intra_quality: float, num_levels: int) -> float:
+        """The quality of the P-frames of a GOP whose I-frame has ``intra_quality``, within [1, num_levels]."""
+        return max(1.0, min(intra_quality, float(num_levels)) - self.inter_quality_offset)
 
     def frame_type(self, index: int) -> FrameType:
         return FrameType.INTRA if index % self.gop == 0 else FrameType.INTER
@@ -172,7 +161,7 @@ class VideoEncoder:
     def _encode_inter(self, frame: np.ndarray) -> EncodedUnit:
         assert self.models.inter is not None and self.buffer.reference is not None  # checked in __init__ / frame 0
         codec = self.models.inter.codec
-        quality = as_float32(self.gop.inter_quality(self._gop_quality, codec.num_levels, self.buffer.frames))
+        quality = as_float32(self.gop.inter_quality(self._gop_quality, codec.num_levels))
         encoded = codec.encode(self.buffer.reference, frame, quality, self.times, self.settings.motion_search_steps)
         coded = CodedFrame(FrameType.INTER, quality, encoded.payload.frame, encoded.payload.motion)
         return EncodedUnit(coded, frame_bytes(coded), encoded.reconstruction)

@@ -51,13 +51,7 @@ from tngvideo.io.frames import VideoSource, open_video
 from tngvideo.metrics import msssim, psnr, yuv_psnr
 from tngvideo.tng_inter import VideoModels, choose_video_models
 from tngvideo.tng_video import encode_video, open_tngv
-from tngvideo.video_coder import (
-    DEFAULT_INTER_QUALITY_OFFSET,
-    DEFAULT_QUALITY_CYCLE,
-    EncodedUnit,
-    EncoderSettings,
-    GopPolicy,
-)
+from tngvideo.video_coder import DEFAULT_INTER_QUALITY_OFFSET, EncodedUnit, EncoderSettings, GopPolicy
 
 TNG_CURVE = "tngvideo"  # the codec as `tngvideo encode` runs it: I- and P-frames
 TNG_INTRA = "tngvideo-intra"  # every frame an I-frame (GOP 1)
@@ -155,7 +149,6 @@ def run_video_eval(
     qualities: Sequence[float] | None = None,
     overwrite: bool = True,
     inter_quality_offset: float = DEFAULT_INTER_QUALITY_OFFSET,
-    quality_cycle: tuple[float, ...] = DEFAULT_QUALITY_CYCLE,
     settings: EncoderSettings = EncoderSettings(),
 ) -> RDReport:
     """Measure tngvideo (and tngvideo-intra) and the anchors; print tables, save JSON/CSV/plot.
@@ -191,12 +184,11 @@ def run_video_eval(
         refinement = f", latent refinement {settings.refine_steps} steps on I-frames" if settings.refine_steps else ""
         if inter is not None:
             main_curve = TNG_CURVE
-            gop_policy = GopPolicy(choice.gop, inter_quality_offset, quality_cycle)
+            gop_policy = GopPolicy(choice.gop, inter_quality_offset)
             results += code_clip(source, choice.models, gop_policy, sweep, TNG_CURVE, max_frames, settings=settings)
             curve_settings[TNG_CURVE] = (
                 f"tngvideo encode/decode, GOP {choice.gop}: I-frames of image model {intra.name!r}, P-frames of "
-                f"inter model {inter.name!r} (motion search {settings.motion_search_steps} steps, P-frame quality "
-                f"cycle {list(quality_cycle)}); qualities "
+                f"inter model {inter.name!r} (motion search {settings.motion_search_steps} steps); qualities "
                 f"{list(sweep)}{refinement}; every decoded frame equals the encoder's reconstruction"
             )
         main_curve = main_curve or TNG_INTRA
