@@ -314,8 +314,8 @@ def pack_video(header: VideoHeader, frames: Iterable[CodedFrame]) -> bytes:
 
 
 def unpack_video(data: bytes) -> tuple[VideoHeader, list[CodedFrame]]:
-    """Parse and verify a whole .tngv file, version 1, 2 or 3 (magic, version, every CRC, the model table,
-    the index, the frame count, no trailing bytes)."""
+    """Parse and verify a whole .tngv file of any version from 1 to ``VIDEO_FORMAT_VERSION`` (magic, version,
+    every CRC, the model table, the index, the frame count, no trailing bytes)."""
     if len(data) < 5 or data[:4] != VIDEO_MAGIC:
         raise BitstreamError("not a .tngv file (bad magic)")
     version = data[4]
