@@ -1,10 +1,16 @@
-"""Encoder settings against the first one given, on held-out training clips: BD-rate per clip and mean, as JSON.
+"""Encoder settings, or P-frame weights, against the first one given, on held-out training clips: BD-rate per
+clip and mean, as JSON.
 
     python scripts/compare_encoder_settings.py --p-offset 0 0.5 1 1.5 --frames 32 --out results/gop_qualities.json
     python scripts/compare_encoder_settings.py --motion-search 0 8 16 --frames 16 --out results/motion_search.json
+    python scripts/compare_encoder_settings.py --weights runs/joint-j/best.safetensors --frames 16 --out results/j.json
 
-One setting varies per run: the P-frames' quality offset (``GopPolicy.inter_quality_offset``) or the
-encoder's motion search steps (``codecs.motion_search``); the other stays at its default. The clips are
+One setting varies per run: the P-frames' quality offset (``GopPolicy.inter_quality_offset``), the
+encoder's motion search steps (``codecs.motion_search``), or the P-frame weights (training checkpoints
+against the shipped ``--model``, each coded as it would be once shipped: written in the shipped format to
+a scratch models folder and loaded from it); the others stay at their defaults. This decides whether a
+run's weights ship: the validation crops of training have misled by several points (docs/training.md,
+sessions 16-17). The clips are
 the P-frame training's validation clips (``training.video_data.VALIDATION_CLIPS``), never ``video/eval``,
 so defaults chosen from this stay clean of the evaluation set. Each coding runs the real encoder and
 decoder (``evaluation.video_eval.code_clip``) at GOP 32.
@@ -14,17 +20,47 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 from pathlib import Path
 
+from tngvideo.codecs.inter_codec import InterCodec
+from tngvideo.codecs.inter_model import InterModel, InterModelConfig
 from tngvideo.codecs.motion_search import DEFAULT_SEARCH_STEPS
 from tngvideo.evaluation.rd import bd_table, environment, mean_per_setting
 from tngvideo.evaluation.video_eval import code_clip
 from tngvideo.io.frames import open_video
-from tngvideo.paths import data_root
-from tngvideo.tng_inter import choose_video_models
+from tngvideo.paths import data_root, models_dir
+from tngvideo.tng_image import IMAGE_KIND
+from tngvideo.tng_inter import INTER_KIND, VideoModels, choose_video_models, load_video_models, save_shipped_inter_codec
 from tngvideo.video_coder import DEFAULT_GOP, DEFAULT_INTER_QUALITY_OFFSET, EncoderSettings, GopPolicy
+from tngvideo.zoo import (
+    CONFIG_KEY,
+    ManifestEntry,
+    find_entry,
+    load_state,
+    read_metadata,
+    sha256_of,
+    write_manifest_entry,
+)
 
 CLIPS = ("cotracker_cat", "davis_paragliding")  # validation clips with enough frames for a GOP (video_data)
+
+
+def checkpoint_models(checkpoint: Path, shipped: VideoModels, scratch: Path, model_id: int) -> VideoModels:
+    """A P-frame training checkpoint as it would code once shipped (int8 entropy convolutions, baked tables), with
+    the shipped models' intra model: exported to the models folder ``scratch`` and loaded from it."""
+    intra = find_entry(name=shipped.intra.name, kind=IMAGE_KIND)
+    if not (scratch / intra.file).exists():
+        (scratch / intra.file).symlink_to((models_dir() / intra.file).resolve())
+        write_manifest_entry(intra, scratch)
+    model = InterModel(InterModelConfig.from_json(read_metadata(checkpoint)[CONFIG_KEY]))
+    model.load_state_dict(load_state(checkpoint))
+    name = f"candidate-{model_id}"
+    target = scratch / f"{name}.safetensors"
+    save_shipped_inter_codec(InterCodec(model), target, {})
+    write_manifest_entry(ManifestEntry(name, model_id, INTER_KIND, target.name, sha256_of(target),
+                                       {"intra_model": intra.name}), scratch)
+    return load_video_models(name, scratch)
 
 
 def main() -> None:
@@ -32,26 +68,36 @@ def main() -> None:
     varied = parser.add_mutually_exclusive_group(required=True)
     varied.add_argument("--p-offset", type=float, nargs="+", metavar="D", help="P-frame quality offsets to compare")
     varied.add_argument("--motion-search", type=int, nargs="+", metavar="N", help="motion search steps to compare")
+    varied.add_argument("--weights", type=Path, nargs="+", metavar="CHECKPOINT",
+                        help="P-frame training checkpoints to compare with the shipped --model")
     parser.add_argument("--qualities", type=float, nargs="+", default=[2.0, 4.0, 6.0, 8.0])
     parser.add_argument("--frames", type=int, default=32)
     parser.add_argument("--clips", nargs="+", default=list(CLIPS))
     parser.add_argument("--model", default=None)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    shipped = choose_video_models(args.model, DEFAULT_GOP).models
+    default = GopPolicy(DEFAULT_GOP, DEFAULT_INTER_QUALITY_OFFSET)
+    scratch = tempfile.TemporaryDirectory(prefix="tngvideo-candidates-")
+    # name -> (models, GOP policy, motion search steps)
+    settings: dict[str, tuple[VideoModels, GopPolicy, int]]
     if args.p_offset is not None:
-        settings = {f"p-offset {v:g}": (v, DEFAULT_SEARCH_STEPS) for v in args.p_offset}
+        settings = {f"p-offset {v:g}": (shipped, GopPolicy(DEFAULT_GOP, v), DEFAULT_SEARCH_STEPS) for v in args.p_offset}
+    elif args.motion_search is not None:
+        settings = {f"motion-search {v}": (shipped, default, v) for v in args.motion_search}
     else:
-        settings = {f"motion-search {v}": (DEFAULT_INTER_QUALITY_OFFSET, v) for v in args.motion_search}
+        assert shipped.inter is not None  # choose_video_models at GOP 32 gives P-frames
+        settings = {shipped.inter.name: (shipped, default, DEFAULT_SEARCH_STEPS)}
+        settings |= {f"{path.parent.name}-{path.stem}": (checkpoint_models(path, shipped, Path(scratch.name), 60000 + i), default,
+                                 DEFAULT_SEARCH_STEPS) for i, path in enumerate(args.weights)}
     names = list(settings)
-    choice = choose_video_models(args.model, DEFAULT_GOP)
     report: dict[str, object] = {"model": args.model, "frames": args.frames, "qualities": args.qualities, "clips": {}}
     mean = dict.fromkeys(names, 0.0)
     for clip in args.clips:
         results = []
-        for name, (offset, search) in settings.items():
-            results += code_clip(open_video(data_root() / "video/train" / clip), choice.models,
-                                 GopPolicy(DEFAULT_GOP, offset), args.qualities, name, args.frames,
-                                 settings=EncoderSettings(motion_search_steps=search))
+        for name, (models, policy, search) in settings.items():
+            results += code_clip(open_video(data_root() / "video/train" / clip), models, policy, args.qualities, name,
+                                 args.frames, settings=EncoderSettings(motion_search_steps=search))
         curves = mean_per_setting(results)
         table = bd_table(curves, names[0])
         report["clips"][clip] = {  # type: ignore[index]
@@ -67,6 +113,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {args.out}")
+    scratch.cleanup()
 
 
 if __name__ == "__main__":
