@@ -188,7 +188,10 @@ def test_a_signal_mid_encode_leaves_no_output_and_no_partial_file(
     output = tmp_path / "out" / "clip.tngv"
     output.parent.mkdir()
     env = {**os.environ, "TNGVIDEO_MODELS": str(inter_models), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-c", "from tngvideo.cli import console_main; console_main()",
+    # Python's SIGINT handler in the child even when this test runs as a background job (`cmd &`), which starts
+    # with SIGINT ignored: the child would inherit that, install no handler, and encode to the end.
+    start = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    command = [sys.executable, "-c", start + "from tngvideo.cli import console_main; console_main()",
                "encode", str(clip), str(output), "--gop", "8"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
