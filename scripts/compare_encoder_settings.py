@@ -23,23 +23,22 @@ import json
 import tempfile
 from pathlib import Path
 
-from tngvideo.codecs.inter_codec import InterCodec
-from tngvideo.codecs.inter_model import InterModel, InterModelConfig
 from tngvideo.codecs.motion_search import DEFAULT_SEARCH_STEPS
 from tngvideo.evaluation.rd import bd_table, environment, mean_per_setting
 from tngvideo.evaluation.video_eval import code_clip
 from tngvideo.io.frames import open_video
 from tngvideo.paths import data_root, models_dir
 from tngvideo.tng_image import IMAGE_KIND
-from tngvideo.tng_inter import INTER_KIND, VideoModels, choose_video_models, load_video_models, save_shipped_inter_codec
+from tngvideo.tng_inter import (
+    VideoModels,
+    choose_video_models,
+    inter_codec_of_checkpoint,
+    load_video_models,
+    ship_inter_codec,
+)
 from tngvideo.video_coder import DEFAULT_GOP, DEFAULT_INTER_QUALITY_OFFSET, EncoderSettings, GopPolicy
 from tngvideo.zoo import (
-    CONFIG_KEY,
-    ManifestEntry,
     find_entry,
-    load_state,
-    read_metadata,
-    sha256_of,
     write_manifest_entry,
 )
 
@@ -53,14 +52,9 @@ def checkpoint_models(checkpoint: Path, shipped: VideoModels, scratch: Path, mod
     if not (scratch / intra.file).exists():
         (scratch / intra.file).symlink_to((models_dir() / intra.file).resolve())
         write_manifest_entry(intra, scratch)
-    model = InterModel(InterModelConfig.from_json(read_metadata(checkpoint)[CONFIG_KEY]))
-    model.load_state_dict(load_state(checkpoint))
-    name = f"candidate-{model_id}"
-    target = scratch / f"{name}.safetensors"
-    save_shipped_inter_codec(InterCodec(model), target, {})
-    write_manifest_entry(ManifestEntry(name, model_id, INTER_KIND, target.name, sha256_of(target),
-                                       {"intra_model": intra.name}), scratch)
-    return load_video_models(name, scratch)
+    entry = ship_inter_codec(inter_codec_of_checkpoint(checkpoint), f"candidate-{model_id}", model_id, intra.name,
+                             scratch)
+    return load_video_models(entry.name, scratch)
 
 
 def main() -> None:
@@ -78,7 +72,6 @@ def main() -> None:
     args = parser.parse_args()
     shipped = choose_video_models(args.model, DEFAULT_GOP).models
     default = GopPolicy(DEFAULT_GOP, DEFAULT_INTER_QUALITY_OFFSET)
-    scratch = tempfile.TemporaryDirectory(prefix="tngvideo-candidates-")
     # name -> (models, GOP policy, motion search steps)
     settings: dict[str, tuple[VideoModels, GopPolicy, int]]
     if args.p_offset is not None:
@@ -88,8 +81,10 @@ def main() -> None:
     else:
         assert shipped.inter is not None  # choose_video_models at GOP 32 gives P-frames
         settings = {shipped.inter.name: (shipped, default, DEFAULT_SEARCH_STEPS)}
-        settings |= {f"{path.parent.name}-{path.stem}": (checkpoint_models(path, shipped, Path(scratch.name), 60000 + i), default,
-                                 DEFAULT_SEARCH_STEPS) for i, path in enumerate(args.weights)}
+        with tempfile.TemporaryDirectory(prefix="tngvideo-candidates-") as scratch:  # loaded, the files are not read again
+            for i, path in enumerate(args.weights):
+                models = checkpoint_models(path, shipped, Path(scratch), 60000 + i)
+                settings[f"{path.parent.name}-{path.stem}"] = (models, default, DEFAULT_SEARCH_STEPS)
     names = list(settings)
     report: dict[str, object] = {"model": args.model, "frames": args.frames, "qualities": args.qualities, "clips": {}}
     mean = dict.fromkeys(names, 0.0)
@@ -113,7 +108,6 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {args.out}")
-    scratch.cleanup()
 
 
 if __name__ == "__main__":

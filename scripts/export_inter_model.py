@@ -21,22 +21,15 @@ from pathlib import Path
 
 import torch
 
-from tngvideo.codecs.inter_codec import InterCodec
-from tngvideo.codecs.inter_model import InterModel, InterModelConfig
 from tngvideo.evaluation.image_eval import bd_of_test_against_each
 from tngvideo.evaluation.rd import load_report
 from tngvideo.evaluation.video_eval import TNG_CURVE
 from tngvideo.paths import models_dir
 from tngvideo.tng_image import IMAGE_KIND
-from tngvideo.tng_inter import INTER_KIND, save_shipped_inter_codec
+from tngvideo.tng_inter import inter_codec_of_checkpoint, ship_inter_codec
 from tngvideo.zoo import (
-    CONFIG_KEY,
-    ManifestEntry,
     find_entry,
-    load_state,
     read_metadata,
-    sha256_of,
-    write_manifest_entry,
 )
 
 TRAINING_DATA_TERMS = (
@@ -72,12 +65,7 @@ def main() -> None:
 
     find_entry(name=args.intra_model, kind=IMAGE_KIND, models_dir=models_dir())  # a shipped image model, or an error
     metadata = read_metadata(args.checkpoint)
-    config = InterModelConfig.from_json(metadata[CONFIG_KEY])
-    model = InterModel(config)
-    model.load_state_dict(load_state(args.checkpoint))
-    codec = InterCodec(model)
-    target = models_dir() / f"{args.name}.safetensors"
-    save_shipped_inter_codec(codec, target, {"name": args.name, "step": metadata.get("step", "")})
+    codec = inter_codec_of_checkpoint(args.checkpoint)
     curve = json.loads(args.learning_curve.read_text()) if args.learning_curve else None
     validation = _validation_of_checkpoint(curve["curve"], metadata.get("step")) if curve and curve["curve"] else None
     measured = []
@@ -92,14 +80,12 @@ def main() -> None:
                                    for name, row in bd.items()},
         })
     details = {
-        "intra_model": args.intra_model,
         "architecture": "flow: coarse-to-fine soft block matching with learned CNN corrections (encoder only); motion: "
                         "GDN transforms + mean-scale hyperprior latent codec; prediction: bilinear warp of the decoded "
                         "reference; frame: conditional coder (prediction as extra inputs of the image codec's "
                         "analysis and synthesis), its latent codec as the image model's; entropy-model convolutions "
                         "stored as int8",
-        "config": json.loads(config.to_json()),
-        "file_bytes": target.stat().st_size,
+        "config": json.loads(codec.model.config.to_json()),
         "training": {
             "stages": [{"run": run, "steps": int(steps), "command": command} for run, steps, command in args.stage],
             "cpu_hours": validation["cpu_hours"] if validation else None,
@@ -110,9 +96,9 @@ def main() -> None:
         },
         "measured": measured,
     }
-    write_manifest_entry(ManifestEntry(args.name, args.model_id, INTER_KIND, target.name, sha256_of(target), details),
-                         models_dir())
-    print(f"wrote {target} ({target.stat().st_size / 1e6:.2f} MB) and its manifest entry")
+    entry = ship_inter_codec(codec, args.name, args.model_id, args.intra_model, models_dir(), details,
+                             {"name": args.name, "step": metadata.get("step", "")})
+    print(f"wrote {models_dir() / entry.file} ({entry.details['file_bytes'] / 1e6:.2f} MB) and its manifest entry")
 
 
 if __name__ == "__main__":

@@ -12,11 +12,22 @@ from pathlib import Path
 
 from tngvideo.bitstream import ModelIdentity, ModelRole, VideoHeader
 from tngvideo.codecs.inter_codec import InterCodec
-from tngvideo.codecs.inter_model import InterModelConfig
+from tngvideo.codecs.inter_model import InterModel, InterModelConfig
 from tngvideo.entropy.coder import CODER_ID, READABLE_CODER_IDS
 from tngvideo.errors import BitstreamError, ModelError
 from tngvideo.tng_image import IMAGE_KIND, LoadedImageCodec, codec_for_stream, load_image_codec
-from tngvideo.zoo import CONFIG_KEY, ManifestEntry, find_entry, read_manifest, save_shipped_weights, verified_weights
+from tngvideo.zoo import (
+    CONFIG_KEY,
+    ManifestEntry,
+    find_entry,
+    load_state,
+    read_manifest,
+    read_metadata,
+    save_shipped_weights,
+    sha256_of,
+    verified_weights,
+    write_manifest_entry,
+)
 
 INTER_KIND = "inter"
 
@@ -48,6 +59,26 @@ def save_shipped_inter_codec(codec: InterCodec, path: Path, metadata: dict[str, 
     """Write ``codec`` as a shipped weight file (entropy-model convolutions as int8, like image models)."""
     save_shipped_weights(codec.state_tensors(), path, {CONFIG_KEY: codec.model.config.to_json(), **metadata},
                          int8_names=codec.entropy_model_conv_weights())
+
+
+def inter_codec_of_checkpoint(checkpoint: Path) -> InterCodec:
+    """A P-frame training checkpoint (weights + config) as an exact codec, its tables built now."""
+    model = InterModel(InterModelConfig.from_json(read_metadata(checkpoint)[CONFIG_KEY]))
+    model.load_state_dict(load_state(checkpoint))
+    return InterCodec(model)
+
+
+def ship_inter_codec(codec: InterCodec, name: str, model_id: int, intra_model: str, models_dir: Path,
+                     details: dict[str, object] | None = None, metadata: dict[str, str] | None = None) -> ManifestEntry:
+    """Write ``codec`` as ``NAME.safetensors`` in the models folder ``models_dir`` and record it in its manifest
+    (kind inter, naming the intra model it was trained with, its file size, and ``details``): what the export
+    does for ``models/``, and what a comparison does for a scratch folder, so a candidate codes as shipped."""
+    target = models_dir / f"{name}.safetensors"
+    save_shipped_inter_codec(codec, target, metadata or {})
+    entry = ManifestEntry(name, model_id, INTER_KIND, target.name, sha256_of(target),
+                          {"intra_model": intra_model, **(details or {}), "file_bytes": target.stat().st_size})
+    write_manifest_entry(entry, models_dir)
+    return entry
 
 
 def _load_inter_entry(entry: ManifestEntry, models_dir: Path | None) -> LoadedInterCodec:
