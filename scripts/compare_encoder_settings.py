@@ -3,10 +3,12 @@ clip and mean, as JSON.
 
     python scripts/compare_encoder_settings.py --p-offset 0 0.5 1 1.5 --frames 32 --out results/gop_qualities.json
     python scripts/compare_encoder_settings.py --motion-search 0 8 16 --frames 16 --out results/motion_search.json
+    python scripts/compare_encoder_settings.py --refine 0 10 --frames 16 --out results/refine.json
     python scripts/compare_encoder_settings.py --weights runs/joint-j/best.safetensors --frames 16 --out results/j.json
 
 One setting varies per run: the P-frames' quality offset (``GopPolicy.inter_quality_offset``), the
-encoder's motion search steps (``codecs.motion_search``), or the P-frame weights (training checkpoints
+encoder's motion search steps (``codecs.motion_search``) or latent refinement steps
+(``codecs.latent_refinement``), or the P-frame weights (training checkpoints
 against the shipped ``--model``, each coded as it would be once shipped: written in the shipped format to
 a scratch models folder and loaded from it); the others stay at their defaults. This decides whether a
 run's weights ship: the validation crops of training have misled by several points (docs/training.md,
@@ -23,7 +25,6 @@ import json
 import tempfile
 from pathlib import Path
 
-from tngvideo.codecs.motion_search import DEFAULT_SEARCH_STEPS
 from tngvideo.evaluation.rd import bd_table, environment, mean_per_setting
 from tngvideo.evaluation.video_eval import code_clip
 from tngvideo.io.frames import open_video
@@ -62,6 +63,7 @@ def main() -> None:
     varied = parser.add_mutually_exclusive_group(required=True)
     varied.add_argument("--p-offset", type=float, nargs="+", metavar="D", help="P-frame quality offsets to compare")
     varied.add_argument("--motion-search", type=int, nargs="+", metavar="N", help="motion search steps to compare")
+    varied.add_argument("--refine", type=int, nargs="+", metavar="N", help="latent refinement steps to compare")
     varied.add_argument("--weights", type=Path, nargs="+", metavar="CHECKPOINT",
                         help="P-frame training checkpoints to compare with the shipped --model")
     parser.add_argument("--qualities", type=float, nargs="+", default=[2.0, 4.0, 6.0, 8.0])
@@ -72,27 +74,30 @@ def main() -> None:
     args = parser.parse_args()
     shipped = choose_video_models(args.model, DEFAULT_GOP).models
     default = GopPolicy(DEFAULT_GOP, DEFAULT_INTER_QUALITY_OFFSET)
-    # name -> (models, GOP policy, motion search steps)
-    settings: dict[str, tuple[VideoModels, GopPolicy, int]]
+    plain = EncoderSettings()
+    settings: dict[str, tuple[VideoModels, GopPolicy, EncoderSettings]]  # name -> (models, GOP policy, effort)
     if args.p_offset is not None:
-        settings = {f"p-offset {v:g}": (shipped, GopPolicy(DEFAULT_GOP, v), DEFAULT_SEARCH_STEPS) for v in args.p_offset}
+        settings = {f"p-offset {v:g}": (shipped, GopPolicy(DEFAULT_GOP, v), plain) for v in args.p_offset}
     elif args.motion_search is not None:
-        settings = {f"motion-search {v}": (shipped, default, v) for v in args.motion_search}
+        settings = {f"motion-search {v}": (shipped, default, EncoderSettings(motion_search_steps=v))
+                    for v in args.motion_search}
+    elif args.refine is not None:
+        settings = {f"refine {v}": (shipped, default, EncoderSettings(refine_steps=v)) for v in args.refine}
     else:
         assert shipped.inter is not None  # choose_video_models at GOP 32 gives P-frames
-        settings = {shipped.inter.name: (shipped, default, DEFAULT_SEARCH_STEPS)}
+        settings = {shipped.inter.name: (shipped, default, plain)}
         with tempfile.TemporaryDirectory(prefix="tngvideo-candidates-") as scratch:  # loaded, the files are not read again
             for i, path in enumerate(args.weights):
                 models = checkpoint_models(path, shipped, Path(scratch), 60000 + i)
-                settings[f"{path.parent.name}-{path.stem}"] = (models, default, DEFAULT_SEARCH_STEPS)
+                settings[f"{path.parent.name}-{path.stem}"] = (models, default, plain)
     names = list(settings)
     report: dict[str, object] = {"model": args.model, "frames": args.frames, "qualities": args.qualities, "clips": {}}
     mean = dict.fromkeys(names, 0.0)
     for clip in args.clips:
         results = []
-        for name, (models, policy, search) in settings.items():
+        for name, (models, policy, effort) in settings.items():
             results += code_clip(open_video(data_root() / "video/train" / clip), models, policy, args.qualities, name,
-                                 args.frames, settings=EncoderSettings(motion_search_steps=search))
+                                 args.frames, settings=effort)
         curves = mean_per_setting(results)
         table = bd_table(curves, names[0])
         report["clips"][clip] = {  # type: ignore[index]

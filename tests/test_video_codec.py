@@ -161,6 +161,24 @@ def test_p_frames_of_a_multi_tile_picture_decode_with_1_2_and_4_threads_exactly_
             np.testing.assert_array_equal(got, want)
 
 
+def test_refined_p_frames_decode_exactly_differ_from_plain_ones_and_encode_deterministically(
+    inter_models: Path, tmp_path: Path, moving_clip: Path
+) -> None:
+    models = load_video_models()
+    assert models.inter is not None
+    first, second = list(open_video(moving_clip).frames())[:2]
+    reference = Reference(models.intra.codec.encode(first, 3.0).reconstruction)
+    plain, refined = (models.inter.codec.encode(reference, second, 3.0, refine_steps=steps) for steps in (0, 10))
+    assert refined.payload.motion == plain.payload.motion and refined.payload.frame != plain.payload.frame
+    reconstructions = _encode(moving_clip, tmp_path / "a.tngv", models, gop=4, settings=EncoderSettings(refine_steps=2))
+    data = (tmp_path / "a.tngv").read_bytes()
+    assert _frame_types(data) == "IPPPIPP"
+    for got, want in zip(open_tngv(data).frames(), reconstructions, strict=True):
+        np.testing.assert_array_equal(got, want)
+    _encode(moving_clip, tmp_path / "b.tngv", load_video_models(), gop=4, settings=EncoderSettings(refine_steps=2))
+    assert (tmp_path / "b.tngv").read_bytes() == data
+
+
 def test_decoding_from_a_later_gop_gives_exactly_its_frames(inter_models: Path, tmp_path: Path, moving_clip: Path) -> None:
     assert main(["encode", str(moving_clip), str(tmp_path / "a.tngv"), "--gop", "4", "--quality", "3"]) == 0
     assert main(["decode", str(tmp_path / "a.tngv"), str(tmp_path / "all") + "/"]) == 0

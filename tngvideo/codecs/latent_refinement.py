@@ -16,20 +16,20 @@ step size than the default diverges.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
 
 from tngvideo.codecs.image_codec import AnalysedPicture, ImageCodec
-from tngvideo.codecs.image_model import ImageModel, lambdas_of_levels, rate_distortion
+from tngvideo.codecs.image_model import lambdas_of_levels, rate_distortion
 
 DEFAULT_STEP_SIZE = 0.005  # Adam's initial step on the gained latents, decayed linearly to zero
 _NOISE_SEED = 0  # the rate proxy's noise is seeded: the same picture always gives the same file
 
 
 @contextlib.contextmanager
-def _training_proxies(model: ImageModel) -> Iterator[None]:
+def _training_proxies(model: torch.nn.Module) -> Iterator[None]:
     """The model in training mode (noisy rate proxy) with a private, seeded random stream."""
     was_training = model.training
     with torch.random.fork_rng(devices=[]):
@@ -39,6 +39,22 @@ def _training_proxies(model: ImageModel) -> Iterator[None]:
             yield
         finally:
             model.train(was_training)
+
+
+def refine_gained(model: torch.nn.Module, y: torch.Tensor, cost: Callable[[torch.Tensor], torch.Tensor], steps: int,
+                  step_size: float = DEFAULT_STEP_SIZE) -> torch.Tensor:
+    """``y`` (gained latents) after ``steps`` Adam steps on ``cost(y)``, a picture's rate-distortion cost computed
+    with ``model``'s training-time proxies; what the image and the P-frame codecs both refine with."""
+    y = y.detach().clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([y], lr=step_size)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 - step / steps)
+    with _training_proxies(model), torch.enable_grad():
+        for _ in range(steps):
+            optimizer.zero_grad()
+            cost(y).sum().backward(inputs=[y])
+            optimizer.step()
+            schedule.step()
+    return y.detach()
 
 
 def refine_latents(
@@ -60,15 +76,9 @@ def refine_latents(
     x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255.0
     with torch.no_grad():
         gain, inverse_gain = model.latent.gains(level)
-    y = (picture.features * gain).detach().requires_grad_(True)
-    optimizer = torch.optim.Adam([y], lr=step_size)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 - step / steps)
-    with _training_proxies(model), torch.enable_grad():
-        for _ in range(steps):
-            out = model.from_latents(y, inverse_gain).cropped(picture.height, picture.width)
-            cost, _, _ = rate_distortion(out, x, lam)
-            optimizer.zero_grad()
-            cost.sum().backward(inputs=[y])
-            optimizer.step()
-            schedule.step()
-    return AnalysedPicture((y.detach() / gain).contiguous(), picture.height, picture.width)
+
+    def cost(y: torch.Tensor) -> torch.Tensor:
+        return rate_distortion(model.from_latents(y, inverse_gain).cropped(picture.height, picture.width), x, lam)[0]
+
+    y = refine_gained(model, picture.features * gain, cost, steps, step_size)
+    return AnalysedPicture((y / gain).contiguous(), picture.height, picture.width)

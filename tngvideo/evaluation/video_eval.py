@@ -181,7 +181,7 @@ def run_video_eval(
         if any(not 1.0 <= q <= levels for q in sweep):
             raise UsageError(f"qualities must be between 1 and {levels}, got {', '.join(f'{q:g}' for q in sweep)}")
         table_at = table_quality(sweep)
-        refinement = f", latent refinement {settings.refine_steps} steps on I-frames" if settings.refine_steps else ""
+        refinement = f", latent refinement {settings.refine_steps} steps" if settings.refine_steps else ""
         if inter is not None:
             main_curve = TNG_CURVE
             gop_policy = GopPolicy(choice.gop, inter_quality_offset)
