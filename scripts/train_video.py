@@ -8,9 +8,6 @@
         --image-weights models/tng-image-v11.safetensors --motion-weights runs/motion-a/best.safetensors
     # stage 4: joint, on pairs, then rolling over longer sequences (--sequence-length 4)
     python scripts/train_video.py --run-dir runs/joint-a --stage joint ... --init-weights runs/frame-a/best.safetensors
-    # a prediction refinement grown into trained weights, trained alone on the prediction's error
-    python scripts/train_video.py --run-dir runs/pred-a --stage prediction ... --init-weights runs/joint-a/best.safetensors \
-        --prediction-refinement 64
     # finish: the entropy models alone, rate-only, on larger crops (as the image codec's prior phase)
     python scripts/train_video.py --run-dir runs/prior-a --stage prior ... --init-weights runs/joint-a/best.safetensors \
         --crop-size 256 --batch-size 4 --borrowed-lr-scale 1
@@ -51,7 +48,7 @@ def _image_model(path: Path) -> tuple[ImageModel, dict[str, torch.Tensor]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_schedule_arguments(parser, steps=4000, learning_rate=1e-4, warmup_steps=200, eval_every=500)
-    parser.add_argument("--stage", choices=["motion", "frame", "joint", "prior", "prediction"], required=True)
+    parser.add_argument("--stage", choices=["motion", "frame", "joint", "prior"], required=True)
     parser.add_argument("--image-weights", type=Path, required=True, help="the intra model")
     parser.add_argument("--flow-weights", type=Path, default=None, help="stage-1 flow network (without --init-weights)")
     parser.add_argument("--init-weights", type=Path, default=None, help="an earlier stage's P-frame weights")
@@ -76,9 +73,6 @@ def main() -> None:
                         help="feed the frame coder the prediction at 1/2-1/8 resolution through a pyramid of this "
                         "width (default: the initial weights', else none); added to weights without one, it starts "
                         "at zero, coding as before")
-    parser.add_argument("--prediction-refinement", type=int, default=None, metavar="CHANNELS",
-                        help="correct the warped reference with a small CNN of this width (default: the initial "
-                        "weights', else none); added to weights without one, it starts at zero, predicting as before")
     parser.add_argument("--density-lr-scale", type=float, default=1.0,
                         help="learning rate of the hyper-latents' factorized densities relative to the new parts'")
     parser.add_argument("--validation-search-steps", type=int, default=0,
@@ -101,8 +95,6 @@ def main() -> None:
         model_config = dataclasses.replace(model_config, motion_context=args.motion_context)
     if args.prediction_pyramid is not None:
         model_config = dataclasses.replace(model_config, prediction_pyramid_channels=args.prediction_pyramid)
-    if args.prediction_refinement is not None:
-        model_config = dataclasses.replace(model_config, prediction_refinement_channels=args.prediction_refinement)
     config = InterTrainingConfig(model=model_config, stage=args.stage, sequence_length=args.sequence_length,
                                  batch_size=args.batch_size, crop_size=args.crop_size,
                                  borrowed_lr_scale=args.borrowed_lr_scale, density_lr_scale=args.density_lr_scale,

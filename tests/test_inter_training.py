@@ -192,15 +192,14 @@ def test_bfloat16_training_keeps_the_motion_path_and_the_likelihoods_in_float32(
     assert frame.x_hat.dtype == torch.float32  # but for their output layers (layers.Float32ConvTranspose2d)
 
 
-def test_a_motion_context_a_prediction_pyramid_and_refinement_added_to_trained_weights_code_as_they_did() -> None:
+def test_a_motion_context_and_a_prediction_pyramid_added_to_trained_weights_code_as_they_did() -> None:
     torch.manual_seed(5)
-    trained = InterModel(dataclasses.replace(TINY_INTER_CONFIG, prediction_pyramid_channels=0,
-                                             prediction_refinement_channels=0))
+    trained = InterModel(dataclasses.replace(TINY_INTER_CONFIG, prediction_pyramid_channels=0))
     with torch.no_grad():
         for parameter in trained.parameters():
             parameter.add_(0.01 * torch.randn_like(parameter))
     grown = InterModel(dataclasses.replace(TINY_INTER_CONFIG, motion_context="checkerboard",
-                                           prediction_pyramid_channels=4, prediction_refinement_channels=4))
+                                           prediction_pyramid_channels=4))
     grown.load_grown(trained.state_dict())
     trained.eval()
     grown.eval()
@@ -209,9 +208,7 @@ def test_a_motion_context_a_prediction_pyramid_and_refinement_added_to_trained_w
         before, after = trained(reference, x, level), grown(reference, x, level)
     assert torch.equal(after.x_hat, before.x_hat)
     assert torch.equal(after.motion.y_likelihoods, before.motion.y_likelihoods)
-    assert torch.equal(after.prediction, before.prediction)
-    # the pyramids, their inputs and the refinement train as new
-    assert len(grown.new_modules()) == len(trained.new_modules()) + 5
+    assert len(grown.new_modules()) == len(trained.new_modules()) + 4  # the pyramids and their inputs train as new
     with pytest.raises(ValueError, match="unexpected"):
         trained.load_grown(grown.state_dict())  # weights with a context this model lacks
 
@@ -284,25 +281,3 @@ def test_the_forward_with_the_motion_search_codes_the_searched_vectors() -> None
     searched = model(reference, x, level, refine=lambda f: search_motion(model, reference, x, f, level, 20, 64, 64))
     assert not torch.equal(searched.prediction, plain.prediction)
     assert motion_cost(searched).item() < motion_cost(plain).item()
-
-
-def test_the_prediction_stage_trains_the_refinement_alone_on_the_prediction_error() -> None:
-    rng = np.random.default_rng(2)
-    segment = Segment("texture", (np.stack([_texture(64, seed)[0].permute(1, 2, 0).numpy() for seed in range(3)])
-                                  * 255).astype(np.uint8))
-    model = tiny_inter_model()
-    config = InterTrainingConfig(model=model.config, stage="prediction", crop_size=64, validation_crop=64,
-                                 validation_length=2, validation_sequences=1, batch_size=2)
-    task = InterTraining(config, model, tiny_model(), [segment], [segment], seed=0)
-    assert model.prediction_refinement is not None
-    trained = {id(p) for group in task.trainable_parameters() for p in group["params"]}
-    assert trained == {id(p) for p in model.prediction_refinement.parameters()}
-    loss, stats = task.loss(rng)
-    loss.backward()
-    assert stats["bpp"] == 0 and np.isfinite(stats["prediction_psnr"])
-    assert all(p.grad is None for p in model.parameters() if id(p) not in trained)
-    assert all(p.grad is not None for p in model.prediction_refinement.parameters())
-    assert float(model.prediction_refinement.network[-1].weight.grad.abs().sum()) > 0
-    with pytest.raises(ValueError, match="does not have"):
-        InterTrainingConfig(model=dataclasses.replace(model.config, prediction_refinement_channels=0),
-                            stage="prediction")

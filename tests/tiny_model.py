@@ -25,7 +25,6 @@ TINY_INTER_CONFIG = InterModelConfig(
     motion_latent_channels=8,
     motion_hyper_channels=8,
     prediction_pyramid_channels=4,
-    prediction_refinement_channels=4,
 )
 
 
@@ -60,8 +59,8 @@ def write_tiny_models_dir(folder: Path, seed: int = 0, model_id: int = 7, name: 
 
 
 def tiny_inter_model(seed: int = 0, context: SpatialContext = "none") -> InterModel:
-    """A random-init P-frame network whose every part matters: latents that cost bits, a flow correction,
-    a prediction refinement and a prediction input that are not the zeros a fresh model starts with; ``context`` for both latent
+    """A random-init P-frame network whose every part matters: latents that cost bits, a flow correction
+    and a prediction input that are not the zeros a fresh model starts with; ``context`` for both latent
     codecs (the shipped image models use the checkerboard: two coding passes)."""
     torch.manual_seed(seed)
     frame = dataclasses.replace(TINY_INTER_CONFIG.frame, context=context)
@@ -77,8 +76,6 @@ def tiny_inter_model(seed: int = 0, context: SpatialContext = "none") -> InterMo
         for level in model.flow.levels:
             level.net[-1].weight.normal_(0.0, 0.01)
         model.frame_analysis.prediction_input.weight.normal_(0.0, 0.1)
-        if model.prediction_refinement is not None:  # its correction starts at zero
-            model.prediction_refinement.network[-1].weight.normal_(0.0, 0.05)
         model.frame_synthesis.prediction_input.weight.normal_(0.0, 0.1)
         for conditional in (model.frame_analysis, model.frame_synthesis):
             if conditional.pyramid_inputs is not None:

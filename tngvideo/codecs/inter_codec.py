@@ -28,7 +28,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from tngvideo.codecs.flow import warp
 from tngvideo.codecs.image_codec import pad_to_multiple, to_tensor, to_uint8
 from tngvideo.codecs.image_model import lambdas_of_levels
 from tngvideo.codecs.inter_model import InterModel, InterModelConfig
@@ -181,13 +180,7 @@ class InterCodec:
         with stage("motion transforms"):
             flow = rule.run(self.model.motion.synthesize, [ScaledInput(decoded_motion, 1)], LATENT_PIXELS)
         with stage("warping"):
-            warped = warp(reference.tensor, flow)
-        refinement = self.model.prediction_refinement
-        if refinement is None:
-            return warped
-        with stage("prediction refinement"):  # InterModel.predict, its CNN under the rule (tiles)
-            inputs = [ScaledInput(picture, LATENT_PIXELS) for picture in (warped, reference.tensor, flow)]
-            return rule.run(refinement, inputs, LATENT_PIXELS)
+            return self.model.predict(reference.tensor, flow)
 
     def _refined_frame_latents(self, y: torch.Tensor, inverse_gain: torch.Tensor, prediction: torch.Tensor,
                                x: torch.Tensor, level: torch.Tensor, steps: int, height: int, width: int) -> torch.Tensor:

@@ -37,7 +37,7 @@ from torch.nn import functional as F
 from tngvideo.codecs.flow import FlowConfig, FlowEstimator, warp
 from tngvideo.codecs.image_model import ImageModel, ImageModelConfig
 from tngvideo.codecs.latent_codec import LatentCodec, LatentForward, SpatialContext
-from tngvideo.layers import ResidualBlock, analysis_transform, conv, deconv, synthesis_transform
+from tngvideo.layers import analysis_transform, conv, deconv, synthesis_transform
 
 FLOW_SCALE = 4.0  # flow in pixels is divided by this before the motion analysis (keeps its inputs near unit scale)
 MOTION_BLOCK = 16  # the motion latents' grid: one block motion vector per 16×16 pixels
@@ -58,7 +58,6 @@ class InterModelConfig:
     motion_hyper_channels: int = 64
     motion_context: SpatialContext = "none"
     prediction_pyramid_channels: int = 0  # 0: the prediction enters the frame coder at full/half resolution only
-    prediction_refinement_channels: int = 0  # 0: the prediction is the warped reference as it is
 
     STRIDE = ImageModelConfig.STRIDE  # frames are padded to this (motion and frame coders both reach 1/64)
 
@@ -133,32 +132,6 @@ class PredictionPyramid(nn.Module):
             features = F.relu(level(features))
             pyramid.append(features)
         return pyramid
-
-
-class PredictionRefinement(nn.Module):
-    """A small CNN that corrects the warped reference before the frame coder sees it (DVC's
-    motion-compensation network, Lu et al. 2019, in a light form): from the warped reference, the
-    reference and the decoded flow, at half resolution (space-to-depth), it adds a correction to the
-    warped picture. It can smooth the reference's coding noise and the block motion's errors at motion
-    edges, which the frame coder otherwise pays for in bits (on validation crops at level 5, each dB of
-    prediction PSNR was worth ~12% of a P-frame's frame bits). Its last layer starts at zero: grown into
-    trained weights, it leaves the prediction unchanged until training moves it."""
-
-    RESIDUAL_BLOCKS = 2
-
-    def __init__(self, channels: int):
-        super().__init__()
-        inputs = 2 * 3 * 4 + 2  # warped and reference, space-to-depth at 1/2; the flow averaged to 1/2
-        self.network = nn.Sequential(conv(inputs, channels, kernel_size=3, stride=1), nn.ReLU(),
-                                     *(ResidualBlock(channels) for _ in range(self.RESIDUAL_BLOCKS)),
-                                     conv(channels, 3 * 4, kernel_size=3, stride=1))
-        for parameter in self.network[-1].parameters():
-            nn.init.zeros_(parameter)
-
-    def forward(self, warped: torch.Tensor, reference: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-        features = torch.cat((F.pixel_unshuffle(warped, 2), F.pixel_unshuffle(reference, 2),
-                              F.avg_pool2d(flow, 2) / FLOW_SCALE), dim=1)
-        return warped + F.pixel_shuffle(self.network(features), 2).float()
 
 
 def _zero_inputs(count: int, in_channels: int, out_channels: int) -> nn.ModuleList:
@@ -272,16 +245,10 @@ class InterModel(nn.Module):
         self.frame_analysis = ConditionalAnalysis(frame, config.prediction_pyramid_channels)
         self.frame_latent = LatentCodec(frame.latent_channels, frame.hyper_channels, frame.level_lambdas, frame.context)
         self.frame_synthesis = ConditionalSynthesis(frame, config.prediction_pyramid_channels)
-        channels = config.prediction_refinement_channels
-        self.prediction_refinement = PredictionRefinement(channels) if channels else None
 
     def predict(self, reference: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-        """The motion-compensated prediction: the decoded reference warped by the decoded flow, corrected by
-        the :class:`PredictionRefinement` when the model has one."""
-        warped = warp(reference, flow)
-        if self.prediction_refinement is None:
-            return warped
-        return self.prediction_refinement(warped, reference, flow)
+        """The motion-compensated prediction: the decoded reference warped by the decoded flow."""
+        return warp(reference, flow)
 
     def frame_features(self, x: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor:
         return self.frame_analysis(x, prediction)
@@ -353,12 +320,12 @@ class InterModel(nn.Module):
 
     def load_grown(self, state: dict[str, torch.Tensor]) -> None:
         """Load the weights of a model like this one but without some of its optional parts: checkerboard
-        contexts, prediction pyramids and a prediction refinement (e.g. added to trained weights). A new part keeps its fresh
+        contexts and prediction pyramids (e.g. added to trained weights). A new part keeps its fresh
         initialisation, whose effect is zero (a context's correction, a pyramid's inputs), so the model codes
         exactly as those weights did; anything else missing or unexpected is an error."""
         missing, unexpected = self.load_state_dict(state, strict=False)
         optional = ("motion.latent.checkerboard.", "frame_latent.checkerboard.", "frame_analysis.pyramid",
-                    "frame_synthesis.pyramid", "prediction_refinement.")
+                    "frame_synthesis.pyramid")
         others = [key for key in missing if not key.startswith(optional)]
         if others or unexpected:
             raise ValueError(f"weights do not fit this model: missing {others}, unexpected {list(unexpected)}")
@@ -370,8 +337,7 @@ class InterModel(nn.Module):
 
     def new_modules(self) -> list[nn.Module]:
         """What an image model does not have (trained from zero or from stage 1): the flow network, the motion
-        coder, the prediction refinement, and the prediction's inputs of the frame coder."""
+        coder, and the prediction's inputs of the frame coder."""
         conditional = (self.frame_analysis, self.frame_synthesis)
-        refinement = [self.prediction_refinement] if self.prediction_refinement is not None else []
-        return [self.flow, self.motion, *refinement, *(module.prediction_input for module in conditional),
+        return [self.flow, self.motion, *(module.prediction_input for module in conditional),
                 *(part for module in conditional for part in (module.pyramid, module.pyramid_inputs) if part is not None)]

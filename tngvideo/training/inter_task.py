@@ -14,10 +14,7 @@ Stages (``InterStage``), each warm-started from the previous one's weights:
   is the model's own previous output (detached): rolling training, at the cost per frame of pairs;
 - ``prior``: the entropy models of both latent codecs alone, a rate-only loss, on pairs of larger crops
   (as the image codec's prior phase: on 128² crops the hyper-latents form a 2×2 grid, so the
-  hyperpriors only ever see picture borders);
-- ``prediction``: the prediction refinement alone (``InterModelConfig.prediction_refinement_channels``),
-  loss ``λ·255²·MSE(prediction)`` with decoded references; the frame coder is not run, so a step costs
-  about the motion path's and the I-frame's forward passes.
+  hyperpriors only ever see picture borders).
 
 Validation (held-out clips): whole-sequence bpp and PSNR at four levels, I-frame then P-frames, and
 the BD-rate against coding every frame as an I-frame (the score, lower is better; in the motion stage
@@ -46,7 +43,7 @@ from tngvideo.training.loop import ParameterGroup
 from tngvideo.training.video_data import Segment, SequenceCrops
 from tngvideo.zoo import load_state, save_weights
 
-InterStage = Literal["motion", "frame", "joint", "prior", "prediction"]
+InterStage = Literal["motion", "frame", "joint", "prior"]
 VALIDATION_LEVELS = (1.0, 3.0, 5.0, 7.0)
 
 
@@ -70,13 +67,10 @@ class InterTrainingConfig:
     validation_search_steps: int = 0
 
     def __post_init__(self) -> None:
-        if self.stage not in ("motion", "frame", "joint", "prior", "prediction"):
+        if self.stage not in ("motion", "frame", "joint", "prior"):
             raise ValueError(f"unknown stage {self.stage!r}")
-        if self.stage in ("prior", "prediction") and self.sequence_length != 2:
-            raise ValueError(f"the {self.stage} stage trains on pairs (it does not reconstruct a reference for a third "
-                             "frame)")
-        if self.stage == "prediction" and not self.model.prediction_refinement_channels:
-            raise ValueError("the prediction stage trains the prediction refinement, which this model does not have")
+        if self.stage == "prior" and self.sequence_length != 2:
+            raise ValueError("the prior stage trains on pairs (it does not reconstruct a reference for a third frame)")
         if self.validation_search_steps < 0:
             raise ValueError("motion search steps must be 0 or more")
         if self.sequence_length < 2:
@@ -122,10 +116,6 @@ class InterTraining:
         elif self.config.stage == "prior":
             entropy = {id(p) for p in model.entropy_parameters()}
             return (p for p in model.parameters() if id(p) not in entropy)
-        elif self.config.stage == "prediction":
-            assert model.prediction_refinement is not None  # checked by the config
-            refinement = {id(p) for p in model.prediction_refinement.parameters()}
-            return (p for p in model.parameters() if id(p) not in refinement)
         return (p for module in frozen for p in module.parameters())
 
     def trainable_parameters(self) -> list[ParameterGroup]:
@@ -172,11 +162,6 @@ class InterTraining:
                 reference = x
                 stats["bpp"] += motion_bpp.mean().item()
                 stats["motion_bpp"] += motion_bpp.mean().item()
-            elif config.stage == "prediction":
-                with torch.no_grad():
-                    flow = self.inter.motion_prediction(reference, x, levels).flow
-                prediction_mse = ((self.inter.predict(reference, flow) - x) ** 2).mean((1, 2, 3))
-                cost = lambdas * 255**2 * prediction_mse
             elif config.stage == "prior":
                 motion_coded, frame_coded = self.inter.latent_rates(reference, x, levels)
                 motion_bpp = motion_coded.bits() / (x.shape[2] * x.shape[3])
