@@ -77,7 +77,8 @@ def main() -> None:
     p_frames = max(len(encode_seconds["P"]), 1)
     result = {
         "clip": str(args.clip), "size": f"{info.width}x{info.height}", "frames": len(frames), "gop": args.gop,
-        "quality": args.quality, "threads": args.threads, "motion_search_steps": args.motion_search, "models": [models.intra.name, models.inter.name if models.inter else None],
+        "quality": args.quality, "threads": args.threads, "motion_search_steps": args.motion_search,
+        "skip_blocks": settings.skip_blocks, "models": [models.intra.name, models.inter.name if models.inter else None],
         "encode_fps_median": round(1 / statistics.median(all_encode), 3),
         "decode_fps_median": round(1 / statistics.median(all_decode), 3),
         "encode_seconds_median": {k: round(statistics.median(v), 4) for k, v in encode_seconds.items() if v},

@@ -7,8 +7,8 @@ clip and mean, as JSON.
     python scripts/compare_encoder_settings.py --weights runs/joint-j/best.safetensors --frames 16 --out results/j.json
 
 One setting varies per run: the P-frames' quality offset (``GopPolicy.inter_quality_offset``), the
-encoder's motion search steps (``codecs.motion_search``) or latent refinement steps
-(``codecs.latent_refinement``), or the P-frame weights (training checkpoints
+encoder's motion search steps (``codecs.motion_search``), latent refinement steps
+(``codecs.latent_refinement``) or block skipping (``codecs.block_skip``), or the P-frame weights (training checkpoints
 against the shipped ``--model``, each coded as it would be once shipped: written in the shipped format to
 a scratch models folder and loaded from it); the others stay at their defaults. This decides whether a
 run's weights ship: the validation crops of training have misled by several points (docs/training.md,
@@ -64,6 +64,7 @@ def main() -> None:
     varied.add_argument("--p-offset", type=float, nargs="+", metavar="D", help="P-frame quality offsets to compare")
     varied.add_argument("--motion-search", type=int, nargs="+", metavar="N", help="motion search steps to compare")
     varied.add_argument("--refine", type=int, nargs="+", metavar="N", help="latent refinement steps to compare")
+    varied.add_argument("--skip-blocks", type=int, nargs="+", choices=[0, 1], help="P-frame block skipping off/on")
     varied.add_argument("--weights", type=Path, nargs="+", metavar="CHECKPOINT",
                         help="P-frame training checkpoints to compare with the shipped --model")
     parser.add_argument("--qualities", type=float, nargs="+", default=[2.0, 4.0, 6.0, 8.0])
@@ -81,6 +82,8 @@ def main() -> None:
     elif args.motion_search is not None:
         settings = {f"motion-search {v}": (shipped, default, EncoderSettings(motion_search_steps=v))
                     for v in args.motion_search}
+    elif args.skip_blocks is not None:
+        settings = {f"skip-blocks {v}": (shipped, default, EncoderSettings(skip_blocks=bool(v))) for v in args.skip_blocks}
     elif args.refine is not None:
         settings = {f"refine {v}": (shipped, default, EncoderSettings(refine_steps=v)) for v in args.refine}
     else:

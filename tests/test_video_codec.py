@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tiny_model import write_tiny_models_dir
+from tiny_model import tiny_inter_model, write_tiny_models_dir
 
 from tngvideo.bitstream import (
     VIDEO_FORMAT_VERSION,
@@ -29,10 +29,20 @@ from tngvideo.bitstream import (
     unpack_video,
 )
 from tngvideo.cli import EXIT_BITSTREAM, EXIT_INPUT, EXIT_OUTPUT, EXIT_USAGE, main
+from tngvideo.codecs import block_skip
+from tngvideo.codecs.block_skip import with_skipped_blocks
+from tngvideo.codecs.image_model import lambdas_of_levels
 from tngvideo.codecs.inter_codec import InterPayload, Reference
 from tngvideo.codecs.inter_model import InterModelConfig
 from tngvideo.codecs.latent_codec import HYPER_STRIDE, CodedLatents, LatentPayload
-from tngvideo.codecs.tiling import TILES, WHOLE_PICTURE, Reconstruction, bfloat16_convolutions
+from tngvideo.codecs.tiling import (
+    LATENT_PIXELS,
+    TILES,
+    WHOLE_PICTURE,
+    Reconstruction,
+    ScaledInput,
+    bfloat16_convolutions,
+)
 from tngvideo.entropy.coder import CODER_ID
 from tngvideo.errors import BitstreamError, InputError
 from tngvideo.evaluation.video_eval import code_clip
@@ -177,6 +187,37 @@ def test_refined_p_frames_decode_exactly_differ_from_plain_ones_and_encode_deter
         np.testing.assert_array_equal(got, want)
     _encode(moving_clip, tmp_path / "b.tngv", load_video_models(), gop=4, settings=EncoderSettings(refine_steps=2))
     assert (tmp_path / "b.tngv").read_bytes() == data
+
+
+def test_p_frames_with_skipped_blocks_decode_exactly_and_encode_deterministically(
+    inter_models: Path, tmp_path: Path, moving_clip: Path
+) -> None:
+    models = load_video_models()
+    settings = EncoderSettings(skip_blocks=True)
+    reconstructions = _encode(moving_clip, tmp_path / "a.tngv", models, gop=4, settings=settings)
+    data = (tmp_path / "a.tngv").read_bytes()
+    assert _frame_types(data) == "IPPPIPP"
+    for got, want in zip(open_tngv(data).frames(), reconstructions, strict=True):
+        np.testing.assert_array_equal(got, want)
+    _encode(moving_clip, tmp_path / "b.tngv", load_video_models(), gop=4, settings=settings)
+    assert (tmp_path / "b.tngv").read_bytes() == data
+
+
+def test_block_skipping_keeps_the_skip_latents_exactly_where_their_estimated_cost_is_lower() -> None:
+    model = tiny_inter_model().eval()
+    torch.manual_seed(3)
+    x, prediction, level = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64), torch.tensor([4.0])
+    weight = block_skip.FUTURE_WEIGHT * float(lambdas_of_levels(level, model.config.frame.level_lambdas)[0]) * 255**2
+    with TILES.inference():
+        y, inverse_gain = model.frame_latent.gained(model.frame_features(x, prediction), level)
+        skip_features = TILES.run(model.frame_features, [ScaledInput(prediction, LATENT_PIXELS)] * 2, 1)
+        skip, _ = model.frame_latent.gained(skip_features, level)
+        chosen = with_skipped_blocks(model, y, inverse_gain, prediction, x, level, 56, 60, TILES)
+        costs = [block_skip._block_costs(model, latents, inverse_gain, prediction, x, weight, 56, 60, TILES)
+                 for latents in (y, skip)]
+    skipped = costs[1] < costs[0]
+    assert 0 < int(skipped.sum()) < skipped.numel()  # both kinds of block in this test
+    torch.testing.assert_close(chosen, torch.where(skipped[:, None], skip, y), rtol=0, atol=0)
 
 
 def test_decoding_from_a_later_gop_gives_exactly_its_frames(inter_models: Path, tmp_path: Path, moving_clip: Path) -> None:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from tngvideo.codecs.block_skip import DEFAULT_SKIP_BLOCKS, with_skipped_blocks
 from tngvideo.codecs.image_codec import pad_to_multiple, to_tensor, to_uint8
 from tngvideo.codecs.image_model import lambdas_of_levels
 from tngvideo.codecs.inter_model import InterModel, InterModelConfig
@@ -119,12 +120,14 @@ class InterCodec:
         return quality_level(quality, self.num_levels)
 
     def encode(self, reference: Reference, rgb: np.ndarray, quality: float, times: StageTimes | None = None,
-               motion_search_steps: int = DEFAULT_SEARCH_STEPS, refine_steps: int = 0) -> EncodedInterFrame:
+               motion_search_steps: int = DEFAULT_SEARCH_STEPS, refine_steps: int = 0,
+               skip_blocks: bool = DEFAULT_SKIP_BLOCKS) -> EncodedInterFrame:
         """Code an HxWx3 uint8 frame as a P-frame of ``reference`` at ``quality``, reconstructed under
         :data:`~tngvideo.codecs.tiling.TILES_BF16` (the rule of the format version encoders write); ``times``
         (benchmarks) collects the seconds spent in each stage; ``motion_search_steps`` refine the block
         motion vectors (:mod:`~tngvideo.codecs.motion_search`, 0: the flow network's as they are),
-        ``refine_steps`` the frame latents (:mod:`~tngvideo.codecs.latent_refinement`, 0: off)."""
+        ``refine_steps`` the frame latents (:mod:`~tngvideo.codecs.latent_refinement`, 0: off);
+        ``skip_blocks`` codes "the prediction" in the blocks where that costs less (:mod:`~tngvideo.codecs.block_skip`)."""
         if rgb.shape[:2] != (reference.height, reference.width):
             raise InputError(f"frame size {rgb.shape[1]}x{rgb.shape[0]} differs from the reference's "
                              f"{reference.width}x{reference.height}")
@@ -148,6 +151,10 @@ class InterCodec:
             with stage("frame transforms"):
                 inputs = [ScaledInput(x, LATENT_PIXELS), ScaledInput(prediction, LATENT_PIXELS)]
                 frame_y, inverse_gain = frame_latent.gained(rule.run(model.frame_features, inputs, 1), level)
+            if skip_blocks:
+                with stage("skip decisions"):
+                    frame_y = with_skipped_blocks(model, frame_y, inverse_gain, prediction, x, level,
+                                                  reference.height, reference.width, rule)
         if refine_steps > 0:
             with stage("latent refinement"):
                 frame_y = self._refined_frame_latents(frame_y, inverse_gain, prediction, x, level, refine_steps,

@@ -1,0 +1,77 @@
+"""Encoder-side skip decisions for P-frames: where the prediction is good enough, code "the prediction".
+
+The conditional frame coder is trained to lower ``bits + λ·255²·MSE`` on average, yet per block it
+keeps spending bits where the prediction is already about as good as the frame will be: it re-codes
+the reference's coding noise, which at mid qualities is half the prediction's error. Given a
+prediction of the same quality as its target (the intra codec's own reconstruction of the frame),
+tng-inter-v3 spent 0.10 bpp to gain 0.4 dB, a worse ``bits + λ·D`` than sending nothing.
+
+A classical codec's answer is the skip mode, and the conditional coder has one without any change to
+the format: the latents the analysis gives for the prediction itself, ``analysis(prediction,
+prediction)``, cost almost nothing (0.009 bpp on validation crops, the hyper-latents' floor) and
+decode to about the prediction. The encoder codes both latent sets in estimate, compares each 16×16
+block's ``bits + λ·255²·squared error`` (the rate of the latents at that position, the distortion of
+that block's pixels), and keeps the skip latents where they cost less::
+
+    y      = analysis(x, prediction)             what the network would code
+    y_skip = analysis(prediction, prediction)    "the prediction", nearly free
+    coded  = y_skip where J(y_skip) < J(y) per block, else y
+
+Both estimates use the training-time rates (rounded latents under the hyperprior and context) and the
+synthesis under the stream's reconstruction rule; the decisions interact a little across block borders
+(the synthesis's receptive field, the hyper-latents), which the per-block comparison ignores.
+
+A skipped block keeps its prediction's errors, and the next P-frames predict from it: the greedy
+per-frame cost undervalues a block's distortion, as x264's macroblock tree corrects for. The decision
+weighs the distortion by ``FUTURE_WEIGHT`` × λ. Measured with tng-inter-v3 on the held-out clips
+(GOP 32, qualities 2-8, real encoder and decoder; docs/training.md, *Session 18*): with the frame's own
+λ (weight 1), 73% of the blocks skip at level 5 and one P-frame's ``bits + λ·D`` falls 7.8%, but over
+32 frames BD-rate is +4.7% (cotracker_cat) and +12.3% (davis_paragliding); with weight 4,
+−2.82% and −2.49% (`--skip-blocks 0 1 --frames 32`, results/skip_blocks_k4.json). It costs 0.45 s of a
+352×288 P-frame (an analysis, and an entropy pass and a synthesis per latent set), so it is an option,
+not the default: the encoder would fall below 1 frame a second.
+
+Only the encoder changes: the chosen latents are coded like any others, so every decoder reads the
+files and the reconstruction stays bit-exact.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from tngvideo.codecs.image_model import lambdas_of_levels
+from tngvideo.codecs.inter_model import InterModel
+from tngvideo.codecs.tiling import LATENT_PIXELS, Reconstruction, ScaledInput
+
+DEFAULT_SKIP_BLOCKS = False  # on, 352x288 encoding fell from 1.30 to 0.81 fps (below the 1 fps promised)
+FUTURE_WEIGHT = 4.0  # the distortion's weight in the decision, in units of the frame's λ (see module docstring)
+
+
+def with_skipped_blocks(model: InterModel, y: torch.Tensor, inverse_gain: torch.Tensor, prediction: torch.Tensor,
+                        x: torch.Tensor, level: torch.Tensor, height: int, width: int,
+                        rule: Reconstruction) -> torch.Tensor:
+    """The gained frame latents ``y`` (of ``x`` given ``prediction``, both padded, (1, 3, H, W)) with the skip
+    latents in every block where they cost less (see module docstring); only the ``height`` × ``width``
+    pixels of the frame count in the distortion. Call inside ``rule.inference()``."""
+    skip, _ = model.frame_latent.gained(rule.run(model.frame_features, [ScaledInput(prediction, LATENT_PIXELS)] * 2, 1),
+                                        level)
+    weight = FUTURE_WEIGHT * float(lambdas_of_levels(level, model.config.frame.level_lambdas)[0]) * 255**2
+    mask = _block_costs(model, skip, inverse_gain, prediction, x, weight, height, width, rule) < _block_costs(
+        model, y, inverse_gain, prediction, x, weight, height, width, rule)
+    return torch.where(mask[:, None], skip, y)
+
+
+def _block_costs(model: InterModel, y: torch.Tensor, inverse_gain: torch.Tensor, prediction: torch.Tensor,
+                 x: torch.Tensor, weight: float, height: int, width: int, rule: Reconstruction) -> torch.Tensor:
+    """Per latent position (1, h, w): the bits of its latents plus ``weight`` × the squared error of its
+    16×16 pixels (MSE over the colour channels, as training's distortion)."""
+    coded = model.frame_latent.from_gained(y, inverse_gain)  # eval mode: rounded latents, their likelihoods
+    bits = -torch.log2(coded.y_likelihoods).sum(dim=1)
+    inputs = [ScaledInput(coded.decoded, 1), ScaledInput(prediction, LATENT_PIXELS)]
+    x_hat = rule.run(model.frame_synthesis, inputs, LATENT_PIXELS).clamp(0, 1)
+    squared_error = ((x_hat - x) ** 2).mean(dim=1, keepdim=True)
+    squared_error[..., height:, :] = 0  # the padding is not shown
+    squared_error[..., :, width:] = 0
+    block_error = F.avg_pool2d(squared_error, LATENT_PIXELS)[:, 0] * LATENT_PIXELS**2
+    return bits + weight * block_error
