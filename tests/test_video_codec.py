@@ -498,6 +498,24 @@ def test_eval_codes_with_the_motion_search_asked_for(inter_models: Path, tmp_pat
     assert "motion search 0 steps" in json.loads((tmp_path / "e" / "rd.json").read_text())["settings"]["tngvideo"]
 
 
+def test_encode_and_eval_skip_blocks_when_asked(inter_models: Path, tmp_path: Path, moving_clip: Path) -> None:
+    options = ["--frames", "3", "--gop", "4", "--quality", "5"]
+    assert main(["encode", str(moving_clip), str(tmp_path / "cli.tngv"), *options, "--skip-blocks"]) == 0
+    assert main(["eval", str(moving_clip), *options, "--skip-blocks", "--out", str(tmp_path / "e")]) == 0
+    results = {(r["codec"], r["setting"]): r for r in json.loads((tmp_path / "e" / "frames.json").read_text())}
+    measured = [f["bits"] for f in results["tngvideo", 5.0]["records"]]
+
+    def unit_bits(skip: bool) -> list[int]:
+        path = tmp_path / f"library-{skip}.tngv"
+        _encode(moving_clip, path, load_video_models(), gop=4, quality=5.0, max_frames=3,
+                settings=EncoderSettings(skip_blocks=skip))
+        return [8 * len(frame_bytes(f)) for f in unpack_video(path.read_bytes())[1]]
+
+    assert measured == unit_bits(True) != unit_bits(False)
+    assert (tmp_path / "cli.tngv").read_bytes() == (tmp_path / "library-True.tngv").read_bytes()
+    assert "skipped blocks" in json.loads((tmp_path / "e" / "rd.json").read_text())["settings"]["tngvideo"]
+
+
 def test_eval_without_an_inter_model_measures_all_intra_and_says_so(
     models: Path, tmp_path: Path, moving_clip: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -188,7 +188,8 @@ def run_video_eval(
             results += code_clip(source, choice.models, gop_policy, sweep, TNG_CURVE, max_frames, settings=settings)
             curve_settings[TNG_CURVE] = (
                 f"tngvideo encode/decode, GOP {choice.gop}: I-frames of image model {intra.name!r}, P-frames of "
-                f"inter model {inter.name!r} (motion search {settings.motion_search_steps} steps); qualities "
+                f"inter model {inter.name!r} (motion search {settings.motion_search_steps} steps"
+                f"{', skipped blocks' if settings.skip_blocks else ''}); qualities "
                 f"{list(sweep)}{refinement}; every decoded frame equals the encoder's reconstruction"
             )
         main_curve = main_curve or TNG_INTRA
