@@ -57,9 +57,9 @@ def with_skipped_blocks(model: InterModel, y: torch.Tensor, inverse_gain: torch.
     skip, _ = model.frame_latent.gained(rule.run(model.frame_features, [ScaledInput(prediction, LATENT_PIXELS)] * 2, 1),
                                         level)
     weight = FUTURE_WEIGHT * float(lambdas_of_levels(level, model.config.frame.level_lambdas)[0]) * 255**2
-    mask = _block_costs(model, skip, inverse_gain, prediction, x, weight, height, width, rule) < _block_costs(
-        model, y, inverse_gain, prediction, x, weight, height, width, rule)
-    return torch.where(mask[:, None], skip, y)
+    skip_cost, own_cost = (_block_costs(model, latents, inverse_gain, prediction, x, weight, height, width, rule)
+                           for latents in (skip, y))
+    return torch.where((skip_cost < own_cost)[:, None], skip, y)
 
 
 def _block_costs(model: InterModel, y: torch.Tensor, inverse_gain: torch.Tensor, prediction: torch.Tensor,
