@@ -481,20 +481,28 @@ def test_eval_runs_the_real_codec_with_p_frames_and_all_intra_beside_the_anchors
     assert "BD-rate of tngvideo against each anchor" in out and "tngvideo-intra" in out
 
 
+def _eval_bits(report: Path) -> list[int]:
+    """The bits of each tngvideo unit at quality 5 in an eval report folder."""
+    results = {(r["codec"], r["setting"]): r for r in json.loads((report / "frames.json").read_text())}
+    return [f["bits"] for f in results["tngvideo", 5.0]["records"]]
+
+
+def _unit_bits(clip: Path, path: Path, settings: EncoderSettings) -> list[int]:
+    """The bits of each unit when the library codes the clip's first 3 frames to ``path`` as eval's tests ask
+    (GOP 4, quality 5)."""
+    _encode(clip, path, load_video_models(), gop=4, quality=5.0, max_frames=3, settings=settings)
+    return [8 * len(frame_bytes(f)) for f in unpack_video(path.read_bytes())[1]]
+
+
 def test_eval_codes_with_the_motion_search_asked_for(inter_models: Path, tmp_path: Path, moving_clip: Path) -> None:
     command = ["eval", str(moving_clip), "--frames", "3", "--gop", "4", "--quality", "5", "--motion-search", "0",
                "--out", str(tmp_path / "e")]
     assert main(command) == 0
-    results = {(r["codec"], r["setting"]): r for r in json.loads((tmp_path / "e" / "frames.json").read_text())}
-    measured = [f["bits"] for f in results["tngvideo", 5.0]["records"]]
 
     def unit_bits(steps: int) -> list[int]:
-        path = tmp_path / f"s{steps}.tngv"
-        _encode(moving_clip, path, load_video_models(), gop=4, quality=5.0, max_frames=3,
-                settings=EncoderSettings(motion_search_steps=steps))
-        return [8 * len(frame_bytes(f)) for f in unpack_video(path.read_bytes())[1]]
+        return _unit_bits(moving_clip, tmp_path / f"s{steps}.tngv", EncoderSettings(motion_search_steps=steps))
 
-    assert measured == unit_bits(0) != unit_bits(8)
+    assert _eval_bits(tmp_path / "e") == unit_bits(0) != unit_bits(8)
     assert "motion search 0 steps" in json.loads((tmp_path / "e" / "rd.json").read_text())["settings"]["tngvideo"]
 
 
@@ -502,16 +510,11 @@ def test_encode_and_eval_skip_blocks_when_asked(inter_models: Path, tmp_path: Pa
     options = ["--frames", "3", "--gop", "4", "--quality", "5"]
     assert main(["encode", str(moving_clip), str(tmp_path / "cli.tngv"), *options, "--skip-blocks"]) == 0
     assert main(["eval", str(moving_clip), *options, "--skip-blocks", "--out", str(tmp_path / "e")]) == 0
-    results = {(r["codec"], r["setting"]): r for r in json.loads((tmp_path / "e" / "frames.json").read_text())}
-    measured = [f["bits"] for f in results["tngvideo", 5.0]["records"]]
 
     def unit_bits(skip: bool) -> list[int]:
-        path = tmp_path / f"library-{skip}.tngv"
-        _encode(moving_clip, path, load_video_models(), gop=4, quality=5.0, max_frames=3,
-                settings=EncoderSettings(skip_blocks=skip))
-        return [8 * len(frame_bytes(f)) for f in unpack_video(path.read_bytes())[1]]
+        return _unit_bits(moving_clip, tmp_path / f"library-{skip}.tngv", EncoderSettings(skip_blocks=skip))
 
-    assert measured == unit_bits(True) != unit_bits(False)
+    assert _eval_bits(tmp_path / "e") == unit_bits(True) != unit_bits(False)
     assert (tmp_path / "cli.tngv").read_bytes() == (tmp_path / "library-True.tngv").read_bytes()
     assert "skipped blocks" in json.loads((tmp_path / "e" / "rd.json").read_text())["settings"]["tngvideo"]
 

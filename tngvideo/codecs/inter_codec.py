@@ -30,7 +30,7 @@ import torch
 
 from tngvideo.codecs.block_skip import DEFAULT_SKIP_BLOCKS, with_skipped_blocks
 from tngvideo.codecs.image_codec import pad_to_multiple, to_tensor, to_uint8
-from tngvideo.codecs.image_model import lambdas_of_levels
+from tngvideo.codecs.image_model import ImageForward, lambdas_of_levels, rate_distortion
 from tngvideo.codecs.inter_model import InterModel, InterModelConfig
 from tngvideo.codecs.latent_codec import LatentPayload, latent_grid, quality_level
 from tngvideo.codecs.latent_refinement import refine_gained
@@ -200,8 +200,8 @@ class InterCodec:
 
         def cost(latents: torch.Tensor) -> torch.Tensor:
             coded = model.frame_latent.from_gained(latents, inverse_gain)
-            x_hat = model.frame_synthesis(coded.decoded, prediction)[:, :, :height, :width]
-            return coded.bits() / (height * width) + lam * 255**2 * ((x_hat - target) ** 2).mean()
+            out = ImageForward(model.frame_synthesis(coded.decoded, prediction), coded.y_likelihoods, coded.z_likelihoods)
+            return rate_distortion(out.cropped(height, width), target, lam)[0]
 
         return refine_gained(model.frame_latent, y, cost, steps)
 
