@@ -21,13 +21,14 @@ from pathlib import Path
 import torch
 
 from tngvideo.bitstream import FrameType, VideoHeader
+from tngvideo.codecs.encoder_settings import EncoderSettings
 from tngvideo.codecs.inter_codec import StageTimes
 from tngvideo.codecs.motion_search import DEFAULT_SEARCH_STEPS
 from tngvideo.entropy.coder import CODER_ID
 from tngvideo.evaluation.rd import environment
 from tngvideo.io.frames import open_video
 from tngvideo.tng_inter import load_video_models
-from tngvideo.video_coder import EncoderSettings, GopPolicy, VideoDecoder, VideoEncoder
+from tngvideo.video_coder import GopPolicy, VideoDecoder, VideoEncoder
 
 TYPE_LETTER = {FrameType.INTRA: "I", FrameType.INTER: "P"}
 

@@ -25,6 +25,7 @@ import json
 import tempfile
 from pathlib import Path
 
+from tngvideo.codecs.encoder_settings import EncoderSettings
 from tngvideo.evaluation.rd import bd_table, environment, mean_per_setting
 from tngvideo.evaluation.video_eval import code_clip
 from tngvideo.io.frames import open_video
@@ -37,7 +38,7 @@ from tngvideo.tng_inter import (
     load_video_models,
     ship_inter_codec,
 )
-from tngvideo.video_coder import DEFAULT_GOP, DEFAULT_INTER_QUALITY_OFFSET, EncoderSettings, GopPolicy
+from tngvideo.video_coder import DEFAULT_GOP, DEFAULT_INTER_QUALITY_OFFSET, GopPolicy
 from tngvideo.zoo import (
     find_entry,
     write_manifest_entry,

@@ -12,6 +12,7 @@ from tiny_model import tiny_inter_model
 from torch.nn import functional as F
 
 from tngvideo.cli import EXIT_USAGE, main
+from tngvideo.codecs.encoder_settings import EncoderSettings
 from tngvideo.codecs.flow import warp
 from tngvideo.codecs.image_model import lambdas_of_levels
 from tngvideo.codecs.inter_codec import InterCodec, Reference
@@ -86,8 +87,8 @@ def test_searched_p_frames_decode_exactly_and_cost_fewer_bits_on_a_shift(shifted
     codec = InterCodec(tiny_inter_model())
     reference_pixels, x = (t[0].permute(1, 2, 0).mul(255).round().byte().numpy() for t in shifted_pair)
     reference = Reference(reference_pixels)
-    plain = codec.encode(reference, x, 6.0, motion_search_steps=0)
-    searched = codec.encode(reference, x, 6.0, motion_search_steps=8)
+    plain = codec.encode(reference, x, 6.0, EncoderSettings(motion_search_steps=0))
+    searched = codec.encode(reference, x, 6.0, EncoderSettings(motion_search_steps=8))
     assert searched.payload.motion != plain.payload.motion
     for encoded in (plain, searched):
         np.testing.assert_array_equal(codec.decode(reference, encoded.payload, 6.0), encoded.reconstruction)

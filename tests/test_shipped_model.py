@@ -12,6 +12,7 @@ from PIL import Image
 
 from tngvideo.bitstream import unpack_image
 from tngvideo.cli import main
+from tngvideo.codecs.encoder_settings import EncoderSettings
 from tngvideo.io.frames import open_video
 from tngvideo.paths import data_root
 from tngvideo.tng_image import LoadedImageCodec, decode_image, encode_image, load_image_codec
@@ -143,7 +144,7 @@ def test_skipping_blocks_lowers_the_p_frames_rate_distortion_cost_on_the_sample_
     for skip in (False, True):
         reference, cost = Reference(models.intra.codec.encode(frames[0], quality).reconstruction), 0.0
         for frame in frames[1:]:
-            encoded = codec.encode(reference, frame, quality, skip_blocks=skip)
+            encoded = codec.encode(reference, frame, quality, EncoderSettings(skip_blocks=skip))
             mse = np.mean((encoded.reconstruction.astype(float) - frame) ** 2) / 255**2
             cost += 8 * encoded.payload.num_bytes / (frame.shape[0] * frame.shape[1]) + weight * mse
             reference = Reference(encoded.reconstruction)

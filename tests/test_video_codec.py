@@ -31,6 +31,7 @@ from tngvideo.bitstream import (
 from tngvideo.cli import EXIT_BITSTREAM, EXIT_INPUT, EXIT_OUTPUT, EXIT_USAGE, main
 from tngvideo.codecs import block_skip
 from tngvideo.codecs.block_skip import with_skipped_blocks
+from tngvideo.codecs.encoder_settings import EncoderSettings
 from tngvideo.codecs.image_model import lambdas_of_levels
 from tngvideo.codecs.inter_codec import InterPayload, Reference
 from tngvideo.codecs.inter_model import InterModelConfig
@@ -52,7 +53,7 @@ from tngvideo.metrics import psnr
 from tngvideo.tng_image import encode_image, load_image_codec
 from tngvideo.tng_inter import VideoModels, load_video_models
 from tngvideo.tng_video import encode_video, open_tngv
-from tngvideo.video_coder import EncoderSettings, GopPolicy, VideoEncoder
+from tngvideo.video_coder import GopPolicy, VideoEncoder
 
 Frames = Callable[..., list[np.ndarray]]
 DATA_DIR = Path(__file__).parent / "data"
@@ -178,7 +179,7 @@ def test_refined_p_frames_decode_exactly_differ_from_plain_ones_and_encode_deter
     assert models.inter is not None
     first, second = list(open_video(moving_clip).frames())[:2]
     reference = Reference(models.intra.codec.encode(first, 3.0).reconstruction)
-    plain, refined = (models.inter.codec.encode(reference, second, 3.0, refine_steps=steps) for steps in (0, 10))
+    plain, refined = (models.inter.codec.encode(reference, second, 3.0, EncoderSettings(refine_steps=steps)) for steps in (0, 10))
     assert refined.payload.motion == plain.payload.motion and refined.payload.frame != plain.payload.frame
     reconstructions = _encode(moving_clip, tmp_path / "a.tngv", models, gop=4, settings=EncoderSettings(refine_steps=2))
     data = (tmp_path / "a.tngv").read_bytes()

@@ -224,11 +224,12 @@ def _positive(value: int | None, option: str, minimum: int = 1) -> None:
 
 def _cmd_video_encode(args: argparse.Namespace) -> int:
     from tngvideo.bitstream import FrameType
+    from tngvideo.codecs.encoder_settings import EncoderSettings
     from tngvideo.io.frames import open_video
     from tngvideo.rate_control import BitrateController
     from tngvideo.tng_inter import choose_video_models
     from tngvideo.tng_video import encode_video
-    from tngvideo.video_coder import DEFAULT_GOP, EncodedUnit, EncoderSettings, GopPolicy
+    from tngvideo.video_coder import DEFAULT_GOP, EncodedUnit, GopPolicy
 
     _positive(args.gop, "--gop")
     _positive(args.frames, "--frames")
@@ -304,8 +305,8 @@ def _cmd_video_decode(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    from tngvideo.codecs.encoder_settings import EncoderSettings
     from tngvideo.evaluation.video_eval import run_video_eval
-    from tngvideo.video_coder import EncoderSettings
 
     _positive(args.gop, "--gop")
     _positive(args.frames, "--frames")

@@ -27,6 +27,7 @@ from tngvideo.bitstream import (
     unpack_video,
     video_header_bytes,
 )
+from tngvideo.codecs.encoder_settings import EncoderSettings
 from tngvideo.entropy.coder import CODER_ID
 from tngvideo.errors import InputError
 from tngvideo.io.atomic import atomic_output
@@ -34,7 +35,7 @@ from tngvideo.io.frames import VideoSource
 from tngvideo.plausibility import check_video
 from tngvideo.rate_control import BitrateController
 from tngvideo.tng_inter import VideoModels, models_for_stream
-from tngvideo.video_coder import EncodedUnit, EncoderSettings, GopPolicy, VideoDecoder, VideoEncoder
+from tngvideo.video_coder import EncodedUnit, GopPolicy, VideoDecoder, VideoEncoder
 
 
 @dataclass(frozen=True)

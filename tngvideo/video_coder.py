@@ -23,11 +23,10 @@ from tngvideo.bitstream import (
     index_and_end_bytes,
     video_header_bytes,
 )
-from tngvideo.codecs.block_skip import DEFAULT_SKIP_BLOCKS
+from tngvideo.codecs.encoder_settings import EncoderSettings
 from tngvideo.codecs.inter_codec import InterPayload, Reference, StageTimes
 from tngvideo.codecs.latent_codec import LatentPayload
 from tngvideo.codecs.latent_refinement import refine_latents
-from tngvideo.codecs.motion_search import DEFAULT_SEARCH_STEPS
 from tngvideo.entropy.coder import CODER_ID
 from tngvideo.errors import BitstreamError, InputError
 from tngvideo.rate_control import BitrateController, as_float32, quality_for_budget
@@ -66,25 +65,6 @@ class GopPolicy:
 
     def frame_type(self, index: int) -> FrameType:
         return FrameType.INTRA if index % self.gop == 0 else FrameType.INTER
-
-
-@dataclass(frozen=True)
-class EncoderSettings:
-    """Encoder-only effort, passed down as one object: it changes the bits, never the format, so any decoder
-    reads the files. ``refine_steps``: latent refinement steps per frame, I and P
-    (:mod:`~tngvideo.codecs.latent_refinement`, 0: off); ``motion_search_steps``: motion search steps per
-    P-frame (:mod:`~tngvideo.codecs.motion_search`, 0: the flow network's vectors as they are);
-    ``skip_blocks``: P-frame blocks coded as "the prediction" where that costs less (:mod:`~tngvideo.codecs.block_skip`)."""
-
-    refine_steps: int = 0
-    motion_search_steps: int = DEFAULT_SEARCH_STEPS
-    skip_blocks: bool = DEFAULT_SKIP_BLOCKS
-
-    def __post_init__(self) -> None:
-        if self.refine_steps < 0:
-            raise InputError(f"latent refinement must be 0 or more steps, got {self.refine_steps}")
-        if self.motion_search_steps < 0:
-            raise InputError(f"motion search must be 0 or more steps, got {self.motion_search_steps}")
 
 
 @dataclass(frozen=True)
@@ -165,8 +145,7 @@ class VideoEncoder:
         assert self.models.inter is not None and self.buffer.reference is not None  # checked in __init__ / frame 0
         codec = self.models.inter.codec
         quality = as_float32(self.gop.inter_quality(self._gop_quality, codec.num_levels))
-        encoded = codec.encode(self.buffer.reference, frame, quality, self.times, self.settings.motion_search_steps,
-                               self.settings.refine_steps, self.settings.skip_blocks)
+        encoded = codec.encode(self.buffer.reference, frame, quality, self.settings, self.times)
         coded = CodedFrame(FrameType.INTER, quality, encoded.payload.frame, encoded.payload.motion)
         return EncodedUnit(coded, frame_bytes(coded), encoded.reconstruction)
 

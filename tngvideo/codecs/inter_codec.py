@@ -28,13 +28,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from tngvideo.codecs.block_skip import DEFAULT_SKIP_BLOCKS, with_skipped_blocks
+from tngvideo.codecs.block_skip import with_skipped_blocks
+from tngvideo.codecs.encoder_settings import EncoderSettings
 from tngvideo.codecs.image_codec import pad_to_multiple, to_tensor, to_uint8
 from tngvideo.codecs.image_model import ImageForward, lambdas_of_levels, rate_distortion
 from tngvideo.codecs.inter_model import InterModel, InterModelConfig
 from tngvideo.codecs.latent_codec import LatentPayload, latent_grid, quality_level
 from tngvideo.codecs.latent_refinement import refine_gained
-from tngvideo.codecs.motion_search import DEFAULT_SEARCH_STEPS, MotionSynthesis, search_motion
+from tngvideo.codecs.motion_search import MotionSynthesis, search_motion
 from tngvideo.codecs.tiling import LATENT_PIXELS, TILES_BF16, Reconstruction, ScaledInput
 from tngvideo.entropy.coder import CODER_ID
 from tngvideo.entropy.tables import HyperpriorTables
@@ -119,15 +120,12 @@ class InterCodec:
     def level(self, quality: float) -> torch.Tensor:
         return quality_level(quality, self.num_levels)
 
-    def encode(self, reference: Reference, rgb: np.ndarray, quality: float, times: StageTimes | None = None,
-               motion_search_steps: int = DEFAULT_SEARCH_STEPS, refine_steps: int = 0,
-               skip_blocks: bool = DEFAULT_SKIP_BLOCKS) -> EncodedInterFrame:
+    def encode(self, reference: Reference, rgb: np.ndarray, quality: float, settings: EncoderSettings = EncoderSettings(),
+               times: StageTimes | None = None) -> EncodedInterFrame:
         """Code an HxWx3 uint8 frame as a P-frame of ``reference`` at ``quality``, reconstructed under
-        :data:`~tngvideo.codecs.tiling.TILES_BF16` (the rule of the format version encoders write); ``times``
-        (benchmarks) collects the seconds spent in each stage; ``motion_search_steps`` refine the block
-        motion vectors (:mod:`~tngvideo.codecs.motion_search`, 0: the flow network's as they are),
-        ``refine_steps`` the frame latents (:mod:`~tngvideo.codecs.latent_refinement`, 0: off);
-        ``skip_blocks`` codes "the prediction" in the blocks where that costs less (:mod:`~tngvideo.codecs.block_skip`)."""
+        :data:`~tngvideo.codecs.tiling.TILES_BF16` (the rule of the format version encoders write), with the
+        encoder effort of ``settings`` (motion search, skipped blocks, latent refinement); ``times``
+        (benchmarks) collects the seconds spent in each stage."""
         if rgb.shape[:2] != (reference.height, reference.width):
             raise InputError(f"frame size {rgb.shape[1]}x{rgb.shape[0]} differs from the reference's "
                              f"{reference.width}x{reference.height}")
@@ -140,8 +138,9 @@ class InterCodec:
         with rule.inference(), stage("motion transforms"):
             motion_features = rule.run(model.motion.features, [ScaledInput(flow, LATENT_PIXELS)], 1)
         with stage("motion search"):
-            motion_features = search_motion(model, reference.tensor, x, motion_features, level, motion_search_steps,
-                                            reference.height, reference.width, self._tiled_motion_synthesis(rule))
+            motion_features = search_motion(model, reference.tensor, x, motion_features, level,
+                                            settings.motion_search_steps, reference.height, reference.width,
+                                            self._tiled_motion_synthesis(rule))
         with torch.no_grad():
             motion_y, _ = motion_latent.gained(motion_features, level)
         with stage("entropy coding"), torch.no_grad():
@@ -151,13 +150,13 @@ class InterCodec:
             with stage("frame transforms"):
                 inputs = [ScaledInput(x, LATENT_PIXELS), ScaledInput(prediction, LATENT_PIXELS)]
                 frame_y, inverse_gain = frame_latent.gained(rule.run(model.frame_features, inputs, 1), level)
-            if skip_blocks:
+            if settings.skip_blocks:
                 with stage("skip decisions"):
                     frame_y = with_skipped_blocks(model, frame_y, inverse_gain, prediction, x, level,
                                                   reference.height, reference.width, rule)
-        if refine_steps > 0:
+        if settings.refine_steps > 0:
             with stage("latent refinement"):
-                frame_y = self._refined_frame_latents(frame_y, inverse_gain, prediction, x, level, refine_steps,
+                frame_y = self._refined_frame_latents(frame_y, inverse_gain, prediction, x, level, settings.refine_steps,
                                                       reference.height, reference.width)
         with stage("entropy coding"), torch.no_grad():
             frame_payload, frame_coded = frame_latent.compress(frame_y)

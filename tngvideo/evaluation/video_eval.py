@@ -36,6 +36,7 @@ import numpy as np
 
 from tngvideo.anchors.video import DEFAULT_CRFS, FrameRecord, VideoAnchor, VideoResult, encode_clip, summarise
 from tngvideo.bitstream import FrameType
+from tngvideo.codecs.encoder_settings import EncoderSettings
 from tngvideo.errors import ModelError, UsageError
 from tngvideo.evaluation.image_eval import bd_of_test_against_each, check_reports, format_bd_against
 from tngvideo.evaluation.rd import (
@@ -51,7 +52,7 @@ from tngvideo.io.frames import VideoSource, open_video
 from tngvideo.metrics import msssim, psnr, yuv_psnr
 from tngvideo.tng_inter import VideoModels, choose_video_models
 from tngvideo.tng_video import encode_video, open_tngv
-from tngvideo.video_coder import DEFAULT_INTER_QUALITY_OFFSET, EncodedUnit, EncoderSettings, GopPolicy
+from tngvideo.video_coder import DEFAULT_INTER_QUALITY_OFFSET, EncodedUnit, GopPolicy
 
 TNG_CURVE = "tngvideo"  # the codec as `tngvideo encode` runs it: I- and P-frames
 TNG_INTRA = "tngvideo-intra"  # every frame an I-frame (GOP 1)
