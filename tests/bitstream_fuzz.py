@@ -31,6 +31,7 @@ from tiny_model import tiny_inter_model, tiny_loaded
 
 from tngvideo.bitstream import (
     IMAGE_MAGIC,
+    VIDEO_FORMAT_VERSION,
     VIDEO_MAGIC,
     ChunkType,
     FrameType,
@@ -92,16 +93,18 @@ def _moving_frames(height: int, width: int, count: int, seed: int = 0) -> list[n
     return [np.roll(base, 2 * t, axis=1) for t in range(count)]
 
 
-def _tngv(models: VideoModels, frames: Sequence[np.ndarray], gop: int, quality: float) -> bytes:
+def _tngv(models: VideoModels, frames: Sequence[np.ndarray], gop: int, quality: float,
+          version: int = VIDEO_FORMAT_VERSION) -> bytes:
     encoder = VideoEncoder(models, quality, GopPolicy(gop))
     units = [unit.frame for frame in frames for unit in encoder.encode(frame)]
     height, width = frames[0].shape[:2]
-    return pack_video(VideoHeader(CODER_ID, models.table(), width, height, Fraction(25)), units)
+    return pack_video(VideoHeader(CODER_ID, models.table(), width, height, Fraction(25), version), units)
 
 
 def tiny_seeds() -> SeedSet:
     """Seeds made with the tiny models: .tng with one and two LATENT chunks, a .tngv with I- and
-    P-frames (GOP 3: I P P I P), an all-intra .tngv; odd and even sizes."""
+    P-frames (GOP 3: I P P I P) in the one-chunk frames of version 5 and the chunked frames of version 4,
+    an all-intra .tngv; odd and even sizes."""
     plain = tiny_loaded(seed=0, model_id=7)
     context = tiny_loaded(seed=1, model_id=8, context="checkerboard")
     inter = LoadedInterCodec(InterCodec(tiny_inter_model(0)), ModelIdentity(20, bytes(range(8, 16))), "tiny-inter",
@@ -113,6 +116,7 @@ def tiny_seeds() -> SeedSet:
         "tiny-64x48.tng": encode_image(frames[0], 3.0, plain).data,
         "tiny-47x33-checkerboard.tng": encode_image(odd[0], 5.5, context).data,
         "tiny-ip-gop3.tngv": _tngv(video, frames, 3, 3.0),
+        "tiny-ip-gop3-v4.tngv": _tngv(video, frames, 3, 3.0, version=4),
         "tiny-intra-47x33.tngv": _tngv(VideoModels(plain, None), odd, 1, 2.0),
     }
     return SeedSet(seeds, Decoders({7: plain, 8: context}, video))
@@ -184,7 +188,7 @@ def build(parsed: Parsed, fix_index: bool = True) -> bytes:
     END chunks to match the frames (so the damage is not caught by the index alone)."""
     head = bytes(parsed.header)
     out = bytearray(head + _CRC.pack(zlib.crc32(head)))
-    video_v2 = parsed.is_video and len(head) > 4 and head[4] == 2
+    video_v2 = parsed.is_video and len(head) > 4 and head[4] >= 2  # versions with an INDEX chunk
     intra: list[tuple[int, int]] = []
     frames = 0
     for chunk_type, payload in parsed.chunks:
@@ -364,11 +368,27 @@ def payload_damage(data: bytes, rng: random.Random, seeds: SeedSet) -> bytes:
     parsed = parse(data)
     if parsed is None or not parsed.chunks:
         return bit_flips(data, rng, seeds)
-    candidates = [i for i, (t, _) in enumerate(parsed.chunks) if t in (ChunkType.HYPER, ChunkType.LATENT)]
-    index = rng.choice(candidates) if candidates and rng.random() < 0.85 else rng.randrange(len(parsed.chunks))
+    sections = [i for i, (t, p) in enumerate(parsed.chunks)
+                if t in (ChunkType.HYPER, ChunkType.LATENT) or _sections_start(parsed, t, p) is not None]
+    index = rng.choice(sections) if sections and rng.random() < 0.85 else rng.randrange(len(parsed.chunks))
     chunk_type, payload = parsed.chunks[index]
-    parsed.chunks[index] = (chunk_type, _damaged(payload, rng))
+    start = _sections_start(parsed, chunk_type, payload) or 0  # a one-chunk frame: keep its head and lengths
+    parsed.chunks[index] = (chunk_type, payload[:start] + _damaged(payload[start:], rng))
     return build(parsed, fix_index=rng.random() < 0.9)
+
+
+def _sections_start(parsed: Parsed, chunk_type: int, payload: bytes) -> int | None:
+    """Where the entropy-coded sections start in a FRAME chunk of a one-chunk frame (.tngv version 5 on):
+    after the 7-byte head and the LEB128 lengths of all sections but the last; None for other chunks."""
+    if not (parsed.is_video and parsed.header[4] >= 5 and chunk_type == ChunkType.FRAME and len(payload) >= 7):
+        return None
+    motion, latent = payload[5], payload[6]
+    position = 7
+    for _ in range((1 + motion if motion else 0) + latent):  # sections - 1
+        while position < len(payload) and payload[position] & 0x80:
+            position += 1
+        position += 1
+    return min(position, len(payload))
 
 
 def frame_fields(data: bytes, rng: random.Random, seeds: SeedSet) -> bytes:
@@ -387,7 +407,7 @@ def frame_fields(data: bytes, rng: random.Random, seeds: SeedSet) -> bytes:
     elif field_ == "motion" and len(head) >= 6:
         head[5] = rng.choice((0, 1, 2, 8, 9, 255))
     elif field_ == "latent" and len(head) >= 6:
-        head[-1] = rng.choice((0, 1, 2, 8, 9, 255))
+        head[5 if parsed.header[4] == 1 else 6 if len(head) > 6 else -1] = rng.choice((0, 1, 2, 8, 9, 255))
     else:
         head = head[: rng.randrange(len(head))] if rng.random() < 0.5 else head + rng.randbytes(2)
     parsed.chunks[index] = (ChunkType.FRAME, bytes(head))

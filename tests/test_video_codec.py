@@ -3,9 +3,9 @@ the stateful coder, seeking, exactness, and the video commands."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-import zlib
 from collections.abc import Callable
 from fractions import Fraction
 from itertools import islice
@@ -39,6 +39,7 @@ from tngvideo.codecs.latent_codec import HYPER_STRIDE, CodedLatents, LatentPaylo
 from tngvideo.codecs.tiling import (
     LATENT_PIXELS,
     TILES,
+    TILES_BF16,
     WHOLE_PICTURE,
     Reconstruction,
     ScaledInput,
@@ -307,25 +308,27 @@ def test_a_version_1_file_decodes_to_the_same_pixels_as_before() -> None:
     assert hashlib.sha256(b"".join(frame.tobytes() for frame in decoded)).hexdigest() == _VERSION_1_FRAMES_SHA256
 
 
-@pytest.mark.parametrize(("version", "rule"), [(2, WHOLE_PICTURE), (3, TILES)])
+@pytest.mark.parametrize(("version", "rule"), [(2, WHOLE_PICTURE), (3, TILES), (4, TILES_BF16)])
 def test_older_streams_reconstruct_by_their_versions_rule(
     inter_models: Path, tmp_path: Path, smooth_frames: Frames, version: int, rule: Reconstruction
 ) -> None:
-    """Versions 2 to 4 share one layout; a version-2 stream's I- and P-frames decode with the whole-picture
-    rule, a version-3 one's in float32 tiles, not in the bfloat16 tiles of what this build writes.
+    """Versions 2 to 4 share one layout (a chunk per section), version 5 packs each frame into one chunk; a
+    version-2 stream's I- and P-frames decode with the whole-picture rule, a version-3 one's in float32 tiles,
+    a version-4 one's in the bfloat16 tiles of what this build writes.
     (The real version-2 sample, made with tng-inter-v1, left tests/data when that model was retired.)"""
     wide = _png_folder(tmp_path / "wide", _moving(smooth_frames, 128, 640, 3))  # two tiles
     models = load_video_models()
     written = _encode(wide, tmp_path / "a.tngv", models, gop=4)
-    data = bytearray((tmp_path / "a.tngv").read_bytes())
-    assert data[4] == VIDEO_FORMAT_VERSION == 4
-    data[4] = version
-    header_bytes = 23 + 11 * data[22]  # the header before its CRC: fixed part, then the model table
-    data[header_bytes : header_bytes + 4] = zlib.crc32(bytes(data[:header_bytes])).to_bytes(4, "little")
-    video = open_tngv(bytes(data), models)
+    header, frames = unpack_video((tmp_path / "a.tngv").read_bytes())
+    assert header.version == VIDEO_FORMAT_VERSION == 5
+    data = pack_video(dataclasses.replace(header, version=version), frames)
+    sections = sum(1 + len(f.payload.latents) + (1 + len(f.motion.latents) if f.motion else 0) for f in frames)
+    framing = len(data) - len((tmp_path / "a.tngv").read_bytes())  # 9 bytes a chunk against a 1-2 byte length
+    assert sections >= 10 and 7 * sections <= framing <= 9 * sections
+    video = open_tngv(data, models)
     assert video.header.version == version and video.header.reconstruction == rule
     decoded = list(video.frames())
-    _, frames = unpack_video(bytes(data))
+    assert unpack_video(data)[1] == frames
     assert models.inter is not None and frames[1].motion is not None
     height, width = written[0].shape[:2]
     intra = models.intra.codec.decode(frames[0].payload, height, width, frames[0].quality, CODER_ID, rule)
@@ -333,7 +336,9 @@ def test_older_streams_reconstruct_by_their_versions_rule(
                                       frames[1].quality, CODER_ID, reconstruction=rule)
     np.testing.assert_array_equal(decoded[0], intra)
     np.testing.assert_array_equal(decoded[1], inter)
-    if bfloat16_convolutions():  # else version 4's convolutions run in float32 too
+    if rule is TILES_BF16:
+        assert all(np.array_equal(a, b) for a, b in zip(decoded, written, strict=True))
+    elif bfloat16_convolutions():  # else version 4's convolutions run in float32 too
         assert any(not np.array_equal(a, b) for a, b in zip(decoded, written, strict=True))  # the rules differ
 
 
@@ -647,7 +652,7 @@ def test_info_describes_a_video_stream(models: Path, tmp_path: Path, clip: Path,
     capsys.readouterr()
     assert main(["info", str(tmp_path / "a.tngv")]) == 0
     out = capsys.readouterr().out
-    assert "TNG video (format version 4), 47x33, 25.000 fps" in out and "3 frames (3 I, 0 P)" in out
+    assert f"TNG video (format version {VIDEO_FORMAT_VERSION}), 47x33, 25.000 fps" in out and "3 frames (3 I, 0 P)" in out
     assert "models: intra id 7" in out and "I-frames" in out
 
 

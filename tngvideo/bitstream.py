@@ -6,8 +6,12 @@ Layout (all integers little-endian; the spec with rationale is ``docs/bitstream.
     .tng    = header | HYPER chunk | LATENT chunk per coding pass (1, or 2 with checkerboard context), nothing after
       header  = magic "\\x89TNG" | u8 format_version (1: one LATENT chunk, 2 to 4: one or more) | u8 coder_id | u16 model_id
                 | 8 bytes weights-sha256 prefix | u32 width | u32 height | f32 quality | u32 crc32(header)
-    .tngv   = header | per frame: FRAME chunk, [P: motion HYPER, LATENT chunks], HYPER, LATENT chunks
-              | INDEX chunk | END chunk, nothing after                                   (format versions 2 to 4)
+    .tngv   = header | per frame: one FRAME chunk | INDEX chunk | END chunk, nothing after   (format version 5)
+      FRAME   = u8 frame_type | f32 quality | u8 motion sections (0 for I-frames) | u8 frame sections
+                | LEB128 length, in 32-bit words, of every section but the last | the sections, in decoding
+                order: [P: motion hyper, motion latent passes], hyper, latent passes (the last runs to the end)
+    (format versions 2 to 4, still read: a FRAME chunk holds the head alone, each section follows in its own
+     HYPER or LATENT chunk, 9 bytes of framing each: 45 more bytes per P-frame, 15% of a small one)
       header  = magic "\\x89TNV" | u8 format_version | u8 coder_id | u32 width | u32 height | u32 fps numerator
                 | u32 fps denominator | u8 model count | per model: u8 role, u16 model_id, 8 bytes weights-sha256
                 prefix | u32 crc32(header)
@@ -15,9 +19,10 @@ Layout (all integers little-endian; the spec with rationale is ``docs/bitstream.
 
 Format versions 3 and 4 of both containers have version 2's layout; each changed how pixels are
 reconstructed (:func:`reconstruction_of`: 3 overlapping tiles instead of the whole picture, 4 those tiles
-in bfloat16), so older builds refuse them rather than decode slightly different pictures.
+in bfloat16), so older builds refuse them rather than decode slightly different pictures. Version 5 of
+.tngv reconstructs as version 4 and packs each frame into one chunk (:func:`frame_bytes`).
 
-An I-frame's chunks are exactly an image's: a .tng picture without the file header.
+An I-frame's sections are exactly an image's: a .tng picture without the file header.
 
 Parsing trusts nothing: every length is checked against the bytes that remain before anything is
 copied, every CRC before a payload is returned, and the picture size against MAX_DIMENSION and
@@ -207,7 +212,9 @@ def _check_quality(quality: float) -> None:
 # --- .tngv ---------------------------------------------------------------------------------------
 
 VIDEO_MAGIC = b"\x89TNV"
-VIDEO_FORMAT_VERSION = 4  # what this build writes; it also reads versions 1 (all-intra, one model) to 3
+VIDEO_FORMAT_VERSION = 5  # what this build writes; it also reads versions 1 (all-intra, one model) to 4
+SINGLE_CHUNK_FRAME_VERSION = 5  # from this version on, a frame unit is one FRAME chunk (sections inside)
+_MAX_VARINT_BYTES = 5  # LEB128 bytes of a u32
 MAX_MODELS = 4
 
 _VIDEO_HEADER_V1 = struct.Struct("<4sBBH8sIIII")
@@ -271,7 +278,8 @@ class CodedFrame:
 
 
 def video_header_bytes(header: VideoHeader) -> bytes:
-    """The .tngv file header; frames, the index and the end follow (written incrementally by encoders)."""
+    """The .tngv file header (of ``header.version``: the current one unless a test writes an older layout);
+    frames, the index and the end follow (written incrementally by encoders)."""
     if not (0 < header.fps.numerator < 1 << 32 and 0 < header.fps.denominator < 1 << 32):
         raise ValueError(f"frame rate {header.fps} does not fit the header")
     if header.model(ModelRole.INTRA) is None or not 0 < len(header.models) <= MAX_MODELS:
@@ -279,19 +287,59 @@ def video_header_bytes(header: VideoHeader) -> bytes:
     problem = picture_size_problem(header.width, header.height)
     if problem is not None:
         raise ValueError(problem)
-    head = _VIDEO_HEADER.pack(VIDEO_MAGIC, VIDEO_FORMAT_VERSION, header.coder_id, header.width, header.height,
+    if not 2 <= header.version <= VIDEO_FORMAT_VERSION:
+        raise ValueError(f"cannot write a .tngv header of format version {header.version}")
+    head = _VIDEO_HEADER.pack(VIDEO_MAGIC, header.version, header.coder_id, header.width, header.height,
                               header.fps.numerator, header.fps.denominator, len(header.models))
     table = b"".join(_MODEL_ENTRY.pack(role, identity.model_id, identity.weights_hash) for role, identity in header.models)
     return _with_crc(head + table)
 
 
-def frame_bytes(frame: CodedFrame) -> bytes:
-    """One frame unit: a FRAME chunk, then (P-frames) the motion's HYPER and LATENT chunks, then the
-    frame's HYPER and LATENT chunks."""
+def frame_bytes(frame: CodedFrame, version: int = VIDEO_FORMAT_VERSION) -> bytes:
+    """One frame unit as format ``version`` lays it out (what this build writes, unless a test or ``tngvideo
+    info`` asks for an older layout). From version 5: one FRAME chunk, the sections inside, each one's length
+    but the last's as a LEB128 count of 32-bit words. Versions 2 to 4: a FRAME chunk, then (P-frames) the
+    motion's HYPER and LATENT chunks, then the frame's. Version 1: the same without the motion count."""
+    motion_sections = _sections(frame.motion) if frame.motion is not None else []
+    sections = motion_sections + _sections(frame.payload)
     motion_chunks = len(frame.motion.latents) if frame.motion is not None else 0
-    head = _FRAME_HEAD.pack(frame.frame_type, frame.quality, motion_chunks, len(frame.payload.latents))
-    motion = _payload_chunks(frame.motion) if frame.motion is not None else b""
-    return write_chunk(ChunkType.FRAME, head) + motion + _payload_chunks(frame.payload)
+    if version == 1:
+        head = _FRAME_HEAD_V1.pack(frame.frame_type, frame.quality, len(frame.payload.latents))
+    else:
+        head = _FRAME_HEAD.pack(frame.frame_type, frame.quality, motion_chunks, len(frame.payload.latents))
+    if version < SINGLE_CHUNK_FRAME_VERSION:
+        motion = _payload_chunks(frame.motion) if frame.motion is not None else b""
+        return write_chunk(ChunkType.FRAME, head) + motion + _payload_chunks(frame.payload)
+    if any(len(section) % 4 for section in sections):
+        raise ValueError("an entropy-coded section is not a whole number of 32-bit words")
+    lengths = b"".join(_varint(len(section) // 4) for section in sections[:-1])
+    return write_chunk(ChunkType.FRAME, head + lengths + b"".join(sections))
+
+
+def _sections(payload: LatentPayload) -> list[bytes]:
+    return [payload.hyper, *payload.latents]
+
+
+def _varint(value: int) -> bytes:
+    """LEB128: 7 bits a byte, low bits first, the top bit set on every byte but the last."""
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _read_varint(data: bytes, position: int) -> tuple[int, int]:
+    value = 0
+    for count in range(_MAX_VARINT_BYTES):
+        if position + count >= len(data):
+            raise BitstreamError("malformed FRAME chunk (section lengths run past its end)")
+        byte = data[position + count]
+        value |= (byte & 0x7F) << (7 * count)
+        if not byte & 0x80:
+            return value, position + count + 1
+    raise BitstreamError("malformed FRAME chunk (a section length over 5 bytes)")
 
 
 def index_and_end_bytes(frame_count: int, intra_frames: list[tuple[int, int]], index_offset: int) -> bytes:
@@ -309,7 +357,7 @@ def pack_video(header: VideoHeader, frames: Iterable[CodedFrame]) -> bytes:
     for count, frame in enumerate(frames, start=1):
         if frame.frame_type == FrameType.INTRA:
             intra_frames.append((count - 1, len(data)))
-        data += frame_bytes(frame)
+        data += frame_bytes(frame, header.version)
     return bytes(data + index_and_end_bytes(count, intra_frames, len(data)))
 
 
@@ -421,8 +469,6 @@ def _check_end(end: bytes, frame_count: int, version: int, index_offset: int | N
 
 
 def _read_payload(data: bytes, position: int, latent_count: int) -> tuple[LatentPayload, int]:
-    if not 1 <= latent_count <= MAX_LATENT_CHUNKS:
-        raise BitstreamError(f"invalid number of LATENT chunks {latent_count}")
     hyper, position = read_chunk(data, position, ChunkType.HYPER)
     latents = []
     for _ in range(latent_count):
@@ -435,20 +481,48 @@ def _read_frame(data: bytes, offset: int, version: int) -> tuple[CodedFrame, int
     """The frame unit at ``offset`` and the offset after it."""
     head, position = read_chunk(data, offset, ChunkType.FRAME)
     head_struct = _FRAME_HEAD_V1 if version == 1 else _FRAME_HEAD
-    if len(head) != head_struct.size:
+    single_chunk = version >= SINGLE_CHUNK_FRAME_VERSION  # then the sections follow the head in the chunk
+    if len(head) < head_struct.size or (len(head) > head_struct.size and not single_chunk):
         raise BitstreamError("malformed FRAME chunk")
     if version == 1:
         frame_type, quality, latent_count = _FRAME_HEAD_V1.unpack(head)
         motion_count = 0
     else:
-        frame_type, quality, motion_count, latent_count = _FRAME_HEAD.unpack(head)
+        frame_type, quality, motion_count, latent_count = _FRAME_HEAD.unpack_from(head)
     if frame_type not in FrameType.__members__.values() or (version == 1 and frame_type != FrameType.INTRA):
         raise BitstreamError(f"unknown frame type {frame_type}")
     if (frame_type == FrameType.INTER) != (motion_count > 0):
         raise BitstreamError("FRAME chunk's motion sections do not match its type")
     _check_quality(quality)
+    for count in (motion_count, latent_count) if motion_count else (latent_count,):
+        if not 1 <= count <= MAX_LATENT_CHUNKS:
+            raise BitstreamError(f"invalid number of LATENT chunks {count}")
+    if single_chunk:
+        motion, payload = _split_sections(head, head_struct.size, motion_count, latent_count)
+        return CodedFrame(FrameType(frame_type), quality, payload, motion), position
     motion = None
     if motion_count:
         motion, position = _read_payload(data, position, motion_count)
     payload, position = _read_payload(data, position, latent_count)
     return CodedFrame(FrameType(frame_type), quality, payload, motion), position
+
+
+def _split_sections(chunk: bytes, position: int, motion_count: int, latent_count: int
+                    ) -> tuple[LatentPayload | None, LatentPayload]:
+    """A version-5 FRAME chunk's sections after its head (at ``position``): lengths, then the bytes."""
+    count = (1 + motion_count if motion_count else 0) + 1 + latent_count
+    lengths = []
+    for _ in range(count - 1):
+        words, position = _read_varint(chunk, position)
+        lengths.append(4 * words)
+    rest = len(chunk) - position - sum(lengths)
+    if rest < 0:
+        raise BitstreamError("malformed FRAME chunk (its sections are longer than the chunk)")
+    lengths.append(rest)
+    sections = []
+    for length in lengths:
+        sections.append(chunk[position : position + length])
+        position += length
+    motion = LatentPayload(sections[0], tuple(sections[1 : 1 + motion_count])) if motion_count else None
+    frame = sections[1 + motion_count :] if motion_count else sections
+    return motion, LatentPayload(frame[0], tuple(frame[1:]))

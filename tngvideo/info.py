@@ -63,5 +63,5 @@ def _describe_video(path: Path, data: bytes) -> str:
 
 
 def _unit_bytes(frame: CodedFrame, version: int) -> int:
-    """The bytes of a frame's unit in the file (a version-1 FRAME chunk lacks the motion-section count)."""
-    return len(frame_bytes(frame)) - (1 if version == 1 else 0)
+    """The bytes of a frame's unit in the file, as its format version lays it out."""
+    return len(frame_bytes(frame, version))
