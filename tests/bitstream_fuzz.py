@@ -96,7 +96,7 @@ def _moving_frames(height: int, width: int, count: int, seed: int = 0) -> list[n
 def _tngv(models: VideoModels, frames: Sequence[np.ndarray], gop: int, quality: float,
           version: int = VIDEO_FORMAT_VERSION) -> bytes:
     encoder = VideoEncoder(models, quality, GopPolicy(gop))
-    units = [unit.frame for frame in frames for unit in encoder.encode(frame)]
+    units = [unit.frame if version >= 5 else unit.as_sections() for frame in frames for unit in encoder.encode(frame)]
     height, width = frames[0].shape[:2]
     return pack_video(VideoHeader(CODER_ID, models.table(), width, height, Fraction(25), version), units)
 
@@ -369,26 +369,20 @@ def payload_damage(data: bytes, rng: random.Random, seeds: SeedSet) -> bytes:
     if parsed is None or not parsed.chunks:
         return bit_flips(data, rng, seeds)
     sections = [i for i, (t, p) in enumerate(parsed.chunks)
-                if t in (ChunkType.HYPER, ChunkType.LATENT) or _sections_start(parsed, t, p) is not None]
+                if t in (ChunkType.HYPER, ChunkType.LATENT) or _stream_start(parsed, t, p) is not None]
     index = rng.choice(sections) if sections and rng.random() < 0.85 else rng.randrange(len(parsed.chunks))
     chunk_type, payload = parsed.chunks[index]
-    start = _sections_start(parsed, chunk_type, payload) or 0  # a one-chunk frame: keep its head and lengths
+    start = _stream_start(parsed, chunk_type, payload) or 0  # a one-chunk frame: keep its head
     parsed.chunks[index] = (chunk_type, payload[:start] + _damaged(payload[start:], rng))
     return build(parsed, fix_index=rng.random() < 0.9)
 
 
-def _sections_start(parsed: Parsed, chunk_type: int, payload: bytes) -> int | None:
-    """Where the entropy-coded sections start in a FRAME chunk of a one-chunk frame (.tngv version 5 on):
-    after the 7-byte head and the LEB128 lengths of all sections but the last; None for other chunks."""
+def _stream_start(parsed: Parsed, chunk_type: int, payload: bytes) -> int | None:
+    """Where the entropy-coded stream starts in a FRAME chunk of .tngv version 5 on (after its 7-byte head);
+    None for other chunks."""
     if not (parsed.is_video and parsed.header[4] >= 5 and chunk_type == ChunkType.FRAME and len(payload) >= 7):
         return None
-    motion, latent = payload[5], payload[6]
-    position = 7
-    for _ in range((1 + motion if motion else 0) + latent):  # sections - 1
-        while position < len(payload) and payload[position] & 0x80:
-            position += 1
-        position += 1
-    return min(position, len(payload))
+    return 7
 
 
 def frame_fields(data: bytes, rng: random.Random, seeds: SeedSet) -> bytes:

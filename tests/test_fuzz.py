@@ -36,7 +36,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tiny_model import tiny_codec, tiny_loaded
 
-import tngvideo.codecs.latent_codec as latent_codec_module
 from tngvideo.bitstream import (
     IMAGE_MAGIC,
     MAX_PIXELS,
@@ -46,10 +45,11 @@ from tngvideo.bitstream import (
     unpack_video,
     write_chunk,
 )
-from tngvideo.entropy.coder import encode_symbols
+from tngvideo.entropy.coder import StreamReader, encode_symbols
 from tngvideo.errors import BitstreamError, TngError
 from tngvideo.plausibility import least_bits_per_symbol, section_capacity
 from tngvideo.tng_image import decode_image, encode_image
+from tngvideo.tng_video import open_tngv
 
 CASE_SECONDS = 10.0  # a case taking longer is a hang (the campaign's bound too)
 CASE_MEMORY_KIB = 512 * 1024  # a tiny seed's case may not grow the peak resident memory by more
@@ -142,7 +142,7 @@ def test_a_40_byte_file_claiming_60000x60000_is_refused_at_once(monkeypatch: pyt
     head = struct.pack("<4sBBH8sIIf", IMAGE_MAGIC, 1, 2, 7, bytes(range(8)), 60000, 60000, 3.0)
     data = head + struct.pack("<I", zlib.crc32(head)) + write_chunk(ChunkType.HYPER, b"")[:8]
     assert len(data) == 40
-    monkeypatch.setattr(latent_codec_module, "decode_symbols", _never_called)
+    monkeypatch.setattr(StreamReader, "read", _never_called)
     started = time.perf_counter()
     with pytest.raises(BitstreamError, match=f"60000x60000 is over the format's limit of {MAX_PIXELS} pixels") as caught:
         decode_image(data, tiny_loaded())
@@ -170,14 +170,30 @@ def test_header_claims_larger_than_the_file_are_refused_before_decoding(
     """Within MAX_PIXELS, a claim is checked against the sections' lengths (tngvideo.plausibility): a
     74-byte file cannot hold a 1920x1080 picture's symbols, so nothing is decoded or allocated."""
     data = _with_size(seeds.seeds["tiny-64x48.tng"], width, height)
-    monkeypatch.setattr(latent_codec_module, "decode_symbols", _never_called)
+    monkeypatch.setattr(StreamReader, "read", _never_called)
     with pytest.raises(BitstreamError, match="cannot hold|over the format's limit") as caught:
         decode_image(data, seeds.decoders.images[7])
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize(("width", "height"), [(4096, 4096), (1920, 1080)])
+def test_a_streams_size_claim_is_checked_against_each_frames_one_stream(
+    seeds: SeedSet, monkeypatch: pytest.MonkeyPatch, width: int, height: int
+) -> None:
+    """The same for .tngv (format 5): a frame's one stream must hold every symbol of its tensors together."""
+    data = bytearray(seeds.seeds["tiny-ip-gop3.tngv"])
+    assert data[4] == 5
+    size = 23 + 11 * data[22]
+    data[6:14] = struct.pack("<II", width, height)
+    data[size : size + 4] = struct.pack("<I", zlib.crc32(bytes(data[:size])))
+    monkeypatch.setattr(StreamReader, "read", _never_called)
+    with pytest.raises(BitstreamError, match="frame 0: .* bytes cannot hold the symbols") as caught:
+        open_tngv(bytes(data), seeds.decoders.video)
+    assert "\n" not in str(caught.value)
+
+
 def test_every_chunk_crc_is_checked_before_entropy_decoding(seeds: SeedSet, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(latent_codec_module, "decode_symbols", _never_called)
+    monkeypatch.setattr(StreamReader, "read", _never_called)
     for name in ("tiny-64x48.tng", "tiny-ip-gop3.tngv"):
         data = seeds.seeds[name]
         points = section_boundaries(data)

@@ -91,7 +91,7 @@ def test_searched_p_frames_decode_exactly_and_cost_fewer_bits_on_a_shift(shifted
     searched = codec.encode(reference, x, 6.0, EncoderSettings(motion_search_steps=8))
     assert searched.payload.motion != plain.payload.motion
     for encoded in (plain, searched):
-        np.testing.assert_array_equal(codec.decode(reference, encoded.payload, 6.0), encoded.reconstruction)
+        np.testing.assert_array_equal(codec.decode(reference, encoded.payload.reader(), 6.0), encoded.reconstruction)
 
 
 def test_a_negative_motion_search_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -33,9 +33,9 @@ from tngvideo.codecs import block_skip
 from tngvideo.codecs.block_skip import with_skipped_blocks
 from tngvideo.codecs.encoder_settings import EncoderSettings
 from tngvideo.codecs.image_model import lambdas_of_levels
-from tngvideo.codecs.inter_codec import InterPayload, Reference
+from tngvideo.codecs.inter_codec import Reference
 from tngvideo.codecs.inter_model import InterModelConfig
-from tngvideo.codecs.latent_codec import HYPER_STRIDE, CodedLatents, LatentPayload
+from tngvideo.codecs.latent_codec import HYPER_STRIDE, CodedLatents
 from tngvideo.codecs.tiling import (
     LATENT_PIXELS,
     TILES,
@@ -125,7 +125,7 @@ def test_p_frame_stream_decodes_to_every_reconstruction_and_encodes_deterministi
     header, frames = unpack_video(data)
     assert _frame_types(data) == "IPPPIPP"
     assert dict(header.models) == {ModelRole.INTRA: models.intra.identity, ModelRole.INTER: models.inter.identity}
-    assert all(f.motion is not None and f.motion.num_bytes > 0 for f in frames if f.frame_type == FrameType.INTER)
+    assert all(f.is_stream and f.num_bytes > 0 and len(f.passes) == (f.frame_type == FrameType.INTER) + 1 for f in frames)
     decoded = list(open_tngv(data).frames())  # models loaded from the stream's table
     assert len(decoded) == 7
     for got, want in zip(decoded, reconstructions, strict=True):
@@ -260,35 +260,37 @@ def test_a_nudged_reference_still_parses_the_same_symbols(
     codec = models.inter.codec
     encoder = VideoEncoder(models, 3.0, GopPolicy(4))
     first, second = (encoder.encode(frame)[0] for frame in _moving(smooth_frames, 48, 64, 2))
-    assert second.frame_type == FrameType.INTER and second.frame.motion is not None
-    payload = InterPayload(second.frame.motion, second.frame.payload)
+    assert second.frame_type == FrameType.INTER and second.frame.is_stream
     parsed: list[CodedLatents] = []
     for latent in (codec.model.motion.latent, codec.model.frame_latent):
-        decompress = latent.decompress
+        read = latent.read
 
-        def recording(*args: object, decompress: Callable[..., CodedLatents] = decompress) -> CodedLatents:
-            parsed.append(decompress(*args))
+        def recording(*args: object, read: Callable[..., CodedLatents] = read) -> CodedLatents:
+            parsed.append(read(*args))
             return parsed[-1]
 
-        monkeypatch.setattr(latent, "decompress", recording)
+        monkeypatch.setattr(latent, "read", recording)
 
     exact = Reference(first.reconstruction)
     nudged = Reference(first.reconstruction)
     nudged.tensor = nudged.tensor + 1e-6
     assert not torch.equal(nudged.tensor, exact.tensor)
-    picture = codec.decode(exact, payload, second.quality)
+    picture = codec.decode(exact, second.frame.reader(CODER_ID), second.quality)
     np.testing.assert_array_equal(picture, second.reconstruction)
-    nudged_picture = codec.decode(nudged, payload, second.quality)  # may differ in pixels
+    nudged_picture = codec.decode(nudged, second.frame.reader(CODER_ID), second.quality)  # may differ in pixels
     assert nudged_picture.shape == picture.shape
     (motion, frame), (nudged_motion, nudged_frame) = parsed[:2], parsed[2:]
     for original, moved in ((motion, nudged_motion), (frame, nudged_frame)):
         np.testing.assert_array_equal(moved.symbols, original.symbols)
         assert torch.equal(moved.means, original.means)
     assert np.any(motion.symbols != 0) and np.any(frame.symbols != 0)  # there was something to parse
-    # the same symbols straight from the payload, no reference at all
+    # the same symbols straight from the stream, no reference at all
     padded = nudged.tensor.shape[2] // (InterModelConfig.STRIDE // HYPER_STRIDE), nudged.tensor.shape[3] // (
         InterModelConfig.STRIDE // HYPER_STRIDE)
-    np.testing.assert_array_equal(codec.model.frame_latent.decompress(payload.frame, *padded).symbols, frame.symbols)
+    reader = second.frame.reader(CODER_ID)
+    codec.model.motion.latent.read(reader, *padded)
+    np.testing.assert_array_equal(codec.model.frame_latent.read(reader, *padded).symbols, frame.symbols)
+    reader.finish()
 
 
 # sha256 of the decoded frames (concatenated HxWx3 uint8) of the version-1 file in tests/data, as the build that
@@ -312,28 +314,30 @@ def test_a_version_1_file_decodes_to_the_same_pixels_as_before() -> None:
 def test_older_streams_reconstruct_by_their_versions_rule(
     inter_models: Path, tmp_path: Path, smooth_frames: Frames, version: int, rule: Reconstruction
 ) -> None:
-    """Versions 2 to 4 share one layout (a chunk per section), version 5 packs each frame into one chunk; a
+    """Versions 2 to 4 share one layout (a chunk and a stream per section), version 5 packs each frame into one
+    chunk and one stream; a
     version-2 stream's I- and P-frames decode with the whole-picture rule, a version-3 one's in float32 tiles,
     a version-4 one's in the bfloat16 tiles of what this build writes.
     (The real version-2 sample, made with tng-inter-v1, left tests/data when that model was retired.)"""
-    wide = _png_folder(tmp_path / "wide", _moving(smooth_frames, 128, 640, 3))  # two tiles
     models = load_video_models()
-    written = _encode(wide, tmp_path / "a.tngv", models, gop=4)
-    header, frames = unpack_video((tmp_path / "a.tngv").read_bytes())
+    assert models.inter is not None
+    encoder = VideoEncoder(models, 3.0, GopPolicy(4))
+    units = [unit for frame in _moving(smooth_frames, 128, 640, 3) for unit in encoder.encode(frame)]  # two tiles
+    written = [unit.reconstruction for unit in units]
+    header = VideoHeader(CODER_ID, models.table(), 640, 128, Fraction(25))
     assert header.version == VIDEO_FORMAT_VERSION == 5
-    data = pack_video(dataclasses.replace(header, version=version), frames)
-    sections = sum(1 + len(f.payload.latents) + (1 + len(f.motion.latents) if f.motion else 0) for f in frames)
-    framing = len(data) - len((tmp_path / "a.tngv").read_bytes())  # 9 bytes a chunk against a 1-2 byte length
-    assert sections >= 10 and 7 * sections <= framing <= 9 * sections
+    current = pack_video(header, [unit.frame for unit in units])
+    old_frames = [unit.as_sections() for unit in units]
+    data = pack_video(dataclasses.replace(header, version=version), old_frames)
+    sections = sum(len(frame.sections) for frame in old_frames)
+    assert sections >= 10 and len(data) - len(current) >= 9 * (sections - len(units))  # a chunk per section, and more
     video = open_tngv(data, models)
     assert video.header.version == version and video.header.reconstruction == rule
     decoded = list(video.frames())
-    assert unpack_video(data)[1] == frames
-    assert models.inter is not None and frames[1].motion is not None
-    height, width = written[0].shape[:2]
-    intra = models.intra.codec.decode(frames[0].payload, height, width, frames[0].quality, CODER_ID, rule)
-    inter = models.inter.codec.decode(Reference(intra), InterPayload(frames[1].motion, frames[1].payload),
-                                      frames[1].quality, CODER_ID, reconstruction=rule)
+    assert unpack_video(data)[1] == old_frames and unpack_video(current)[1] == [unit.frame for unit in units]
+    intra = models.intra.codec.decode_from(old_frames[0].reader(CODER_ID), 128, 640, units[0].quality, rule)
+    inter = models.inter.codec.decode(Reference(intra), old_frames[1].reader(CODER_ID), units[1].quality,
+                                      reconstruction=rule)
     np.testing.assert_array_equal(decoded[0], intra)
     np.testing.assert_array_equal(decoded[1], inter)
     if rule is TILES_BF16:
@@ -576,8 +580,8 @@ def test_eval_measures_the_refined_coding_when_asked(models: Path, tmp_path: Pat
     frame = next(open_video(clip).frames())
 
     def unit_bits(quality: float, steps: int) -> int:
-        payload = encode_image(frame, quality, loaded, steps).picture.payload
-        return 8 * len(frame_bytes(CodedFrame(FrameType.INTRA, quality, payload)))
+        stream = encode_image(frame, quality, loaded, steps).picture.symbols.stream()
+        return 8 * len(frame_bytes(CodedFrame(FrameType.INTRA, quality, (loaded.codec.num_passes,), (stream,))))
 
     assert measured == {q: unit_bits(q, 3) for q in (4.0, 6.0)} != {q: unit_bits(q, 0) for q in (4.0, 6.0)}
     assert "refinement 3 steps" in json.loads((tmp_path / "e" / "rd.json").read_text())["settings"]["tngvideo-intra"]
@@ -658,14 +662,14 @@ def test_info_describes_a_video_stream(models: Path, tmp_path: Path, clip: Path,
 
 def _stream(frame_count: int) -> bytes:
     header = VideoHeader(2, ((ModelRole.INTRA, ModelIdentity(5, bytes(range(8)))),), 16, 16, Fraction(25))
-    frame = CodedFrame(FrameType.INTRA, 2.5, LatentPayload(b"\1\2\3\4", (b"\5\6\7\10", b"")))
+    frame = CodedFrame(FrameType.INTRA, 2.5, (2,), (b"\1\2\3\4\5\6\7\10",))
     return pack_video(header, [frame] * frame_count)
 
 
 def test_container_round_trip_and_its_structural_checks() -> None:
     header, frames = unpack_video(_stream(2))
     assert header.fps == 25 and header.intra_model.model_id == 5 and len(frames) == 2
-    assert frames[1] == CodedFrame(FrameType.INTRA, 2.5, LatentPayload(b"\1\2\3\4", (b"\5\6\7\10", b"")))
+    assert frames[1] == CodedFrame(FrameType.INTRA, 2.5, (2,), (b"\1\2\3\4\5\6\7\10",))
     with pytest.raises(BitstreamError, match="no frames"):
         unpack_video(_stream(0))
     two = _stream(2)

@@ -7,11 +7,11 @@ Layout (all integers little-endian; the spec with rationale is ``docs/bitstream.
       header  = magic "\\x89TNG" | u8 format_version (1: one LATENT chunk, 2 to 4: one or more) | u8 coder_id | u16 model_id
                 | 8 bytes weights-sha256 prefix | u32 width | u32 height | f32 quality | u32 crc32(header)
     .tngv   = header | per frame: one FRAME chunk | INDEX chunk | END chunk, nothing after   (format version 5)
-      FRAME   = u8 frame_type | f32 quality | u8 motion sections (0 for I-frames) | u8 frame sections
-                | LEB128 length, in 32-bit words, of every section but the last | the sections, in decoding
-                order: [P: motion hyper, motion latent passes], hyper, latent passes (the last runs to the end)
-    (format versions 2 to 4, still read: a FRAME chunk holds the head alone, each section follows in its own
-     HYPER or LATENT chunk, 9 bytes of framing each: 45 more bytes per P-frame, 15% of a small one)
+      FRAME   = u8 frame_type | f32 quality | u8 motion passes (0 for I-frames) | u8 frame passes
+                | one entropy-coder stream of every symbol, in decoding order: [P: motion hyper-latents,
+                motion latent passes], hyper-latents, latent passes
+    (format versions 2 to 4, still read: the FRAME chunk holds the head alone, and each section follows as its
+     own stream in its own HYPER or LATENT chunk: ~70 bytes more per P-frame, a fifth of a small one)
       header  = magic "\\x89TNV" | u8 format_version | u8 coder_id | u32 width | u32 height | u32 fps numerator
                 | u32 fps denominator | u8 model count | per model: u8 role, u16 model_id, 8 bytes weights-sha256
                 prefix | u32 crc32(header)
@@ -20,9 +20,9 @@ Layout (all integers little-endian; the spec with rationale is ``docs/bitstream.
 Format versions 3 and 4 of both containers have version 2's layout; each changed how pixels are
 reconstructed (:func:`reconstruction_of`: 3 overlapping tiles instead of the whole picture, 4 those tiles
 in bfloat16), so older builds refuse them rather than decode slightly different pictures. Version 5 of
-.tngv reconstructs as version 4 and packs each frame into one chunk (:func:`frame_bytes`).
+.tngv reconstructs as version 4 and packs each frame into one chunk and one stream (:func:`frame_bytes`).
 
-An I-frame's sections are exactly an image's: a .tng picture without the file header.
+An I-frame codes exactly an image's symbols: in versions 1 to 4, its chunks are a .tng picture's.
 
 Parsing trusts nothing: every length is checked against the bytes that remain before anything is
 copied, every CRC before a payload is returned, and the picture size against MAX_DIMENSION and
@@ -43,6 +43,7 @@ from fractions import Fraction
 
 from tngvideo.codecs.latent_codec import LatentPayload
 from tngvideo.codecs.tiling import TILES, TILES_BF16, WHOLE_PICTURE, Reconstruction
+from tngvideo.entropy.coder import SectionReader, StreamReader, SymbolReader
 from tngvideo.errors import BitstreamError
 
 IMAGE_MAGIC = b"\x89TNG"
@@ -213,8 +214,7 @@ def _check_quality(quality: float) -> None:
 
 VIDEO_MAGIC = b"\x89TNV"
 VIDEO_FORMAT_VERSION = 5  # what this build writes; it also reads versions 1 (all-intra, one model) to 4
-SINGLE_CHUNK_FRAME_VERSION = 5  # from this version on, a frame unit is one FRAME chunk (sections inside)
-_MAX_VARINT_BYTES = 5  # LEB128 bytes of a u32
+ONE_STREAM_VERSION = 5  # from this version on, a frame unit is one FRAME chunk holding one stream of every symbol
 MAX_MODELS = 4
 
 _VIDEO_HEADER_V1 = struct.Struct("<4sBBH8sIIII")
@@ -265,16 +265,35 @@ class VideoHeader:
 
 @dataclass(frozen=True)
 class CodedFrame:
-    """One frame unit of a .tngv stream: its latents, and for a P-frame its motion latents."""
+    """One frame unit of a .tngv stream.
+
+    ``passes``: the coding passes of each latent tensor the frame codes, in decoding order (``(frame,)`` for an
+    I-frame, ``(motion, frame)`` for a P-frame). ``sections``: its entropy-coded bytes, either one stream of
+    every symbol (format version 5 on) or, per tensor, a hyper section and one section per pass (versions 1 to
+    4, one stream each). A tensor codes at least two sections, so one section is always the one stream."""
 
     frame_type: FrameType
     quality: float
-    payload: LatentPayload
-    motion: LatentPayload | None = None
+    passes: tuple[int, ...]
+    sections: tuple[bytes, ...]
 
     def __post_init__(self) -> None:
-        if (self.frame_type == FrameType.INTER) != (self.motion is not None):
-            raise ValueError("a P-frame has motion latents, an I-frame none")
+        if len(self.passes) != (2 if self.frame_type == FrameType.INTER else 1):
+            raise ValueError("a P-frame codes motion and frame latents, an I-frame frame latents only")
+        if not self.is_stream and len(self.sections) != sum(1 + count for count in self.passes):
+            raise ValueError(f"{len(self.sections)} sections for latent passes {self.passes}")
+
+    @property
+    def is_stream(self) -> bool:
+        return len(self.sections) == 1
+
+    @property
+    def num_bytes(self) -> int:
+        return sum(len(section) for section in self.sections)
+
+    def reader(self, coder_id: int) -> SymbolReader:
+        """The frame's symbol batches in decoding order."""
+        return StreamReader(self.sections[0], coder_id) if self.is_stream else SectionReader(self.sections, coder_id)
 
 
 def video_header_bytes(header: VideoHeader) -> bytes:
@@ -297,49 +316,25 @@ def video_header_bytes(header: VideoHeader) -> bytes:
 
 def frame_bytes(frame: CodedFrame, version: int = VIDEO_FORMAT_VERSION) -> bytes:
     """One frame unit as format ``version`` lays it out (what this build writes, unless a test or ``tngvideo
-    info`` asks for an older layout). From version 5: one FRAME chunk, the sections inside, each one's length
-    but the last's as a LEB128 count of 32-bit words. Versions 2 to 4: a FRAME chunk, then (P-frames) the
-    motion's HYPER and LATENT chunks, then the frame's. Version 1: the same without the motion count."""
-    motion_sections = _sections(frame.motion) if frame.motion is not None else []
-    sections = motion_sections + _sections(frame.payload)
-    motion_chunks = len(frame.motion.latents) if frame.motion is not None else 0
+    info`` asks for an older layout). From version 5: one FRAME chunk, its head and then the one stream of every
+    symbol. Versions 2 to 4: a FRAME chunk, then each section in its own HYPER or LATENT chunk (the motion's
+    first). Version 1: the same without the motion count."""
+    motion_passes = frame.passes[0] if frame.frame_type == FrameType.INTER else 0
     if version == 1:
-        head = _FRAME_HEAD_V1.pack(frame.frame_type, frame.quality, len(frame.payload.latents))
+        head = _FRAME_HEAD_V1.pack(frame.frame_type, frame.quality, frame.passes[-1])
     else:
-        head = _FRAME_HEAD.pack(frame.frame_type, frame.quality, motion_chunks, len(frame.payload.latents))
-    if version < SINGLE_CHUNK_FRAME_VERSION:
-        motion = _payload_chunks(frame.motion) if frame.motion is not None else b""
-        return write_chunk(ChunkType.FRAME, head) + motion + _payload_chunks(frame.payload)
-    if any(len(section) % 4 for section in sections):
-        raise ValueError("an entropy-coded section is not a whole number of 32-bit words")
-    lengths = b"".join(_varint(len(section) // 4) for section in sections[:-1])
-    return write_chunk(ChunkType.FRAME, head + lengths + b"".join(sections))
-
-
-def _sections(payload: LatentPayload) -> list[bytes]:
-    return [payload.hyper, *payload.latents]
-
-
-def _varint(value: int) -> bytes:
-    """LEB128: 7 bits a byte, low bits first, the top bit set on every byte but the last."""
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _read_varint(data: bytes, position: int) -> tuple[int, int]:
-    value = 0
-    for count in range(_MAX_VARINT_BYTES):
-        if position + count >= len(data):
-            raise BitstreamError("malformed FRAME chunk (section lengths run past its end)")
-        byte = data[position + count]
-        value |= (byte & 0x7F) << (7 * count)
-        if not byte & 0x80:
-            return value, position + count + 1
-    raise BitstreamError("malformed FRAME chunk (a section length over 5 bytes)")
+        head = _FRAME_HEAD.pack(frame.frame_type, frame.quality, motion_passes, frame.passes[-1])
+    if frame.is_stream != (version >= ONE_STREAM_VERSION):
+        raise ValueError(f"format version {version} {'needs' if version >= ONE_STREAM_VERSION else 'cannot hold'} "
+                         "one stream per frame")
+    if frame.is_stream:
+        return write_chunk(ChunkType.FRAME, head + frame.sections[0])
+    chunks = []
+    sections = iter(frame.sections)
+    for passes in frame.passes:
+        chunks.append(write_chunk(ChunkType.HYPER, next(sections)))
+        chunks.extend(write_chunk(ChunkType.LATENT, next(sections)) for _ in range(passes))
+    return write_chunk(ChunkType.FRAME, head) + b"".join(chunks)
 
 
 def index_and_end_bytes(frame_count: int, intra_frames: list[tuple[int, int]], index_offset: int) -> bytes:
@@ -468,21 +463,22 @@ def _check_end(end: bytes, frame_count: int, version: int, index_offset: int | N
         raise BitstreamError(f"END chunk does not match the {frame_count} frames and the index in the file")
 
 
-def _read_payload(data: bytes, position: int, latent_count: int) -> tuple[LatentPayload, int]:
+def _read_sections(data: bytes, position: int, passes: int) -> tuple[list[bytes], int]:
+    """A HYPER chunk and ``passes`` LATENT chunks (format versions 1 to 4)."""
     hyper, position = read_chunk(data, position, ChunkType.HYPER)
-    latents = []
-    for _ in range(latent_count):
+    sections = [hyper]
+    for _ in range(passes):
         section, position = read_chunk(data, position, ChunkType.LATENT)
-        latents.append(section)
-    return LatentPayload(hyper, tuple(latents)), position
+        sections.append(section)
+    return sections, position
 
 
 def _read_frame(data: bytes, offset: int, version: int) -> tuple[CodedFrame, int]:
     """The frame unit at ``offset`` and the offset after it."""
     head, position = read_chunk(data, offset, ChunkType.FRAME)
     head_struct = _FRAME_HEAD_V1 if version == 1 else _FRAME_HEAD
-    single_chunk = version >= SINGLE_CHUNK_FRAME_VERSION  # then the sections follow the head in the chunk
-    if len(head) < head_struct.size or (len(head) > head_struct.size and not single_chunk):
+    one_stream = version >= ONE_STREAM_VERSION  # then the stream follows the head in the chunk
+    if len(head) < head_struct.size or (len(head) > head_struct.size and not one_stream):
         raise BitstreamError("malformed FRAME chunk")
     if version == 1:
         frame_type, quality, latent_count = _FRAME_HEAD_V1.unpack(head)
@@ -494,35 +490,13 @@ def _read_frame(data: bytes, offset: int, version: int) -> tuple[CodedFrame, int
     if (frame_type == FrameType.INTER) != (motion_count > 0):
         raise BitstreamError("FRAME chunk's motion sections do not match its type")
     _check_quality(quality)
-    for count in (motion_count, latent_count) if motion_count else (latent_count,):
-        if not 1 <= count <= MAX_LATENT_CHUNKS:
-            raise BitstreamError(f"invalid number of LATENT chunks {count}")
-    if single_chunk:
-        motion, payload = _split_sections(head, head_struct.size, motion_count, latent_count)
-        return CodedFrame(FrameType(frame_type), quality, payload, motion), position
-    motion = None
-    if motion_count:
-        motion, position = _read_payload(data, position, motion_count)
-    payload, position = _read_payload(data, position, latent_count)
-    return CodedFrame(FrameType(frame_type), quality, payload, motion), position
-
-
-def _split_sections(chunk: bytes, position: int, motion_count: int, latent_count: int
-                    ) -> tuple[LatentPayload | None, LatentPayload]:
-    """A version-5 FRAME chunk's sections after its head (at ``position``): lengths, then the bytes."""
-    count = (1 + motion_count if motion_count else 0) + 1 + latent_count
-    lengths = []
-    for _ in range(count - 1):
-        words, position = _read_varint(chunk, position)
-        lengths.append(4 * words)
-    rest = len(chunk) - position - sum(lengths)
-    if rest < 0:
-        raise BitstreamError("malformed FRAME chunk (its sections are longer than the chunk)")
-    lengths.append(rest)
-    sections = []
-    for length in lengths:
-        sections.append(chunk[position : position + length])
-        position += length
-    motion = LatentPayload(sections[0], tuple(sections[1 : 1 + motion_count])) if motion_count else None
-    frame = sections[1 + motion_count :] if motion_count else sections
-    return motion, LatentPayload(frame[0], tuple(frame[1:]))
+    passes = (motion_count, latent_count) if motion_count else (latent_count,)
+    if not all(1 <= count <= MAX_LATENT_CHUNKS for count in passes):
+        raise BitstreamError(f"invalid number of LATENT chunks {passes}")
+    if one_stream:
+        return CodedFrame(FrameType(frame_type), quality, passes, (head[head_struct.size :],)), position
+    sections: list[bytes] = []
+    for count in passes:
+        more, position = _read_sections(data, position, count)
+        sections += more
+    return CodedFrame(FrameType(frame_type), quality, passes, tuple(sections)), position

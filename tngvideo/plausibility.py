@@ -18,6 +18,8 @@ Also checked here, because the bound needs the model: the quality is within the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from tngvideo.bitstream import CodedFrame, FrameType, ImageHeader, VideoHeader
@@ -44,30 +46,53 @@ def section_capacity(num_bytes: int, least_bits: float) -> float:
     return (8.0 * num_bytes + SLACK_BITS) / (SAFETY * least_bits)
 
 
-def check_latent_payload(latent: LatentCodec, payload: LatentPayload, latent_height: int, latent_width: int,
-                         what: str) -> None:
-    """BitstreamError unless each of ``payload``'s sections can hold the symbols of latents of this size."""
-    if len(payload.latents) != latent.num_passes:
-        raise BitstreamError(f"{what}: {len(payload.latents)} latent sections, the model codes {latent.num_passes}")
+def least_section_bits(latent: LatentCodec, latent_height: int, latent_width: int, what: str) -> list[float]:
+    """The fewest bits each section of latents of this size can take, hyper section first, then each pass,
+    times ``SAFETY``: what a section (or a stream, summed) must at least hold."""
     tables = latent.tables
     plane = (latent_height // HYPER_STRIDE) * (latent_width // HYPER_STRIDE)
     hyper_bits = least_bits_per_symbol(tables.hyper)
     if len(hyper_bits) != latent.hyper_channels:
         raise BitstreamError(f"{what}: the model's hyper tables do not match its channels")  # a broken weight file
-    needed = SAFETY * plane * float(hyper_bits.sum())
-    if needed > 8.0 * len(payload.hyper) + SLACK_BITS:
-        raise BitstreamError(
-            f"{what}: HYPER section of {len(payload.hyper)} bytes cannot hold the "
-            f"{plane * latent.hyper_channels} hyper-latents the picture size implies: corrupt or forged header"
-        )
     per_pass = latent.latent_channels * latent_height * latent_width / latent.num_passes
     least = float(least_bits_per_symbol(tables.latent).min())
-    for index, section in enumerate(payload.latents):
-        if per_pass > section_capacity(len(section), least):
-            raise BitstreamError(
-                f"{what}: LATENT section {index + 1} of {len(section)} bytes cannot hold the {int(per_pass)} latents "
-                "the picture size implies: corrupt or forged header"
-            )
+    return [SAFETY * plane * float(hyper_bits.sum())] + [SAFETY * per_pass * least] * latent.num_passes
+
+
+def _check_sections(sections: Sequence[bytes], needed_bits: Sequence[float], what: str) -> None:
+    names = ["HYPER", *(f"LATENT {i}" for i in range(1, len(sections)))]
+    for name, section, needed in zip(names, sections, needed_bits, strict=True):
+        if needed > 8.0 * len(section) + SLACK_BITS:
+            raise BitstreamError(f"{what}: {name} section of {len(section)} bytes cannot hold the symbols the "
+                                 "picture size implies: corrupt or forged header")
+
+
+def check_latent_payload(latent: LatentCodec, payload: LatentPayload, latent_height: int, latent_width: int,
+                         what: str) -> None:
+    """BitstreamError unless each of ``payload``'s sections can hold the symbols of latents of this size."""
+    if len(payload.latents) != latent.num_passes:
+        raise BitstreamError(f"{what}: {len(payload.latents)} latent sections, the model codes {latent.num_passes}")
+    _check_sections([payload.hyper, *payload.latents], least_section_bits(latent, latent_height, latent_width, what),
+                    what)
+
+
+def check_frame_symbols(frame: CodedFrame, latents: Sequence[LatentCodec], latent_height: int, latent_width: int,
+                        what: str) -> None:
+    """BitstreamError unless ``frame`` codes as many passes as ``latents`` (its tensors, in decoding order) and its
+    sections, or its one stream, can hold their symbols."""
+    expected = tuple(latent.num_passes for latent in latents)
+    if frame.passes != expected:
+        raise BitstreamError(f"{what}: latent passes {frame.passes}, the model codes {expected}")
+    needed = [bits for latent in latents for bits in least_section_bits(latent, latent_height, latent_width, what)]
+    if frame.is_stream:
+        if sum(needed) > 8.0 * frame.num_bytes + SLACK_BITS:
+            raise BitstreamError(f"{what}: {frame.num_bytes} bytes cannot hold the symbols the picture size implies: "
+                                 "corrupt or forged header")
+        return
+    for index, latent in enumerate(latents):
+        start = sum(1 + count for count in expected[:index])
+        _check_sections(frame.sections[start : start + 1 + latent.num_passes],
+                        needed[start : start + 1 + latent.num_passes], what)
 
 
 def _check_quality(quality: float, levels: int, what: str) -> None:
@@ -87,11 +112,10 @@ def check_video(header: VideoHeader, frames: list[CodedFrame], intra: ImageCodec
     for index, frame in enumerate(frames):
         what = f"frame {index}"
         if frame.frame_type == FrameType.INTRA:
-            check_image(ImageHeader(header.coder_id, header.intra_model, header.width, header.height, frame.quality),
-                        frame.payload, intra, what)
+            _check_quality(frame.quality, intra.num_levels, what)
+            check_frame_symbols(frame, [intra.model.latent], *grid, what)
             continue
-        if inter is None or frame.motion is None:
+        if inter is None:
             raise BitstreamError(f"{what}: a P-frame in a stream without an inter model")
         _check_quality(frame.quality, inter.num_levels, what)
-        check_latent_payload(inter.model.motion.latent, frame.motion, *grid, f"{what} (motion)")
-        check_latent_payload(inter.model.frame_latent, frame.payload, *grid, what)
+        check_frame_symbols(frame, [inter.model.motion.latent, inter.model.frame_latent], *grid, what)

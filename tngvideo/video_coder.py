@@ -9,6 +9,7 @@ returns nothing. Writing and reading files is :mod:`tngvideo.tng_video`'s concer
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -24,10 +25,9 @@ from tngvideo.bitstream import (
     video_header_bytes,
 )
 from tngvideo.codecs.encoder_settings import EncoderSettings
-from tngvideo.codecs.inter_codec import InterPayload, Reference, StageTimes
-from tngvideo.codecs.latent_codec import LatentPayload
+from tngvideo.codecs.inter_codec import Reference, StageTimes
 from tngvideo.codecs.latent_refinement import refine_latents
-from tngvideo.entropy.coder import CODER_ID
+from tngvideo.entropy.coder import CODER_ID, SymbolWriter
 from tngvideo.errors import BitstreamError, InputError
 from tngvideo.rate_control import BitrateController, as_float32, quality_for_budget
 from tngvideo.tng_inter import VideoModels
@@ -69,11 +69,17 @@ class GopPolicy:
 
 @dataclass(frozen=True)
 class EncodedUnit:
-    """One coded frame: its unit bytes and the picture every decoder will produce for it."""
+    """One coded frame: its unit bytes and the picture every decoder will produce for it; ``symbols`` are the
+    batches its one stream holds (an older format version's sections: tests write those layouts)."""
 
     frame: CodedFrame
     data: bytes
     reconstruction: np.ndarray = field(repr=False)
+    symbols: SymbolWriter = field(repr=False, compare=False)
+
+    def as_sections(self) -> CodedFrame:
+        """The frame with one stream per section, as format versions 1 to 4 lay it out."""
+        return dataclasses.replace(self.frame, sections=tuple(self.symbols.sections()))
 
     @property
     def frame_type(self) -> FrameType:
@@ -104,9 +110,9 @@ class VideoEncoder:
         self.buffer = DecodedPictureBuffer()
         self._gop_quality = 0.0
         self.frames_over_budget = 0
-        # Bytes of an I-frame unit besides its latent sections (FRAME chunk, chunk framing) and its INDEX entry.
-        empty = LatentPayload(b"", (b"",) * models.intra.codec.num_passes)
-        self._intra_overhead = len(frame_bytes(CodedFrame(FrameType.INTRA, 1.0, empty))) + INDEX_ENTRY_BYTES
+        # Bytes of an I-frame unit besides its entropy-coded stream (the FRAME chunk) and its INDEX entry.
+        empty = CodedFrame(FrameType.INTRA, 1.0, (models.intra.codec.num_passes,), (b"",))
+        self._intra_overhead = len(frame_bytes(empty)) + INDEX_ENTRY_BYTES
         if isinstance(rate, BitrateController):  # the stream's header and trailer count against the bitrate too
             header = VideoHeader(CODER_ID, models.table(), 1, 1, Fraction(1))
             rate.charge(len(video_header_bytes(header)) + len(index_and_end_bytes(0, [], 0)))
@@ -137,17 +143,18 @@ class VideoEncoder:
         quality = as_float32(quality)  # stored as float32: code with exactly what the decoder reads
         picture = refine_latents(codec, frame, picture, quality, self.settings.refine_steps)
         encoded = codec.encode_analysed(picture, quality)
-        coded = CodedFrame(FrameType.INTRA, quality, encoded.payload)
+        coded = CodedFrame(FrameType.INTRA, quality, (codec.num_passes,), (encoded.symbols.stream(),))
         self._gop_quality = quality
-        return EncodedUnit(coded, frame_bytes(coded), encoded.reconstruction)
+        return EncodedUnit(coded, frame_bytes(coded), encoded.reconstruction, encoded.symbols)
 
     def _encode_inter(self, frame: np.ndarray) -> EncodedUnit:
         assert self.models.inter is not None and self.buffer.reference is not None  # checked in __init__ / frame 0
         codec = self.models.inter.codec
         quality = as_float32(self.gop.inter_quality(self._gop_quality, codec.num_levels))
         encoded = codec.encode(self.buffer.reference, frame, quality, self.settings, self.times)
-        coded = CodedFrame(FrameType.INTER, quality, encoded.payload.frame, encoded.payload.motion)
-        return EncodedUnit(coded, frame_bytes(coded), encoded.reconstruction)
+        passes = (codec.model.motion.latent.num_passes, codec.model.frame_latent.num_passes)
+        coded = CodedFrame(FrameType.INTER, quality, passes, (encoded.symbols.stream(),))
+        return EncodedUnit(coded, frame_bytes(coded), encoded.reconstruction, encoded.symbols)
 
 
 class VideoDecoder:
@@ -164,17 +171,18 @@ class VideoDecoder:
         if frame is None:
             return []
         header = self.header
+        reader = frame.reader(header.coder_id)
         if frame.frame_type == FrameType.INTRA:
-            picture = self.models.intra.codec.decode(frame.payload, header.height, header.width, frame.quality,
-                                                     header.coder_id, header.reconstruction)
+            picture = self.models.intra.codec.decode_from(reader, header.height, header.width, frame.quality,
+                                                          header.reconstruction)
         else:
             if self.buffer.reference is None:
                 raise BitstreamError("a P-frame without a reference: decoding must start at an I-frame")
-            if self.models.inter is None or frame.motion is None:
+            if self.models.inter is None:
                 raise BitstreamError("a P-frame in a stream without an inter model")
-            payload = InterPayload(frame.motion, frame.payload)
-            picture = self.models.inter.codec.decode(self.buffer.reference, payload, frame.quality, header.coder_id,
-                                                     self.times, header.reconstruction)
+            picture = self.models.inter.codec.decode(self.buffer.reference, reader, frame.quality, self.times,
+                                                     header.reconstruction)
+        reader.finish()
         self.buffer.reference = Reference(picture)
         self.buffer.frames += 1
         return [picture]

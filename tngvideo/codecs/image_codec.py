@@ -31,7 +31,7 @@ from torch.nn import functional as F
 from tngvideo.codecs.image_model import ImageModel, ImageModelConfig
 from tngvideo.codecs.latent_codec import CodedLatents, LatentPayload, latent_grid, quality_level
 from tngvideo.codecs.tiling import LATENT_PIXELS, TILES_BF16, Reconstruction, ScaledInput
-from tngvideo.entropy.coder import CODER_ID
+from tngvideo.entropy.coder import CODER_ID, SymbolReader, SymbolWriter
 from tngvideo.entropy.tables import HyperpriorTables
 
 
@@ -51,8 +51,14 @@ class EncodedPicture:
     The reconstruction is synthesised on first use: a still-picture encode never needs it, and the
     synthesis is as costly as the rest of the encoder."""
 
-    payload: LatentPayload
+    symbols: SymbolWriter = field(repr=False, compare=False)
     synthesize: Callable[[], np.ndarray] = field(repr=False, compare=False)
+
+    @cached_property
+    def payload(self) -> LatentPayload:
+        """The sections of a .tng file: one stream per section (a .tngv frame packs the symbols as one stream)."""
+        hyper, *latents = self.symbols.sections()
+        return LatentPayload(hyper, tuple(latents))
 
     @cached_property
     def reconstruction(self) -> np.ndarray:
@@ -113,21 +119,23 @@ class ImageCodec:
         decoder following ``reconstruction`` produces (files are written with TILES_BF16; the other
         rules serve comparisons: ``scripts/compare_tiling.py``)."""
         level = self.level(quality)
-        payload, coded = self._code(picture, level)
+        symbols, coded = self._code(picture, level)
 
         def synthesize() -> np.ndarray:
             return self._synthesize(coded, level, picture.height, picture.width, reconstruction)
 
-        return EncodedPicture(payload, synthesize)
+        return EncodedPicture(symbols, synthesize)
 
     def payload_size(self, picture: AnalysedPicture, quality: float) -> int:
-        """Bytes of the coded sections at ``quality``, without synthesising the reconstruction."""
-        return self._code(picture, self.level(quality))[0].num_bytes
+        """Bytes of the coded sections at ``quality`` (as a .tng holds them), without synthesising the
+        reconstruction."""
+        return sum(len(section) for section in self._code(picture, self.level(quality))[0].sections())
 
-    def _code(self, picture: AnalysedPicture, level: torch.Tensor) -> tuple[LatentPayload, CodedLatents]:
+    def _code(self, picture: AnalysedPicture, level: torch.Tensor) -> tuple[SymbolWriter, CodedLatents]:
         with torch.no_grad():  # integer entropy parameters: exact with any number of threads
             y, _ = self.model.latent.gained(picture.features, level)
-            return self.model.latent.compress(y)
+            writer = SymbolWriter()
+            return writer, self.model.latent.write(y, writer)
 
     def decode(self, payload: LatentPayload, height: int, width: int, quality: float, coder_id: int = CODER_ID,
                reconstruction: Reconstruction = TILES_BF16) -> np.ndarray:
@@ -138,6 +146,14 @@ class ImageCodec:
         level = self.level(quality)
         with torch.no_grad():
             coded = self.model.latent.decompress(payload, *latent_grid(height, width, self.stride), coder_id)
+        return self._synthesize(coded, level, height, width, reconstruction)
+
+    def decode_from(self, reader: SymbolReader, height: int, width: int, quality: float,
+                    reconstruction: Reconstruction = TILES_BF16) -> np.ndarray:
+        """As :meth:`decode`, the symbols read from ``reader`` (a .tngv frame's stream); the caller finishes it."""
+        level = self.level(quality)
+        with torch.no_grad():
+            coded = self.model.latent.read(reader, *latent_grid(height, width, self.stride))
         return self._synthesize(coded, level, height, width, reconstruction)
 
     def _synthesize(self, coded: CodedLatents, level: torch.Tensor, height: int, width: int,

@@ -23,7 +23,8 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -37,7 +38,7 @@ from tngvideo.codecs.latent_codec import LatentPayload, latent_grid, quality_lev
 from tngvideo.codecs.latent_refinement import refine_gained
 from tngvideo.codecs.motion_search import MotionSynthesis, search_motion
 from tngvideo.codecs.tiling import LATENT_PIXELS, TILES_BF16, Reconstruction, ScaledInput
-from tngvideo.entropy.coder import CODER_ID
+from tngvideo.entropy.coder import CODER_ID, SectionReader, SymbolReader, SymbolWriter
 from tngvideo.entropy.tables import HyperpriorTables
 from tngvideo.errors import InputError
 
@@ -47,7 +48,8 @@ FRAME_TABLES = "frame.coding."
 
 @dataclass(frozen=True)
 class InterPayload:
-    """The entropy-coded sections of one P-frame: motion latents, then frame latents."""
+    """The entropy-coded sections of one P-frame, one stream each (format versions 2 to 4): motion latents,
+    then frame latents."""
 
     motion: LatentPayload
     frame: LatentPayload
@@ -56,13 +58,27 @@ class InterPayload:
     def num_bytes(self) -> int:
         return self.motion.num_bytes + self.frame.num_bytes
 
+    def reader(self, coder_id: int = CODER_ID) -> SectionReader:
+        """The sections in decoding order, for :meth:`InterCodec.decode`."""
+        motion, frame = self.motion, self.frame
+        return SectionReader([motion.hyper, *motion.latents, frame.hyper, *frame.latents], coder_id)
+
 
 @dataclass(frozen=True)
 class EncodedInterFrame:
-    """A P-frame's payload and the picture every decoder will produce from it."""
+    """A P-frame's symbols (motion latents' batches, then the frame latents') and the picture every decoder
+    will produce from them."""
 
-    payload: InterPayload
-    reconstruction: np.ndarray  # HxWx3 uint8
+    symbols: SymbolWriter = field(repr=False)
+    motion_batches: int  # the first batches of ``symbols``: the motion latents'
+    reconstruction: np.ndarray = field(repr=False)  # HxWx3 uint8
+
+    @cached_property
+    def payload(self) -> InterPayload:
+        """The symbols as one stream per section (the layout of format versions 2 to 4)."""
+        sections = self.symbols.sections()
+        motion, frame = sections[: self.motion_batches], sections[self.motion_batches :]
+        return InterPayload(LatentPayload(motion[0], tuple(motion[1:])), LatentPayload(frame[0], tuple(frame[1:])))
 
 
 class StageTimes:
@@ -143,8 +159,10 @@ class InterCodec:
                                             self._tiled_motion_synthesis(rule))
         with torch.no_grad():
             motion_y, _ = motion_latent.gained(motion_features, level)
+        symbols = SymbolWriter()
         with stage("entropy coding"), torch.no_grad():
-            motion_payload, motion_coded = motion_latent.compress(motion_y)
+            motion_coded = motion_latent.write(motion_y, symbols)
+        motion_batches = len(symbols.batches)
         with rule.inference():
             prediction = self._prediction(reference, motion_latent.dequantize(motion_coded, level), rule, stage)
             with stage("frame transforms"):
@@ -159,25 +177,26 @@ class InterCodec:
                 frame_y = self._refined_frame_latents(frame_y, inverse_gain, prediction, x, level, settings.refine_steps,
                                                       reference.height, reference.width)
         with stage("entropy coding"), torch.no_grad():
-            frame_payload, frame_coded = frame_latent.compress(frame_y)
+            frame_coded = frame_latent.write(frame_y, symbols)
         reconstruction = self._synthesize(frame_latent.dequantize(frame_coded, level), prediction, reference, rule,
                                           stage)
-        return EncodedInterFrame(InterPayload(motion_payload, frame_payload), reconstruction)
+        return EncodedInterFrame(symbols, motion_batches, reconstruction)
 
-    def decode(self, reference: Reference, payload: InterPayload, quality: float, coder_id: int = CODER_ID,
-               times: StageTimes | None = None, reconstruction: Reconstruction = TILES_BF16) -> np.ndarray:
-        """The P-frame's HxWx3 uint8 picture; equals the encoder's reconstruction bit for bit.
-        ``coder_id`` and ``reconstruction`` are those of the stream's format version."""
+    def decode(self, reference: Reference, reader: SymbolReader, quality: float, times: StageTimes | None = None,
+               reconstruction: Reconstruction = TILES_BF16) -> np.ndarray:
+        """The P-frame's HxWx3 uint8 picture, its symbols read from ``reader`` (motion latents, then frame latents;
+        the caller finishes it); equals the encoder's reconstruction bit for bit. ``reconstruction`` is the rule
+        of the stream's format version."""
         level = self.level(quality)
         model, stage = self.model, (times or StageTimes()).stage
         latent_size = latent_grid(reference.height, reference.width, InterModelConfig.STRIDE)
         with stage("entropy coding"), torch.no_grad():
-            motion_coded = model.motion.latent.decompress(payload.motion, *latent_size, coder_id)
+            motion_coded = model.motion.latent.read(reader, *latent_size)
         with reconstruction.inference():
             decoded_motion = model.motion.latent.dequantize(motion_coded, level)
             prediction = self._prediction(reference, decoded_motion, reconstruction, stage)
         with stage("entropy coding"), torch.no_grad():
-            frame_coded = model.frame_latent.decompress(payload.frame, *latent_size, coder_id)
+            frame_coded = model.frame_latent.read(reader, *latent_size)
         return self._synthesize(model.frame_latent.dequantize(frame_coded, level), prediction, reference,
                                 reconstruction, stage)
 

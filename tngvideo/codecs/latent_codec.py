@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tngvideo.entropy.coder import CODER_ID, decode_symbols, encode_symbols
+from tngvideo.entropy.coder import CODER_ID, SectionReader, SymbolReader, SymbolWriter
 from tngvideo.entropy.context import (
     CheckerboardContext,
     FixedPointCheckerboard,
@@ -234,37 +234,50 @@ class LatentCodec(nn.Module):
             raise ValueError(f"latent size {latent_height}x{latent_width} is not a multiple of {HYPER_STRIDE}")
         return (1, self.hyper_channels, latent_height // HYPER_STRIDE, latent_width // HYPER_STRIDE)
 
-    def compress(self, y: torch.Tensor) -> tuple[LatentPayload, CodedLatents]:
-        """Code gained latents ``y`` (1, M, H, W); returns the payload and what the decoder will know."""
+    def write(self, y: torch.Tensor, writer: SymbolWriter) -> CodedLatents:
+        """Add the symbols of gained latents ``y`` (1, M, H, W) to ``writer`` in decoding order (hyper-latents, then
+        each pass); returns what the decoder will know."""
         exact = self._coding()
         z = self.h_a(y)
         z_symbols = torch.round(z).numpy().astype(np.int64).ravel()
+        writer.add(z_symbols, _channel_groups(tuple(z.shape)), exact.tables.hyper)
         y_flat = y.numpy().ravel()
-        sections: list[bytes] = []
 
         def write_pass(positions: np.ndarray, scale_index: np.ndarray, means: np.ndarray) -> np.ndarray:
             symbols = np.round(y_flat[positions].astype(np.float64) - means).astype(np.int64)
-            sections.append(encode_symbols(symbols, scale_index, exact.tables.latent))
+            writer.add(symbols, scale_index, exact.tables.latent)
             return symbols
 
-        coded = exact.code_latents(z_symbols, tuple(z.shape), write_pass)
-        hyper = encode_symbols(z_symbols, _channel_groups(tuple(z.shape)), exact.tables.hyper)
-        return LatentPayload(hyper=hyper, latents=tuple(sections)), coded
+        return exact.code_latents(z_symbols, tuple(z.shape), write_pass)
+
+    def read(self, reader: SymbolReader, latent_height: int, latent_width: int) -> CodedLatents:
+        """The symbols and means :meth:`write` coded, read from ``reader``."""
+        exact = self._coding()
+        z_shape = self.hyper_shape(latent_height, latent_width)
+
+        def read_pass(positions: np.ndarray, scale_index: np.ndarray, means: np.ndarray) -> np.ndarray:
+            return reader.read(scale_index, exact.tables.latent)
+
+        z_symbols = reader.read(_channel_groups(z_shape), exact.tables.hyper)
+        return exact.code_latents(z_symbols, z_shape, read_pass)
+
+    def compress(self, y: torch.Tensor) -> tuple[LatentPayload, CodedLatents]:
+        """Code gained latents ``y`` (1, M, H, W) one stream per section (the .tng layout); returns the payload
+        and what the decoder will know."""
+        writer = SymbolWriter()
+        coded = self.write(y, writer)
+        hyper, *latents = writer.sections()
+        return LatentPayload(hyper=hyper, latents=tuple(latents)), coded
 
     def decompress(self, payload: LatentPayload, latent_height: int, latent_width: int,
                    coder_id: int = CODER_ID) -> CodedLatents:
         """The symbols and means the encoder coded, from its payload alone."""
-        exact = self._coding()
         if len(payload.latents) != self.num_passes:
             raise BitstreamError(f"payload has {len(payload.latents)} latent sections, this model codes {self.num_passes}")
-        z_shape = self.hyper_shape(latent_height, latent_width)
-        sections = iter(payload.latents)
-
-        def read_pass(positions: np.ndarray, scale_index: np.ndarray, means: np.ndarray) -> np.ndarray:
-            return decode_symbols(next(sections), scale_index, exact.tables.latent, coder_id)
-
-        z_symbols = decode_symbols(payload.hyper, _channel_groups(z_shape), exact.tables.hyper, coder_id)
-        return exact.code_latents(z_symbols, z_shape, read_pass)
+        reader = SectionReader([payload.hyper, *payload.latents], coder_id)
+        coded = self.read(reader, latent_height, latent_width)
+        reader.finish()
+        return coded
 
     def dequantize(self, coded: CodedLatents, level: torch.Tensor) -> torch.Tensor:
         """Decoded features ŷ · inverse_gain of coded latents (float: only the synthesis uses them)."""

@@ -11,6 +11,7 @@ bits, never quality.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import constriction
@@ -63,25 +64,61 @@ def _escape_exponents(magnitudes: np.ndarray) -> np.ndarray:
     return np.frexp((magnitudes + 1).astype(np.float64))[1].astype(np.int64) - 1
 
 
-def encode_symbols(symbols: np.ndarray, groups: np.ndarray, table: PmfTable) -> bytes:
-    """Entropy-code flat int ``symbols``, each with the pmf of its group.
+@dataclass(frozen=True)
+class SymbolBatch:
+    """Symbols to code together, each with the pmf of its group: one section of a latent tensor."""
 
-    A symbol at or beyond its group's support edge is coded as the edge symbol (an escape) and its
-    excess magnitude follows, after all the group symbols, with a universal code: any integer that
-    fits the ESCAPE_EXPONENTS range round-trips exactly, however badly the model predicted it.
-    """
-    symbols = np.asarray(symbols, dtype=np.int64).ravel()
-    groups = np.asarray(groups, dtype=np.int64).ravel()
+    symbols: np.ndarray  # flat int64
+    groups: np.ndarray  # flat int64, same length
+    table: PmfTable
+
+
+class SymbolWriter:
+    """Symbol batches in decoding order, serialised as one stream for all (``stream``: .tngv frames from format
+    version 5) or one stream per batch (``sections``: .tng pictures and older .tngv frames). Each stream
+    costs ~4.7 bytes over its symbols' information (the coder's final state), so one stream per frame
+    saves that per section."""
+
+    def __init__(self) -> None:
+        self.batches: list[SymbolBatch] = []
+
+    def add(self, symbols: np.ndarray, groups: np.ndarray, table: PmfTable) -> None:
+        """Append a batch; a symbol at or beyond its group's support edge is escape-coded (see module docstring)."""
+        symbols = np.asarray(symbols, dtype=np.int64).ravel()
+        excess = np.abs(symbols) - table.supports[np.asarray(groups, dtype=np.int64).ravel()]
+        if excess.size and _escape_exponents(np.maximum(excess, 0)).max() >= ESCAPE_EXPONENTS:
+            raise ValueError(f"symbol magnitude {int(excess.max())} beyond the escape code's range")
+        self.batches.append(SymbolBatch(symbols, np.asarray(groups, dtype=np.int64).ravel(), table))
+
+    def extend(self, other: SymbolWriter) -> None:
+        """Append ``other``'s batches after this one's (a P-frame: motion, then frame latents)."""
+        self.batches.extend(other.batches)
+
+    def stream(self) -> bytes:
+        """Every batch in one ANS stream."""
+        coder = constriction.stream.stack.AnsCoder()
+        for batch in reversed(self.batches):  # a stack: push in reverse of the decoding order
+            _push(coder, batch)
+        return coder.get_compressed().astype("<u4").tobytes()
+
+    def sections(self) -> list[bytes]:
+        """One ANS stream per batch."""
+        sections = []
+        for batch in self.batches:
+            coder = constriction.stream.stack.AnsCoder()
+            _push(coder, batch)
+            sections.append(coder.get_compressed().astype("<u4").tobytes())
+        return sections
+
+
+def _push(coder: constriction.stream.stack.AnsCoder, batch: SymbolBatch) -> None:
+    """Push one batch so that it decodes as: groups in increasing order, the escapes' exponents, their mantissas."""
+    symbols, groups, table = batch.symbols, batch.groups, batch.table
     supports = table.supports[groups]
     escaped = np.abs(symbols) >= supports
     excess = np.abs(symbols[escaped]) - supports[escaped]
     exponents = _escape_exponents(excess)
-    if exponents.size and exponents.max() >= ESCAPE_EXPONENTS:
-        raise ValueError(f"symbol magnitude {int(excess.max())} beyond the escape code's range")
     edge_symbols = np.where(escaped, np.sign(symbols) * supports, symbols)
-    coder = constriction.stream.stack.AnsCoder()
-    # ANS is a stack: push in reverse of the decoding order (groups in increasing order, then the
-    # escapes' exponents, then their mantissas).
     wide = exponents > 0
     if np.any(wide):
         mantissas = excess[wide] + 1 - (1 << exponents[wide])
@@ -91,35 +128,81 @@ def encode_symbols(symbols: np.ndarray, groups: np.ndarray, table: PmfTable) -> 
     for group in np.unique(groups)[::-1]:
         members = edge_symbols[groups == group] + table.supports[group]
         coder.encode_reverse(members.astype(np.int32), table._model(int(group)))
-    words = coder.get_compressed().astype("<u4")
-    return words.tobytes()
+
+
+class StreamReader:
+    """Reads the batches of one stream (:meth:`SymbolWriter.stream`) in order; the decoder must know every
+    symbol's group. ``coder_id`` is the file's: CLAMPING_CODER_ID streams have no escapes."""
+
+    def __init__(self, data: bytes, coder_id: int = CODER_ID):
+        if len(data) % 4:
+            raise BitstreamError("entropy-coded section is not a whole number of 32-bit words")
+        self.coder_id = coder_id
+        try:
+            self._coder = constriction.stream.stack.AnsCoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))
+        except (ValueError, RuntimeError) as exc:
+            raise BitstreamError(f"entropy decoding failed: {exc}") from exc
+
+    def read(self, groups: np.ndarray, table: PmfTable) -> np.ndarray:
+        """The next batch's symbols."""
+        groups = np.asarray(groups, dtype=np.int64).ravel()
+        if groups.size and (groups.min() < 0 or groups.max() >= len(table.supports)):
+            raise BitstreamError("entropy-model index out of range")
+        try:
+            symbols = np.empty(groups.size, dtype=np.int64)
+            for group in np.unique(groups):
+                mask = groups == group
+                decoded = self._coder.decode(table._model(int(group)), int(mask.sum()))
+                symbols[mask] = decoded.astype(np.int64) - table.supports[group]
+            if self.coder_id != CLAMPING_CODER_ID:
+                _decode_escapes(self._coder, symbols, table.supports[groups])
+        except (ValueError, RuntimeError, KeyError, AssertionError) as exc:
+            raise BitstreamError(f"entropy decoding failed: {exc}") from exc
+        return symbols
+
+    def finish(self) -> None:
+        """BitstreamError if the stream holds more than the batches read."""
+        if not self._coder.is_empty():
+            raise BitstreamError("entropy-coded section has data left over: corrupt or not for this model")
+
+
+class SectionReader:
+    """Reads one batch from each section in turn (:meth:`SymbolWriter.sections`); same interface as
+    :class:`StreamReader`."""
+
+    def __init__(self, sections: Sequence[bytes], coder_id: int = CODER_ID):
+        self._sections = iter(sections)
+        self.coder_id = coder_id
+
+    def read(self, groups: np.ndarray, table: PmfTable) -> np.ndarray:
+        section = next(self._sections, None)
+        if section is None:
+            raise BitstreamError("fewer entropy-coded sections than the model codes")
+        reader = StreamReader(section, self.coder_id)
+        symbols = reader.read(groups, table)
+        reader.finish()
+        return symbols
+
+    def finish(self) -> None:
+        if next(self._sections, None) is not None:
+            raise BitstreamError("more entropy-coded sections than the model codes")
+
+
+SymbolReader = StreamReader | SectionReader
+
+
+def encode_symbols(symbols: np.ndarray, groups: np.ndarray, table: PmfTable) -> bytes:
+    """One batch as one stream (see :class:`SymbolWriter`)."""
+    writer = SymbolWriter()
+    writer.add(symbols, groups, table)
+    return writer.stream()
 
 
 def decode_symbols(data: bytes, groups: np.ndarray, table: PmfTable, coder_id: int = CODER_ID) -> np.ndarray:
-    """Inverse of :func:`encode_symbols`; the decoder must know every symbol's group.
-
-    ``coder_id`` is the file's: CLAMPING_CODER_ID streams have no escapes (edge symbols are literal).
-    """
-    groups = np.asarray(groups, dtype=np.int64).ravel()
-    if len(data) % 4:
-        raise BitstreamError("entropy-coded section is not a whole number of 32-bit words")
-    if groups.size and (groups.min() < 0 or groups.max() >= len(table.supports)):
-        raise BitstreamError("entropy-model index out of range")
-    words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
-    try:
-        coder = constriction.stream.stack.AnsCoder(words)
-        symbols = np.empty(groups.size, dtype=np.int64)
-        for group in np.unique(groups):
-            mask = groups == group
-            decoded = coder.decode(table._model(int(group)), int(mask.sum()))
-            symbols[mask] = decoded.astype(np.int64) - table.supports[group]
-        if coder_id != CLAMPING_CODER_ID:
-            _decode_escapes(coder, symbols, table.supports[groups])
-        clean_end = coder.is_empty()
-    except (ValueError, RuntimeError, KeyError, AssertionError) as exc:
-        raise BitstreamError(f"entropy decoding failed: {exc}") from exc
-    if not clean_end:
-        raise BitstreamError("entropy-coded section has data left over: corrupt or not for this model")
+    """Inverse of :func:`encode_symbols`."""
+    reader = StreamReader(data, coder_id)
+    symbols = reader.read(groups, table)
+    reader.finish()
     return symbols
 
 
