@@ -95,8 +95,8 @@ def _moving_frames(height: int, width: int, count: int, seed: int = 0) -> list[n
 
 def _tngv(models: VideoModels, frames: Sequence[np.ndarray], gop: int, quality: float,
           version: int = VIDEO_FORMAT_VERSION) -> bytes:
-    encoder = VideoEncoder(models, quality, GopPolicy(gop))
-    units = [unit.frame if version >= 5 else unit.as_sections() for frame in frames for unit in encoder.encode(frame)]
+    encoder = VideoEncoder(models, quality, GopPolicy(gop), version=version)
+    units = [unit.frame for frame in frames for unit in encoder.encode(frame)]
     height, width = frames[0].shape[:2]
     return pack_video(VideoHeader(CODER_ID, models.table(), width, height, Fraction(25), version), units)
 
@@ -184,22 +184,22 @@ def parse(data: bytes) -> Parsed | None:
 
 
 def build(parsed: Parsed, fix_index: bool = True) -> bytes:
-    """Bytes of ``parsed`` with every CRC right; for a version-2 stream ``fix_index`` rewrites the INDEX and
+    """Bytes of ``parsed`` with every CRC right; for a stream of version 2 on, ``fix_index`` rewrites the INDEX and
     END chunks to match the frames (so the damage is not caught by the index alone)."""
     head = bytes(parsed.header)
     out = bytearray(head + _CRC.pack(zlib.crc32(head)))
-    video_v2 = parsed.is_video and len(head) > 4 and head[4] >= 2  # versions with an INDEX chunk
+    indexed = parsed.is_video and len(head) > 4 and head[4] >= 2  # versions with an INDEX chunk
     intra: list[tuple[int, int]] = []
     frames = 0
     for chunk_type, payload in parsed.chunks:
-        if video_v2 and fix_index and chunk_type in (ChunkType.INDEX, ChunkType.END):
+        if indexed and fix_index and chunk_type in (ChunkType.INDEX, ChunkType.END):
             continue
         if chunk_type == ChunkType.FRAME:
             if payload[:1] == bytes([FrameType.INTRA]):
                 intra.append((frames, len(out)))
             frames += 1
         out += write_chunk(chunk_type, payload)
-    if video_v2 and fix_index:
+    if indexed and fix_index:
         index = struct.pack("<I", len(intra)) + b"".join(struct.pack("<IQ", n, o) for n, o in intra)
         index_offset = len(out)
         out += write_chunk(ChunkType.INDEX, index) + write_chunk(ChunkType.END, struct.pack("<IQ", frames, index_offset))

@@ -11,12 +11,16 @@ from tngvideo.entropy.coder import (
     CLAMPING_CODER_ID,
     ESCAPE_EXPONENTS,
     PmfTable,
+    SectionReader,
+    StreamReader,
+    SymbolWriter,
     decode_symbols,
     encode_symbols,
 )
 from tngvideo.entropy.factorized import FactorizedPrior
 from tngvideo.entropy.gaussian import scale_pmf_tables, scale_table
 from tngvideo.entropy.tables import PREFIX, HyperpriorTables
+from tngvideo.errors import BitstreamError
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +37,36 @@ def test_symbols_round_trip_including_escapes_far_outside_the_support(table: Pmf
     groups[:8] = groups[0]
     data = encode_symbols(symbols, groups, table)
     np.testing.assert_array_equal(decode_symbols(data, groups, table), symbols)
+
+
+def test_batches_round_trip_as_one_stream_or_as_sections_and_one_stream_is_smaller(table: PmfTable) -> None:
+    """A frame's batches in one stream (.tngv 5) or one stream each (.tng): the same symbols, in order; one stream
+    saves each extra stream's final state; a reader left with data, or out of sections, is an error."""
+    rng = np.random.default_rng(1)
+    batches = []
+    for size in (300, 0, 5000, 1):  # an empty batch, and escapes in a middle one
+        groups = rng.integers(0, len(table.supports), size)
+        symbols = np.round(rng.normal(0, 3, size)).astype(np.int64)
+        if size == 5000:
+            symbols[:2] = [int(table.supports[groups[0]]) + 77, -(int(table.supports[groups[1]]) + 3)]
+        batches.append((symbols, groups))
+    writer = SymbolWriter()
+    for symbols, groups in batches:
+        writer.add(symbols, groups, table)
+    stream, sections = writer.stream(), writer.sections()
+    assert len(stream) < sum(len(section) for section in sections)
+    for reader in (StreamReader(stream), SectionReader(sections)):
+        for symbols, groups in batches:
+            np.testing.assert_array_equal(reader.read(groups, table), symbols)
+        reader.finish()
+    short = StreamReader(stream)
+    short.read(batches[0][1], table)
+    with pytest.raises(BitstreamError, match="left over"):
+        short.finish()
+    with pytest.raises(BitstreamError, match="fewer entropy-coded sections"):
+        SectionReader([]).read(batches[0][1], table)
+    with pytest.raises(BitstreamError, match="more entropy-coded sections"):
+        SectionReader([*sections, b""]).finish()
 
 
 def test_escapes_cost_bits_not_accuracy(table: PmfTable) -> None:

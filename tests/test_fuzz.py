@@ -235,18 +235,30 @@ def test_flat_pictures_the_encoder_writes_are_never_refused() -> None:
 
 
 def test_a_section_from_another_file_is_a_typed_error_or_a_decode(seeds: SeedSet) -> None:
-    """Every HYPER/LATENT chunk of every seed placed into every slot of the P-frame stream (CRCs right)."""
-    target = parse(seeds.seeds["tiny-ip-gop3.tngv"])
+    """Every HYPER/LATENT chunk of every seed placed into every slot of the version-4 P-frame stream, and every
+    version-5 frame's stream after every FRAME head of the version-5 one (CRCs right)."""
+    target = parse(seeds.seeds["tiny-ip-gop3-v4.tngv"])
     assert target is not None
     donors = [chunk for name in seeds.names for chunk in (parse(seeds.seeds[name]) or target).chunks
               if chunk[0] in (ChunkType.HYPER, ChunkType.LATENT)]
     rng = random.Random(0)
     slots = [i for i, (t, _) in enumerate(target.chunks) if t in (ChunkType.HYPER, ChunkType.LATENT)]
+    assert len(slots) >= 10
     for slot in slots:
         for donor in rng.sample(donors, 4):
             chunks = list(target.chunks)
             chunks[slot] = donor
             _run_case(build(Parsed(target.magic, target.header, chunks, b"")), seeds)
+    current = parse(seeds.seeds["tiny-ip-gop3.tngv"])
+    assert current is not None and current.header[4] == 5
+    frames = [i for i, (t, _) in enumerate(current.chunks) if t == ChunkType.FRAME]
+    streams = [current.chunks[i][1][7:] for i in frames]
+    assert len(frames) == 5 and all(streams)
+    for slot in frames:
+        for stream in streams:
+            chunks = list(current.chunks)
+            chunks[slot] = (ChunkType.FRAME, chunks[slot][1][:7] + stream)
+            _run_case(build(Parsed(current.magic, current.header, chunks, b"")), seeds)
 
 
 @pytest.mark.slow  # loads the shipped image model

@@ -16,6 +16,7 @@ from tngvideo.bitstream import FORMAT_VERSION, ModelIdentity, pack_image, unpack
 from tngvideo.codecs.image_codec import ImageCodec
 from tngvideo.codecs.image_model import ImageModel, SpatialContext
 from tngvideo.codecs.tiling import LATENT_PIXELS, TILES, WHOLE_PICTURE, ScaledInput, bfloat16_convolutions
+from tngvideo.entropy.coder import SectionReader
 from tngvideo.entropy.fixed_point import FixedPointNetwork, to_real
 from tngvideo.errors import BitstreamError, InputError
 from tngvideo.tng_image import LoadedImageCodec, decode_image, encode_image
@@ -219,7 +220,7 @@ def test_files_are_written_as_version_4_and_older_versions_reconstruct_by_their_
     assert encoded.data[4] == FORMAT_VERSION == 4
     _, payload = unpack_image(encoded.data)
     model = loaded.codec.model
-    latents = model.latent.dequantize(model.latent.decompress(payload, 16, 40), loaded.codec.level(4.0))
+    latents = model.latent.dequantize(model.latent.read(SectionReader([payload.hyper, *payload.latents]), 16, 40), loaded.codec.level(4.0))
 
     def as_picture(x_hat: torch.Tensor) -> np.ndarray:
         return x_hat[0, :, :200, :600].clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()

@@ -33,7 +33,7 @@ from tngvideo.codecs import block_skip
 from tngvideo.codecs.block_skip import with_skipped_blocks
 from tngvideo.codecs.encoder_settings import EncoderSettings
 from tngvideo.codecs.image_model import lambdas_of_levels
-from tngvideo.codecs.inter_codec import Reference
+from tngvideo.codecs.inter_codec import EncodedInterFrame, Reference
 from tngvideo.codecs.inter_model import InterModelConfig
 from tngvideo.codecs.latent_codec import HYPER_STRIDE, CodedLatents
 from tngvideo.codecs.tiling import (
@@ -113,6 +113,12 @@ def _warnings(capsys: pytest.CaptureFixture[str]) -> list[str]:
     return [line for line in capsys.readouterr().err.splitlines() if line.startswith("tngvideo: warning:")]
 
 
+def _motion_and_frame_sections(encoded: EncodedInterFrame) -> tuple[list[bytes], list[bytes]]:
+    """A P-frame's symbol batches, one stream each: the motion latents', then the frame latents'."""
+    sections = encoded.symbols.sections()
+    return sections[: encoded.motion_batches], sections[encoded.motion_batches :]
+
+
 # --- P-frames: round trip, determinism, threads, seeking, sizes -----------------------------------
 
 
@@ -181,7 +187,8 @@ def test_refined_p_frames_decode_exactly_differ_from_plain_ones_and_encode_deter
     first, second = list(open_video(moving_clip).frames())[:2]
     reference = Reference(models.intra.codec.encode(first, 3.0).reconstruction)
     plain, refined = (models.inter.codec.encode(reference, second, 3.0, EncoderSettings(refine_steps=steps)) for steps in (0, 10))
-    assert refined.payload.motion == plain.payload.motion and refined.payload.frame != plain.payload.frame
+    (plain_motion, plain_frame), (refined_motion, refined_frame) = (_motion_and_frame_sections(e) for e in (plain, refined))
+    assert refined_motion == plain_motion and refined_frame != plain_frame
     reconstructions = _encode(moving_clip, tmp_path / "a.tngv", models, gop=4, settings=EncoderSettings(refine_steps=2))
     data = (tmp_path / "a.tngv").read_bytes()
     assert _frame_types(data) == "IPPPIPP"
@@ -321,13 +328,15 @@ def test_older_streams_reconstruct_by_their_versions_rule(
     (The real version-2 sample, made with tng-inter-v1, left tests/data when that model was retired.)"""
     models = load_video_models()
     assert models.inter is not None
-    encoder = VideoEncoder(models, 3.0, GopPolicy(4))
-    units = [unit for frame in _moving(smooth_frames, 128, 640, 3) for unit in encoder.encode(frame)]  # two tiles
+    frames = _moving(smooth_frames, 128, 640, 3)  # two tiles
+    encoders = VideoEncoder(models, 3.0, GopPolicy(4)), VideoEncoder(models, 3.0, GopPolicy(4), version=4)
+    units, old_units = ([unit for frame in frames for unit in encoder.encode(frame)] for encoder in encoders)
     written = [unit.reconstruction for unit in units]
+    assert all(np.array_equal(a.reconstruction, b) for a, b in zip(old_units, written, strict=True))
     header = VideoHeader(CODER_ID, models.table(), 640, 128, Fraction(25))
     assert header.version == VIDEO_FORMAT_VERSION == 5
     current = pack_video(header, [unit.frame for unit in units])
-    old_frames = [unit.as_sections() for unit in units]
+    old_frames = [unit.frame for unit in old_units]
     data = pack_video(dataclasses.replace(header, version=version), old_frames)
     sections = sum(len(frame.sections) for frame in old_frames)
     assert sections >= 10 and len(data) - len(current) >= 9 * (sections - len(units))  # a chunk per section, and more

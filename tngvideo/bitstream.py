@@ -67,7 +67,7 @@ _CHUNK_HEAD = struct.Struct("<BI")
 class ChunkType(IntEnum):
     HYPER = 1
     LATENT = 2
-    FRAME = 3  # .tngv: starts a frame (type, quality, number of LATENT chunks)
+    FRAME = 3  # .tngv: a frame (type, quality, latent passes; from version 5 also its one entropy-coded stream)
     END = 4  # .tngv: closes the file (frame count; from version 2: and the INDEX chunk's offset), so truncation is always detected
     INDEX = 5  # .tngv from version 2: every I-frame's number and byte offset, just before END
 
@@ -221,7 +221,7 @@ _VIDEO_HEADER_V1 = struct.Struct("<4sBBH8sIIII")
 _VIDEO_HEADER = struct.Struct("<4sBBIIIIB")  # magic, version, coder, width, height, fps num, fps den, model count
 _MODEL_ENTRY = struct.Struct("<BH8s")  # role, model id, weights hash prefix
 _FRAME_HEAD_V1 = struct.Struct("<BfB")  # type, quality, LATENT chunks
-_FRAME_HEAD = struct.Struct("<BfBB")  # type, quality, motion LATENT chunks (0 for I-frames), frame LATENT chunks
+_FRAME_HEAD = struct.Struct("<BfBB")  # type, quality, motion latent passes (0 for I-frames), frame latent passes
 _END_V1 = struct.Struct("<I")
 _END = struct.Struct("<IQ")  # frame count, byte offset of the INDEX chunk
 _INDEX_ENTRY = struct.Struct("<IQ")  # frame number, byte offset of its FRAME chunk
@@ -492,7 +492,7 @@ def _read_frame(data: bytes, offset: int, version: int) -> tuple[CodedFrame, int
     _check_quality(quality)
     passes = (motion_count, latent_count) if motion_count else (latent_count,)
     if not all(1 <= count <= MAX_LATENT_CHUNKS for count in passes):
-        raise BitstreamError(f"invalid number of LATENT chunks {passes}")
+        raise BitstreamError(f"invalid numbers of latent passes {passes}")
     if one_stream:
         return CodedFrame(FrameType(frame_type), quality, passes, (head[head_struct.size :],)), position
     sections: list[bytes] = []

@@ -7,7 +7,8 @@ where ``p_max`` is the largest probability of its pmf table (every pmf entry is 
 2^16, so ``p_max < 1``). Decoding a symbol shrinks the coder's state by at least that much
 (within a factor 256/257, from the 32-bit renormalisation), and a section of ``B`` bytes starts
 with at most ``8B + 32`` bits of state. So a section holds at most
-``(8B + SLACK_BITS) / (SAFETY * least bits per symbol)`` symbols; a file claiming more is refused
+``(8B + SLACK_BITS) / (SAFETY * least bits per symbol)`` symbols, and a .tngv frame's one stream (format
+version 5) symbols whose least costs add up to at most ``(8B + SLACK_BITS) / SAFETY``; a file claiming more is refused
 with a one-line :class:`~tngvideo.errors.BitstreamError` before any tensor or symbol array is
 allocated. ``SAFETY`` = 0.5 covers constriction's re-quantisation of the 16-bit pmfs to 24 bits
 (which moves ``p_max`` by far less). The check never refuses a file an encoder wrote: those
@@ -41,14 +42,19 @@ def least_bits_per_symbol(table: PmfTable) -> np.ndarray:
     return -np.log2(np.minimum(largest, 1.0 - 2.0**-PMF_PRECISION_BITS))
 
 
+def capacity_bits(num_bytes: int) -> float:
+    """The most least costs (bits) the symbols of a stream of ``num_bytes`` bytes can add up to."""
+    return (8.0 * num_bytes + SLACK_BITS) / SAFETY
+
+
 def section_capacity(num_bytes: int, least_bits: float) -> float:
     """The most symbols a section of ``num_bytes`` bytes can hold when each costs at least ``least_bits``."""
-    return (8.0 * num_bytes + SLACK_BITS) / (SAFETY * least_bits)
+    return capacity_bits(num_bytes) / least_bits
 
 
 def least_section_bits(latent: LatentCodec, latent_height: int, latent_width: int, what: str) -> list[float]:
-    """The fewest bits each section of latents of this size can take, hyper section first, then each pass,
-    times ``SAFETY``: what a section (or a stream, summed) must at least hold."""
+    """The least cost (bits) of each section's symbols for latents of this size, hyper section first, then each
+    pass: what a section's :func:`capacity_bits` (or a stream's, summed) must reach."""
     tables = latent.tables
     plane = (latent_height // HYPER_STRIDE) * (latent_width // HYPER_STRIDE)
     hyper_bits = least_bits_per_symbol(tables.hyper)
@@ -56,13 +62,13 @@ def least_section_bits(latent: LatentCodec, latent_height: int, latent_width: in
         raise BitstreamError(f"{what}: the model's hyper tables do not match its channels")  # a broken weight file
     per_pass = latent.latent_channels * latent_height * latent_width / latent.num_passes
     least = float(least_bits_per_symbol(tables.latent).min())
-    return [SAFETY * plane * float(hyper_bits.sum())] + [SAFETY * per_pass * least] * latent.num_passes
+    return [plane * float(hyper_bits.sum())] + [per_pass * least] * latent.num_passes
 
 
 def _check_sections(sections: Sequence[bytes], needed_bits: Sequence[float], what: str) -> None:
     names = ["HYPER", *(f"LATENT {i}" for i in range(1, len(sections)))]
     for name, section, needed in zip(names, sections, needed_bits, strict=True):
-        if needed > 8.0 * len(section) + SLACK_BITS:
+        if needed > capacity_bits(len(section)):
             raise BitstreamError(f"{what}: {name} section of {len(section)} bytes cannot hold the symbols the "
                                  "picture size implies: corrupt or forged header")
 
@@ -85,7 +91,7 @@ def check_frame_symbols(frame: CodedFrame, latents: Sequence[LatentCodec], laten
         raise BitstreamError(f"{what}: latent passes {frame.passes}, the model codes {expected}")
     needed = [bits for latent in latents for bits in least_section_bits(latent, latent_height, latent_width, what)]
     if frame.is_stream:
-        if sum(needed) > 8.0 * frame.num_bytes + SLACK_BITS:
+        if sum(needed) > capacity_bits(frame.num_bytes):
             raise BitstreamError(f"{what}: {frame.num_bytes} bytes cannot hold the symbols the picture size implies: "
                                  "corrupt or forged header")
         return
@@ -107,7 +113,8 @@ def check_image(header: ImageHeader, payload: LatentPayload, codec: ImageCodec, 
 
 
 def check_video(header: VideoHeader, frames: list[CodedFrame], intra: ImageCodec, inter: InterCodec | None) -> None:
-    """Every frame of a parsed .tngv stream is plausible for its models (see :func:`check_image`)."""
+    """Every frame of a parsed .tngv stream is plausible for its models: its quality, and its sections or its one
+    stream against the symbols of its latent tensors."""
     grid = latent_grid(header.height, header.width, ImageModelConfig.STRIDE)
     for index, frame in enumerate(frames):
         what = f"frame {index}"

@@ -44,10 +44,13 @@ def largest_quality_within(size_at: Callable[[float], int], budget: int, lowest:
     return as_float32(low), True
 
 
-def quality_for_budget(codec: ImageCodec, picture: AnalysedPicture, max_payload_bytes: int) -> tuple[float, bool]:
-    """The highest quality at which ``picture``'s coded sections take at most ``max_payload_bytes``
-    (container overhead is the caller's); (1.0, False) when nothing fits."""
-    return largest_quality_within(partial(codec.payload_size, picture), max_payload_bytes, 1.0, float(codec.num_levels))
+def quality_for_budget(codec: ImageCodec, picture: AnalysedPicture, max_payload_bytes: int,
+                       one_stream: bool = False) -> tuple[float, bool]:
+    """The highest quality at which ``picture``'s entropy-coded bytes take at most ``max_payload_bytes``
+    (container overhead is the caller's; ``one_stream``: as a .tngv frame holds them, else as a .tng picture's
+    sections); (1.0, False) when nothing fits."""
+    size = partial(codec.payload_size, picture, one_stream=one_stream)
+    return largest_quality_within(size, max_payload_bytes, 1.0, float(codec.num_levels))
 
 
 @dataclass

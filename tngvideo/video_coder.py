@@ -9,14 +9,16 @@ returns nothing. Writing and reading files is :mod:`tngvideo.tng_video`'s concer
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
 
 from tngvideo.bitstream import (
+    BFLOAT16_VERSION,
     INDEX_ENTRY_BYTES,
+    ONE_STREAM_VERSION,
+    VIDEO_FORMAT_VERSION,
     CodedFrame,
     FrameType,
     VideoHeader,
@@ -69,17 +71,11 @@ class GopPolicy:
 
 @dataclass(frozen=True)
 class EncodedUnit:
-    """One coded frame: its unit bytes and the picture every decoder will produce for it; ``symbols`` are the
-    batches its one stream holds (an older format version's sections: tests write those layouts)."""
+    """One coded frame: its unit bytes and the picture every decoder will produce for it."""
 
     frame: CodedFrame
     data: bytes
     reconstruction: np.ndarray = field(repr=False)
-    symbols: SymbolWriter = field(repr=False, compare=False)
-
-    def as_sections(self) -> CodedFrame:
-        """The frame with one stream per section, as format versions 1 to 4 lay it out."""
-        return dataclasses.replace(self.frame, sections=tuple(self.symbols.sections()))
 
     @property
     def frame_type(self) -> FrameType:
@@ -96,12 +92,19 @@ class VideoEncoder:
     With a bitrate target, each I-frame takes the highest quality its budget allows and the P-frames
     of its GOP that quality minus the GOP policy's offset (the controller's reservoir absorbs what they
     save or overspend).
+
+    ``version``: the format version whose frame layout the units take, the current one unless a test writes
+    version 4's (a stream per section; the same pixels).
     """
 
     def __init__(self, models: VideoModels, rate: float | BitrateController, gop: GopPolicy = GopPolicy(),
-                 settings: EncoderSettings = EncoderSettings(), times: StageTimes | None = None):
+                 settings: EncoderSettings = EncoderSettings(), times: StageTimes | None = None,
+                 version: int = VIDEO_FORMAT_VERSION):
         if gop.gop > 1 and models.inter is None:
             raise InputError("P-frames need an inter model (or use a GOP of 1: all-intra)")
+        if version not in (BFLOAT16_VERSION, VIDEO_FORMAT_VERSION):  # the layouts of this build's pixels
+            raise ValueError(f"cannot write .tngv frames of format version {version}")
+        self.version = version
         self.models = models
         self.rate = rate
         self.gop = gop
@@ -110,9 +113,11 @@ class VideoEncoder:
         self.buffer = DecodedPictureBuffer()
         self._gop_quality = 0.0
         self.frames_over_budget = 0
-        # Bytes of an I-frame unit besides its entropy-coded stream (the FRAME chunk) and its INDEX entry.
-        empty = CodedFrame(FrameType.INTRA, 1.0, (models.intra.codec.num_passes,), (b"",))
-        self._intra_overhead = len(frame_bytes(empty)) + INDEX_ENTRY_BYTES
+        # Bytes of an I-frame unit besides its entropy-coded bytes (the FRAME chunk, in the old layout the section
+        # chunks) and its INDEX entry.
+        passes = models.intra.codec.num_passes
+        empty = CodedFrame(FrameType.INTRA, 1.0, (passes,), (b"",) * (1 if version >= ONE_STREAM_VERSION else 1 + passes))
+        self._intra_overhead = len(frame_bytes(empty, version)) + INDEX_ENTRY_BYTES
         if isinstance(rate, BitrateController):  # the stream's header and trailer count against the bitrate too
             header = VideoHeader(CODER_ID, models.table(), 1, 1, Fraction(1))
             rate.charge(len(video_header_bytes(header)) + len(index_and_end_bytes(0, [], 0)))
@@ -136,16 +141,17 @@ class VideoEncoder:
         codec = self.models.intra.codec
         picture = codec.analyse(frame)
         if isinstance(self.rate, BitrateController):
-            quality, fits = quality_for_budget(codec, picture, self.rate.next_budget_bytes() - self._intra_overhead)
+            quality, fits = quality_for_budget(codec, picture, self.rate.next_budget_bytes() - self._intra_overhead,
+                                               one_stream=self.version >= ONE_STREAM_VERSION)
             self.frames_over_budget += not fits
         else:
             quality = self.rate
         quality = as_float32(quality)  # stored as float32: code with exactly what the decoder reads
         picture = refine_latents(codec, frame, picture, quality, self.settings.refine_steps)
         encoded = codec.encode_analysed(picture, quality)
-        coded = CodedFrame(FrameType.INTRA, quality, (codec.num_passes,), (encoded.symbols.stream(),))
         self._gop_quality = quality
-        return EncodedUnit(coded, frame_bytes(coded), encoded.reconstruction, encoded.symbols)
+        coded = self._frame(FrameType.INTRA, quality, (codec.num_passes,), encoded.symbols)
+        return EncodedUnit(coded, frame_bytes(coded, self.version), encoded.reconstruction)
 
     def _encode_inter(self, frame: np.ndarray) -> EncodedUnit:
         assert self.models.inter is not None and self.buffer.reference is not None  # checked in __init__ / frame 0
@@ -153,8 +159,16 @@ class VideoEncoder:
         quality = as_float32(self.gop.inter_quality(self._gop_quality, codec.num_levels))
         encoded = codec.encode(self.buffer.reference, frame, quality, self.settings, self.times)
         passes = (codec.model.motion.latent.num_passes, codec.model.frame_latent.num_passes)
-        coded = CodedFrame(FrameType.INTER, quality, passes, (encoded.symbols.stream(),))
-        return EncodedUnit(coded, frame_bytes(coded), encoded.reconstruction, encoded.symbols)
+        with (self.times or StageTimes()).stage("entropy coding"):
+            coded = self._frame(FrameType.INTER, quality, passes, encoded.symbols)
+        return EncodedUnit(coded, frame_bytes(coded, self.version), encoded.reconstruction)
+
+    def _frame(self, frame_type: FrameType, quality: float, passes: tuple[int, ...], symbols: SymbolWriter
+               ) -> CodedFrame:
+        """The symbols entropy-coded as the version lays them out: one stream, or one per section."""
+        one_stream = self.version >= ONE_STREAM_VERSION
+        return CodedFrame(frame_type, quality, passes,
+                          (symbols.stream(),) if one_stream else tuple(symbols.sections()))
 
 
 class VideoDecoder:

@@ -31,8 +31,9 @@ from torch.nn import functional as F
 from tngvideo.codecs.image_model import ImageModel, ImageModelConfig
 from tngvideo.codecs.latent_codec import CodedLatents, LatentPayload, latent_grid, quality_level
 from tngvideo.codecs.tiling import LATENT_PIXELS, TILES_BF16, Reconstruction, ScaledInput
-from tngvideo.entropy.coder import CODER_ID, SymbolReader, SymbolWriter
+from tngvideo.entropy.coder import CODER_ID, SectionReader, SymbolReader, SymbolWriter
 from tngvideo.entropy.tables import HyperpriorTables
+from tngvideo.errors import BitstreamError
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class AnalysedPicture:
     width: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EncodedPicture:
     """What the encoder produced for one picture, and the reconstruction the decoder will produce.
 
@@ -57,8 +58,7 @@ class EncodedPicture:
     @cached_property
     def payload(self) -> LatentPayload:
         """The sections of a .tng file: one stream per section (a .tngv frame packs the symbols as one stream)."""
-        hyper, *latents = self.symbols.sections()
-        return LatentPayload(hyper, tuple(latents))
+        return LatentPayload.from_sections(self.symbols.sections())
 
     @cached_property
     def reconstruction(self) -> np.ndarray:
@@ -126,10 +126,11 @@ class ImageCodec:
 
         return EncodedPicture(symbols, synthesize)
 
-    def payload_size(self, picture: AnalysedPicture, quality: float) -> int:
-        """Bytes of the coded sections at ``quality`` (as a .tng holds them), without synthesising the
-        reconstruction."""
-        return sum(len(section) for section in self._code(picture, self.level(quality))[0].sections())
+    def payload_size(self, picture: AnalysedPicture, quality: float, one_stream: bool = False) -> int:
+        """Entropy-coded bytes at ``quality`` without synthesising the reconstruction: one stream (a .tngv
+        frame) or one per section (a .tng picture)."""
+        symbols = self._code(picture, self.level(quality))[0]
+        return len(symbols.stream()) if one_stream else sum(len(section) for section in symbols.sections())
 
     def _code(self, picture: AnalysedPicture, level: torch.Tensor) -> tuple[SymbolWriter, CodedLatents]:
         with torch.no_grad():  # integer entropy parameters: exact with any number of threads
@@ -143,10 +144,12 @@ class ImageCodec:
 
         ``coder_id`` and ``reconstruction`` are those of the file's format (older files clamped instead of
         escaping, and synthesised the whole picture at once)."""
-        level = self.level(quality)
-        with torch.no_grad():
-            coded = self.model.latent.decompress(payload, *latent_grid(height, width, self.stride), coder_id)
-        return self._synthesize(coded, level, height, width, reconstruction)
+        if len(payload.latents) != self.num_passes:
+            raise BitstreamError(f"payload has {len(payload.latents)} latent sections, this model codes {self.num_passes}")
+        reader = SectionReader([payload.hyper, *payload.latents], coder_id)
+        picture = self.decode_from(reader, height, width, quality, reconstruction)
+        reader.finish()
+        return picture
 
     def decode_from(self, reader: SymbolReader, height: int, width: int, quality: float,
                     reconstruction: Reconstruction = TILES_BF16) -> np.ndarray:

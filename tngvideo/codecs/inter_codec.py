@@ -1,11 +1,11 @@
 """The TNG P-frame codec: a trained :class:`InterModel` made exact, frame by frame.
 
-Encoding a P-frame (the decoder repeats every step after the flow from the two payloads)::
+Encoding a P-frame (the decoder repeats every step after the flow, reading the symbols in the same order)::
 
-    x, reference ─► flow CNN ─► motion analysis ─► motion LatentCodec ─► [motion payload]
+    x, reference ─► flow CNN ─► motion analysis ─► motion LatentCodec ─► [motion symbols]
                                                           │ decoded motion latents
                         reference ─► warp(·, motion synthesis) ─► prediction
-    [x, prediction] ─► frame analysis ─► frame LatentCodec ─► [frame payload]
+    [x, prediction] ─► frame analysis ─► frame LatentCodec ─► [frame symbols]
                                                  │ decoded frame latents
                             conditional synthesis(·, prediction) ─► reconstruction (uint8)
 
@@ -24,7 +24,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import numpy as np
 import torch
@@ -34,34 +33,16 @@ from tngvideo.codecs.encoder_settings import EncoderSettings
 from tngvideo.codecs.image_codec import pad_to_multiple, to_tensor, to_uint8
 from tngvideo.codecs.image_model import ImageForward, lambdas_of_levels, rate_distortion
 from tngvideo.codecs.inter_model import InterModel, InterModelConfig
-from tngvideo.codecs.latent_codec import LatentPayload, latent_grid, quality_level
+from tngvideo.codecs.latent_codec import latent_grid, quality_level
 from tngvideo.codecs.latent_refinement import refine_gained
 from tngvideo.codecs.motion_search import MotionSynthesis, search_motion
 from tngvideo.codecs.tiling import LATENT_PIXELS, TILES_BF16, Reconstruction, ScaledInput
-from tngvideo.entropy.coder import CODER_ID, SectionReader, SymbolReader, SymbolWriter
+from tngvideo.entropy.coder import SymbolReader, SymbolWriter
 from tngvideo.entropy.tables import HyperpriorTables
 from tngvideo.errors import InputError
 
 MOTION_TABLES = "motion.coding."
 FRAME_TABLES = "frame.coding."
-
-
-@dataclass(frozen=True)
-class InterPayload:
-    """The entropy-coded sections of one P-frame, one stream each (format versions 2 to 4): motion latents,
-    then frame latents."""
-
-    motion: LatentPayload
-    frame: LatentPayload
-
-    @property
-    def num_bytes(self) -> int:
-        return self.motion.num_bytes + self.frame.num_bytes
-
-    def reader(self, coder_id: int = CODER_ID) -> SectionReader:
-        """The sections in decoding order, for :meth:`InterCodec.decode`."""
-        motion, frame = self.motion, self.frame
-        return SectionReader([motion.hyper, *motion.latents, frame.hyper, *frame.latents], coder_id)
 
 
 @dataclass(frozen=True)
@@ -72,13 +53,6 @@ class EncodedInterFrame:
     symbols: SymbolWriter = field(repr=False)
     motion_batches: int  # the first batches of ``symbols``: the motion latents'
     reconstruction: np.ndarray = field(repr=False)  # HxWx3 uint8
-
-    @cached_property
-    def payload(self) -> InterPayload:
-        """The symbols as one stream per section (the layout of format versions 2 to 4)."""
-        sections = self.symbols.sections()
-        motion, frame = sections[: self.motion_batches], sections[self.motion_batches :]
-        return InterPayload(LatentPayload(motion[0], tuple(motion[1:])), LatentPayload(frame[0], tuple(frame[1:])))
 
 
 class StageTimes:

@@ -12,7 +12,7 @@ residual latents with one each. Data flow (Minnen et al. 2018, gains of Cui et a
     decoded features = ŷ · inverse_gain
 
 Training (``forward``): mixed quantization (straight-through rounding for ŷ and ẑ, noisy likelihoods in
-training mode, exact ones in eval mode). Coding (``compress`` / ``decompress``): every parameter that
+training mode, exact ones in eval mode). Coding (``write`` / ``read``): every parameter that
 reaches the entropy coder comes from integers already coded (hyper-latent symbols, earlier passes'
 symbols) through fixed-point networks, so any decoder on any CPU derives the same ones. They are computed
 ``ENTROPY_BAND_ROWS`` latent rows at a time: the networks being exact, the bands change no bit, and the
@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tngvideo.entropy.coder import CODER_ID, SectionReader, SymbolReader, SymbolWriter
+from tngvideo.entropy.coder import SymbolReader, SymbolWriter
 from tngvideo.entropy.context import (
     CheckerboardContext,
     FixedPointCheckerboard,
@@ -41,7 +41,7 @@ from tngvideo.entropy.fixed_point import FixedPointNetwork, to_fixed, to_real
 from tngvideo.entropy.gaussian import gaussian_likelihood
 from tngvideo.entropy.quantization import add_uniform_noise, round_straight_through
 from tngvideo.entropy.tables import HyperpriorTables
-from tngvideo.errors import BitstreamError, InputError
+from tngvideo.errors import InputError
 from tngvideo.layers import LatentSizedLayer, LevelGains, hyper_analysis, hyper_synthesis
 
 SpatialContext = Literal["none", "checkerboard"]
@@ -82,6 +82,11 @@ class LatentPayload:
     @property
     def num_bytes(self) -> int:
         return len(self.hyper) + sum(len(section) for section in self.latents)
+
+    @classmethod
+    def from_sections(cls, sections: list[bytes]) -> LatentPayload:
+        """From :meth:`SymbolWriter.sections` of one tensor (hyper section first)."""
+        return cls(sections[0], tuple(sections[1:]))
 
 
 @dataclass(frozen=True)
@@ -260,24 +265,6 @@ class LatentCodec(nn.Module):
 
         z_symbols = reader.read(_channel_groups(z_shape), exact.tables.hyper)
         return exact.code_latents(z_symbols, z_shape, read_pass)
-
-    def compress(self, y: torch.Tensor) -> tuple[LatentPayload, CodedLatents]:
-        """Code gained latents ``y`` (1, M, H, W) one stream per section (the .tng layout); returns the payload
-        and what the decoder will know."""
-        writer = SymbolWriter()
-        coded = self.write(y, writer)
-        hyper, *latents = writer.sections()
-        return LatentPayload(hyper=hyper, latents=tuple(latents)), coded
-
-    def decompress(self, payload: LatentPayload, latent_height: int, latent_width: int,
-                   coder_id: int = CODER_ID) -> CodedLatents:
-        """The symbols and means the encoder coded, from its payload alone."""
-        if len(payload.latents) != self.num_passes:
-            raise BitstreamError(f"payload has {len(payload.latents)} latent sections, this model codes {self.num_passes}")
-        reader = SectionReader([payload.hyper, *payload.latents], coder_id)
-        coded = self.read(reader, latent_height, latent_width)
-        reader.finish()
-        return coded
 
     def dequantize(self, coded: CodedLatents, level: torch.Tensor) -> torch.Tensor:
         """Decoded features ŷ · inverse_gain of coded latents (float: only the synthesis uses them)."""
