@@ -47,6 +47,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--motion-search", type=int, default=DEFAULT_SEARCH_STEPS, metavar="N",
                         help=f"encoder motion search steps per P-frame (default {DEFAULT_SEARCH_STEPS})")
+    parser.add_argument("--skip-blocks", action="store_true", help="encoder skip decisions (codecs/block_skip.py)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -55,7 +56,7 @@ def main() -> None:
     info = source.info
     frames = list(islice(source.frames(), args.frames))
     encode_times, decode_times = StageTimes(), StageTimes()
-    settings = EncoderSettings(motion_search_steps=args.motion_search)
+    settings = EncoderSettings(motion_search_steps=args.motion_search, skip_blocks=args.skip_blocks)
     encoder = VideoEncoder(models, args.quality, GopPolicy(args.gop), settings=settings, times=encode_times)
     encode_seconds: dict[str, list[float]] = {"I": [], "P": []}
     units = []
