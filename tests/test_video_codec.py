@@ -33,7 +33,7 @@ from tngvideo.codecs import block_skip
 from tngvideo.codecs.block_skip import with_skipped_blocks
 from tngvideo.codecs.encoder_settings import EncoderSettings
 from tngvideo.codecs.image_model import lambdas_of_levels
-from tngvideo.codecs.inter_codec import EncodedInterFrame, Reference
+from tngvideo.codecs.inter_codec import EncodedInterFrame, InterCodec, Reference
 from tngvideo.codecs.inter_model import InterModelConfig
 from tngvideo.codecs.latent_codec import HYPER_STRIDE, CodedLatents
 from tngvideo.codecs.tiling import (
@@ -113,10 +113,11 @@ def _warnings(capsys: pytest.CaptureFixture[str]) -> list[str]:
     return [line for line in capsys.readouterr().err.splitlines() if line.startswith("tngvideo: warning:")]
 
 
-def _motion_and_frame_sections(encoded: EncodedInterFrame) -> tuple[list[bytes], list[bytes]]:
-    """A P-frame's symbol batches, one stream each: the motion latents', then the frame latents'."""
-    sections = encoded.symbols.sections()
-    return sections[: encoded.motion_batches], sections[encoded.motion_batches :]
+def _motion_and_frame_sections(codec: InterCodec, encoded: EncodedInterFrame) -> tuple[list[bytes], list[bytes]]:
+    """A P-frame's symbol batches, one stream each: the motion latents' (hyper section and passes), then the
+    frame latents'."""
+    sections, motion_batches = encoded.symbols.sections(), 1 + codec.passes[0]
+    return sections[:motion_batches], sections[motion_batches:]
 
 
 # --- P-frames: round trip, determinism, threads, seeking, sizes -----------------------------------
@@ -187,7 +188,8 @@ def test_refined_p_frames_decode_exactly_differ_from_plain_ones_and_encode_deter
     first, second = list(open_video(moving_clip).frames())[:2]
     reference = Reference(models.intra.codec.encode(first, 3.0).reconstruction)
     plain, refined = (models.inter.codec.encode(reference, second, 3.0, EncoderSettings(refine_steps=steps)) for steps in (0, 10))
-    (plain_motion, plain_frame), (refined_motion, refined_frame) = (_motion_and_frame_sections(e) for e in (plain, refined))
+    (plain_motion, plain_frame), (refined_motion, refined_frame) = (_motion_and_frame_sections(models.inter.codec, e)
+                                                                 for e in (plain, refined))
     assert refined_motion == plain_motion and refined_frame != plain_frame
     reconstructions = _encode(moving_clip, tmp_path / "a.tngv", models, gop=4, settings=EncoderSettings(refine_steps=2))
     data = (tmp_path / "a.tngv").read_bytes()

@@ -105,6 +105,7 @@ class VideoEncoder:
         if version not in (BFLOAT16_VERSION, VIDEO_FORMAT_VERSION):  # the layouts of this build's pixels
             raise ValueError(f"cannot write .tngv frames of format version {version}")
         self.version = version
+        self.one_stream = version >= ONE_STREAM_VERSION  # else one stream per section (version 4's layout)
         self.models = models
         self.rate = rate
         self.gop = gop
@@ -116,7 +117,7 @@ class VideoEncoder:
         # Bytes of an I-frame unit besides its entropy-coded bytes (the FRAME chunk, in the old layout the section
         # chunks) and its INDEX entry.
         passes = models.intra.codec.num_passes
-        empty = CodedFrame(FrameType.INTRA, 1.0, (passes,), (b"",) * (1 if version >= ONE_STREAM_VERSION else 1 + passes))
+        empty = CodedFrame(FrameType.INTRA, 1.0, (passes,), (b"",) * (1 if self.one_stream else 1 + passes))
         self._intra_overhead = len(frame_bytes(empty, version)) + INDEX_ENTRY_BYTES
         if isinstance(rate, BitrateController):  # the stream's header and trailer count against the bitrate too
             header = VideoHeader(CODER_ID, models.table(), 1, 1, Fraction(1))
@@ -142,7 +143,7 @@ class VideoEncoder:
         picture = codec.analyse(frame)
         if isinstance(self.rate, BitrateController):
             quality, fits = quality_for_budget(codec, picture, self.rate.next_budget_bytes() - self._intra_overhead,
-                                               one_stream=self.version >= ONE_STREAM_VERSION)
+                                               one_stream=self.one_stream)
             self.frames_over_budget += not fits
         else:
             quality = self.rate
@@ -158,17 +159,15 @@ class VideoEncoder:
         codec = self.models.inter.codec
         quality = as_float32(self.gop.inter_quality(self._gop_quality, codec.num_levels))
         encoded = codec.encode(self.buffer.reference, frame, quality, self.settings, self.times)
-        passes = (codec.model.motion.latent.num_passes, codec.model.frame_latent.num_passes)
         with (self.times or StageTimes()).stage("entropy coding"):
-            coded = self._frame(FrameType.INTER, quality, passes, encoded.symbols)
+            coded = self._frame(FrameType.INTER, quality, codec.passes, encoded.symbols)
         return EncodedUnit(coded, frame_bytes(coded, self.version), encoded.reconstruction)
 
     def _frame(self, frame_type: FrameType, quality: float, passes: tuple[int, ...], symbols: SymbolWriter
                ) -> CodedFrame:
         """The symbols entropy-coded as the version lays them out: one stream, or one per section."""
-        one_stream = self.version >= ONE_STREAM_VERSION
         return CodedFrame(frame_type, quality, passes,
-                          (symbols.stream(),) if one_stream else tuple(symbols.sections()))
+                          (symbols.stream(),) if self.one_stream else tuple(symbols.sections()))
 
 
 class VideoDecoder:

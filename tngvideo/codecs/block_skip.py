@@ -27,7 +27,7 @@ weighs the distortion by ``FUTURE_WEIGHT`` × λ. Measured with tng-inter-v3 on 
 (GOP 32, qualities 2-8, real encoder and decoder; docs/training.md, *Session 18*): with the frame's own
 λ (weight 1), 73% of the blocks skip at level 5 and one P-frame's ``bits + λ·D`` falls 7.8%, but over
 32 frames BD-rate is +4.7% (cotracker_cat) and +12.3% (davis_paragliding); with weight 4,
-−2.82% and −2.49% (`--skip-blocks 0 1 --frames 32`, results/skip_blocks_k4.json). It costs 0.45 s of a
+−2.82% and −2.49% (`--skip-blocks 0 1 --frames 32`, results/skip_blocks_k4.json). It costs ~0.4 s of a
 352×288 P-frame (an analysis, and an entropy pass and a synthesis per latent set), so it is an option,
 not the default: the encoder would fall below 1 frame a second.
 
@@ -44,7 +44,7 @@ from tngvideo.codecs.image_model import lambdas_of_levels
 from tngvideo.codecs.inter_model import InterModel
 from tngvideo.codecs.tiling import LATENT_PIXELS, Reconstruction, ScaledInput
 
-DEFAULT_SKIP_BLOCKS = False  # on, 352x288 encoding fell from 1.30 to 0.81 fps (below the 1 fps promised)
+DEFAULT_SKIP_BLOCKS = False  # on, 352x288 encoding fell from 2.06 to 0.98 fps idle (below the 1 fps promised)
 FUTURE_WEIGHT = 4.0  # the distortion's weight in the decision, in units of the frame's λ (see module docstring)
 
 

@@ -51,7 +51,6 @@ class EncodedInterFrame:
     will produce from them."""
 
     symbols: SymbolWriter = field(repr=False)
-    motion_batches: int  # the first batches of ``symbols``: the motion latents'
     reconstruction: np.ndarray = field(repr=False)  # HxWx3 uint8
 
 
@@ -88,6 +87,7 @@ class InterCodec:
         self.motion_tables = model.motion.latent.prepare_coding(motion_tables)
         self.frame_tables = model.frame_latent.prepare_coding(frame_tables)
         self.num_levels = model.frame_latent.gains.num_levels
+        self.passes = (model.motion.latent.num_passes, model.frame_latent.num_passes)  # coding passes: motion, frame
 
     @classmethod
     def from_state(cls, config: InterModelConfig, tensors: dict[str, torch.Tensor]) -> InterCodec:
@@ -136,7 +136,6 @@ class InterCodec:
         symbols = SymbolWriter()
         with stage("entropy coding"), torch.no_grad():
             motion_coded = motion_latent.write(motion_y, symbols)
-        motion_batches = len(symbols.batches)
         with rule.inference():
             prediction = self._prediction(reference, motion_latent.dequantize(motion_coded, level), rule, stage)
             with stage("frame transforms"):
@@ -154,7 +153,7 @@ class InterCodec:
             frame_coded = frame_latent.write(frame_y, symbols)
         reconstruction = self._synthesize(frame_latent.dequantize(frame_coded, level), prediction, reference, rule,
                                           stage)
-        return EncodedInterFrame(symbols, motion_batches, reconstruction)
+        return EncodedInterFrame(symbols, reconstruction)
 
     def decode(self, reference: Reference, reader: SymbolReader, quality: float, times: StageTimes | None = None,
                reconstruction: Reconstruction = TILES_BF16) -> np.ndarray:

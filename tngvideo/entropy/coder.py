@@ -85,14 +85,11 @@ class SymbolWriter:
     def add(self, symbols: np.ndarray, groups: np.ndarray, table: PmfTable) -> None:
         """Append a batch; a symbol at or beyond its group's support edge is escape-coded (see module docstring)."""
         symbols = np.asarray(symbols, dtype=np.int64).ravel()
-        excess = np.abs(symbols) - table.supports[np.asarray(groups, dtype=np.int64).ravel()]
+        groups = np.asarray(groups, dtype=np.int64).ravel()
+        excess = np.abs(symbols) - table.supports[groups]
         if excess.size and _escape_exponents(np.maximum(excess, 0)).max() >= ESCAPE_EXPONENTS:
             raise ValueError(f"symbol magnitude {int(excess.max())} beyond the escape code's range")
-        self.batches.append(SymbolBatch(symbols, np.asarray(groups, dtype=np.int64).ravel(), table))
-
-    def extend(self, other: SymbolWriter) -> None:
-        """Append ``other``'s batches after this one's (a P-frame: motion, then frame latents)."""
-        self.batches.extend(other.batches)
+        self.batches.append(SymbolBatch(symbols, groups, table))
 
     def stream(self) -> bytes:
         """Every batch in one ANS stream."""
