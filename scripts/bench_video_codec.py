@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from tngvideo.bitstream import FrameType, VideoHeader
+from tngvideo.codecs.block_skip import DEFAULT_SKIP_BLOCKS
 from tngvideo.codecs.encoder_settings import EncoderSettings
 from tngvideo.codecs.inter_codec import StageTimes
 from tngvideo.codecs.motion_search import DEFAULT_SEARCH_STEPS
@@ -47,7 +48,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--motion-search", type=int, default=DEFAULT_SEARCH_STEPS, metavar="N",
                         help=f"encoder motion search steps per P-frame (default {DEFAULT_SEARCH_STEPS})")
-    parser.add_argument("--skip-blocks", action="store_true", help="encoder skip decisions (codecs/block_skip.py)")
+    parser.add_argument("--skip-blocks", action=argparse.BooleanOptionalAction, default=DEFAULT_SKIP_BLOCKS,
+                        help=f"encoder skip decisions (codecs/block_skip.py; default {'on' if DEFAULT_SKIP_BLOCKS else 'off'})")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

@@ -73,6 +73,10 @@ def main() -> None:
                         help="feed the frame coder the prediction at 1/2-1/8 resolution through a pyramid of this "
                         "width (default: the initial weights', else none); added to weights without one, it starts "
                         "at zero, coding as before")
+    parser.add_argument("--propagated-channels", type=int, default=None, metavar="CHANNELS",
+                        help="features the frame coder's synthesis passes to the next P-frame beside its pixels "
+                        "(default: the initial weights', else none); added to weights without them, their inputs start "
+                        "at zero, coding as before (train on sequences of 3+ frames: pairs never see them)")
     parser.add_argument("--density-lr-scale", type=float, default=1.0,
                         help="learning rate of the hyper-latents' factorized densities relative to the new parts'")
     parser.add_argument("--validation-search-steps", type=int, default=0,
@@ -95,6 +99,8 @@ def main() -> None:
         model_config = dataclasses.replace(model_config, motion_context=args.motion_context)
     if args.prediction_pyramid is not None:
         model_config = dataclasses.replace(model_config, prediction_pyramid_channels=args.prediction_pyramid)
+    if args.propagated_channels is not None:
+        model_config = dataclasses.replace(model_config, propagated_channels=args.propagated_channels)
     config = InterTrainingConfig(model=model_config, stage=args.stage, sequence_length=args.sequence_length,
                                  batch_size=args.batch_size, crop_size=args.crop_size,
                                  borrowed_lr_scale=args.borrowed_lr_scale, density_lr_scale=args.density_lr_scale,

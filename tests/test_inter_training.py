@@ -213,6 +213,40 @@ def test_a_motion_context_and_a_prediction_pyramid_added_to_trained_weights_code
         trained.load_grown(grown.state_dict())  # weights with a context this model lacks
 
 
+def test_propagated_features_added_to_trained_weights_code_as_they_did_and_train_through_the_next_frame() -> None:
+    torch.manual_seed(7)
+    trained = InterModel(TINY_INTER_CONFIG)
+    with torch.no_grad():
+        for parameter in trained.parameters():
+            parameter.add_(0.01 * torch.randn_like(parameter))
+    grown = InterModel(dataclasses.replace(TINY_INTER_CONFIG, propagated_channels=4))
+    grown.load_grown(trained.state_dict())
+    reference, x, level = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64), torch.tensor([3.0])
+    trained.eval()
+    grown.eval()
+    with torch.no_grad():
+        first, grown_first = trained(reference, x, level), grown(reference, x, level)
+        second = trained(first.x_hat, x, level)
+        grown_second = grown(grown_first.x_hat, x, level, reference_features=grown_first.features)
+    assert grown_first.features is not None and grown_first.features.shape == (1, 4, 32, 32)
+    assert torch.equal(grown_first.x_hat, first.x_hat) and torch.equal(grown_second.x_hat, second.x_hat)
+    assert len(grown.new_modules()) == len(trained.new_modules()) + 1  # the feature output (the inputs: in the pyramids)
+    # Once the context's inputs have moved off zero, the next frame's loss trains the features that fed it.
+    grown.train()
+    with torch.no_grad():
+        for conditional in (grown.frame_analysis, grown.frame_synthesis):
+            assert conditional.pyramid is not None and conditional.pyramid.context_input is not None
+            conditional.pyramid.context_input.weight.normal_(0.0, 0.1)
+    first_out = grown(reference, x, level)
+    second_out = grown(first_out.x_hat.detach(), x, level, reference_features=first_out.features)
+    second_out.bits_per_pixel().sum().add(((second_out.x_hat - x) ** 2).mean()).backward()
+    assert grown.frame_synthesis.feature_output is not None
+    assert grown.frame_synthesis.feature_output.weight.grad is not None
+    assert float(grown.frame_synthesis.feature_output.weight.grad.abs().sum()) > 0
+    with pytest.raises(ValueError, match="pyramid"):
+        InterModel(dataclasses.replace(TINY_INTER_CONFIG, prediction_pyramid_channels=0, propagated_channels=4))
+
+
 def test_the_hyper_latent_densities_train_at_their_own_rate() -> None:
     rng = np.random.default_rng(0)
     segment = Segment("noise", rng.integers(0, 256, (3, 64, 64, 3), dtype=np.uint8))

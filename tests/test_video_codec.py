@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tiny_model import tiny_inter_model, write_tiny_models_dir
+from tiny_model import tiny_inter_model, write_tiny_inter_model, write_tiny_models_dir
 
 from tngvideo.bitstream import (
     VIDEO_FORMAT_VERSION,
@@ -31,6 +31,7 @@ from tngvideo.bitstream import (
 from tngvideo.cli import EXIT_BITSTREAM, EXIT_INPUT, EXIT_OUTPUT, EXIT_USAGE, main
 from tngvideo.codecs import block_skip
 from tngvideo.codecs.block_skip import with_skipped_blocks
+from tngvideo.codecs.conditioning import Condition
 from tngvideo.codecs.encoder_settings import EncoderSettings
 from tngvideo.codecs.image_model import lambdas_of_levels
 from tngvideo.codecs.inter_codec import EncodedInterFrame, InterCodec, Reference
@@ -214,19 +215,37 @@ def test_p_frames_with_skipped_blocks_decode_exactly_and_encode_deterministicall
     assert (tmp_path / "b.tngv").read_bytes() == data
 
 
-def test_block_skipping_keeps_the_skip_latents_exactly_where_their_estimated_cost_is_lower() -> None:
+def test_block_skipping_keeps_the_skip_latents_exactly_where_their_estimated_cost_is_lower(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A skipped block's distortion is taken as its prediction's (what the skip latents decode to, about), its
+    rate as the skip latents' estimated bits; a coded block's from its own latents and their synthesis."""
     model = tiny_inter_model().eval()
+    monkeypatch.setattr(block_skip, "FUTURE_WEIGHT", 0.001)  # a random model decodes badly: let the rates decide too
     torch.manual_seed(3)
     x, prediction, level = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64), torch.tensor([4.0])
     weight = block_skip.FUTURE_WEIGHT * float(lambdas_of_levels(level, model.config.frame.level_lambdas)[0]) * 255**2
+
+    def block_errors(x_hat: torch.Tensor) -> np.ndarray:  # per 16×16 block, the shown 56×60 pixels only
+        error = ((x_hat - x) ** 2).mean(dim=1)[0, :56, :60].numpy()
+        padded = np.zeros((64, 64), dtype=np.float64)
+        padded[:56, :60] = error
+        return padded.reshape(4, 16, 4, 16).sum(axis=(1, 3))
+
+    def bits(latents: torch.Tensor) -> np.ndarray:
+        return -torch.log2(model.frame_latent.from_gained(latents, inverse_gain).y_likelihoods).sum(dim=1)[0].numpy()
+
     with TILES.inference():
         y, inverse_gain = model.frame_latent.gained(model.frame_features(x, prediction), level)
         skip_features = TILES.run(model.frame_features, [ScaledInput(prediction, LATENT_PIXELS)] * 2, 1)
         skip, _ = model.frame_latent.gained(skip_features, level)
-        chosen = with_skipped_blocks(model, y, inverse_gain, prediction, x, level, 56, 60, TILES)
-        costs = [block_skip._block_costs(model, latents, inverse_gain, prediction, x, weight, 56, 60, TILES)
-                 for latents in (y, skip)]
-    skipped = costs[1] < costs[0]
+        chosen = with_skipped_blocks(model, y, inverse_gain, Condition(prediction, None), x, level, 56, 60, TILES)
+        own = model.frame_latent.from_gained(y, inverse_gain)
+        own_decoded = TILES.run(model.frame_synthesis, [ScaledInput(own.decoded, 1), ScaledInput(prediction, LATENT_PIXELS)],
+                                LATENT_PIXELS).clamp(0, 1)
+        own_cost = bits(y) + weight * block_errors(own_decoded)
+        skip_cost = bits(skip) + weight * block_errors(prediction)
+    skipped = torch.from_numpy(skip_cost < own_cost)[None]
     assert 0 < int(skipped.sum()) < skipped.numel()  # both kinds of block in this test
     torch.testing.assert_close(chosen, torch.where(skipped[:, None], skip, y), rtol=0, atol=0)
 
@@ -284,9 +303,9 @@ def test_a_nudged_reference_still_parses_the_same_symbols(
     nudged = Reference(first.reconstruction)
     nudged.tensor = nudged.tensor + 1e-6
     assert not torch.equal(nudged.tensor, exact.tensor)
-    picture = codec.decode(exact, second.frame.reader(CODER_ID), second.quality)
+    picture = codec.decode(exact, second.frame.reader(CODER_ID), second.quality).picture
     np.testing.assert_array_equal(picture, second.reconstruction)
-    nudged_picture = codec.decode(nudged, second.frame.reader(CODER_ID), second.quality)  # may differ in pixels
+    nudged_picture = codec.decode(nudged, second.frame.reader(CODER_ID), second.quality).picture  # may differ
     assert nudged_picture.shape == picture.shape
     (motion, frame), (nudged_motion, nudged_frame) = parsed[:2], parsed[2:]
     for original, moved in ((motion, nudged_motion), (frame, nudged_frame)):
@@ -300,6 +319,26 @@ def test_a_nudged_reference_still_parses_the_same_symbols(
     codec.model.motion.latent.read(reader, *padded)
     np.testing.assert_array_equal(codec.model.frame_latent.read(reader, *padded).symbols, frame.symbols)
     reader.finish()
+
+
+def test_p_frames_pass_their_features_to_the_next_and_decoding_uses_them(
+    models: Path, smooth_frames: Frames
+) -> None:
+    """With propagation, a P-frame's reference holds the features its synthesis made, and the next P-frame's
+    pixels depend on them: decoding it from the reference's pixels alone gives another picture."""
+    write_tiny_inter_model(models, context="checkerboard", propagated_channels=4)
+    video_models = load_video_models()
+    assert video_models.inter is not None
+    codec = video_models.inter.codec
+    encoder = VideoEncoder(video_models, 3.0, GopPolicy(8))
+    units = [encoder.encode(frame)[0] for frame in _moving(smooth_frames, 48, 64, 3)]
+    assert [unit.frame_type for unit in units] == [FrameType.INTRA, FrameType.INTER, FrameType.INTER]
+    first = codec.decode(Reference(units[0].reconstruction), units[1].frame.reader(CODER_ID), units[1].quality)
+    assert first.features is not None and first.features.shape[1] == 4
+    second = codec.decode(first, units[2].frame.reader(CODER_ID), units[2].quality)
+    np.testing.assert_array_equal(second.picture, units[2].reconstruction)
+    without = codec.decode(Reference(first.picture), units[2].frame.reader(CODER_ID), units[2].quality)
+    assert not np.array_equal(without.picture, second.picture)
 
 
 # sha256 of the decoded frames (concatenated HxWx3 uint8) of the version-1 file in tests/data, as the build that
@@ -348,7 +387,7 @@ def test_older_streams_reconstruct_by_their_versions_rule(
     assert unpack_video(data)[1] == old_frames and unpack_video(current)[1] == [unit.frame for unit in units]
     intra = models.intra.codec.decode_from(old_frames[0].reader(CODER_ID), 128, 640, units[0].quality, rule)
     inter = models.inter.codec.decode(Reference(intra), old_frames[1].reader(CODER_ID), units[1].quality,
-                                      reconstruction=rule)
+                                      reconstruction=rule).picture
     np.testing.assert_array_equal(decoded[0], intra)
     np.testing.assert_array_equal(decoded[1], inter)
     if rule is TILES_BF16:

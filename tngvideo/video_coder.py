@@ -40,7 +40,8 @@ DEFAULT_INTER_QUALITY_OFFSET = 0.0  # chosen on held-out training clips (scripts
 
 @dataclass
 class DecodedPictureBuffer:
-    """What the next P-frame is predicted from: the last decoded frame (an I-frame is coded without it)."""
+    """What the next P-frame is predicted from: the last decoded frame, with the features its synthesis propagated
+    (an I-frame is coded without it)."""
 
     reference: Reference | None = None
     frames: int = 0  # frames coded (or decoded) so far
@@ -128,17 +129,17 @@ class VideoEncoder:
         if frame is None:
             return []
         if self.gop.frame_type(self.buffer.frames) == FrameType.INTRA:
-            unit = self._encode_intra(frame)
+            unit, reference = self._encode_intra(frame)
         else:
-            unit = self._encode_inter(frame)
+            unit, reference = self._encode_inter(frame)
         if isinstance(self.rate, BitrateController):
             index_entry = INDEX_ENTRY_BYTES if unit.frame_type == FrameType.INTRA else 0
             self.rate.spent(len(unit.data) + index_entry)
-        self.buffer.reference = Reference(unit.reconstruction)
+        self.buffer.reference = reference
         self.buffer.frames += 1
         return [unit]
 
-    def _encode_intra(self, frame: np.ndarray) -> EncodedUnit:
+    def _encode_intra(self, frame: np.ndarray) -> tuple[EncodedUnit, Reference]:
         codec = self.models.intra.codec
         picture = codec.analyse(frame)
         if isinstance(self.rate, BitrateController):
@@ -152,16 +153,17 @@ class VideoEncoder:
         encoded = codec.encode_analysed(picture, quality)
         self._gop_quality = quality
         coded = self._frame(FrameType.INTRA, quality, (codec.num_passes,), encoded.symbols)
-        return EncodedUnit(coded, frame_bytes(coded, self.version), encoded.reconstruction)
+        unit = EncodedUnit(coded, frame_bytes(coded, self.version), encoded.reconstruction)
+        return unit, Reference(encoded.reconstruction)
 
-    def _encode_inter(self, frame: np.ndarray) -> EncodedUnit:
+    def _encode_inter(self, frame: np.ndarray) -> tuple[EncodedUnit, Reference]:
         assert self.models.inter is not None and self.buffer.reference is not None  # checked in __init__ / frame 0
         codec = self.models.inter.codec
         quality = as_float32(self.gop.inter_quality(self._gop_quality, codec.num_levels))
         encoded = codec.encode(self.buffer.reference, frame, quality, self.settings, self.times)
         with (self.times or StageTimes()).stage("entropy coding"):
             coded = self._frame(FrameType.INTER, quality, codec.passes, encoded.symbols)
-        return EncodedUnit(coded, frame_bytes(coded, self.version), encoded.reconstruction)
+        return EncodedUnit(coded, frame_bytes(coded, self.version), encoded.reconstruction), encoded.reference
 
     def _frame(self, frame_type: FrameType, quality: float, passes: tuple[int, ...], symbols: SymbolWriter
                ) -> CodedFrame:
@@ -188,14 +190,15 @@ class VideoDecoder:
         if frame.frame_type == FrameType.INTRA:
             picture = self.models.intra.codec.decode_from(reader, header.height, header.width, frame.quality,
                                                           header.reconstruction)
+            reference = Reference(picture)
         else:
             if self.buffer.reference is None:
                 raise BitstreamError("a P-frame without a reference: decoding must start at an I-frame")
             if self.models.inter is None:
                 raise BitstreamError("a P-frame in a stream without an inter model")
-            picture = self.models.inter.codec.decode(self.buffer.reference, reader, frame.quality, self.times,
-                                                     header.reconstruction)
+            reference = self.models.inter.codec.decode(self.buffer.reference, reader, frame.quality, self.times,
+                                                       header.reconstruction)
         reader.finish()
-        self.buffer.reference = Reference(picture)
+        self.buffer.reference = reference
         self.buffer.frames += 1
-        return [picture]
+        return [reference.picture]

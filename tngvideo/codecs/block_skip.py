@@ -9,17 +9,22 @@ tng-inter-v3 spent 0.10 bpp to gain 0.4 dB, a worse ``bits + λ·D`` than sendin
 A classical codec's answer is the skip mode, and the conditional coder has one without any change to
 the format: the latents the analysis gives for the prediction itself, ``analysis(prediction,
 prediction)``, cost almost nothing (0.009 bpp on validation crops, the hyper-latents' floor) and
-decode to about the prediction. The encoder codes both latent sets in estimate, compares each 16×16
-block's ``bits + λ·255²·squared error`` (the rate of the latents at that position, the distortion of
-that block's pixels), and keeps the skip latents where they cost less::
+decode to about the prediction. The encoder compares each 16×16 block's ``bits + λ·255²·squared error``
+both ways and keeps the skip latents where they cost less::
 
     y      = analysis(x, prediction)             what the network would code
     y_skip = analysis(prediction, prediction)    "the prediction", nearly free
     coded  = y_skip where J(y_skip) < J(y) per block, else y
 
-Both estimates use the training-time rates (rounded latents under the hyperprior and context) and the
-synthesis under the stream's reconstruction rule; the decisions interact a little across block borders
-(the synthesis's receptive field, the hyper-latents), which the per-block comparison ignores.
+    J(y)      = bits of y at the block + w·λ·255²·SE(synthesis(y, prediction))
+    J(y_skip) = bits of y_skip at the block + w·λ·255²·SE(prediction)
+
+The rates are the training-time estimates (rounded latents under the hyperprior and context). A skipped
+block's distortion is its prediction's, what the skip latents decode to, about: synthesising them as
+well cost one more synthesis and entropy pass per P-frame (0.38 s instead of 0.24 s at 352×288) for no
+measurable gain (held-out clips: −2.66% with it, tng-inter-v3, Session 18; −2.60% without, tng-inter-v4,
+Session 20). The decisions interact a little across block borders (the synthesis's
+receptive field, the hyper-latents), which the per-block comparison ignores.
 
 A skipped block keeps its prediction's errors, and the next P-frames predict from it: the greedy
 per-frame cost undervalues a block's distortion, as x264's macroblock tree corrects for. The decision
@@ -27,9 +32,9 @@ weighs the distortion by ``FUTURE_WEIGHT`` × λ. Measured with tng-inter-v3 on 
 (GOP 32, qualities 2-8, real encoder and decoder; docs/training.md, *Session 18*): with the frame's own
 λ (weight 1), 73% of the blocks skip at level 5 and one P-frame's ``bits + λ·D`` falls 7.8%, but over
 32 frames BD-rate is +4.7% (cotracker_cat) and +12.3% (davis_paragliding); with weight 4,
-−2.82% and −2.49% (`--skip-blocks 0 1 --frames 32`, results/skip_blocks_k4.json). It costs ~0.4 s of a
-352×288 P-frame (an analysis, and an entropy pass and a synthesis per latent set), so it is an option,
-not the default: the encoder would fall below 1 frame a second.
+−2.82% and −2.49% (`--skip-blocks 0 1 --frames 32`, results/skip_blocks_k4.json). With tng-inter-v4 and
+the decision above: −2.91% and −2.29% (results/skip_blocks_cheap_s20.json), at ~0.24 s of a 352×288 P-frame
+(an analysis, two entropy passes and a synthesis): encoding 1.8 → 1.24 fps, so it is the default.
 
 Only the encoder changes: the chosen latents are coded like any others, so every decoder reads the
 files and the reconstruction stays bit-exact.
@@ -40,38 +45,44 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from tngvideo.codecs.conditioning import Condition
 from tngvideo.codecs.image_model import lambdas_of_levels
 from tngvideo.codecs.inter_model import InterModel
+from tngvideo.codecs.latent_codec import LatentForward
 from tngvideo.codecs.tiling import LATENT_PIXELS, Reconstruction, ScaledInput
 
-DEFAULT_SKIP_BLOCKS = False  # on, 352x288 encoding fell from 2.06 to 0.98 fps idle (below the 1 fps promised)
+DEFAULT_SKIP_BLOCKS = True  # BD-rate -2.6% on held-out clips; 352x288 encoding 1.8 -> 1.24 fps (docs/training.md, Session 20)
 FUTURE_WEIGHT = 4.0  # the distortion's weight in the decision, in units of the frame's λ (see module docstring)
 
 
-def with_skipped_blocks(model: InterModel, y: torch.Tensor, inverse_gain: torch.Tensor, prediction: torch.Tensor,
+def with_skipped_blocks(model: InterModel, y: torch.Tensor, inverse_gain: torch.Tensor, condition: Condition,
                         x: torch.Tensor, level: torch.Tensor, height: int, width: int,
                         rule: Reconstruction) -> torch.Tensor:
-    """The gained frame latents ``y`` (of ``x`` given ``prediction``, both padded, (1, 3, H, W)) with the skip
-    latents in every block where they cost less (see module docstring); only the ``height`` × ``width``
-    pixels of the frame count in the distortion. Call inside ``rule.inference()``."""
-    skip, _ = model.frame_latent.gained(rule.run(model.frame_features, [ScaledInput(prediction, LATENT_PIXELS)] * 2, 1),
-                                        level)
+    """The gained frame latents ``y`` (of ``x`` given the ``condition``'s prediction, both padded, (1, 3, H, W))
+    with the skip latents in every block where they cost less (see module docstring); only the ``height`` ×
+    ``width`` pixels of the frame count in the distortion. Call inside ``rule.inference()``."""
+    prediction = condition.prediction
+    skip_inputs = [ScaledInput(prediction, LATENT_PIXELS), *condition.inputs()]
+    skip, _ = model.frame_latent.gained(rule.run(model.frame_features, skip_inputs, 1), level)
     weight = FUTURE_WEIGHT * float(lambdas_of_levels(level, model.config.frame.level_lambdas)[0]) * 255**2
-    skip_cost, own_cost = (_block_costs(model, latents, inverse_gain, prediction, x, weight, height, width, rule)
-                           for latents in (skip, y))
+    own = model.frame_latent.from_gained(y, inverse_gain)  # eval mode: rounded latents, their likelihoods
+    inputs = [ScaledInput(own.decoded, 1), *condition.inputs()]
+    own_decoded = rule.run(model.frame_synthesis, inputs, LATENT_PIXELS).clamp(0, 1)
+    own_cost = _block_bits(own) + weight * _block_error(own_decoded, x, height, width)
+    skip_cost = (_block_bits(model.frame_latent.from_gained(skip, inverse_gain))
+                 + weight * _block_error(prediction.clamp(0, 1), x, height, width))
     return torch.where((skip_cost < own_cost)[:, None], skip, y)
 
 
-def _block_costs(model: InterModel, y: torch.Tensor, inverse_gain: torch.Tensor, prediction: torch.Tensor,
-                 x: torch.Tensor, weight: float, height: int, width: int, rule: Reconstruction) -> torch.Tensor:
-    """Per latent position (1, h, w): the bits of its latents plus ``weight`` × the squared error of its
-    16×16 pixels (MSE over the colour channels, as training's distortion)."""
-    coded = model.frame_latent.from_gained(y, inverse_gain)  # eval mode: rounded latents, their likelihoods
-    bits = -torch.log2(coded.y_likelihoods).sum(dim=1)
-    inputs = [ScaledInput(coded.decoded, 1), ScaledInput(prediction, LATENT_PIXELS)]
-    x_hat = rule.run(model.frame_synthesis, inputs, LATENT_PIXELS).clamp(0, 1)
+def _block_bits(coded: LatentForward) -> torch.Tensor:
+    """Per latent position (1, h, w): the estimated bits of its latents (hyper-latents not counted)."""
+    return -torch.log2(coded.y_likelihoods).sum(dim=1)
+
+
+def _block_error(x_hat: torch.Tensor, x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Per latent position (1, h, w): the squared error of its 16×16 pixels (MSE over the colour channels, as
+    training's distortion); the padding beyond ``height`` × ``width`` is not shown, so it does not count."""
     squared_error = ((x_hat - x) ** 2).mean(dim=1, keepdim=True)
-    squared_error[..., height:, :] = 0  # the padding is not shown
+    squared_error[..., height:, :] = 0
     squared_error[..., :, width:] = 0
-    block_error = F.avg_pool2d(squared_error, LATENT_PIXELS)[:, 0] * LATENT_PIXELS**2
-    return bits + weight * block_error
+    return F.avg_pool2d(squared_error, LATENT_PIXELS)[:, 0] * LATENT_PIXELS**2

@@ -29,10 +29,11 @@ import numpy as np
 import torch
 
 from tngvideo.codecs.block_skip import with_skipped_blocks
+from tngvideo.codecs.conditioning import Condition
 from tngvideo.codecs.encoder_settings import EncoderSettings
 from tngvideo.codecs.image_codec import pad_to_multiple, to_tensor, to_uint8
 from tngvideo.codecs.image_model import ImageForward, lambdas_of_levels, rate_distortion
-from tngvideo.codecs.inter_model import InterModel, InterModelConfig
+from tngvideo.codecs.inter_model import InterModel, InterModelConfig, unpack_features
 from tngvideo.codecs.latent_codec import latent_grid, quality_level
 from tngvideo.codecs.latent_refinement import refine_gained
 from tngvideo.codecs.motion_search import MotionSynthesis, search_motion
@@ -47,11 +48,16 @@ FRAME_TABLES = "frame.coding."
 
 @dataclass(frozen=True)
 class EncodedInterFrame:
-    """A P-frame's symbols (motion latents' batches, then the frame latents') and the picture every decoder
-    will produce from them."""
+    """A P-frame's symbols (motion latents' batches, then the frame latents') and what every decoder will make
+    of them: the picture, and with it the reference of the next P-frame."""
 
     symbols: SymbolWriter = field(repr=False)
-    reconstruction: np.ndarray = field(repr=False)  # HxWx3 uint8
+    reference: Reference = field(repr=False)
+
+    @property
+    def reconstruction(self) -> np.ndarray:
+        """The decoded picture, HxWx3 uint8."""
+        return self.reference.picture
 
 
 class StageTimes:
@@ -71,11 +77,14 @@ class StageTimes:
 
 class Reference:
     """A decoded frame as P-frames use it: padded to the model's stride, float in [0, 1] (from uint8,
-    so encoder and decoder hold the same values)."""
+    so encoder and decoder hold the same values), with the features its synthesis propagated (padded, at
+    1/2 resolution; None from an I-frame or a model without propagation)."""
 
-    def __init__(self, rgb: np.ndarray):
+    def __init__(self, rgb: np.ndarray, features: torch.Tensor | None = None):
+        self.picture = rgb
         self.height, self.width = rgb.shape[:2]
         self.tensor = pad_to_multiple(to_tensor(rgb), InterModelConfig.STRIDE)
+        self.features = features
 
 
 class InterCodec:
@@ -137,29 +146,28 @@ class InterCodec:
         with stage("entropy coding"), torch.no_grad():
             motion_coded = motion_latent.write(motion_y, symbols)
         with rule.inference():
-            prediction = self._prediction(reference, motion_latent.dequantize(motion_coded, level), rule, stage)
+            condition = self._condition(reference, motion_latent.dequantize(motion_coded, level), rule, stage)
             with stage("frame transforms"):
-                inputs = [ScaledInput(x, LATENT_PIXELS), ScaledInput(prediction, LATENT_PIXELS)]
+                inputs = [ScaledInput(x, LATENT_PIXELS), *condition.inputs()]
                 frame_y, inverse_gain = frame_latent.gained(rule.run(model.frame_features, inputs, 1), level)
             if settings.skip_blocks:
                 with stage("skip decisions"):
-                    frame_y = with_skipped_blocks(model, frame_y, inverse_gain, prediction, x, level,
+                    frame_y = with_skipped_blocks(model, frame_y, inverse_gain, condition, x, level,
                                                   reference.height, reference.width, rule)
         if settings.refine_steps > 0:
             with stage("latent refinement"):
-                frame_y = self._refined_frame_latents(frame_y, inverse_gain, prediction, x, level, settings.refine_steps,
+                frame_y = self._refined_frame_latents(frame_y, inverse_gain, condition, x, level, settings.refine_steps,
                                                       reference.height, reference.width)
         with stage("entropy coding"), torch.no_grad():
             frame_coded = frame_latent.write(frame_y, symbols)
-        reconstruction = self._synthesize(frame_latent.dequantize(frame_coded, level), prediction, reference, rule,
-                                          stage)
-        return EncodedInterFrame(symbols, reconstruction)
+        decoded = self._synthesize(frame_latent.dequantize(frame_coded, level), condition, reference, rule, stage)
+        return EncodedInterFrame(symbols, decoded)
 
     def decode(self, reference: Reference, reader: SymbolReader, quality: float, times: StageTimes | None = None,
-               reconstruction: Reconstruction = TILES_BF16) -> np.ndarray:
-        """The P-frame's HxWx3 uint8 picture, its symbols read from ``reader`` (motion latents, then frame latents;
-        the caller finishes it); equals the encoder's reconstruction bit for bit. ``reconstruction`` is the rule
-        of the stream's format version."""
+               reconstruction: Reconstruction = TILES_BF16) -> Reference:
+        """The P-frame, its symbols read from ``reader`` (motion latents, then frame latents; the caller finishes
+        it), as the next P-frame's reference: its HxWx3 uint8 ``picture`` equals the encoder's reconstruction bit for
+        bit. ``reconstruction`` is the rule of the stream's format version."""
         level = self.level(quality)
         model, stage = self.model, (times or StageTimes()).stage
         latent_size = latent_grid(reference.height, reference.width, InterModelConfig.STRIDE)
@@ -167,20 +175,20 @@ class InterCodec:
             motion_coded = model.motion.latent.read(reader, *latent_size)
         with reconstruction.inference():
             decoded_motion = model.motion.latent.dequantize(motion_coded, level)
-            prediction = self._prediction(reference, decoded_motion, reconstruction, stage)
+            condition = self._condition(reference, decoded_motion, reconstruction, stage)
         with stage("entropy coding"), torch.no_grad():
             frame_coded = model.frame_latent.read(reader, *latent_size)
-        return self._synthesize(model.frame_latent.dequantize(frame_coded, level), prediction, reference,
+        return self._synthesize(model.frame_latent.dequantize(frame_coded, level), condition, reference,
                                 reconstruction, stage)
 
-    def _prediction(self, reference: Reference, decoded_motion: torch.Tensor, rule: Reconstruction,
-                    stage: Callable[[str], AbstractContextManager[None]]) -> torch.Tensor:
+    def _condition(self, reference: Reference, decoded_motion: torch.Tensor, rule: Reconstruction,
+                   stage: Callable[[str], AbstractContextManager[None]]) -> Condition:
         with stage("motion transforms"):
             flow = rule.run(self.model.motion.synthesize, [ScaledInput(decoded_motion, 1)], LATENT_PIXELS)
         with stage("warping"):
-            return self.model.predict(reference.tensor, flow)
+            return Condition(self.model.predict(reference.tensor, flow), self.model.context_of(reference.features, flow))
 
-    def _refined_frame_latents(self, y: torch.Tensor, inverse_gain: torch.Tensor, prediction: torch.Tensor,
+    def _refined_frame_latents(self, y: torch.Tensor, inverse_gain: torch.Tensor, condition: Condition,
                                x: torch.Tensor, level: torch.Tensor, steps: int, height: int, width: int) -> torch.Tensor:
         """The gained frame latents ``y`` refined for this frame's rate-distortion cost, the prediction given (the
         P-frame's amortisation gap: 30 steps saved 18% of the frame bits at −0.14 dB at level 5 on validation
@@ -191,7 +199,8 @@ class InterCodec:
 
         def cost(latents: torch.Tensor) -> torch.Tensor:
             coded = model.frame_latent.from_gained(latents, inverse_gain)
-            out = ImageForward(model.frame_synthesis(coded.decoded, prediction), coded.y_likelihoods, coded.z_likelihoods)
+            x_hat = model.frame_synthesis(coded.decoded, condition.prediction, condition.context)
+            out = ImageForward(x_hat, coded.y_likelihoods, coded.z_likelihoods)
             return rate_distortion(out.cropped(height, width), target, lam)[0]
 
         return refine_gained(model.frame_latent, y, cost, steps)
@@ -202,9 +211,14 @@ class InterCodec:
                 return rule.run(self.model.motion.synthesis, [ScaledInput(decoded, 1)], LATENT_PIXELS)
         return run
 
-    def _synthesize(self, decoded: torch.Tensor, prediction: torch.Tensor, reference: Reference,
-                    rule: Reconstruction, stage: Callable[[str], AbstractContextManager[None]]) -> np.ndarray:
+    def _synthesize(self, decoded: torch.Tensor, condition: Condition, reference: Reference,
+                    rule: Reconstruction, stage: Callable[[str], AbstractContextManager[None]]) -> Reference:
+        """The decoded P-frame as the next one's reference (its picture, and the features it propagates)."""
+        synthesis = self.model.frame_synthesis
         with stage("frame transforms"), rule.inference():
-            inputs = [ScaledInput(decoded, 1), ScaledInput(prediction, LATENT_PIXELS)]
-            x_hat = rule.run(self.model.frame_synthesis, inputs, LATENT_PIXELS)
-            return to_uint8(x_hat[:, :, : reference.height, : reference.width])
+            inputs = [ScaledInput(decoded, 1), *condition.inputs()]
+            if condition.context is None:
+                x_hat, features = rule.run(synthesis, inputs, LATENT_PIXELS), None
+            else:
+                x_hat, features = unpack_features(rule.run(synthesis.packed, inputs, LATENT_PIXELS))
+            return Reference(to_uint8(x_hat[:, :, : reference.height, : reference.width]), features)

@@ -58,8 +58,17 @@ class InterModelConfig:
     motion_hyper_channels: int = 64
     motion_context: SpatialContext = "none"
     prediction_pyramid_channels: int = 0  # 0: the prediction enters the frame coder at full/half resolution only
+    # Features (at 1/2 resolution) the frame coder's synthesis passes to the next P-frame beside its pixels, warped
+    # and read through the prediction pyramids (0: pixels only). Must be a multiple of 4 (FeaturePacking).
+    propagated_channels: int = 0
 
     STRIDE = ImageModelConfig.STRIDE  # frames are padded to this (motion and frame coders both reach 1/64)
+
+    def __post_init__(self) -> None:
+        if self.propagated_channels and not self.prediction_pyramid_channels:
+            raise ValueError("propagated features enter through the prediction pyramids: give it one")
+        if self.propagated_channels % 4:
+            raise ValueError(f"propagated channels must be a multiple of 4, got {self.propagated_channels}")
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -117,19 +126,27 @@ class PredictionPyramid(nn.Module):
     """Features of the prediction at 1/2, 1/4 and 1/8 resolution (stride-2 3×3 convolutions with ReLU):
     what the frame coder's transforms see of the prediction at their inner scales, where a pixel-domain
     input alone cannot tell them which details the prediction already holds (DCVC's multi-scale
-    contexts, Sheng et al. 2022, in a light form)."""
+    contexts, Sheng et al. 2022, in a light form). With ``context_channels``, the warped features the
+    previous P-frame's synthesis propagated (its *context*, at 1/2 resolution) are added at the first level
+    through a 1×1 convolution that starts at zero."""
 
     SCALES = 3
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, context_channels: int = 0):
         super().__init__()
         self.levels = nn.ModuleList(conv(3 if i == 0 else channels, channels, kernel_size=3) for i in range(self.SCALES))
+        self.context_input = _zero_inputs(1, context_channels, channels)[0] if context_channels else None
 
-    def forward(self, prediction: torch.Tensor) -> list[torch.Tensor]:
-        """[features at 1/2, 1/4, 1/8]."""
+    def forward(self, prediction: torch.Tensor, context: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """[features at 1/2, 1/4, 1/8]; ``context`` is required with ``context_channels``."""
         features, pyramid = prediction, []
-        for level in self.levels:
-            features = F.relu(level(features))
+        for index, level in enumerate(self.levels):
+            features = level(features)
+            if index == 0 and self.context_input is not None:
+                if context is None:
+                    raise ValueError("this pyramid reads a propagated context: pass one")
+                features = features + self.context_input(context)
+            features = F.relu(features)
             pyramid.append(features)
         return pyramid
 
@@ -143,13 +160,18 @@ def _zero_inputs(count: int, in_channels: int, out_channels: int) -> nn.ModuleLi
     return inputs
 
 
-def _run_adding(transform: nn.Sequential, features: torch.Tensor, before: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Run ``transform``, adding ``before[name]`` to the input of its layer ``name``."""
+def _run_adding(transform: nn.Sequential, features: torch.Tensor, before: dict[str, torch.Tensor],
+                capture: str | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Run ``transform``, adding ``before[name]`` to the input of its layer ``name``; returns the output and the
+    input of layer ``capture`` (after the addition; None without one)."""
+    captured = None
     for name, layer in transform.named_children():
         if name in before:
             features = features + before[name]
+        if name == capture:
+            captured = features
         features = layer(features)
-    return features
+    return features, captured
 
 
 class ConditionalAnalysis(nn.Module):
@@ -160,22 +182,22 @@ class ConditionalAnalysis(nn.Module):
     # The layers (of layers.analysis_transform) whose inputs the prediction is added to: the GDNs at 1/2, 1/4, 1/8.
     _INPUTS_AT = ("1", "3", "5")
 
-    def __init__(self, config: ImageModelConfig, pyramid_channels: int = 0):
+    def __init__(self, config: ImageModelConfig, pyramid_channels: int = 0, context_channels: int = 0):
         super().__init__()
         self.transform = analysis_transform(3, config.hidden_channels, config.latent_channels,
                                             config.analysis_residual_blocks)
         self.prediction_input = conv(3, config.hidden_channels)
         for parameter in self.prediction_input.parameters():
             nn.init.zeros_(parameter)
-        self.pyramid = PredictionPyramid(pyramid_channels) if pyramid_channels else None
+        self.pyramid = PredictionPyramid(pyramid_channels, context_channels) if pyramid_channels else None
         self.pyramid_inputs = _zero_inputs(2, pyramid_channels, config.hidden_channels) if pyramid_channels else None
 
-    def forward(self, x: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, prediction: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         added = [self.prediction_input(prediction)]
         if self.pyramid is not None and self.pyramid_inputs is not None:
-            pyramid = self.pyramid(prediction)
+            pyramid = self.pyramid(prediction, context)
             added += [adapt(features) for adapt, features in zip(self.pyramid_inputs, pyramid[1:], strict=True)]
-        return _run_adding(self.transform, x, dict(zip(self._INPUTS_AT, added, strict=False)))
+        return _run_adding(self.transform, x, dict(zip(self._INPUTS_AT, added, strict=False)))[0]
 
 
 class ConditionalSynthesis(nn.Module):
@@ -186,24 +208,56 @@ class ConditionalSynthesis(nn.Module):
     # The layers (of layers.synthesis_transform) whose inputs pyramid features are added to: the
     # transposed convolutions from 1/8, 1/4 and 1/2 resolution.
     _INPUTS_AT = ("2", "4", "6")
+    _FEATURES_AT = "6"  # the propagated features are read from the input of the last layer (1/2 resolution)
 
-    def __init__(self, config: ImageModelConfig, pyramid_channels: int = 0):
+    def __init__(self, config: ImageModelConfig, pyramid_channels: int = 0, propagated_channels: int = 0):
         super().__init__()
         self.transform = synthesis_transform(config.latent_channels, config.hidden_channels, 3,
                                              config.synthesis_residual_blocks, config.synthesis_half_resolution_block)
         self.prediction_input = deconv(_PREDICTION_CHANNELS_AT_HALF, 3, float32=True)  # carries the prediction
         for parameter in self.prediction_input.parameters():
             nn.init.zeros_(parameter)
-        self.pyramid = PredictionPyramid(pyramid_channels) if pyramid_channels else None
+        self.pyramid = PredictionPyramid(pyramid_channels, propagated_channels) if pyramid_channels else None
         self.pyramid_inputs = _zero_inputs(3, pyramid_channels, config.hidden_channels) if pyramid_channels else None
+        self.feature_output = (conv(config.hidden_channels, propagated_channels, kernel_size=1, stride=1)
+                               if propagated_channels else None)
 
-    def forward(self, decoded_latents: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor:
+    def forward(self, decoded_latents: torch.Tensor, prediction: torch.Tensor,
+                context: torch.Tensor | None = None) -> torch.Tensor:
+        """The decoded pixels."""
+        return self.with_features(decoded_latents, prediction, context)[0]
+
+    def with_features(self, decoded_latents: torch.Tensor, prediction: torch.Tensor,
+                      context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(decoded pixels, the features propagated to the next P-frame (at 1/2 resolution; None without
+        propagation)); ``context``: the previous P-frame's, warped (required with propagation)."""
         added: dict[str, torch.Tensor] = {}
         if self.pyramid is not None and self.pyramid_inputs is not None:
-            coarse_first = reversed(self.pyramid(prediction))
+            coarse_first = reversed(self.pyramid(prediction, context))
             added = {name: adapt(features) for name, adapt, features
                      in zip(self._INPUTS_AT, self.pyramid_inputs, coarse_first, strict=True)}
-        return _run_adding(self.transform, decoded_latents, added) + self.prediction_input(F.pixel_unshuffle(prediction, 2))
+        capture = self._FEATURES_AT if self.feature_output is not None else None
+        hidden, at_half = _run_adding(self.transform, decoded_latents, added, capture)
+        pixels = hidden + self.prediction_input(F.pixel_unshuffle(prediction, 2))
+        features = self.feature_output(at_half) if self.feature_output is not None and at_half is not None else None
+        return pixels, features
+
+    def packed(self, decoded_latents: torch.Tensor, prediction: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """[pixels | propagated features, depth-to-space by 2]: (B, 3 + C/4, H, W), one full-resolution tensor,
+        so a tiled run (codecs.tiling) carries both; :func:`unpack_features` splits it."""
+        pixels, features = self.with_features(decoded_latents, prediction, context)
+        assert features is not None, "packed() is for synthesis with propagated features"
+        return torch.cat([pixels, F.pixel_shuffle(features.to(pixels.dtype), 2)], dim=1)
+
+
+def unpack_features(packed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(pixels, features at 1/2 resolution) of :meth:`ConditionalSynthesis.packed`'s output."""
+    return packed[:, :3], F.pixel_unshuffle(packed[:, 3:], 2)
+
+
+def warp_context(features: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Features at 1/2 resolution warped by a full-resolution flow (averaged over 2×2 pixels, halved)."""
+    return warp(features, F.avg_pool2d(flow, 2) / 2)
 
 
 @dataclass(frozen=True)
@@ -224,6 +278,7 @@ class InterForward:
     flow: torch.Tensor  # decoded flow
     motion: LatentForward
     frame: LatentForward
+    features: torch.Tensor | None = None  # propagated to the next P-frame (with InterModelConfig.propagated_channels)
 
     def bits_per_pixel(self) -> torch.Tensor:
         """Estimated rate of each sample (motion + frame), shape (B,)."""
@@ -242,16 +297,28 @@ class InterModel(nn.Module):
         frame = config.frame
         self.flow = FlowEstimator(config.flow)
         self.motion = MotionCoder(config)
-        self.frame_analysis = ConditionalAnalysis(frame, config.prediction_pyramid_channels)
+        self.frame_analysis = ConditionalAnalysis(frame, config.prediction_pyramid_channels, config.propagated_channels)
         self.frame_latent = LatentCodec(frame.latent_channels, frame.hyper_channels, frame.level_lambdas, frame.context)
-        self.frame_synthesis = ConditionalSynthesis(frame, config.prediction_pyramid_channels)
+        self.frame_synthesis = ConditionalSynthesis(frame, config.prediction_pyramid_channels,
+                                                    config.propagated_channels)
 
     def predict(self, reference: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
         """The motion-compensated prediction: the decoded reference warped by the decoded flow."""
         return warp(reference, flow)
 
-    def frame_features(self, x: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor:
-        return self.frame_analysis(x, prediction)
+    def frame_features(self, x: torch.Tensor, prediction: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        return self.frame_analysis(x, prediction, context)
+
+    def context_of(self, reference_features: torch.Tensor | None, flow: torch.Tensor) -> torch.Tensor | None:
+        """The frame coder's context: the features the reference's synthesis propagated, warped by the decoded
+        ``flow``; zeros after an I-frame (which propagates none); None for a model without propagation."""
+        channels = self.config.propagated_channels
+        if not channels:
+            return None
+        if reference_features is None:
+            batch, _, height, width = flow.shape
+            return flow.new_zeros(batch, channels, height // 2, width // 2)
+        return warp_context(reference_features.to(flow.dtype), flow)
 
     def motion_prediction(self, reference: torch.Tensor, x: torch.Tensor, level: torch.Tensor,
                           flow: torch.Tensor | None = None, refine: MotionRefinement | None = None) -> MotionForward:
@@ -268,21 +335,25 @@ class InterModel(nn.Module):
             return MotionForward(self.predict(reference, decoded_flow), decoded_flow, coded)
 
     def forward(self, reference: torch.Tensor, x: torch.Tensor, level: torch.Tensor,
-                flow: torch.Tensor | None = None, refine: MotionRefinement | None = None) -> InterForward:
+                flow: torch.Tensor | None = None, refine: MotionRefinement | None = None,
+                reference_features: torch.Tensor | None = None) -> InterForward:
         """Code ``x`` given the decoded ``reference`` (both (B, 3, H, W), H and W multiples of
         ``config.STRIDE``) at per-sample ``level``; ``flow`` overrides the flow network, ``refine`` changes
-        the motion features as the encoder's search would (see :meth:`MotionCoder.forward`)."""
+        the motion features as the encoder's search would (see :meth:`MotionCoder.forward`);
+        ``reference_features``: what the reference's synthesis propagated (None after an I-frame)."""
         motion = self.motion_prediction(reference, x, level, flow, refine)
-        frame = self.frame_latent(self.frame_features(x, motion.prediction), level)
-        x_hat = self.frame_synthesis(frame.decoded, motion.prediction)
-        return InterForward(x_hat, motion.prediction, motion.flow, motion.coded, frame)
+        context = self.context_of(reference_features, motion.flow)
+        frame = self.frame_latent(self.frame_features(x, motion.prediction, context), level)
+        x_hat, features = self.frame_synthesis.with_features(frame.decoded, motion.prediction, context)
+        return InterForward(x_hat, motion.prediction, motion.flow, motion.coded, frame, features)
 
     def latent_rates(self, reference: torch.Tensor, x: torch.Tensor, level: torch.Tensor) -> tuple[LatentForward, LatentForward]:
         """The (motion, frame) latent codecs' training outputs, the synthesis not run: with the transforms
         frozen (the prior stage), a rate-only loss on them reaches the entropy models alone (the frame coder
         sees a detached prediction, so no gradient runs back through the warp)."""
         motion = self.motion_prediction(reference, x, level)
-        return motion.coded, self.frame_latent(self.frame_features(x, motion.prediction.detach()), level)
+        context = self.context_of(None, motion.flow)
+        return motion.coded, self.frame_latent(self.frame_features(x, motion.prediction.detach(), context), level)
 
     def entropy_parameters(self) -> list[nn.Parameter]:
         """The parameters of both latent codecs' entropy models (what the prior stage trains)."""
@@ -325,7 +396,7 @@ class InterModel(nn.Module):
         exactly as those weights did; anything else missing or unexpected is an error."""
         missing, unexpected = self.load_state_dict(state, strict=False)
         optional = ("motion.latent.checkerboard.", "frame_latent.checkerboard.", "frame_analysis.pyramid",
-                    "frame_synthesis.pyramid")
+                    "frame_synthesis.pyramid", "frame_synthesis.feature_output.")
         others = [key for key in missing if not key.startswith(optional)]
         if others or unexpected:
             raise ValueError(f"weights do not fit this model: missing {others}, unexpected {list(unexpected)}")
@@ -339,5 +410,6 @@ class InterModel(nn.Module):
         """What an image model does not have (trained from zero or from stage 1): the flow network, the motion
         coder, and the prediction's inputs of the frame coder."""
         conditional = (self.frame_analysis, self.frame_synthesis)
-        return [self.flow, self.motion, *(module.prediction_input for module in conditional),
+        feature_output = [self.frame_synthesis.feature_output] if self.frame_synthesis.feature_output is not None else []
+        return [self.flow, self.motion, *feature_output, *(module.prediction_input for module in conditional),
                 *(part for module in conditional for part in (module.pyramid, module.pyramid_inputs) if part is not None)]

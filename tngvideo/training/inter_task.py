@@ -152,6 +152,9 @@ class InterTraining:
         reference = first if config.stage == "motion" else self._intra_reconstruction(first, levels)
         total = torch.zeros(())
         stats = {"loss": 0.0, "bpp": 0.0, "motion_bpp": 0.0, "psnr": 0.0, "prediction_psnr": 0.0}
+        # Propagated features (with InterModelConfig.propagated_channels) stay attached: the next frame's loss
+        # is what trains the synthesis to propagate them (the pixels of the reference are detached).
+        features: torch.Tensor | None = None
         for t in range(1, frames.shape[1]):
             x = frames[:, t].contiguous(memory_format=torch.channels_last)
             if config.stage == "motion":  # the frame coder is not needed: its output would not be used
@@ -169,7 +172,8 @@ class InterTraining:
                 stats["bpp"] += cost.mean().item()
                 stats["motion_bpp"] += motion_bpp.mean().item()
             else:
-                out = self.inter(reference, x, levels)
+                out = self.inter(reference, x, levels, reference_features=features)
+                features = out.features
                 prediction_mse = ((out.prediction - x) ** 2).mean((1, 2, 3))
                 mse = ((out.x_hat - x) ** 2).mean((1, 2, 3))
                 cost = out.bits_per_pixel() + lambdas * 255**2 * mse
@@ -223,9 +227,11 @@ class InterTraining:
             levels = torch.full((count,), level)
             intra_bits, intra_psnrs, intra_decoded = self._all_intra(level)
             bits, psnrs, reference = [intra_bits[0]], [intra_psnrs[0]], intra_decoded[0]
+            features: torch.Tensor | None = None
             for t in range(1, length):
                 search = self._motion_search(reference, frames[:, t], levels, self.config.validation_search_steps)
-                out = self.inter(reference, frames[:, t], levels, refine=search)
+                out = self.inter(reference, frames[:, t], levels, refine=search, reference_features=features)
+                features = out.features
                 bits.append(out.bits_per_pixel() * pixels)
                 psnrs.append(eight_bit_psnr(out.x_hat, frames[:, t]))
                 prediction_mse = ((out.prediction - frames[:, t]) ** 2).mean()
