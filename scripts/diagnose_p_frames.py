@@ -96,9 +96,10 @@ def main() -> None:
             predictions |= {"DIS dense": warp(reference, dis), "DIS 16x16 blocks": warp(reference, _blocks(dis, 16)),
                             "DIS 8x8 blocks": warp(reference, _blocks(dis, 8))}
         coded_with = {}
+        context = model.context_of(None, out.flow)  # the first P-frame of a GOP: nothing propagated yet
         for name, prediction in predictions.items():
-            frame = model.frame_latent(model.frame_features(x, prediction), level)
-            x_hat = model.frame_synthesis(frame.decoded, prediction)
+            frame = model.frame_latent(model.frame_features(x, prediction, context), level)
+            x_hat = model.frame_synthesis(frame.decoded, prediction, context)
             coded_with[name] = {"prediction_psnr": round(_psnr(prediction, x), 3),
                                 "frame_bpp": round(float(frame.bits().mean()) / pixels, 4),
                                 "psnr": round(_psnr(x_hat, x), 3)}

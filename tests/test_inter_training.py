@@ -227,8 +227,8 @@ def test_propagated_features_added_to_trained_weights_code_as_they_did_and_train
     with torch.no_grad():
         first, grown_first = trained(reference, x, level), grown(reference, x, level)
         second = trained(first.x_hat, x, level)
-        grown_second = grown(grown_first.x_hat, x, level, reference_features=grown_first.features)
-    assert grown_first.features is not None and grown_first.features.shape == (1, 4, 32, 32)
+        grown_second = grown(grown_first.x_hat, x, level, propagated=grown_first.propagated)
+    assert grown_first.propagated is not None and grown_first.propagated.shape == (1, 4, 32, 32)
     assert torch.equal(grown_first.x_hat, first.x_hat) and torch.equal(grown_second.x_hat, second.x_hat)
     assert len(grown.new_modules()) == len(trained.new_modules()) + 1  # the feature output (the inputs: in the pyramids)
     # Once the context's inputs have moved off zero, the next frame's loss trains the features that fed it.
@@ -238,13 +238,35 @@ def test_propagated_features_added_to_trained_weights_code_as_they_did_and_train
             assert conditional.pyramid is not None and conditional.pyramid.context_input is not None
             conditional.pyramid.context_input.weight.normal_(0.0, 0.1)
     first_out = grown(reference, x, level)
-    second_out = grown(first_out.x_hat.detach(), x, level, reference_features=first_out.features)
+    second_out = grown(first_out.x_hat.detach(), x, level, propagated=first_out.propagated)
     second_out.bits_per_pixel().sum().add(((second_out.x_hat - x) ** 2).mean()).backward()
-    assert grown.frame_synthesis.feature_output is not None
-    assert grown.frame_synthesis.feature_output.weight.grad is not None
-    assert float(grown.frame_synthesis.feature_output.weight.grad.abs().sum()) > 0
+    output = grown.frame_synthesis.propagated_output
+    assert output is not None and output.weight.grad is not None and float(output.weight.grad.abs().sum()) > 0
     with pytest.raises(ValueError, match="pyramid"):
         InterModel(dataclasses.replace(TINY_INTER_CONFIG, prediction_pyramid_channels=0, propagated_channels=4))
+
+
+def test_rolling_training_passes_propagated_features_on_and_pairs_are_refused() -> None:
+    rng = np.random.default_rng(0)
+    segment = Segment("noise", rng.integers(0, 256, (4, 64, 64, 3), dtype=np.uint8))
+    model = InterModel(dataclasses.replace(TINY_INTER_CONFIG, frame=TINY_CONFIG, propagated_channels=4))
+    with torch.no_grad():  # as after some training: the pyramids' and the context's inputs off zero
+        for conditional in (model.frame_analysis, model.frame_synthesis):
+            assert conditional.pyramid is not None and conditional.pyramid.context_input is not None
+            assert conditional.pyramid_inputs is not None
+            conditional.pyramid.context_input.weight.normal_(0.0, 0.1)
+            for parameter in conditional.pyramid_inputs.parameters():
+                parameter.normal_(0.0, 0.1)
+    config = InterTrainingConfig(model=model.config, stage="joint", sequence_length=3, batch_size=1, crop_size=64,
+                                 validation_crop=64, validation_length=3, validation_sequences=1)
+    task = InterTraining(config, model, tiny_model(), [segment], [segment], seed=0)
+    loss, _ = task.loss(np.random.default_rng(1))
+    loss.backward()
+    output = model.frame_synthesis.propagated_output
+    assert output is not None and output.weight.grad is not None and float(output.weight.grad.abs().sum()) > 0
+    assert all(np.isfinite(task.validate()["bpp"]))  # validation runs its sequences with the features passed on
+    with pytest.raises(ValueError, match="3 frames"):
+        dataclasses.replace(config, sequence_length=2)
 
 
 def test_the_hyper_latent_densities_train_at_their_own_rate() -> None:

@@ -262,7 +262,7 @@ def test_decoding_from_a_later_gop_gives_exactly_its_frames(inter_models: Path, 
 
 @pytest.mark.parametrize(
     ("height", "width", "gop", "types"),
-    [(48, 64, 32, "IPP"), (29, 37, 2, "IPI")],
+    [(48, 64, 32, "IPP"), (29, 37, 3, "IPP")],  # the odd size with a P-frame after a P-frame (propagation)
     ids=["shorter-than-one-gop", "odd-size"],
 )
 def test_short_clips_and_odd_sizes_round_trip(
@@ -334,9 +334,12 @@ def test_p_frames_pass_their_features_to_the_next_and_decoding_uses_them(
     units = [encoder.encode(frame)[0] for frame in _moving(smooth_frames, 48, 64, 3)]
     assert [unit.frame_type for unit in units] == [FrameType.INTRA, FrameType.INTER, FrameType.INTER]
     first = codec.decode(Reference(units[0].reconstruction), units[1].frame.reader(CODER_ID), units[1].quality)
-    assert first.features is not None and first.features.shape[1] == 4
+    assert first.propagated is not None and first.propagated.shape[1] == 4
+    assert encoder.buffer.reference is not None and encoder.buffer.reference.propagated is not None
     second = codec.decode(first, units[2].frame.reader(CODER_ID), units[2].quality)
     np.testing.assert_array_equal(second.picture, units[2].reconstruction)
+    assert second.propagated is not None  # the encoder's features after frame 2 equal the decoder's
+    assert torch.equal(encoder.buffer.reference.propagated, second.propagated)
     without = codec.decode(Reference(first.picture), units[2].frame.reader(CODER_ID), units[2].quality)
     assert not np.array_equal(without.picture, second.picture)
 
@@ -566,17 +569,23 @@ def test_eval_codes_with_the_motion_search_asked_for(inter_models: Path, tmp_pat
     assert "motion search 0 steps" in json.loads((tmp_path / "e" / "rd.json").read_text())["settings"]["tngvideo"]
 
 
-def test_encode_and_eval_skip_blocks_when_asked(inter_models: Path, tmp_path: Path, moving_clip: Path) -> None:
+def test_encode_and_eval_skip_blocks_by_default_and_not_when_asked(
+    inter_models: Path, tmp_path: Path, moving_clip: Path
+) -> None:
     options = ["--frames", "3", "--gop", "4", "--quality", "5"]
-    assert main(["encode", str(moving_clip), str(tmp_path / "cli.tngv"), *options, "--skip-blocks"]) == 0
-    assert main(["eval", str(moving_clip), *options, "--skip-blocks", "--out", str(tmp_path / "e")]) == 0
+    for flag, name in (([], "default"), (["--no-skip-blocks"], "off")):
+        assert main(["encode", str(moving_clip), str(tmp_path / f"cli-{name}.tngv"), *options, *flag]) == 0
+        assert main(["eval", str(moving_clip), *options, *flag, "--out", str(tmp_path / name)]) == 0
 
     def unit_bits(skip: bool) -> list[int]:
         return _unit_bits(moving_clip, tmp_path / f"library-{skip}.tngv", EncoderSettings(skip_blocks=skip))
 
-    assert _eval_bits(tmp_path / "e") == unit_bits(True) != unit_bits(False)
-    assert (tmp_path / "cli.tngv").read_bytes() == (tmp_path / "library-True.tngv").read_bytes()
-    assert "skipped blocks" in json.loads((tmp_path / "e" / "rd.json").read_text())["settings"]["tngvideo"]
+    assert _eval_bits(tmp_path / "default") == unit_bits(True) != unit_bits(False) == _eval_bits(tmp_path / "off")
+    assert (tmp_path / "cli-default.tngv").read_bytes() == (tmp_path / "library-True.tngv").read_bytes()
+    assert (tmp_path / "cli-off.tngv").read_bytes() == (tmp_path / "library-False.tngv").read_bytes()
+    settings = {name: json.loads((tmp_path / name / "rd.json").read_text())["settings"]["tngvideo"]
+                for name in ("default", "off")}
+    assert "skipped blocks" in settings["default"] and "skipped blocks" not in settings["off"]
 
 
 def test_eval_without_an_inter_model_measures_all_intra_and_says_so(

@@ -163,7 +163,7 @@ class VideoEncoder:
         encoded = codec.encode(self.buffer.reference, frame, quality, self.settings, self.times)
         with (self.times or StageTimes()).stage("entropy coding"):
             coded = self._frame(FrameType.INTER, quality, codec.passes, encoded.symbols)
-        return EncodedUnit(coded, frame_bytes(coded, self.version), encoded.reconstruction), encoded.reference
+        return EncodedUnit(coded, frame_bytes(coded, self.version), encoded.reconstruction), encoded.next_reference
 
     def _frame(self, frame_type: FrameType, quality: float, passes: tuple[int, ...], symbols: SymbolWriter
                ) -> CodedFrame:

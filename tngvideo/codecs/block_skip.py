@@ -21,9 +21,9 @@ both ways and keeps the skip latents where they cost less::
 
 The rates are the training-time estimates (rounded latents under the hyperprior and context). A skipped
 block's distortion is its prediction's, what the skip latents decode to, about: synthesising them as
-well cost one more synthesis and entropy pass per P-frame (0.38 s instead of 0.24 s at 352×288) for no
-measurable gain (held-out clips: −2.66% with it, tng-inter-v3, Session 18; −2.60% without, tng-inter-v4,
-Session 20). The decisions interact a little across block borders (the synthesis's
+well cost one more synthesis and entropy pass per P-frame (0.38 s instead of 0.24 s at 352×288); on the
+held-out clips the old decision gave −2.66% (tng-inter-v3, Session 18) and this one −2.60% (tng-inter-v4,
+Session 20): not an A/B on one model, but no sign that the second synthesis paid. The decisions interact a little across block borders (the synthesis's
 receptive field, the hyper-latents), which the per-block comparison ignores.
 
 A skipped block keeps its prediction's errors, and the next P-frames predict from it: the greedy

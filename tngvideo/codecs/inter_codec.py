@@ -33,7 +33,7 @@ from tngvideo.codecs.conditioning import Condition
 from tngvideo.codecs.encoder_settings import EncoderSettings
 from tngvideo.codecs.image_codec import pad_to_multiple, to_tensor, to_uint8
 from tngvideo.codecs.image_model import ImageForward, lambdas_of_levels, rate_distortion
-from tngvideo.codecs.inter_model import InterModel, InterModelConfig, unpack_features
+from tngvideo.codecs.inter_model import InterModel, InterModelConfig, unpack_propagated
 from tngvideo.codecs.latent_codec import latent_grid, quality_level
 from tngvideo.codecs.latent_refinement import refine_gained
 from tngvideo.codecs.motion_search import MotionSynthesis, search_motion
@@ -52,12 +52,12 @@ class EncodedInterFrame:
     of them: the picture, and with it the reference of the next P-frame."""
 
     symbols: SymbolWriter = field(repr=False)
-    reference: Reference = field(repr=False)
+    next_reference: Reference = field(repr=False)
 
     @property
     def reconstruction(self) -> np.ndarray:
         """The decoded picture, HxWx3 uint8."""
-        return self.reference.picture
+        return self.next_reference.picture
 
 
 class StageTimes:
@@ -80,11 +80,11 @@ class Reference:
     so encoder and decoder hold the same values), with the features its synthesis propagated (padded, at
     1/2 resolution; None from an I-frame or a model without propagation)."""
 
-    def __init__(self, rgb: np.ndarray, features: torch.Tensor | None = None):
+    def __init__(self, rgb: np.ndarray, propagated: torch.Tensor | None = None):
         self.picture = rgb
         self.height, self.width = rgb.shape[:2]
         self.tensor = pad_to_multiple(to_tensor(rgb), InterModelConfig.STRIDE)
-        self.features = features
+        self.propagated = propagated
 
 
 class InterCodec:
@@ -160,8 +160,8 @@ class InterCodec:
                                                       reference.height, reference.width)
         with stage("entropy coding"), torch.no_grad():
             frame_coded = frame_latent.write(frame_y, symbols)
-        decoded = self._synthesize(frame_latent.dequantize(frame_coded, level), condition, reference, rule, stage)
-        return EncodedInterFrame(symbols, decoded)
+        next_reference = self._synthesize(frame_latent.dequantize(frame_coded, level), condition, reference, rule, stage)
+        return EncodedInterFrame(symbols, next_reference)
 
     def decode(self, reference: Reference, reader: SymbolReader, quality: float, times: StageTimes | None = None,
                reconstruction: Reconstruction = TILES_BF16) -> Reference:
@@ -186,7 +186,7 @@ class InterCodec:
         with stage("motion transforms"):
             flow = rule.run(self.model.motion.synthesize, [ScaledInput(decoded_motion, 1)], LATENT_PIXELS)
         with stage("warping"):
-            return Condition(self.model.predict(reference.tensor, flow), self.model.context_of(reference.features, flow))
+            return Condition(self.model.predict(reference.tensor, flow), self.model.context_of(reference.propagated, flow))
 
     def _refined_frame_latents(self, y: torch.Tensor, inverse_gain: torch.Tensor, condition: Condition,
                                x: torch.Tensor, level: torch.Tensor, steps: int, height: int, width: int) -> torch.Tensor:
@@ -218,7 +218,7 @@ class InterCodec:
         with stage("frame transforms"), rule.inference():
             inputs = [ScaledInput(decoded, 1), *condition.inputs()]
             if condition.context is None:
-                x_hat, features = rule.run(synthesis, inputs, LATENT_PIXELS), None
+                x_hat, propagated = rule.run(synthesis, inputs, LATENT_PIXELS), None
             else:
-                x_hat, features = unpack_features(rule.run(synthesis.packed, inputs, LATENT_PIXELS))
-            return Reference(to_uint8(x_hat[:, :, : reference.height, : reference.width]), features)
+                x_hat, propagated = unpack_propagated(rule.run(synthesis.packed, inputs, LATENT_PIXELS))
+            return Reference(to_uint8(x_hat[:, :, : reference.height, : reference.width]), propagated)

@@ -59,7 +59,7 @@ class InterModelConfig:
     motion_context: SpatialContext = "none"
     prediction_pyramid_channels: int = 0  # 0: the prediction enters the frame coder at full/half resolution only
     # Features (at 1/2 resolution) the frame coder's synthesis passes to the next P-frame beside its pixels, warped
-    # and read through the prediction pyramids (0: pixels only). Must be a multiple of 4 (FeaturePacking).
+    # and read through the prediction pyramids (0: pixels only). A multiple of 4 (ConditionalSynthesis.packed).
     propagated_channels: int = 0
 
     STRIDE = ImageModelConfig.STRIDE  # frames are padded to this (motion and frame coders both reach 1/64)
@@ -208,7 +208,7 @@ class ConditionalSynthesis(nn.Module):
     # The layers (of layers.synthesis_transform) whose inputs pyramid features are added to: the
     # transposed convolutions from 1/8, 1/4 and 1/2 resolution.
     _INPUTS_AT = ("2", "4", "6")
-    _FEATURES_AT = "6"  # the propagated features are read from the input of the last layer (1/2 resolution)
+    _PROPAGATED_FROM = "6"  # propagated features are made from the input of the last layer (1/2 resolution)
 
     def __init__(self, config: ImageModelConfig, pyramid_channels: int = 0, propagated_channels: int = 0):
         super().__init__()
@@ -219,45 +219,50 @@ class ConditionalSynthesis(nn.Module):
             nn.init.zeros_(parameter)
         self.pyramid = PredictionPyramid(pyramid_channels, propagated_channels) if pyramid_channels else None
         self.pyramid_inputs = _zero_inputs(3, pyramid_channels, config.hidden_channels) if pyramid_channels else None
-        self.feature_output = (conv(config.hidden_channels, propagated_channels, kernel_size=1, stride=1)
-                               if propagated_channels else None)
+        self.propagated_output = (conv(config.hidden_channels, propagated_channels, kernel_size=1, stride=1)
+                                  if propagated_channels else None)
 
     def forward(self, decoded_latents: torch.Tensor, prediction: torch.Tensor,
                 context: torch.Tensor | None = None) -> torch.Tensor:
         """The decoded pixels."""
-        return self.with_features(decoded_latents, prediction, context)[0]
+        return self._run(decoded_latents, prediction, context, propagate=False)[0]
 
-    def with_features(self, decoded_latents: torch.Tensor, prediction: torch.Tensor,
-                      context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(decoded pixels, the features propagated to the next P-frame (at 1/2 resolution; None without
-        propagation)); ``context``: the previous P-frame's, warped (required with propagation)."""
+    def with_propagated(self, decoded_latents: torch.Tensor, prediction: torch.Tensor,
+                        context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(decoded pixels, what is propagated to the next P-frame: features at 1/2 resolution, None without
+        propagation); ``context``: the previous P-frame's, warped (required with propagation)."""
+        return self._run(decoded_latents, prediction, context, propagate=True)
+
+    def _run(self, decoded_latents: torch.Tensor, prediction: torch.Tensor, context: torch.Tensor | None,
+             propagate: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         added: dict[str, torch.Tensor] = {}
         if self.pyramid is not None and self.pyramid_inputs is not None:
             coarse_first = reversed(self.pyramid(prediction, context))
             added = {name: adapt(features) for name, adapt, features
                      in zip(self._INPUTS_AT, self.pyramid_inputs, coarse_first, strict=True)}
-        capture = self._FEATURES_AT if self.feature_output is not None else None
+        capture = self._PROPAGATED_FROM if propagate and self.propagated_output is not None else None
         hidden, at_half = _run_adding(self.transform, decoded_latents, added, capture)
         pixels = hidden + self.prediction_input(F.pixel_unshuffle(prediction, 2))
-        features = self.feature_output(at_half) if self.feature_output is not None and at_half is not None else None
-        return pixels, features
+        propagated = self.propagated_output(at_half) if self.propagated_output is not None and at_half is not None else None
+        return pixels, propagated
 
     def packed(self, decoded_latents: torch.Tensor, prediction: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """[pixels | propagated features, depth-to-space by 2]: (B, 3 + C/4, H, W), one full-resolution tensor,
-        so a tiled run (codecs.tiling) carries both; :func:`unpack_features` splits it."""
-        pixels, features = self.with_features(decoded_latents, prediction, context)
-        assert features is not None, "packed() is for synthesis with propagated features"
-        return torch.cat([pixels, F.pixel_shuffle(features.to(pixels.dtype), 2)], dim=1)
+        so a tiled run (codecs.tiling) carries both; :func:`unpack_propagated` splits it."""
+        pixels, propagated = self.with_propagated(decoded_latents, prediction, context)
+        if propagated is None:
+            raise ValueError("packed() is for a synthesis that propagates features")
+        return torch.cat([pixels, F.pixel_shuffle(propagated.to(pixels.dtype), 2)], dim=1)
 
 
-def unpack_features(packed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(pixels, features at 1/2 resolution) of :meth:`ConditionalSynthesis.packed`'s output."""
+def unpack_propagated(packed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(pixels, propagated features at 1/2 resolution) of :meth:`ConditionalSynthesis.packed`'s output."""
     return packed[:, :3], F.pixel_unshuffle(packed[:, 3:], 2)
 
 
-def warp_context(features: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """Features at 1/2 resolution warped by a full-resolution flow (averaged over 2×2 pixels, halved)."""
-    return warp(features, F.avg_pool2d(flow, 2) / 2)
+def warp_context(propagated: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Propagated features (at 1/2 resolution) warped by a full-resolution flow (averaged over 2×2 pixels, halved)."""
+    return warp(propagated, F.avg_pool2d(flow, 2) / 2)
 
 
 @dataclass(frozen=True)
@@ -278,7 +283,7 @@ class InterForward:
     flow: torch.Tensor  # decoded flow
     motion: LatentForward
     frame: LatentForward
-    features: torch.Tensor | None = None  # propagated to the next P-frame (with InterModelConfig.propagated_channels)
+    propagated: torch.Tensor | None = None  # features for the next P-frame (InterModelConfig.propagated_channels)
 
     def bits_per_pixel(self) -> torch.Tensor:
         """Estimated rate of each sample (motion + frame), shape (B,)."""
@@ -307,18 +312,19 @@ class InterModel(nn.Module):
         return warp(reference, flow)
 
     def frame_features(self, x: torch.Tensor, prediction: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        """The frame latents before their gain: the conditional analysis of ``x``."""
         return self.frame_analysis(x, prediction, context)
 
-    def context_of(self, reference_features: torch.Tensor | None, flow: torch.Tensor) -> torch.Tensor | None:
+    def context_of(self, propagated: torch.Tensor | None, flow: torch.Tensor) -> torch.Tensor | None:
         """The frame coder's context: the features the reference's synthesis propagated, warped by the decoded
         ``flow``; zeros after an I-frame (which propagates none); None for a model without propagation."""
         channels = self.config.propagated_channels
         if not channels:
             return None
-        if reference_features is None:
+        if propagated is None:
             batch, _, height, width = flow.shape
             return flow.new_zeros(batch, channels, height // 2, width // 2)
-        return warp_context(reference_features.to(flow.dtype), flow)
+        return warp_context(propagated.to(flow.dtype), flow)
 
     def motion_prediction(self, reference: torch.Tensor, x: torch.Tensor, level: torch.Tensor,
                           flow: torch.Tensor | None = None, refine: MotionRefinement | None = None) -> MotionForward:
@@ -336,16 +342,16 @@ class InterModel(nn.Module):
 
     def forward(self, reference: torch.Tensor, x: torch.Tensor, level: torch.Tensor,
                 flow: torch.Tensor | None = None, refine: MotionRefinement | None = None,
-                reference_features: torch.Tensor | None = None) -> InterForward:
+                propagated: torch.Tensor | None = None) -> InterForward:
         """Code ``x`` given the decoded ``reference`` (both (B, 3, H, W), H and W multiples of
         ``config.STRIDE``) at per-sample ``level``; ``flow`` overrides the flow network, ``refine`` changes
         the motion features as the encoder's search would (see :meth:`MotionCoder.forward`);
-        ``reference_features``: what the reference's synthesis propagated (None after an I-frame)."""
+        ``propagated``: what the reference's synthesis propagated (None after an I-frame)."""
         motion = self.motion_prediction(reference, x, level, flow, refine)
-        context = self.context_of(reference_features, motion.flow)
+        context = self.context_of(propagated, motion.flow)
         frame = self.frame_latent(self.frame_features(x, motion.prediction, context), level)
-        x_hat, features = self.frame_synthesis.with_features(frame.decoded, motion.prediction, context)
-        return InterForward(x_hat, motion.prediction, motion.flow, motion.coded, frame, features)
+        x_hat, passed_on = self.frame_synthesis.with_propagated(frame.decoded, motion.prediction, context)
+        return InterForward(x_hat, motion.prediction, motion.flow, motion.coded, frame, passed_on)
 
     def latent_rates(self, reference: torch.Tensor, x: torch.Tensor, level: torch.Tensor) -> tuple[LatentForward, LatentForward]:
         """The (motion, frame) latent codecs' training outputs, the synthesis not run: with the transforms
@@ -396,7 +402,7 @@ class InterModel(nn.Module):
         exactly as those weights did; anything else missing or unexpected is an error."""
         missing, unexpected = self.load_state_dict(state, strict=False)
         optional = ("motion.latent.checkerboard.", "frame_latent.checkerboard.", "frame_analysis.pyramid",
-                    "frame_synthesis.pyramid", "frame_synthesis.feature_output.")
+                    "frame_synthesis.pyramid", "frame_synthesis.propagated_output.")
         others = [key for key in missing if not key.startswith(optional)]
         if others or unexpected:
             raise ValueError(f"weights do not fit this model: missing {others}, unexpected {list(unexpected)}")
@@ -410,6 +416,7 @@ class InterModel(nn.Module):
         """What an image model does not have (trained from zero or from stage 1): the flow network, the motion
         coder, and the prediction's inputs of the frame coder."""
         conditional = (self.frame_analysis, self.frame_synthesis)
-        feature_output = [self.frame_synthesis.feature_output] if self.frame_synthesis.feature_output is not None else []
-        return [self.flow, self.motion, *feature_output, *(module.prediction_input for module in conditional),
+        output = self.frame_synthesis.propagated_output
+        return [self.flow, self.motion, *([output] if output is not None else []),
+                *(module.prediction_input for module in conditional),
                 *(part for module in conditional for part in (module.pyramid, module.pyramid_inputs) if part is not None)]

@@ -77,6 +77,10 @@ class InterTrainingConfig:
             raise ValueError("a training sequence needs at least 2 frames")
         if self.crop_size % InterModelConfig.STRIDE or self.validation_crop % InterModelConfig.STRIDE:
             raise ValueError(f"crop sizes must be multiples of {InterModelConfig.STRIDE}")
+        if self.model.propagated_channels and self.stage in ("frame", "joint", "prior") and self.sequence_length < 3:
+            # The first P-frame after the I-frame sees a zero context: on pairs, the entropy models and transforms
+            # would be fitted to latents that the codec's later P-frames never make.
+            raise ValueError("with propagated features, train on sequences of 3 frames or more (pairs never see them)")
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -94,8 +98,7 @@ class InterTraining:
     def __init__(self, config: InterTrainingConfig, model: InterModel, intra: ImageModel, train: list[Segment],
                  validation: list[Segment], seed: int):
         self.config = config
-        self.model: nn.Module = model.to(memory_format=torch.channels_last)  # image training: 0.54 -> 0.44 s a step
-        self.inter = model
+        self.model = model.to(memory_format=torch.channels_last)  # image training: 0.54 -> 0.44 s a step
         self.intra = intra.eval().to(memory_format=torch.channels_last)
         for parameter in self.intra.parameters():
             parameter.requires_grad_(False)
@@ -107,7 +110,7 @@ class InterTraining:
             parameter.requires_grad_(False)
 
     def _frozen_parameters(self) -> Iterable[nn.Parameter]:
-        model = self.inter
+        model = self.model
         frozen: list[nn.Module] = []
         if self.config.stage == "motion":
             frozen += [model.frame_analysis, model.frame_latent, model.frame_synthesis]
@@ -127,7 +130,7 @@ class InterTraining:
         The densities get their own rate because at the transforms' rate they barely move: after 2.3
         CPU-hours the motion coder's density was still near its initial width, and its hyper-latents cost
         0.059 bpp, twice the motion latents they describe (refitting it alone gave 0.017 bpp)."""
-        model = self.inter
+        model = self.model
         densities = {id(p) for codec in (model.motion.latent, model.frame_latent) for p in codec.z_prior.parameters()}
         new = {id(p) for module in model.new_modules() for p in module.parameters()} - densities
         trainable = [p for p in model.parameters() if p.requires_grad]
@@ -154,11 +157,11 @@ class InterTraining:
         stats = {"loss": 0.0, "bpp": 0.0, "motion_bpp": 0.0, "psnr": 0.0, "prediction_psnr": 0.0}
         # Propagated features (with InterModelConfig.propagated_channels) stay attached: the next frame's loss
         # is what trains the synthesis to propagate them (the pixels of the reference are detached).
-        features: torch.Tensor | None = None
+        propagated: torch.Tensor | None = None
         for t in range(1, frames.shape[1]):
             x = frames[:, t].contiguous(memory_format=torch.channels_last)
             if config.stage == "motion":  # the frame coder is not needed: its output would not be used
-                motion = self.inter.motion_prediction(reference, x, levels)
+                motion = self.model.motion_prediction(reference, x, levels)
                 prediction_mse = ((motion.prediction - x) ** 2).mean((1, 2, 3))
                 motion_bpp = motion.coded.bits() / (x.shape[2] * x.shape[3])
                 cost = motion_bpp + lambdas * 255**2 * prediction_mse
@@ -166,14 +169,14 @@ class InterTraining:
                 stats["bpp"] += motion_bpp.mean().item()
                 stats["motion_bpp"] += motion_bpp.mean().item()
             elif config.stage == "prior":
-                motion_coded, frame_coded = self.inter.latent_rates(reference, x, levels)
+                motion_coded, frame_coded = self.model.latent_rates(reference, x, levels)
                 motion_bpp = motion_coded.bits() / (x.shape[2] * x.shape[3])
                 cost = motion_bpp + frame_coded.bits() / (x.shape[2] * x.shape[3])
                 stats["bpp"] += cost.mean().item()
                 stats["motion_bpp"] += motion_bpp.mean().item()
             else:
-                out = self.inter(reference, x, levels, reference_features=features)
-                features = out.features
+                out = self.model(reference, x, levels, propagated=propagated)
+                propagated = out.propagated
                 prediction_mse = ((out.prediction - x) ** 2).mean((1, 2, 3))
                 mse = ((out.x_hat - x) ** 2).mean((1, 2, 3))
                 cost = out.bits_per_pixel() + lambdas * 255**2 * mse
@@ -196,7 +199,7 @@ class InterTraining:
         if steps == 0:
             return None
         height, width = x.shape[2:]
-        return lambda features: search_motion(self.inter, reference.float(), x.float(), features, levels, steps,
+        return lambda features: search_motion(self.model, reference.float(), x.float(), features, levels, steps,
                                               height, width)
 
     @torch.no_grad()
@@ -227,11 +230,11 @@ class InterTraining:
             levels = torch.full((count,), level)
             intra_bits, intra_psnrs, intra_decoded = self._all_intra(level)
             bits, psnrs, reference = [intra_bits[0]], [intra_psnrs[0]], intra_decoded[0]
-            features: torch.Tensor | None = None
+            propagated: torch.Tensor | None = None
             for t in range(1, length):
                 search = self._motion_search(reference, frames[:, t], levels, self.config.validation_search_steps)
-                out = self.inter(reference, frames[:, t], levels, refine=search, reference_features=features)
-                features = out.features
+                out = self.model(reference, frames[:, t], levels, refine=search, propagated=propagated)
+                propagated = out.propagated
                 bits.append(out.bits_per_pixel() * pixels)
                 psnrs.append(eight_bit_psnr(out.x_hat, frames[:, t]))
                 prediction_mse = ((out.prediction - frames[:, t]) ** 2).mean()
@@ -262,7 +265,7 @@ class InterTraining:
         }
 
     def save(self, path: Path, metadata: dict[str, str]) -> None:
-        save_weights(self.inter, self.config.model, path, metadata)
+        save_weights(self.model, self.config.model, path, metadata)
 
     def load(self, path: Path) -> None:
-        self.inter.load_state_dict(load_state(path))
+        self.model.load_state_dict(load_state(path))

@@ -76,7 +76,10 @@ def schedule_of(args: argparse.Namespace) -> Schedule:
 class TrainingTask(Protocol):
     """What the loop needs from a task."""
 
-    model: nn.Module
+    @property
+    def model(self) -> nn.Module:
+        """The network the run trains (the loop switches it between training and evaluation mode)."""
+        ...
 
     def trainable_parameters(self) -> Iterable[nn.Parameter] | list[ParameterGroup]:
         """The parameters this run optimises (a stage may freeze the rest); or groups of them, each
