@@ -16,14 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 
 import torch
 
-from tngvideo.evaluation.image_eval import bd_of_test_against_each
-from tngvideo.evaluation.rd import load_report
-from tngvideo.evaluation.video_eval import TNG_CURVE
+from tngvideo.evaluation.video_eval import measured_summary
 from tngvideo.paths import models_dir
 from tngvideo.tng_image import IMAGE_KIND
 from tngvideo.tng_inter import inter_codec_of_checkpoint, ship_inter_codec
@@ -39,10 +36,6 @@ TRAINING_DATA_TERMS = (
     "images/clic2025 (Unsplash License) for the flow network's synthetic pairs; validation clips held out "
     "(tngvideo/training/video_data.py); no Kodak, no video/eval"
 )
-
-
-def _finite(value: float) -> float | None:
-    return round(value, 2) if math.isfinite(value) else None  # NaN (no overlap) is not JSON
 
 
 def _validation_of_checkpoint(curve: list[dict[str, object]], step: str | None) -> dict[str, object]:
@@ -68,17 +61,7 @@ def main() -> None:
     codec = inter_codec_of_checkpoint(args.checkpoint)
     curve = json.loads(args.learning_curve.read_text()) if args.learning_curve else None
     validation = _validation_of_checkpoint(curve["curve"], metadata.get("step")) if curve and curve["curve"] else None
-    measured = []
-    for path in args.measured:  # BD-rates of the I+P codec against each other curve of a `tngvideo eval` report
-        report = load_report(path)
-        bd = bd_of_test_against_each(dict(report.curves), TNG_CURVE)
-        measured.append({
-            "report": path.as_posix(), "title": report.title,
-            "points": [{"quality": p.setting, "bpp": round(p.bpp, 4), "psnr": round(p.psnr, 3)}
-                       for p in report.curves[TNG_CURVE].points],
-            "bd_rate_percent_vs": {name: {"psnr": _finite(row.psnr), "msssim_db": _finite(row.msssim_db)}
-                                   for name, row in bd.items()},
-        })
+    measured = [measured_summary(path) for path in args.measured]
     details = {
         "architecture": "flow: coarse-to-fine soft block matching with learned CNN corrections (encoder only); motion: "
                         "GDN transforms + mean-scale hyperprior latent codec; prediction: bilinear warp of the decoded "

@@ -48,7 +48,7 @@ from tngvideo.codecs.tiling import (
 )
 from tngvideo.entropy.coder import CODER_ID
 from tngvideo.errors import BitstreamError, InputError
-from tngvideo.evaluation.video_eval import code_clip
+from tngvideo.evaluation.video_eval import code_clip, measured_summary
 from tngvideo.io.frames import open_video
 from tngvideo.io.writers import open_writer
 from tngvideo.metrics import psnr
@@ -542,6 +542,11 @@ def test_eval_runs_the_real_codec_with_p_frames_and_all_intra_beside_the_anchors
     assert [f["bits"] for f in results["tngvideo", 5.0]["records"]] == [8 * len(frame_bytes(f)) for f in frames]
     assert "tngvideo at quality 5, per frame:" in out and "2 I, 3 P" in out
     assert "BD-rate of tngvideo against each anchor" in out and "tngvideo-intra" in out
+    # what a manifest entry records of the report (scripts/export_inter_model.py, scripts/update_measured.py)
+    summary = measured_summary(out_dir / "rd.json")
+    assert [(p["quality"], p["bpp"]) for p in summary["points"]] == [
+        (p["setting"], round(p["bpp"], 4)) for p in report["curves"]["tngvideo"]["points"]]
+    assert set(summary["bd_rate_percent_vs"]) == set(report["curves"]) - {"tngvideo"}
 
 
 def _eval_bits(report: Path) -> list[int]:
