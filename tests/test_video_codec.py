@@ -244,7 +244,7 @@ def test_block_skipping_keeps_the_skip_latents_exactly_where_their_estimated_cos
                                 LATENT_PIXELS).clamp(0, 1)
         own_cost = bits(y) + weight * block_errors(own_decoded)
         skip_cost = bits(skip) + weight * block_errors(prediction)
-    chosen = with_skipped_blocks(model, y, inverse_gain, Condition(prediction, None), x, level, 56, 60, TILES)
+        chosen = with_skipped_blocks(model, y, inverse_gain, Condition(prediction, None), x, level, 56, 60, TILES)
     skipped = torch.from_numpy(skip_cost < own_cost)[None]
     assert 0 < int(skipped.sum()) < skipped.numel()  # both kinds of block in this test
     torch.testing.assert_close(chosen, torch.where(skipped[:, None], skip, y), rtol=0, atol=0)

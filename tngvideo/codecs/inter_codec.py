@@ -150,10 +150,10 @@ class InterCodec:
             with stage("frame transforms"):
                 inputs = [ScaledInput(x, LATENT_PIXELS), *condition.inputs()]
                 frame_y, inverse_gain = frame_latent.gained(rule.run(model.frame_features, inputs, 1), level)
-        if settings.skip_blocks:
-            with stage("skip decisions"):
-                frame_y = with_skipped_blocks(model, frame_y, inverse_gain, condition, x, level,
-                                              reference.height, reference.width, rule)
+            if settings.skip_blocks:
+                with stage("skip decisions"):
+                    frame_y = with_skipped_blocks(model, frame_y, inverse_gain, condition, x, level,
+                                                  reference.height, reference.width, rule)
         if settings.refine_steps > 0:
             with stage("latent refinement"):
                 frame_y = self._refined_frame_latents(frame_y, inverse_gain, condition, x, level, settings.refine_steps,
