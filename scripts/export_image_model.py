@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import os
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import torch
 from tngvideo.codecs.image_codec import ImageCodec
 from tngvideo.codecs.image_model import ImageModel, ImageModelConfig
 from tngvideo.evaluation.image_eval import bd_of_test_against_each, run_image_eval
+from tngvideo.evaluation.rd import rounded_or_none
 from tngvideo.evaluation.video_eval import TNG_INTRA, run_video_eval
 from tngvideo.paths import data_root, models_dir
 from tngvideo.tng_image import IMAGE_KIND, save_shipped_image_codec
@@ -48,10 +48,6 @@ TRAINING_DATA_TERMS = (
     "(BSD / CC BY 3.0 / Apache-2.0 / CC BY-NC 4.0 / S-Lab non-commercial, see the data README); "
     "no Kodak, no video/eval"
 )
-
-
-def _finite(value: float) -> float | None:
-    return round(value, 2) if math.isfinite(value) else None
 
 
 def _repo_relative(path: str) -> str:
@@ -96,7 +92,7 @@ def _sample_clip_numbers(out: Path, model: str) -> dict[str, object]:
         "coding": f"every frame an I-frame; anchors x264/x265 medium, PSNR-tuned, GOP {EVAL_GOP}",
         "points": [{"quality": p.setting, "bpp": round(p.bpp, 4), "psnr": round(p.psnr, 3), "msssim": round(p.msssim, 5)}
                    for p in curve.points],
-        "bd_rate_percent_vs": {name: {"psnr": _finite(bd.psnr), "msssim_db": _finite(bd.msssim_db)}
+        "bd_rate_percent_vs": {name: {"psnr": rounded_or_none(bd.psnr), "msssim_db": rounded_or_none(bd.msssim_db)}
                                for name, bd in bd_of_test_against_each(dict(report.curves), TNG_INTRA).items()},
         "measured_by": f"scripts/export_image_model.py (tngvideo eval), report {out / 'rd.json'}",
     }
@@ -160,7 +156,7 @@ def main() -> None:
             "images": result.images,
             "points": [{"quality": p.setting, "bpp": round(p.bpp, 4), "psnr": round(p.psnr, 3),
                         "msssim": round(p.msssim, 5)} for p in tng.points],
-            "bd_rate_percent_vs": {name: {"psnr": _finite(bd.psnr), "msssim_db": _finite(bd.msssim_db)}
+            "bd_rate_percent_vs": {name: {"psnr": rounded_or_none(bd.psnr), "msssim_db": rounded_or_none(bd.msssim_db)}
                                    for name, bd in result.bd_vs_anchors.items()},
             "median_encode_seconds": round(result.median_encode_seconds, 3),
             "median_decode_seconds": round(result.median_decode_seconds, 3),

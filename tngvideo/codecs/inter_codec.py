@@ -214,11 +214,7 @@ class InterCodec:
     def _synthesize(self, decoded: torch.Tensor, condition: Condition, reference: Reference,
                     rule: Reconstruction, stage: Callable[[str], AbstractContextManager[None]]) -> Reference:
         """The decoded P-frame as the next one's reference (its picture, and the features it propagates)."""
-        synthesis = self.model.frame_synthesis
         with stage("frame transforms"), rule.inference():
             inputs = [ScaledInput(decoded, 1), *condition.inputs()]
-            if condition.context is None:
-                x_hat, propagated = rule.run(synthesis, inputs, LATENT_PIXELS), None
-            else:
-                x_hat, propagated = unpack_propagated(rule.run(synthesis.packed, inputs, LATENT_PIXELS))
+            x_hat, propagated = unpack_propagated(rule.run(self.model.frame_synthesis.packed, inputs, LATENT_PIXELS))
             return Reference(to_uint8(x_hat[:, :, : reference.height, : reference.width]), propagated)

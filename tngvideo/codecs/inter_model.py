@@ -135,29 +135,33 @@ class PredictionPyramid(nn.Module):
     def __init__(self, channels: int, context_channels: int = 0):
         super().__init__()
         self.levels = nn.ModuleList(conv(3 if i == 0 else channels, channels, kernel_size=3) for i in range(self.SCALES))
-        self.context_input = _zero_inputs(1, context_channels, channels)[0] if context_channels else None
+        self.context_input = _zero_input(context_channels, channels) if context_channels else None
 
     def forward(self, prediction: torch.Tensor, context: torch.Tensor | None = None) -> list[torch.Tensor]:
         """[features at 1/2, 1/4, 1/8]; ``context`` is required with ``context_channels``."""
-        features, pyramid = prediction, []
-        for index, level in enumerate(self.levels):
-            features = level(features)
-            if index == 0 and self.context_input is not None:
-                if context is None:
-                    raise ValueError("this pyramid reads a propagated context: pass one")
-                features = features + self.context_input(context)
-            features = F.relu(features)
-            pyramid.append(features)
+        first = self.levels[0](prediction)
+        if self.context_input is not None:
+            if context is None:
+                raise ValueError("this pyramid reads a propagated context: pass one")
+            first = first + self.context_input(context)
+        pyramid = [F.relu(first)]
+        for level in self.levels[1:]:
+            pyramid.append(F.relu(level(pyramid[-1])))
         return pyramid
 
 
-def _zero_inputs(count: int, in_channels: int, out_channels: int) -> nn.ModuleList:
-    """1×1 convolutions that add pyramid features to a transform's hidden features, starting at zero (so a
-    grown model codes as before)."""
-    inputs = nn.ModuleList(conv(in_channels, out_channels, kernel_size=1, stride=1) for _ in range(count))
-    for parameter in inputs.parameters():
+def _zero_input(in_channels: int, out_channels: int) -> nn.Conv2d:
+    """A 1×1 convolution that adds features to a transform's hidden features, starting at zero (so a grown model
+    codes as before)."""
+    layer = conv(in_channels, out_channels, kernel_size=1, stride=1)
+    for parameter in layer.parameters():
         nn.init.zeros_(parameter)
-    return inputs
+    return layer
+
+
+def _zero_inputs(count: int, in_channels: int, out_channels: int) -> nn.ModuleList:
+    """``count`` of :func:`_zero_input`: a transform's inputs of pyramid features."""
+    return nn.ModuleList(_zero_input(in_channels, out_channels) for _ in range(count))
 
 
 def _run_adding(transform: nn.Sequential, features: torch.Tensor, before: dict[str, torch.Tensor],
@@ -240,24 +244,26 @@ class ConditionalSynthesis(nn.Module):
             coarse_first = reversed(self.pyramid(prediction, context))
             added = {name: adapt(features) for name, adapt, features
                      in zip(self._INPUTS_AT, self.pyramid_inputs, coarse_first, strict=True)}
-        capture = self._PROPAGATED_FROM if propagate and self.propagated_output is not None else None
-        hidden, at_half = _run_adding(self.transform, decoded_latents, added, capture)
+        output = self.propagated_output if propagate else None
+        hidden, at_half = _run_adding(self.transform, decoded_latents, added,
+                                      self._PROPAGATED_FROM if output is not None else None)
         pixels = hidden + self.prediction_input(F.pixel_unshuffle(prediction, 2))
-        propagated = self.propagated_output(at_half) if self.propagated_output is not None and at_half is not None else None
-        return pixels, propagated
+        return pixels, (output(at_half) if output is not None and at_half is not None else None)
 
-    def packed(self, decoded_latents: torch.Tensor, prediction: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+    def packed(self, decoded_latents: torch.Tensor, prediction: torch.Tensor,
+               context: torch.Tensor | None = None) -> torch.Tensor:
         """[pixels | propagated features, depth-to-space by 2]: (B, 3 + C/4, H, W), one full-resolution tensor,
-        so a tiled run (codecs.tiling) carries both; :func:`unpack_propagated` splits it."""
+        so a tiled run (codecs.tiling) carries both (just the pixels without propagation);
+        :func:`unpack_propagated` splits it."""
         pixels, propagated = self.with_propagated(decoded_latents, prediction, context)
         if propagated is None:
-            raise ValueError("packed() is for a synthesis that propagates features")
+            return pixels
         return torch.cat([pixels, F.pixel_shuffle(propagated.to(pixels.dtype), 2)], dim=1)
 
 
-def unpack_propagated(packed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(pixels, propagated features at 1/2 resolution) of :meth:`ConditionalSynthesis.packed`'s output."""
-    return packed[:, :3], F.pixel_unshuffle(packed[:, 3:], 2)
+def unpack_propagated(packed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(pixels, propagated features at 1/2 resolution, or None) of :meth:`ConditionalSynthesis.packed`'s output."""
+    return packed[:, :3], (F.pixel_unshuffle(packed[:, 3:], 2) if packed.shape[1] > 3 else None)
 
 
 def warp_context(propagated: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:

@@ -294,6 +294,12 @@ def load_report(path: Path) -> RDReport:
     return RDReport.from_json(json.loads(path.read_text()))
 
 
+def rounded_or_none(value: float, digits: int = 2) -> float | None:
+    """A measured number as a manifest records it: rounded, or None where it is not finite (a BD-rate of curves
+    that do not overlap; NaN is not JSON)."""
+    return round(value, digits) if math.isfinite(value) else None
+
+
 def _nan_to_none(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None

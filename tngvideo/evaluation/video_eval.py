@@ -46,6 +46,7 @@ from tngvideo.evaluation.rd import (
     load_report,
     mean_per_setting,
     plot_report,
+    rounded_or_none,
     save_report,
 )
 from tngvideo.io.atomic import write_text_atomic
@@ -283,16 +284,12 @@ def measured_summary(report_path: Path) -> dict[str, object]:
     """What a model's manifest entry records of a ``tngvideo eval`` report: its title, tngvideo's per-quality
     points, and tngvideo's BD-rates against every other curve (None where the curves do not overlap)."""
     report = load_report(report_path)
-
-    def finite(value: float) -> float | None:
-        return round(value, 2) if np.isfinite(value) else None  # NaN (no overlap) is not JSON
-
     bd = bd_of_test_against_each(dict(report.curves), TNG_CURVE)
     return {
         "report": report_path.as_posix(), "title": report.title,
         "points": [{"quality": p.setting, "bpp": round(p.bpp, 4), "psnr": round(p.psnr, 3)}
                    for p in report.curves[TNG_CURVE].points],
-        "bd_rate_percent_vs": {name: {"psnr": finite(row.psnr), "msssim_db": finite(row.msssim_db)}
+        "bd_rate_percent_vs": {name: {"psnr": rounded_or_none(row.psnr), "msssim_db": rounded_or_none(row.msssim_db)}
                                for name, row in bd.items()},
     }
 
