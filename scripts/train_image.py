@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from tngvideo.codecs.image_model import ImageModelConfig
-from tngvideo.paths import data_root
+from tngvideo.paths import add_data_argument, data_root_of
 from tngvideo.training.image_task import TrainConfig, run_image_training
 
 # TrainConfig and Schedule fields that are plain command-line options of the same name (and type).
@@ -40,7 +40,7 @@ def main() -> None:
     defaults = TrainConfig()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run-dir", type=Path, required=True)
-    parser.add_argument("--data", type=Path, default=None, help="shared data root (default: $TNGVIDEO_DATA or ../shared/data)")
+    add_data_argument(parser)
     parser.add_argument("--hidden", type=int, default=defaults.model.hidden_channels)
     parser.add_argument("--latent", type=int, default=defaults.model.latent_channels,
                         help="latent channels M (more than --init-weights has: the new ones start silent)")
@@ -69,7 +69,6 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    root = args.data or data_root()
     model = ImageModelConfig(
         hidden_channels=args.hidden, latent_channels=args.latent, hyper_channels=args.hyper, context=args.context,
         level_lambdas=args.level_lambdas, synthesis_residual_blocks=args.synthesis_residual_blocks,
@@ -85,7 +84,7 @@ def main() -> None:
         phase=args.phase,
         **{field: getattr(args, field) for field in CONFIG_FIELDS},
     )
-    run_image_training(config, args.run_dir, root)
+    run_image_training(config, args.run_dir, data_root_of(args))
 
 
 if __name__ == "__main__":

@@ -29,11 +29,10 @@ from tngvideo.codecs.inter_codec import FRAME_TABLES, MOTION_TABLES
 from tngvideo.codecs.inter_model import InterModel, InterModelConfig
 from tngvideo.codecs.motion_search import DEFAULT_SEARCH_STEPS
 from tngvideo.entropy.tables import PREFIX as TABLE_PREFIX
-from tngvideo.paths import data_root
 from tngvideo.training.flow_task import flow_config_of
 from tngvideo.training.inter_task import InterTraining, InterTrainingConfig
-from tngvideo.training.loop import TrainingLoop, add_schedule_arguments, schedule_of
-from tngvideo.training.video_data import VideoDataConfig, load_video_segments
+from tngvideo.training.loop import add_schedule_arguments, schedule_of, start_or_resume_run
+from tngvideo.training.video_data import add_video_data_arguments, video_segments_of
 from tngvideo.zoo import CONFIG_KEY, load_state, read_metadata
 
 
@@ -60,8 +59,7 @@ def main() -> None:
                         "intra codec), or as residual coding (InterModel.start_as_residual_coder)")
     parser.add_argument("--borrowed-lr-scale", type=float, default=0.2,
                         help="learning rate of the image model's parts relative to the new parts'")
-    parser.add_argument("--data", type=Path, default=None, help="shared data root (default: $TNGVIDEO_DATA or ../shared/data)")
-    parser.add_argument("--cache", type=Path, default=Path("runs/cache"), help="decoded training clips are kept here")
+    add_video_data_arguments(parser)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--crop-size", type=int, default=128)
     parser.add_argument("--sequence-length", type=int, default=2)
@@ -108,10 +106,7 @@ def main() -> None:
                                  validation_length=args.validation_length,
                                  validation_sequences=args.validation_sequences)
     model = InterModel(model_config)
-    root = args.data or data_root()
-    video = VideoDataConfig()
-    task = InterTraining(config, model, intra, load_video_segments(root, video, "train", args.cache),
-                         load_video_segments(root, video, "validation", args.cache), args.seed)
+    task = InterTraining(config, model, intra, *video_segments_of(args), args.seed)
 
     def initialise() -> dict[str, object]:
         if args.init_weights is not None:  # a checkpoint, or a shipped file (whose coding tables are left out)
@@ -129,7 +124,7 @@ def main() -> None:
                 "init_weights": str(args.init_weights), "motion_weights": str(args.motion_weights),
                 "warm_start": None if args.init_weights else args.warm_start}
 
-    TrainingLoop(task, schedule, args.run_dir, config.to_json(), seed=args.seed).start_or_resume(initialise)
+    start_or_resume_run(task, schedule, args, config, initialise)
 
 
 if __name__ == "__main__":

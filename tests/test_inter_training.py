@@ -337,3 +337,15 @@ def test_the_forward_with_the_motion_search_codes_the_searched_vectors() -> None
     searched = model(reference, x, level, refine=lambda f: search_motion(model, reference, x, f, level, 20, 64, 64))
     assert not torch.equal(searched.prediction, plain.prediction)
     assert motion_cost(searched).item() < motion_cost(plain).item()
+
+
+def test_validation_with_search_steps_scores_the_searched_vectors() -> None:
+    """``validation_search_steps`` puts the encoder's motion search into every P-frame of validation."""
+    rng = np.random.default_rng(0)
+    segment = Segment("noise", rng.integers(0, 256, (3, 64, 64, 3), dtype=np.uint8))
+    model = tiny_inter_model()
+    config = InterTrainingConfig(model=model.config, stage="joint", crop_size=64, validation_crop=64,
+                                 validation_length=3, validation_sequences=1)
+    plain, searched = (InterTraining(dataclasses.replace(config, validation_search_steps=steps), model, tiny_model(),
+                                     [segment], [segment], seed=0).validate() for steps in (0, 3))
+    assert np.isfinite(searched["motion_bpp"]) and searched["motion_bpp"] != plain["motion_bpp"]

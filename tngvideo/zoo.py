@@ -21,6 +21,7 @@ from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
+from tngvideo.config_json import JsonConfig
 from tngvideo.errors import ModelError
 from tngvideo.io.atomic import write_bytes_atomic
 from tngvideo.paths import models_dir as default_models_dir
@@ -51,8 +52,8 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def save_weights(model: nn.Module, config: Any, path: Path, metadata: dict[str, str] | None = None) -> None:
-    """Write ``model``'s state as safetensors with its config (``config.to_json()``) in the metadata."""
+def save_weights(model: nn.Module, config: JsonConfig, path: Path, metadata: dict[str, str] | None = None) -> None:
+    """Write ``model``'s state as safetensors with its config's JSON in the metadata."""
     tensors = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
     write_bytes_atomic(path, _safetensors_bytes(tensors, {CONFIG_KEY: config.to_json(), **(metadata or {})}), overwrite=True)
 

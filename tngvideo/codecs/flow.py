@@ -18,7 +18,6 @@ from-scratch CNN learnt nothing in 1000 CPU steps here: see docs/training.md)::
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from tngvideo.config_json import JsonConfig
 from tngvideo.layers import conv
 
 
@@ -63,7 +63,7 @@ def matching_costs(current: torch.Tensor, reference: torch.Tensor, radius: int, 
 
 
 @dataclass(frozen=True)
-class FlowConfig:
+class FlowConfig(JsonConfig):
     """Architecture of the flow network."""
 
     levels: int = 5  # pyramid levels, the finest at 1/2 resolution, the coarsest at 1/2**levels
@@ -71,9 +71,6 @@ class FlowConfig:
     window: int = 9  # block size of the matching costs
     temperature: float = 5e-4  # initial softmax temperature of the matching (learned)
     hidden: tuple[int, ...] = (32, 32)
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> FlowConfig:

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from tngvideo.codecs.latent_codec import ENTROPY_MODULES, LatentCodec, SpatialContext
+from tngvideo.config_json import JsonConfig
 from tngvideo.layers import LatentSizedLayer, analysis_transform, ladder_position, synthesis_transform
 
 # Rate-distortion trade-offs of the quality levels (loss = bpp + lambda * 255^2 * MSE): CompressAI's
@@ -45,7 +46,7 @@ def upgrade_legacy_keys(state: dict[str, torch.Tensor], prefix: str = "") -> dic
 
 
 @dataclass(frozen=True)
-class ImageModelConfig:
+class ImageModelConfig(JsonConfig):
     """Architecture of an image network; stored with its weights so nothing is inferred from shapes."""
 
     hidden_channels: int = 128
@@ -62,9 +63,6 @@ class ImageModelConfig:
     def __post_init__(self) -> None:
         if self.context not in ("none", "checkerboard"):
             raise ValueError(f"unknown spatial context {self.context!r}")
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     def level_of(self, lam: float) -> float:
         """The (fractional) level whose lambda is ``lam``, for the geometric interpolation of the ladder."""

@@ -25,7 +25,6 @@ hyper-latents and spatial context alone, so every decoder parses the same symbol
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from torch.nn import functional as F
 from tngvideo.codecs.flow import FlowConfig, FlowEstimator, warp
 from tngvideo.codecs.image_model import ImageModel, ImageModelConfig
 from tngvideo.codecs.latent_codec import LatentCodec, LatentForward, SpatialContext
+from tngvideo.config_json import JsonConfig
 from tngvideo.layers import analysis_transform, conv, deconv, synthesis_transform
 
 FLOW_SCALE = 4.0  # flow in pixels is divided by this before the motion analysis (keeps its inputs near unit scale)
@@ -48,7 +48,7 @@ _PREDICTION_CHANNELS_AT_HALF = 12  # the prediction space-to-depth at 1/2 resolu
 
 
 @dataclass(frozen=True)
-class InterModelConfig:
+class InterModelConfig(JsonConfig):
     """Architecture of a P-frame network; stored with its weights."""
 
     frame: ImageModelConfig = field(default_factory=ImageModelConfig)  # the conditional frame coder's transforms
@@ -69,9 +69,6 @@ class InterModelConfig:
             raise ValueError("propagated features enter through the prediction pyramids: give it one")
         if self.propagated_channels % 4:
             raise ValueError(f"propagated channels must be a multiple of 4, got {self.propagated_channels}")
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> InterModelConfig:

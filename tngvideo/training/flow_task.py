@@ -10,7 +10,6 @@ zero motion as references.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from tngvideo.codecs.flow import FlowConfig, FlowEstimator, warp
+from tngvideo.config_json import JsonConfig
 from tngvideo.training.data import RandomCrops
 from tngvideo.training.synthetic_flow import synthetic_pairs
 from tngvideo.training.video_data import Segment, SequenceCrops
@@ -70,7 +70,7 @@ def warp_psnr(reference: torch.Tensor, current: torch.Tensor, flow: torch.Tensor
 
 
 @dataclass(frozen=True)
-class FlowTrainingConfig:
+class FlowTrainingConfig(JsonConfig):
     """What a flow pre-training run draws (recorded with its checkpoints)."""
 
     model: FlowConfig = dataclasses.field(default_factory=FlowConfig)
@@ -80,9 +80,6 @@ class FlowTrainingConfig:
     dis_margin: int = 32
     validation_pairs: int = 48
     validation_crop: int = 256
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
 
 class FlowPretraining:

@@ -19,8 +19,6 @@ checkpoint has the lowest BD-rate against WebP there. Kodak is for the final rep
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 import time
 from collections.abc import Iterable
@@ -39,6 +37,7 @@ from tngvideo.codecs.image_model import (
     lambdas_of_levels,
     rate_distortion,
 )
+from tngvideo.config_json import JsonConfig
 from tngvideo.entropy.tables import PREFIX as TABLE_PREFIX
 from tngvideo.training.data import (
     RandomCrops,
@@ -57,7 +56,7 @@ SCORE_ANCHOR = "webp"  # the best checkpoint has the lowest validation BD-rate a
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(JsonConfig):
     """Everything that determines a training run (recorded in the weights' manifest entry)."""
 
     model: ImageModelConfig = field(default_factory=ImageModelConfig)
@@ -77,9 +76,6 @@ class TrainConfig:
             raise ValueError(f"level exponent must be positive, got {self.level_exponent}")
         if self.crop_size % ImageModelConfig.STRIDE:
             raise ValueError(f"crop size must be a multiple of {ImageModelConfig.STRIDE}, got {self.crop_size}")
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
 
 def rd_loss(model: ImageModel, x: torch.Tensor, levels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:

@@ -23,10 +23,9 @@ the score is the motion objective on the validation frames instead).
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -37,6 +36,7 @@ from torch import nn
 from tngvideo.codecs.image_model import ImageModel, lambdas_of_levels
 from tngvideo.codecs.inter_model import InterModel, InterModelConfig, MotionRefinement
 from tngvideo.codecs.motion_search import search_motion
+from tngvideo.config_json import JsonConfig
 from tngvideo.metrics import bd_rate_percent
 from tngvideo.training.levels import sample_levels
 from tngvideo.training.loop import ParameterGroup
@@ -48,7 +48,7 @@ VALIDATION_LEVELS = (1.0, 3.0, 5.0, 7.0)
 
 
 @dataclass(frozen=True)
-class InterTrainingConfig:
+class InterTrainingConfig(JsonConfig):
     """What an inter training run draws and optimises (recorded with its checkpoints)."""
 
     model: InterModelConfig = field(default_factory=InterModelConfig)
@@ -81,9 +81,6 @@ class InterTrainingConfig:
             # The first P-frame after the I-frame sees a zero context: on pairs, the entropy models and transforms
             # would be fitted to latents that the codec's later P-frames never make.
             raise ValueError("with propagated features, train on sequences of 3 frames or more (pairs never see them)")
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
 
 def eight_bit_psnr(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -193,14 +190,16 @@ class InterTraining:
         stats["loss"] = loss.item()
         return loss, stats
 
-    def _motion_search(self, reference: torch.Tensor, x: torch.Tensor, levels: torch.Tensor,
-                       steps: int) -> MotionRefinement | None:
-        """The encoder's motion search for this pair, as the validation forward's ``refine`` (None: no search)."""
+    def _motion_search(self, reference: torch.Tensor, x: torch.Tensor, levels: torch.Tensor) -> MotionRefinement | None:
+        """The encoder's motion search for this pair, as the validation forward's ``refine`` (None: no search).
+
+        ``refine`` sees only the motion features, so the pair is bound here (a partial, not a closure)."""
+        steps = self.config.validation_search_steps
         if steps == 0:
             return None
         height, width = x.shape[2:]
-        return lambda features: search_motion(self.model, reference.float(), x.float(), features, levels, steps,
-                                              height, width)
+        return partial(search_motion, self.model, reference.float(), x.float(), level=levels, steps=steps,
+                       height=height, width=width)
 
     @torch.no_grad()
     def _all_intra(self, level: float) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
@@ -232,7 +231,7 @@ class InterTraining:
             bits, psnrs, reference = [intra_bits[0]], [intra_psnrs[0]], intra_decoded[0]
             propagated: torch.Tensor | None = None
             for t in range(1, length):
-                search = self._motion_search(reference, frames[:, t], levels, self.config.validation_search_steps)
+                search = self._motion_search(reference, frames[:, t], levels)
                 out = self.model(reference, frames[:, t], levels, refine=search, propagated=propagated)
                 propagated = out.propagated
                 bits.append(out.bits_per_pixel() * pixels)

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from tngvideo.config_json import JsonConfig
+
 ParameterGroup = dict[str, Any]  # {"params": [...], "lr_scale": float}: torch.optim's parameter group
 SCORE_KEY = "score"  # the validation record's key the best checkpoint is chosen by (lower is better)
 
@@ -71,6 +73,13 @@ def schedule_of(args: argparse.Namespace) -> Schedule:
     torch.manual_seed(args.seed)
     return Schedule(steps=args.steps, learning_rate=args.learning_rate, warmup_steps=args.warmup_steps,
                     eval_every=args.eval_every, bfloat16=args.bf16)
+
+
+def start_or_resume_run(task: TrainingTask, schedule: Schedule, args: argparse.Namespace, run_config: JsonConfig,
+                        initialise: Callable[[], dict[str, object]] = dict) -> None:
+    """:meth:`TrainingLoop.start_or_resume` in the ``--run-dir`` and with the ``--seed`` of :func:`add_schedule_arguments`'
+    options; ``schedule`` is :func:`schedule_of`'s, taken before the task was built (it seeds torch)."""
+    TrainingLoop(task, schedule, args.run_dir, run_config.to_json(), seed=args.seed).start_or_resume(initialise)
 
 
 class TrainingTask(Protocol):

@@ -11,6 +11,7 @@ evaluation clips (``video/eval``) and Kodak are never read here.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import itertools
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import torch
 from PIL import Image
 
 from tngvideo.io.frames import iter_clip_frames
+from tngvideo.paths import add_data_argument, data_root_of
 
 # Held out of training, for validation: a spread of sizes, sources and motion.
 VALIDATION_CLIPS = ("cotracker_cat", "davis_paragliding", "middlebury_grove3", "sam2_juggle", "vid4_walk",
@@ -121,6 +123,20 @@ def load_video_segments(root: Path, config: VideoDataConfig, split: str, cache_d
     clips = sorted(p for p in video_root.iterdir() if p.is_dir() and p.name not in EXCLUDED_CLIPS)
     chosen = [c for c in clips if (c.name in VALIDATION_CLIPS) == (split == "validation")]
     return [segment for clip in chosen for segment in load_clip_segments(clip, config, cache_dir)]
+
+
+def add_video_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the scripts that train on the clips: ``--data`` and ``--cache`` (:func:`video_segments_of`
+    reads them back)."""
+    add_data_argument(parser)
+    parser.add_argument("--cache", type=Path, default=Path("runs/cache"), help="decoded training clips are kept here")
+
+
+def video_segments_of(args: argparse.Namespace) -> tuple[list[Segment], list[Segment]]:
+    """The (training, validation) segments of :func:`add_video_data_arguments`' options."""
+    root, config = data_root_of(args), VideoDataConfig()
+    return (load_video_segments(root, config, "train", args.cache),
+            load_video_segments(root, config, "validation", args.cache))
 
 
 class SequenceCrops:
