@@ -13,7 +13,7 @@ import torch
 from tiny_model import tiny_codec, tiny_loaded, tiny_model
 
 from tngvideo.bitstream import FORMAT_VERSION, ModelIdentity, pack_image, unpack_image
-from tngvideo.codecs.image_codec import ImageCodec
+from tngvideo.codecs.image_codec import ANALYSIS_PAD_FADE_PIXELS, ImageCodec, pad_for_analysis
 from tngvideo.codecs.image_model import ImageModel, SpatialContext
 from tngvideo.codecs.tiling import LATENT_PIXELS, TILES, WHOLE_PICTURE, ScaledInput, bfloat16_convolutions
 from tngvideo.entropy.coder import SectionReader
@@ -289,3 +289,16 @@ def test_an_unknown_entropy_coder_id_is_a_clear_error(encoded_file: bytes) -> No
     header, payload = unpack_image(encoded_file)
     with pytest.raises(BitstreamError, match="unknown entropy coder id 9"):
         decode_image(pack_image(dataclasses.replace(header, coder_id=9), payload), tiny_loaded())
+
+
+def test_the_analysis_padding_keeps_the_picture_and_fades_from_its_edge_to_its_mean_colour() -> None:
+    x = torch.rand(1, 3, 40, 50)
+    padded = pad_for_analysis(x, 64)
+    assert padded.shape == (1, 3, 64, 64)
+    torch.testing.assert_close(padded[:, :, :40, :50], x, rtol=0, atol=0)
+    mean, fade = x.mean(dim=(2, 3)), math.exp(-1 / ANALYSIS_PAD_FADE_PIXELS)
+    torch.testing.assert_close(padded[:, :, 40, 7], mean + (x[:, :, 39, 7] - mean) * fade)  # first row past the edge
+    torch.testing.assert_close(padded[:, :, 12, 50], mean + (x[:, :, 12, 49] - mean) * fade)  # first column
+    far = math.exp(-24 / ANALYSIS_PAD_FADE_PIXELS)  # the corner: 24 rows (and 14 columns) past the picture
+    torch.testing.assert_close(padded[:, :, 63, 63], mean + (x[:, :, 39, 49] - mean) * far)
+    assert torch.equal(pad_for_analysis(x[:, :, :32, :32], 32), x[:, :, :32, :32])  # nothing to pad

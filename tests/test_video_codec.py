@@ -8,7 +8,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from fractions import Fraction
-from itertools import islice
+from itertools import islice, pairwise
 from pathlib import Path
 
 import numpy as np
@@ -248,6 +248,16 @@ def test_block_skipping_keeps_the_skip_latents_exactly_where_their_estimated_cos
     skipped = torch.from_numpy(skip_cost < own_cost)[None]
     assert 0 < int(skipped.sum()) < skipped.numel()  # both kinds of block in this test
     torch.testing.assert_close(chosen, torch.where(skipped[:, None], skip, y), rtol=0, atol=0)
+
+
+def test_skip_distortion_weight_grows_with_the_frames_that_predict_from_a_p_frame() -> None:
+    """The last P-frame of a GOP weighs its distortion by its own λ; earlier ones by more, tending to FUTURE_WEIGHT."""
+    weights = [block_skip.distortion_weight(GopPolicy(32).frames_after(index)) for index in range(1, 32)]
+    assert weights[-1] == pytest.approx(1.0)
+    assert all(a > b for a, b in pairwise(weights))
+    assert weights[0] < block_skip.FUTURE_WEIGHT and weights[0] == pytest.approx(block_skip.FUTURE_WEIGHT, rel=1e-2)
+    assert block_skip.distortion_weight(None) == block_skip.FUTURE_WEIGHT
+    assert [GopPolicy(4).frames_after(index) for index in range(9)] == [3, 2, 1, 0, 3, 2, 1, 0, 3]
 
 
 def test_decoding_from_a_later_gop_gives_exactly_its_frames(inter_models: Path, tmp_path: Path, moving_clip: Path) -> None:

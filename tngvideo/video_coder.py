@@ -69,6 +69,11 @@ class GopPolicy:
     def frame_type(self, index: int) -> FrameType:
         return FrameType.INTRA if index % self.gop == 0 else FrameType.INTER
 
+    def frames_after(self, index: int) -> int:
+        """How many later frames of frame ``index``'s GOP are P-frames predicted, through a chain, from it (a clip's
+        last GOP may end sooner: the encoder streams, and does not know where the clip ends)."""
+        return self.gop - 1 - index % self.gop
+
 
 @dataclass(frozen=True)
 class EncodedUnit:
@@ -160,7 +165,8 @@ class VideoEncoder:
         assert self.models.inter is not None and self.buffer.reference is not None  # checked in __init__ / frame 0
         codec = self.models.inter.codec
         quality = as_float32(self.gop.inter_quality(self._gop_quality, codec.num_levels))
-        encoded = codec.encode(self.buffer.reference, frame, quality, self.settings, self.times)
+        encoded = codec.encode(self.buffer.reference, frame, quality, self.settings, self.times,
+                               frames_after=self.gop.frames_after(self.buffer.frames))
         with (self.times or StageTimes()).stage("entropy coding"):
             coded = self._frame(FrameType.INTER, quality, codec.passes, encoded.symbols)
         return EncodedUnit(coded, frame_bytes(coded, self.version), encoded.reconstruction), encoded.next_reference

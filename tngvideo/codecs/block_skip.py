@@ -36,6 +36,14 @@ weighs the distortion by ``FUTURE_WEIGHT`` × λ. Measured with tng-inter-v3 on 
 the decision above: −2.91% and −2.29% (results/skip_blocks_cheap_s20.json), at ~0.24 s of a 352×288 P-frame
 (an analysis, two entropy passes and a synthesis): encoding 1.8 → 1.24 fps, so it is the default.
 
+How much a block's errors are inherited depends on how many frames still predict from it: none for the
+last P-frame of a GOP (an I-frame follows), up to 30 for the first. The weight is therefore
+:func:`distortion_weight` of the frames after it in its GOP: 1 for the last P-frame, rising geometrically to
+``FUTURE_WEIGHT`` (as a macroblock tree's propagation, with a share ρ of each frame's errors passed on).
+Against the constant weight 4 (tng-inter-v4, held-out clips, GOP 32, qualities 2-8, 32 frames;
+docs/training.md, *Session 21*): rising to 4 −0.38% / −0.38%, rising to 6 −0.56% (cotracker_cat) / −0.83%
+(davis_paragliding); the limit is 6.
+
 Only the encoder changes: the chosen latents are coded like any others, so every decoder reads the
 files and the reconstruction stays bit-exact.
 """
@@ -52,21 +60,33 @@ from tngvideo.codecs.latent_codec import LatentForward
 from tngvideo.codecs.tiling import LATENT_PIXELS, Reconstruction, ScaledInput
 
 DEFAULT_SKIP_BLOCKS = True  # BD-rate -2.6% on held-out clips; 352x288 encoding 1.8 -> 1.24 fps (docs/training.md, Session 20)
-FUTURE_WEIGHT = 4.0  # the distortion's weight in the decision, in units of the frame's λ (see module docstring)
+FUTURE_WEIGHT = 6.0  # the limit of the distortion's weight in the decision, in units of the frame's λ (see module docstring)
+
+
+def distortion_weight(frames_after: int | None) -> float:
+    """The distortion's weight in the decision, in units of the frame's λ, for a P-frame that ``frames_after``
+    later P-frames of its GOP predict from (None: unknown, as if many). Its own error counts once, and each
+    later frame inherits a share ρ of the one before's, so the weight is 1 + ρ + … + ρ^frames_after, which
+    tends to ``FUTURE_WEIGHT`` (ρ = 1 − 1/FUTURE_WEIGHT); the last P-frame of a GOP, which nothing
+    predicts from, weighs its distortion as the frame's own λ says."""
+    if frames_after is None:
+        return FUTURE_WEIGHT
+    return FUTURE_WEIGHT * (1.0 - (1.0 - 1.0 / FUTURE_WEIGHT) ** (frames_after + 1))
 
 
 def with_skipped_blocks(model: InterModel, y: torch.Tensor, inverse_gain: torch.Tensor, condition: Condition,
                         x: torch.Tensor, level: torch.Tensor, height: int, width: int,
-                        rule: Reconstruction) -> torch.Tensor:
+                        rule: Reconstruction, frames_after: int | None = None) -> torch.Tensor:
     """The gained frame latents ``y`` (of ``x`` given the ``condition``'s prediction, both padded, (1, 3, H, W))
     with the skip latents in every block where they cost less (see module docstring); only the ``height`` ×
-    ``width`` pixels of the frame count in the distortion. Call inside ``rule.inference()``: the rate estimates
+    ``width`` pixels of the frame count in the distortion, weighted for the ``frames_after`` P-frames that
+    will predict from this one (:func:`distortion_weight`). Call inside ``rule.inference()``: the rate estimates
     run at its one intra-op thread too (with every thread the two entropy passes take 0.03 s instead of 0.05 s
     each, but near-ties flip: the sample clip measured +120.7% instead of +120.3% against x264 veryfast)."""
     prediction = condition.prediction
     skip_inputs = [ScaledInput(prediction, LATENT_PIXELS), *condition.inputs()]
     skip, _ = model.frame_latent.gained(rule.run(model.frame_features, skip_inputs, 1), level)
-    weight = FUTURE_WEIGHT * float(lambdas_of_levels(level, model.config.frame.level_lambdas)[0]) * 255**2
+    weight = distortion_weight(frames_after) * float(lambdas_of_levels(level, model.config.frame.level_lambdas)[0]) * 255**2
     own = model.frame_latent.from_gained(y, inverse_gain)  # eval mode: rounded latents, their likelihoods
     skip_coded = model.frame_latent.from_gained(skip, inverse_gain)
     own_decoded = rule.run(model.frame_synthesis, [ScaledInput(own.decoded, 1), *condition.inputs()],

@@ -35,6 +35,8 @@ from tngvideo.entropy.coder import CODER_ID, SectionReader, SymbolReader, Symbol
 from tngvideo.entropy.tables import HyperpriorTables
 from tngvideo.errors import BitstreamError
 
+ANALYSIS_PAD_FADE_PIXELS = 8.0  # held-out first frames, mean BD-rate: 8 px −1.75%, 4 px −1.63%, a flat colour +0.09% (Session 21)
+
 
 @dataclass(frozen=True)
 class AnalysedPicture:
@@ -109,7 +111,7 @@ class ImageCodec:
         Encoder-only, so any rule would do: tiles bound its memory and use every core."""
         height, width = rgb.shape[:2]
         with rule.inference():
-            padded = pad_to_multiple(to_tensor(rgb), self.stride)
+            padded = pad_for_analysis(to_tensor(rgb), self.stride)
             return AnalysedPicture(rule.run(self.model.g_a, [ScaledInput(padded, LATENT_PIXELS)], 1), height, width)
 
     def encode_analysed(self, picture: AnalysedPicture, quality: float,
@@ -182,3 +184,27 @@ def pad_to_multiple(x: torch.Tensor, stride: int) -> torch.Tensor:
     height, width = x.shape[2:]
     pad_h, pad_w = (-height) % stride, (-width) % stride
     return F.pad(x, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else x
+
+
+def pad_for_analysis(x: torch.Tensor, stride: int) -> torch.Tensor:
+    """``x`` (1, 3, H, W) padded to a multiple of ``stride`` for the analysis of an intra picture: the last row and
+    column replicated, fading to the picture's mean colour over ~``ANALYSIS_PAD_FADE_PIXELS``.
+
+    The padding is never shown, but its latents are coded, and replicated edges (streaks the codec never
+    trained on) are costly: 27% of a 176×144 I-frame's bytes at quality 2, whose 11×9 latent blocks are coded as
+    12×12. A flat colour is cheap but its step at the edge costs the edge pixels; the fade keeps them. Only the
+    encoder pads this way (the decoder synthesises the padded size and crops), so every decoder reads the
+    files. Measured on the first frames of the held-out training clips (docs/training.md, *Session 21*)."""
+    padded = pad_to_multiple(x, stride)
+    height, width = x.shape[2:]
+    if padded.shape[2:] == x.shape[2:]:
+        return padded
+    mean = x.mean(dim=(2, 3), keepdim=True)
+    beyond_rows = torch.arange(1, padded.shape[2] - height + 1, dtype=x.dtype)  # distance past the last row
+    beyond_columns = torch.arange(1, padded.shape[3] - width + 1, dtype=x.dtype)
+    column_distance = torch.cat((torch.zeros(width, dtype=x.dtype), beyond_columns))
+    for strip, distance in ((padded[:, :, height:], torch.maximum(beyond_rows[:, None], column_distance[None])),
+                            (padded[:, :, :height, width:], beyond_columns[None].expand(height, -1))):
+        weight = torch.exp(-distance / ANALYSIS_PAD_FADE_PIXELS)
+        strip.mul_(weight).add_(mean * (1 - weight))
+    return padded

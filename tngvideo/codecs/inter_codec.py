@@ -36,7 +36,7 @@ from tngvideo.codecs.image_model import ImageForward, lambdas_of_levels, rate_di
 from tngvideo.codecs.inter_model import InterModel, InterModelConfig, unpack_propagated
 from tngvideo.codecs.latent_codec import latent_grid, quality_level
 from tngvideo.codecs.latent_refinement import refine_gained
-from tngvideo.codecs.motion_search import MotionSynthesis, search_motion
+from tngvideo.codecs.motion_search import MotionSynthesis, search_motion, with_edge_vectors_in_padding
 from tngvideo.codecs.tiling import LATENT_PIXELS, TILES_BF16, Reconstruction, ScaledInput
 from tngvideo.entropy.coder import SymbolReader, SymbolWriter
 from tngvideo.entropy.tables import HyperpriorTables
@@ -120,11 +120,12 @@ class InterCodec:
         return quality_level(quality, self.num_levels)
 
     def encode(self, reference: Reference, rgb: np.ndarray, quality: float, settings: EncoderSettings = EncoderSettings(),
-               times: StageTimes | None = None) -> EncodedInterFrame:
+               times: StageTimes | None = None, frames_after: int | None = None) -> EncodedInterFrame:
         """Code an HxWx3 uint8 frame as a P-frame of ``reference`` at ``quality``, reconstructed under
         :data:`~tngvideo.codecs.tiling.TILES_BF16` (the rule of the format version encoders write), with the
-        encoder effort of ``settings`` (motion search, skipped blocks, latent refinement); ``times``
-        (benchmarks) collects the seconds spent in each stage."""
+        encoder effort of ``settings`` (motion search, skipped blocks, latent refinement); ``frames_after``: how
+        many later P-frames of its GOP will predict from it (None: unknown), which the skip decisions weigh;
+        ``times`` (benchmarks) collects the seconds spent in each stage."""
         if rgb.shape[:2] != (reference.height, reference.width):
             raise InputError(f"frame size {rgb.shape[1]}x{rgb.shape[0]} differs from the reference's "
                              f"{reference.width}x{reference.height}")
@@ -136,6 +137,7 @@ class InterCodec:
             flow = model.flow(reference.tensor, x)
         with rule.inference(), stage("motion transforms"):
             motion_features = rule.run(model.motion.features, [ScaledInput(flow, LATENT_PIXELS)], 1)
+            motion_features = with_edge_vectors_in_padding(motion_features, reference.height, reference.width)
         with stage("motion search"):
             motion_features = search_motion(model, reference.tensor, x, motion_features, level,
                                             settings.motion_search_steps, reference.height, reference.width,
@@ -153,7 +155,7 @@ class InterCodec:
             if settings.skip_blocks:
                 with stage("skip decisions"):
                     frame_y = with_skipped_blocks(model, frame_y, inverse_gain, condition, x, level,
-                                                  reference.height, reference.width, rule)
+                                                  reference.height, reference.width, rule, frames_after)
         if settings.refine_steps > 0:
             with stage("latent refinement"):
                 frame_y = self._refined_frame_latents(frame_y, inverse_gain, condition, x, level, settings.refine_steps,
