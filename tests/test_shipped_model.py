@@ -124,7 +124,7 @@ def test_p_frames_of_the_sample_clip_decode_with_two_threads_exactly_as_encoded_
                                                    FrameType.INTER]
     for picture, unit, frame in zip(decoded, units, frames, strict=True):
         np.testing.assert_array_equal(picture, unit.reconstruction)
-        assert psnr(frame, picture) > 28.0
+        assert psnr(frame, picture) > 27.0  # q4 is ~28.7 dB; a GOP's last P-frame skips more (nothing predicts from it)
     assert all(len(unit.data) < len(units[0].data) for unit in units[1:4])
 
 
