@@ -62,9 +62,8 @@ def with_edge_vectors_in_padding(features: torch.Tensor, height: int, width: int
     quality 2: a tenth of a 176×144 P-frame, whose 11×9 blocks are padded to 12×12). Copies of their neighbours
     cost little, and the flow they interpolate to at the frame's edge is the edge block's."""
     rows, columns = -(-height // MOTION_BLOCK), -(-width // MOTION_BLOCK)
-    vectors = features[:, :2]
-    vectors = torch.cat((vectors[:, :, :rows], vectors[:, :, rows - 1 : rows].expand(-1, -1, vectors.shape[2] - rows, -1)), 2)
-    vectors = torch.cat((vectors[..., :columns], vectors[..., columns - 1 : columns].expand(-1, -1, -1, vectors.shape[3] - columns)), 3)
+    padding = (0, features.shape[3] - columns, 0, features.shape[2] - rows)
+    vectors = F.pad(features[:, :2, :rows, :columns], padding, mode="replicate")  # as image_codec.pad_to_multiple
     return torch.cat((vectors, features[:, 2:]), dim=1)
 
 
