@@ -67,7 +67,7 @@ def main() -> None:
         (unit,) = encoder.encode(frame)
         encode_seconds[TYPE_LETTER[unit.frame_type]].append(time.perf_counter() - started)
         units.append(unit)
-    decoder = VideoDecoder(VideoHeader(CODER_ID, models.table(), info.width, info.height, info.fps), models,
+    decoder = VideoDecoder(VideoHeader(CODER_ID, models.table(), info.width, info.height, info.fps, passes=models.passes()), models,
                            times=decode_times)
     decode_seconds: dict[str, list[float]] = {"I": [], "P": []}
     for unit in units:

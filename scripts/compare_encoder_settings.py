@@ -7,7 +7,7 @@ clip and mean, as JSON.
     python scripts/compare_encoder_settings.py --weights runs/joint-j/best.safetensors --frames 16 --out results/j.json
 
 One setting varies per run: the P-frames' quality offset (``GopPolicy.inter_quality_offset``), the
-encoder's motion search steps (``codecs.motion_search``), latent refinement steps
+encoder's motion search steps or its distortion weight (``codecs.motion_search``), latent refinement steps
 (``codecs.latent_refinement``) or block skipping (``codecs.block_skip``), or the P-frame weights (training checkpoints
 against the shipped ``--model``, each coded as it would be once shipped: written in the shipped format to
 a scratch models folder and loaded from it); the others stay at their defaults. This decides whether a
@@ -65,6 +65,8 @@ def main() -> None:
     varied.add_argument("--p-offset", type=float, nargs="+", metavar="D", help="P-frame quality offsets to compare")
     varied.add_argument("--motion-search", type=int, nargs="+", metavar="N", help="motion search steps to compare")
     varied.add_argument("--refine", type=int, nargs="+", metavar="N", help="latent refinement steps to compare")
+    varied.add_argument("--motion-weight", type=float, nargs="+", metavar="W",
+                        help="the motion search's distortion weights (in units of λ) to compare")
     varied.add_argument("--skip-blocks", type=int, nargs="+", choices=[0, 1], help="P-frame block skipping off/on")
     varied.add_argument("--weights", type=Path, nargs="+", metavar="CHECKPOINT",
                         help="P-frame training checkpoints to compare with the shipped --model")
@@ -83,6 +85,9 @@ def main() -> None:
     elif args.motion_search is not None:
         settings = {f"motion-search {v}": (shipped, default, EncoderSettings(motion_search_steps=v))
                     for v in args.motion_search}
+    elif args.motion_weight is not None:
+        settings = {f"motion-weight {v:g}": (shipped, default, EncoderSettings(motion_weight=v))
+                    for v in args.motion_weight}
     elif args.skip_blocks is not None:
         settings = {f"skip-blocks {v}": (shipped, default, EncoderSettings(skip_blocks=bool(v))) for v in args.skip_blocks}
     elif args.refine is not None:

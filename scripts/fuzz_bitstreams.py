@@ -5,10 +5,10 @@ files, each decoded in a worker process under a time bound; counts, peak memory 
     OMP_NUM_THREADS=1 nice -n 19 python scripts/fuzz_bitstreams.py --cases 100 --out results/fuzz/smoke.json   # smoke
 
 Seeds and mutations are ``tests/bitstream_fuzz.py``'s (the CI property test uses the same): the tiny
-random-init models' files (.tng with one and two LATENT chunks, .tngv with I- and P-frames, all-intra
-.tngv), and with ``--seeds all`` (default) the shipped weights' files too (a .tng of the newest image
-model, the version-1 sample .tngv, and a P-frame .tngv when an inter model is shipped). Case ``i`` is
-reproducible from ``--seed`` and ``i`` alone.
+random-init models' files (.tng with one and two LATENT chunks, .tngv with I- and P-frames in the frame
+layouts of format versions 4, 5 and 6, all-intra .tngv), and with ``--seeds all`` (default) the shipped
+weights' files too (a .tng of the newest image model, the version-1 sample .tngv, and a P-frame .tngv when
+an inter model is shipped). Case ``i`` is reproducible from ``--seed`` and ``i`` alone.
 
 Outcomes: ``ok`` (decoded: pictures of the header's size), ``typed_error`` (a TngError: the expected
 failure), ``uncaught`` (any other exception, or a decode that does not match its header), ``hang``

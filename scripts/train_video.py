@@ -84,6 +84,9 @@ def main() -> None:
                         help="frames per validation sequence (1 I-frame, then P-frames): longer ones show the drift "
                         "deep into a GOP that 4 frames miss")
     parser.add_argument("--validation-sequences", type=int, default=8)
+    parser.add_argument("--level-exponent", type=float, default=InterTrainingConfig.level_exponent,
+                        help="training levels are (L-1)·u**exponent, u uniform: below 1 the high rates are drawn more "
+                        "often, above 1 the low rates")
     args = parser.parse_args()
     schedule = schedule_of(args)
 
@@ -104,7 +107,8 @@ def main() -> None:
                                  borrowed_lr_scale=args.borrowed_lr_scale, density_lr_scale=args.density_lr_scale,
                                  validation_search_steps=args.validation_search_steps,
                                  validation_length=args.validation_length,
-                                 validation_sequences=args.validation_sequences)
+                                 validation_sequences=args.validation_sequences,
+                                 level_exponent=args.level_exponent)
     model = InterModel(model_config)
     task = InterTraining(config, model, intra, *video_segments_of(args), args.seed)
 

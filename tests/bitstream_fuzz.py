@@ -2,13 +2,15 @@
 ``tests/test_fuzz.py`` (hypothesis drives the choices, CI runs a few hundred cases) and
 ``scripts/fuzz_bitstreams.py`` (a seeded ``random.Random`` drives them, a long campaign).
 
-Seeds are real files: .tng pictures (one and two LATENT chunks) and .tngv streams (I- and P-frames,
-and all-intra) made with the tiny random-init models of ``tiny_model.py``, and, when asked, files of
-the shipped weights (a .tng picture and the version-1 .tngv sample). Mutations work on raw bytes
-(bit flips, truncation, inserted and deleted bytes) and on the parsed structure with every CRC
-recomputed, so the damage reaches the header checks, the structure checks, the entropy decoder and
-the networks (random header fields, a chunk's payload damaged, chunks swapped, dropped, duplicated or
-retyped, FRAME fields changed, sections spliced in from another seed, header claims of huge pictures).
+Seeds are real files: .tng pictures (one and two LATENT chunks) and .tngv streams (I- and P-frames in the
+frame layouts of format versions 4, 5 and 6, and all-intra) made with the tiny random-init models of
+``tiny_model.py``, and, when asked, files of the shipped weights (a .tng picture and the version-1 .tngv
+sample). Mutations work on raw bytes (bit flips, truncation, inserted and deleted bytes) and on the parsed
+structure with every CRC recomputed, so the damage reaches the header checks, the structure checks, the
+entropy decoder and the networks (random header fields, a chunk's or a compact unit's payload damaged,
+chunks and units swapped, dropped, duplicated or retyped, frame fields changed (a FRAME chunk's head; a
+compact unit's kind, quality and length field), sections spliced in from another seed, header claims of
+huge pictures).
 
 The property: every case ends in a decode (pictures of the header's size, one per frame) or a
 :class:`~tngvideo.errors.TngError`, within a time bound.
@@ -30,6 +32,7 @@ import numpy as np
 from tiny_model import tiny_inter_model, tiny_loaded
 
 from tngvideo.bitstream import (
+    COMPACT_FRAME_VERSION,
     IMAGE_MAGIC,
     VIDEO_FORMAT_VERSION,
     VIDEO_MAGIC,
@@ -98,13 +101,14 @@ def _tngv(models: VideoModels, frames: Sequence[np.ndarray], gop: int, quality: 
     encoder = VideoEncoder(models, quality, GopPolicy(gop), version=version)
     units = [unit.frame for frame in frames for unit in encoder.encode(frame)]
     height, width = frames[0].shape[:2]
-    return pack_video(VideoHeader(CODER_ID, models.table(), width, height, Fraction(25), version), units)
+    passes = models.passes() if version >= COMPACT_FRAME_VERSION else (0, 0, 0)
+    return pack_video(VideoHeader(CODER_ID, models.table(), width, height, Fraction(25), version, passes), units)
 
 
 def tiny_seeds() -> SeedSet:
     """Seeds made with the tiny models: .tng with one and two LATENT chunks, a .tngv with I- and
-    P-frames (GOP 3: I P P I P) in the one-chunk frames of version 5 and the chunked frames of version 4,
-    an all-intra .tngv; odd and even sizes."""
+    P-frames (GOP 3: I P P I P) in each frame layout still read (the compact units of version 6, the one-chunk
+    frames of version 5, the chunked frames of version 4), an all-intra .tngv; odd and even sizes."""
     plain = tiny_loaded(seed=0, model_id=7)
     context = tiny_loaded(seed=1, model_id=8, context="checkerboard")
     inter = LoadedInterCodec(InterCodec(tiny_inter_model(0)), ModelIdentity(20, bytes(range(8, 16))), "tiny-inter",
@@ -116,6 +120,7 @@ def tiny_seeds() -> SeedSet:
         "tiny-64x48.tng": encode_image(frames[0], 3.0, plain).data,
         "tiny-47x33-checkerboard.tng": encode_image(odd[0], 5.5, context).data,
         "tiny-ip-gop3.tngv": _tngv(video, frames, 3, 3.0),
+        "tiny-ip-gop3-v5.tngv": _tngv(video, frames, 3, 3.0, version=5),
         "tiny-ip-gop3-v4.tngv": _tngv(video, frames, 3, 3.0, version=4),
         "tiny-intra-47x33.tngv": _tngv(VideoModels(plain, None), odd, 1, 2.0),
     }
@@ -140,19 +145,79 @@ def shipped_seeds() -> SeedSet:
 
 # --- the parsed structure ------------------------------------------------------------------------
 
+_PASSES_BYTES = 3  # .tngv from version 6: the header's I-frame and P-frame latent passes, before its CRC
+_MAX_LENGTH_BYTES = 4  # .tngv from version 6: the most bytes a compact unit's LEB128 length may take
+_QUALITY = struct.Struct("<H")  # .tngv from version 6: a compact unit's quality, in 1/1024ths of a level
+_UNIT_FRAME_TYPES: dict[int, int] = {ChunkType.INTRA_FRAME: FrameType.INTRA, ChunkType.INTER_FRAME: FrameType.INTER}
+
+
+def _with_crc(data: bytes) -> bytes:
+    return data + _CRC.pack(zlib.crc32(data))
+
+
+def _is_compact(data: bytes) -> bool:
+    """Whether ``data`` claims a .tngv version whose frames are compact units (and whose header states the passes)."""
+    return data[:4] == VIDEO_MAGIC and len(data) > 4 and data[4] >= COMPACT_FRAME_VERSION
+
+
+def _is_unit(compact: bool, kind: int) -> bool:
+    """Whether an entry is laid out as a compact unit: as the reader tells them apart, everything but the INDEX and
+    END chunks of a version-6 stream (a retyped unit stays a unit, so the reader's kind check sees it)."""
+    return compact and kind not in (ChunkType.INDEX, ChunkType.END)
+
+
+def _leb128(value: int, size: int = 1) -> bytes:
+    """``value`` in unsigned LEB128 (7 bits a byte, low bits first, the high bit set on all but the last) in at
+    least ``size`` bytes: more than the fewest is a non-minimal form, which the reader refuses."""
+    out = bytearray()
+    while True:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+        size -= 1
+        if not value and size <= 0:
+            out[-1] &= 0x7F
+            return bytes(out)
+
+
+def _read_leb128(data: bytes, offset: int) -> tuple[int, int] | None:
+    """(value, offset after it) of a compact unit's length at ``offset``: minimal LEB128, at most 4 bytes; None
+    where the reader finds none. The fuzzer's own reading, independent of the library's."""
+    value = 0
+    for count, byte in enumerate(data[offset : offset + _MAX_LENGTH_BYTES]):
+        value |= (byte & 0x7F) << (7 * count)
+        if not byte & 0x80:
+            return (value, offset + count + 1) if byte or not count else None
+    return None
+
 
 @dataclass
 class Parsed:
-    """A .tng/.tngv file as header fields + chunks, tolerant of anything after a valid start."""
+    """A .tng/.tngv file as header fields + chunks, tolerant of anything after a valid start. From .tngv version 6
+    on, each frame is a compact unit, held as a pseudo chunk: its kind, and its quality and stream as payload."""
 
     magic: bytes
     header: bytearray  # without its CRC
-    chunks: list[tuple[int, bytes]]  # (type, payload)
+    chunks: list[tuple[int, bytes]]  # (type, payload); a compact unit's payload: its bytes between length and CRC
     trailing: bytes  # bytes after the last whole chunk
+    compact: bool  # frames are compact units: fixed when parsed, so a mutated header version keeps the layout
 
     @property
     def is_video(self) -> bool:
         return self.magic == VIDEO_MAGIC
+
+    def is_unit(self, chunk_type: int) -> bool:
+        return _is_unit(self.compact, chunk_type)
+
+    def starts_frame(self, chunk_type: int) -> bool:
+        """A FRAME chunk (followed by its section chunks up to version 4) or a compact unit."""
+        return chunk_type == ChunkType.FRAME or self.is_unit(chunk_type)
+
+    def frame_type(self, chunk_type: int, payload: bytes) -> int | None:
+        """The frame type (a FrameType value) a frame's unit states: a compact unit's kind, a FRAME chunk's first
+        byte; None for other chunks."""
+        if self.compact:
+            return _UNIT_FRAME_TYPES.get(chunk_type)
+        return payload[0] if chunk_type == ChunkType.FRAME and payload else None
 
 
 def header_size(data: bytes) -> int | None:
@@ -163,42 +228,74 @@ def header_size(data: bytes) -> int | None:
         if data[4] == 1:
             return 32
         if len(data) > 22:
-            return 23 + 11 * data[22]
+            return 23 + 11 * data[22] + (_PASSES_BYTES if _is_compact(data) else 0)
     return None
+
+
+@dataclass(frozen=True)
+class _Span:
+    """Where one chunk or compact unit lies in a file."""
+
+    kind: int
+    start: int
+    body: int  # where its payload starts, after its type and length
+    end: int  # after its CRC: past the file's end when the file stops inside it
+
+
+def _spans(data: bytes) -> list[_Span]:
+    """The chunks and compact units after the header, as far as their type and length can be read."""
+    size = header_size(data)
+    if size is None:
+        return []
+    compact = _is_compact(data)
+    spans: list[_Span] = []
+    offset = size + _CRC.size
+    while offset < len(data):
+        if _is_unit(compact, data[offset]):
+            length_and_body = _read_leb128(data, offset + 1)
+            if length_and_body is None:
+                break
+            length, body = length_and_body
+        elif offset + _CHUNK_HEAD.size <= len(data):
+            length, body = _CHUNK_HEAD.unpack_from(data, offset)[1], offset + _CHUNK_HEAD.size
+        else:
+            break
+        spans.append(_Span(data[offset], offset, body, body + length + _CRC.size))
+        offset = spans[-1].end
+    return spans
 
 
 def parse(data: bytes) -> Parsed | None:
     size = header_size(data)
-    if size is None or len(data) < size + 4:
+    if size is None or len(data) < size + _CRC.size:
         return None
-    offset = size + 4
-    chunks = []
-    while offset + _CHUNK_HEAD.size + 4 <= len(data):
-        chunk_type, length = _CHUNK_HEAD.unpack_from(data, offset)
-        end = offset + _CHUNK_HEAD.size + length + 4
-        if end > len(data):
-            break
-        chunks.append((chunk_type, bytes(data[offset + _CHUNK_HEAD.size : end - 4])))
-        offset = end
-    return Parsed(bytes(data[:4]), bytearray(data[:size]), chunks, bytes(data[offset:]))
+    whole = [span for span in _spans(data) if span.end <= len(data)]  # only the last one can run past the end
+    chunks = [(span.kind, bytes(data[span.body : span.end - _CRC.size])) for span in whole]
+    end = whole[-1].end if whole else size + _CRC.size
+    return Parsed(bytes(data[:4]), bytearray(data[:size]), chunks, bytes(data[end:]), _is_compact(data))
 
 
 def build(parsed: Parsed, fix_index: bool = True) -> bytes:
-    """Bytes of ``parsed`` with every CRC right; for a stream of version 2 on, ``fix_index`` rewrites the INDEX and
-    END chunks to match the frames (so the damage is not caught by the index alone)."""
+    """Bytes of ``parsed`` with every CRC (and compact unit length) right; for a stream of version 2 on,
+    ``fix_index`` rewrites the INDEX and END chunks to match the frames (so the damage is not caught by the index
+    alone)."""
     head = bytes(parsed.header)
-    out = bytearray(head + _CRC.pack(zlib.crc32(head)))
+    out = bytearray(_with_crc(head))
     indexed = parsed.is_video and len(head) > 4 and head[4] >= 2  # versions with an INDEX chunk
     intra: list[tuple[int, int]] = []
     frames = 0
     for chunk_type, payload in parsed.chunks:
         if indexed and fix_index and chunk_type in (ChunkType.INDEX, ChunkType.END):
             continue
-        if chunk_type == ChunkType.FRAME:
-            if payload[:1] == bytes([FrameType.INTRA]):
+        frame_type = parsed.frame_type(chunk_type, payload)
+        if frame_type is not None:
+            if frame_type == FrameType.INTRA:
                 intra.append((frames, len(out)))
             frames += 1
-        out += write_chunk(chunk_type, payload)
+        if parsed.is_unit(chunk_type):
+            out += _with_crc(bytes([chunk_type]) + _leb128(len(payload)) + payload)
+        else:
+            out += write_chunk(chunk_type, payload)
     if indexed and fix_index:
         index = struct.pack("<I", len(intra)) + b"".join(struct.pack("<IQ", n, o) for n, o in intra)
         index_offset = len(out)
@@ -207,19 +304,16 @@ def build(parsed: Parsed, fix_index: bool = True) -> bytes:
 
 
 def section_boundaries(data: bytes) -> list[int]:
-    """Every offset where a header or chunk ends (truncation points)."""
+    """Every offset where a header, a chunk's or compact unit's type and length, or a chunk or unit ends
+    (truncation points)."""
     size = header_size(data)
     if size is None:
         return []
-    points = [size, size + 4]
-    offset = size + 4
-    while offset + _CHUNK_HEAD.size <= len(data):
-        _, length = _CHUNK_HEAD.unpack_from(data, offset)
-        points.append(offset + _CHUNK_HEAD.size)
-        offset += _CHUNK_HEAD.size + length + 4
-        if offset > len(data):
-            break
-        points.append(offset)
+    points = [size, size + _CRC.size]
+    for span in _spans(data):
+        points.append(span.body)
+        if span.end <= len(data):
+            points.append(span.end)
     return sorted(set(points))
 
 
@@ -229,10 +323,18 @@ INTERESTING_U32 = (0, 1, 2, 3, 15, 16, 17, 63, 64, 65, 255, 256, 4095, 4096, 819
                    1 << 24, (1 << 31) - 1, 1 << 31, (1 << 32) - 1)
 INTERESTING_F32 = (0.0, -0.0, 1.0, 0.999, 1.5, 3.0, 10.0, 10.0001, 11.0, 64.0, -1.0, 1e30, -1e30, math.inf, -math.inf,
                    math.nan, 1e-30)
+# A compact unit's quality in 1/1024ths of a level: below level 1, level 1, the tiny models' top level (10), just
+# above it, the u16 range's ends.
+INTERESTING_QUALITY_UNITS = (0, 1, 1023, 1024, 1025, 3072, 10239, 10240, 10241, 11264, 32768, 65535)
+
+
+def _uint(rng: random.Random, interesting: Sequence[int], bits: int) -> int:
+    """A boundary value most of the time, else any ``bits``-bit one."""
+    return rng.choice(interesting) if rng.random() < 0.7 else rng.getrandbits(bits)
 
 
 def _u32(rng: random.Random) -> int:
-    return rng.choice(INTERESTING_U32) if rng.random() < 0.7 else rng.getrandbits(32)
+    return _uint(rng, INTERESTING_U32, 32)
 
 
 def _f32(rng: random.Random) -> float:
@@ -292,10 +394,10 @@ def random_header(data: bytes, rng: random.Random, seeds: SeedSet) -> bytes:
             else:
                 _set(parsed, "<I", 16, _u32(rng))
                 _set(parsed, "<I", 20, _u32(rng))
-        elif parsed.header[4] == 2:  # magic, version, coder, width, height, fps num, fps den, count, table
-            field_ = rng.choice(("version", "coder", "width", "height", "fps", "count", "table", "size"))
+        elif parsed.header[4] != 1:  # magic, version, coder, width, height, fps num, fps den, count, table[, passes]
+            field_ = rng.choice(("version", "coder", "width", "height", "fps", "count", "table", "passes", "size"))
             if field_ == "version":
-                _set(parsed, "<B", 4, rng.choice((0, 1, 3, 255)))
+                _set(parsed, "<B", 4, rng.choice((0, 1, 3, 5, 6, 7, 255)))
             elif field_ == "coder":
                 _set(parsed, "<B", 5, rng.choice((0, 1, 3, 255)))
             elif field_ in ("width", "height"):
@@ -308,6 +410,9 @@ def random_header(data: bytes, rng: random.Random, seeds: SeedSet) -> bytes:
                 entry = 23 + 11 * rng.randrange((len(parsed.header) - 23) // 11)
                 _set(parsed, "<B", entry, rng.choice((0, 1, 2, 3)))
                 _set(parsed, "<H", entry + 1, rng.choice((0, 7, 8, 20, 65535)))
+            elif field_ == "passes" and parsed.compact:  # the header's last bytes
+                offset = len(parsed.header) - 1 - rng.randrange(_PASSES_BYTES)
+                _set(parsed, "<B", offset, rng.choice((0, 1, 2, 8, 9, 255)))
             else:
                 _set(parsed, "<I", 6, _u32(rng))
                 _set(parsed, "<I", 10, _u32(rng))
@@ -372,26 +477,36 @@ def payload_damage(data: bytes, rng: random.Random, seeds: SeedSet) -> bytes:
                 if t in (ChunkType.HYPER, ChunkType.LATENT) or _stream_start(parsed, t, p) is not None]
     index = rng.choice(sections) if sections and rng.random() < 0.85 else rng.randrange(len(parsed.chunks))
     chunk_type, payload = parsed.chunks[index]
-    start = _stream_start(parsed, chunk_type, payload) or 0  # a one-chunk frame: keep its head
-    parsed.chunks[index] = (chunk_type, payload[:start] + _damaged(payload[start:], rng))
+    start = _stream_start(parsed, chunk_type, payload) or 0  # a one-stream frame: keep its head
+    stream = _damaged(payload[start:], rng)
+    if parsed.is_unit(chunk_type) and rng.random() < 0.9:  # mostly past the reader's check of the stream's end
+        stream = stream.rstrip(b"\0")
+    parsed.chunks[index] = (chunk_type, payload[:start] + stream)
     return build(parsed, fix_index=rng.random() < 0.9)
 
 
 def _stream_start(parsed: Parsed, chunk_type: int, payload: bytes) -> int | None:
-    """Where the entropy-coded stream starts in a FRAME chunk of .tngv version 5 on (after its 7-byte head);
-    None for other chunks."""
-    if not (parsed.is_video and parsed.header[4] >= 5 and chunk_type == ChunkType.FRAME and len(payload) >= 7):
+    """Where the entropy-coded stream starts in a frame's payload: after a compact unit's quality (.tngv version 6
+    on), after a FRAME chunk's 7-byte head (version 5); None for other chunks."""
+    if parsed.is_unit(chunk_type):
+        head = _QUALITY.size
+    elif parsed.is_video and parsed.header[4] >= 5 and chunk_type == ChunkType.FRAME:
+        head = 7
+    else:
         return None
-    return 7
+    return head if len(payload) >= head else None
 
 
 def frame_fields(data: bytes, rng: random.Random, seeds: SeedSet) -> bytes:
-    """A FRAME chunk's type, quality or section counts changed (CRC right)."""
+    """A frame's head changed (CRC right): a FRAME chunk's type, quality or section counts, or a compact unit's
+    kind, quality, length field or stream end."""
     parsed = parse(data)
-    frames = [i for i, (t, _) in enumerate(parsed.chunks) if t == ChunkType.FRAME] if parsed else []
+    frames = [i for i, (t, _) in enumerate(parsed.chunks) if parsed.starts_frame(t)] if parsed else []
     if parsed is None or not frames:
         return random_header(data, rng, seeds)
     index = rng.choice(frames)
+    if parsed.compact:
+        return _unit_fields(data, parsed, index, rng)
     head = bytearray(parsed.chunks[index][1])
     field_ = rng.choice(("type", "quality", "motion", "latent", "length"))
     if field_ == "type":
@@ -408,8 +523,43 @@ def frame_fields(data: bytes, rng: random.Random, seeds: SeedSet) -> bytes:
     return build(parsed, fix_index=rng.random() < 0.9)
 
 
+def _unit_fields(data: bytes, parsed: Parsed, index: int, rng: random.Random) -> bytes:
+    """Compact unit ``index``'s kind (mostly I <-> P), quality or length field changed, or its stream cut (often
+    to nothing, or the quality too) or lengthened (by zero bytes too, which the reader refuses); CRCs right."""
+    kind, payload = parsed.chunks[index]
+    field_ = rng.choice(("kind", "quality", "length", "stream"))
+    if field_ == "length":
+        return _length_damage(data, _spans(data)[index], rng)  # parse's chunks are the file's first spans
+    if field_ == "kind":
+        if kind in _UNIT_FRAME_TYPES and rng.random() < 0.6:
+            kind = ChunkType.INTRA_FRAME + ChunkType.INTER_FRAME - kind
+        else:
+            kind = rng.choice((0, 1, 2, 3, 8, 255))
+    elif field_ == "quality" and len(payload) >= _QUALITY.size:
+        payload = _QUALITY.pack(_uint(rng, INTERESTING_QUALITY_UNITS, 16)) + payload[_QUALITY.size :]
+    elif rng.random() < 0.5:
+        payload = payload[: rng.choice((0, 1, _QUALITY.size, rng.randrange(len(payload) + 1)))]
+    else:
+        payload += rng.randbytes(2) if rng.random() < 0.5 else bytes(rng.randint(1, 4))
+    parsed.chunks[index] = (kind, payload)
+    return build(parsed, fix_index=rng.random() < 0.9)
+
+
+def _length_damage(data: bytes, unit: _Span, rng: random.Random) -> bytes:
+    """``unit``'s LEB128 length field rewritten, its CRC right over the unit's bytes as laid out: its length in more
+    bytes than needed or allowed, its continuation bits all set, or another length (the reader then takes its
+    CRC from elsewhere)."""
+    length = unit.end - _CRC.size - unit.body
+    fewest = unit.body - unit.start - 1
+    field_ = rng.choice((_leb128(length, rng.randint(fewest + 1, _MAX_LENGTH_BYTES + 1)),
+                         bytes(byte | 0x80 for byte in _leb128(length)),
+                         _leb128(max(length + rng.choice((-length, -1, 1, 2, 1 << 20, 1 << 27)), 0))))
+    head = data[unit.start : unit.start + 1] + field_
+    return data[: unit.start] + _with_crc(head + data[unit.body : unit.end - _CRC.size]) + data[unit.end :]
+
+
 def chunk_shuffle(data: bytes, rng: random.Random, seeds: SeedSet) -> bytes:
-    """Chunks swapped, dropped, duplicated, moved or retyped (CRCs right)."""
+    """Chunks (and compact units) swapped, dropped, duplicated, moved or retyped (CRCs right)."""
     parsed = parse(data)
     if parsed is None or len(parsed.chunks) < 2:
         return bit_flips(data, rng, seeds)
@@ -425,7 +575,7 @@ def chunk_shuffle(data: bytes, rng: random.Random, seeds: SeedSet) -> bytes:
     elif kind == "move":
         chunks.insert(b, chunks.pop(a))
     else:
-        chunks[a] = (rng.choice((0, 1, 2, 3, 4, 5, 6, 255)), chunks[a][1])
+        chunks[a] = (rng.choice((0, 1, 2, 3, 4, 5, 6, 7, 255)), chunks[a][1])
     return build(parsed, fix_index=rng.random() < 0.8)
 
 
@@ -436,8 +586,8 @@ def splice(data: bytes, rng: random.Random, seeds: SeedSet) -> bytes:
     if parsed is None or donor is None or not parsed.chunks or not donor.chunks:
         return bit_flips(data, rng, seeds)
     if rng.random() < 0.25 and parsed.is_video and donor.is_video:  # whole frame units
-        units = _frame_units(donor.chunks)
-        mine = _frame_units(parsed.chunks)
+        units = _frame_units(donor)
+        mine = _frame_units(parsed)
         if units and mine:
             start, end = rng.choice(mine)
             d_start, d_end = rng.choice(units)
@@ -449,9 +599,11 @@ def splice(data: bytes, rng: random.Random, seeds: SeedSet) -> bytes:
     return build(parsed, fix_index=rng.random() < 0.9)
 
 
-def _frame_units(chunks: list[tuple[int, bytes]]) -> list[tuple[int, int]]:
-    """(start, end) chunk index ranges of the frame units of a stream."""
-    starts = [i for i, (t, _) in enumerate(chunks) if t == ChunkType.FRAME]
+def _frame_units(parsed: Parsed) -> list[tuple[int, int]]:
+    """(start, end) chunk index ranges of the frame units of a stream (a FRAME chunk and the section chunks after
+    it, or a compact unit)."""
+    chunks = parsed.chunks
+    starts = [i for i, (t, _) in enumerate(chunks) if parsed.starts_frame(t)]
     ends = [*starts[1:], next((i for i, (t, _) in enumerate(chunks) if t in (ChunkType.INDEX, ChunkType.END)),
                               len(chunks))]
     return list(zip(starts, ends, strict=True))
@@ -463,11 +615,11 @@ def garbage(data: bytes, rng: random.Random, seeds: SeedSet) -> bytes:
     if rng.random() < 0.5:
         return body
     magic = rng.choice((IMAGE_MAGIC, VIDEO_MAGIC))
-    size = 28 if magic == IMAGE_MAGIC else rng.choice((32, 34))
-    head = magic + bytes([rng.choice((1, 2))]) + rng.randbytes(size - 5)
-    if magic == VIDEO_MAGIC and size == 34:
+    size = 28 if magic == IMAGE_MAGIC else rng.choice((32, 34, 37))  # .tngv: version 1, 2 to 5, 6 with one model
+    head = magic + bytes([rng.choice((1, 2, COMPACT_FRAME_VERSION))]) + rng.randbytes(size - 5)
+    if magic == VIDEO_MAGIC and size > 32:
         head = head[:22] + bytes([1]) + head[23:]
-    return head + _CRC.pack(zlib.crc32(head)) + body
+    return _with_crc(head) + body
 
 
 Mutation = Callable[[bytes, random.Random, SeedSet], bytes]

@@ -7,6 +7,7 @@ long campaign); here hypothesis drives it for a few hundred cases.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 import signal
@@ -15,12 +16,12 @@ import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from fractions import Fraction
 
 import numpy as np
 import pytest
 from bitstream_fuzz import (
     MUTATIONS,
-    Parsed,
     SeedSet,
     build,
     classify,
@@ -41,6 +42,12 @@ from tngvideo.bitstream import (
     MAX_PIXELS,
     VIDEO_MAGIC,
     ChunkType,
+    CodedFrame,
+    FrameType,
+    ModelIdentity,
+    ModelRole,
+    VideoHeader,
+    pack_video,
     unpack_image,
     unpack_video,
     write_chunk,
@@ -53,6 +60,8 @@ from tngvideo.tng_video import open_tngv
 
 CASE_SECONDS = 10.0  # a case taking longer is a hang (the campaign's bound too)
 CASE_MEMORY_KIB = 512 * 1024  # a tiny seed's case may not grow the peak resident memory by more
+# The tiny seeds with I- and P-frames, one per frame layout still read, and their format versions.
+P_FRAME_SEEDS = {"tiny-ip-gop3.tngv": 6, "tiny-ip-gop3-v5.tngv": 5, "tiny-ip-gop3-v4.tngv": 4}
 
 
 class CaseTimeout(BaseException):  # a BaseException: no decoder's except clause may swallow it
@@ -97,31 +106,37 @@ def seeds() -> SeedSet:
 
 
 def test_every_seed_decodes(seeds: SeedSet) -> None:
+    """Every seed decodes, and the P-frame seeds hold I- and P-frames in each layout, as the fuzzer reads them."""
     for name in seeds.names:
         assert _run_case(seeds.seeds[name], seeds)[0] == "ok", name
-    assert any(b"\x02" == frame[:1] for frame in _frame_heads(seeds.seeds["tiny-ip-gop3.tngv"])), "no P-frame seed"
+    for name, version in P_FRAME_SEEDS.items():
+        assert seeds.seeds[name][4] == version, name
+        assert _frame_types(seeds.seeds[name]) == [FrameType.INTRA, FrameType.INTER, FrameType.INTER, FrameType.INTRA,
+                                                   FrameType.INTER], name
 
 
-def _frame_heads(data: bytes) -> list[bytes]:
+def _frame_types(data: bytes) -> list[int]:
+    """Each frame's type as the fuzzer's parser reads it from the whole file: a FRAME chunk's first byte (versions
+    up to 5), a compact unit's kind (version 6 on)."""
     parsed = parse(data)
-    assert parsed is not None
-    return [payload for chunk_type, payload in parsed.chunks if chunk_type == ChunkType.FRAME]
+    assert parsed is not None and not parsed.trailing
+    return [t for t in (parsed.frame_type(kind, payload) for kind, payload in parsed.chunks) if t is not None]
 
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
 @given(
-    seed_index=st.integers(0, 3),
+    choices=st.data(),
     kind=st.sampled_from(sorted(MUTATIONS)),
     rounds=st.integers(1, 3),
     salt=st.integers(0, 2**32 - 1),
 )
 def test_every_mutated_file_decodes_or_fails_with_a_typed_error(
-    seeds: SeedSet, seed_index: int, kind: str, rounds: int, salt: int
+    seeds: SeedSet, choices: st.DataObject, kind: str, rounds: int, salt: int
 ) -> None:
     """Bit flips, truncation, inserted and deleted bytes, random headers, damaged payloads with their CRCs
-    made right, chunks shuffled, sections swapped between files (see bitstream_fuzz.MUTATIONS)."""
+    made right, chunks shuffled, sections swapped between files (see bitstream_fuzz.MUTATIONS), on every seed."""
     rng = random.Random(salt)
-    name = seeds.names[seed_index % len(seeds.names)]
+    name = choices.draw(st.sampled_from(seeds.names), label="seed")
     _, data = mutate(seeds.seeds[name], rng, seeds, kind)
     if rounds > 1:
         _, data = mutate(data, rng, seeds, rounds=rounds - 1)
@@ -176,25 +191,24 @@ def test_header_claims_larger_than_the_file_are_refused_before_decoding(
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize("name", ["tiny-ip-gop3.tngv", "tiny-ip-gop3-v5.tngv"])
 @pytest.mark.parametrize(("width", "height"), [(4096, 4096), (1920, 1080)])
 def test_a_streams_size_claim_is_checked_against_each_frames_one_stream(
-    seeds: SeedSet, monkeypatch: pytest.MonkeyPatch, width: int, height: int
+    seeds: SeedSet, monkeypatch: pytest.MonkeyPatch, name: str, width: int, height: int
 ) -> None:
-    """The same for .tngv (format 5): a frame's one stream must hold every symbol of its tensors together."""
-    data = bytearray(seeds.seeds["tiny-ip-gop3.tngv"])
-    assert data[4] == 5
-    size = 23 + 11 * data[22]
-    data[6:14] = struct.pack("<II", width, height)
-    data[size : size + 4] = struct.pack("<I", zlib.crc32(bytes(data[:size])))
+    """The same for .tngv (formats 5 and 6): a frame's one stream must hold every symbol of its tensors together."""
+    parsed = parse(seeds.seeds[name])
+    assert parsed is not None
+    struct.pack_into("<II", parsed.header, 6, width, height)
     monkeypatch.setattr(StreamReader, "read", _never_called)
     with pytest.raises(BitstreamError, match="frame 0: .* bytes cannot hold the symbols") as caught:
-        open_tngv(bytes(data), seeds.decoders.video)
+        open_tngv(build(parsed), seeds.decoders.video)
     assert "\n" not in str(caught.value)
 
 
 def test_every_chunk_crc_is_checked_before_entropy_decoding(seeds: SeedSet, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(StreamReader, "read", _never_called)
-    for name in ("tiny-64x48.tng", "tiny-ip-gop3.tngv"):
+    for name in seeds.names:
         data = seeds.seeds[name]
         points = section_boundaries(data)
         for start, end in itertools.pairwise([0, *points]):  # every section's bytes, the header's too
@@ -202,7 +216,7 @@ def test_every_chunk_crc_is_checked_before_entropy_decoding(seeds: SeedSet, monk
             flipped[(start + end) // 2] ^= 0x01
             with pytest.raises(TngError, match="checksum|truncated|unexpected|malformed|type|magic"):
                 if name.endswith(".tng"):
-                    decode_image(bytes(flipped), seeds.decoders.images[7])
+                    decode_image(bytes(flipped), seeds.decoders.image_codec(data))
                 else:
                     unpack_video(bytes(flipped))
 
@@ -235,8 +249,9 @@ def test_flat_pictures_the_encoder_writes_are_never_refused() -> None:
 
 
 def test_a_section_from_another_file_is_a_typed_error_or_a_decode(seeds: SeedSet) -> None:
-    """Every HYPER/LATENT chunk of every seed placed into every slot of the version-4 P-frame stream, and every
-    version-5 frame's stream after every FRAME head of the version-5 one (CRCs right)."""
+    """Every HYPER/LATENT chunk of every seed placed into every slot of the version-4 P-frame stream, and in the
+    version-5 and version-6 ones every frame's stream after every frame's head (a FRAME chunk's 7 bytes, a compact
+    unit's quality; CRCs and lengths right)."""
     target = parse(seeds.seeds["tiny-ip-gop3-v4.tngv"])
     assert target is not None
     donors = [chunk for name in seeds.names for chunk in (parse(seeds.seeds[name]) or target).chunks
@@ -248,17 +263,30 @@ def test_a_section_from_another_file_is_a_typed_error_or_a_decode(seeds: SeedSet
         for donor in rng.sample(donors, 4):
             chunks = list(target.chunks)
             chunks[slot] = donor
-            _run_case(build(Parsed(target.magic, target.header, chunks, b"")), seeds)
-    current = parse(seeds.seeds["tiny-ip-gop3.tngv"])
-    assert current is not None and current.header[4] == 5
-    frames = [i for i, (t, _) in enumerate(current.chunks) if t == ChunkType.FRAME]
-    streams = [current.chunks[i][1][7:] for i in frames]
-    assert len(frames) == 5 and all(streams)
-    for slot in frames:
-        for stream in streams:
-            chunks = list(current.chunks)
-            chunks[slot] = (ChunkType.FRAME, chunks[slot][1][:7] + stream)
-            _run_case(build(Parsed(current.magic, current.header, chunks, b"")), seeds)
+            _run_case(build(dataclasses.replace(target, chunks=chunks)), seeds)
+    for name, head in (("tiny-ip-gop3-v5.tngv", 7), ("tiny-ip-gop3.tngv", 2)):
+        current = parse(seeds.seeds[name])
+        assert current is not None
+        frames = [i for i, (t, _) in enumerate(current.chunks) if current.starts_frame(t)]
+        streams = [current.chunks[i][1][head:] for i in frames]
+        assert len(frames) == 5 and all(streams)
+        for slot in frames:
+            for stream in streams:
+                chunks = list(current.chunks)
+                chunks[slot] = (chunks[slot][0], chunks[slot][1][:head] + stream)
+                _run_case(build(dataclasses.replace(current, chunks=chunks)), seeds)
+
+
+def test_the_compact_unit_mutations_reach_each_of_the_readers_checks(seeds: SeedSet) -> None:
+    """frame_fields on the version-6 seed (a unit's kind, quality, length field or stream end changed, the rest
+    right): each of the reader's checks of a unit refuses some case, and some cases pass them all."""
+    data = seeds.seeds["tiny-ip-gop3.tngv"]
+    rng = random.Random(6)
+    details = [_run_case(MUTATIONS["frame_fields"](data, rng, seeds), seeds)[1] for _ in range(300)]
+    for check in ("unexpected chunk type", "not minimally encoded", "more than 4 bytes", "frame unit checksum",
+                  "truncated", "invalid quality", "no quality", "trailing zero bytes",
+                  "the first frame is not an I-frame", "outside the model's levels", "ok: 5 frames"):
+        assert any(check in detail for detail in details), check
 
 
 @pytest.mark.slow  # loads the shipped image model
@@ -281,8 +309,27 @@ def test_mutated_files_of_the_shipped_model_decode_or_fail_with_a_typed_error() 
         _run_case(data, shipped, memory_kib=None)
 
 
-def test_write_chunk_round_trips_through_the_fuzzers_parser() -> None:
+def test_the_writers_chunks_and_units_round_trip_through_the_fuzzers_parser(seeds: SeedSet) -> None:
+    """The fuzzer reads what the library writes: every seed parses whole and builds back byte for byte (its INDEX
+    and END rebuilt from its frames), a chunk is its type and payload, a compact unit (its length in 1 and 2 bytes)
+    its kind, quality and stream, and a cut file keeps its last part as trailing bytes."""
+    for name in seeds.names:
+        parsed = parse(seeds.seeds[name])
+        assert parsed is not None and not parsed.trailing and build(parsed) == seeds.seeds[name], name
     data = IMAGE_MAGIC + bytes(24)
     data += struct.pack("<I", zlib.crc32(data)) + write_chunk(ChunkType.HYPER, b"abcd") + write_chunk(ChunkType.LATENT, b"")
     parsed = parse(data)
     assert parsed is not None and parsed.chunks == [(ChunkType.HYPER, b"abcd"), (ChunkType.LATENT, b"")]
+    header = VideoHeader(2, ((ModelRole.INTRA, ModelIdentity(5, bytes(8))),), 16, 16, Fraction(25), passes=(1, 0, 0))
+    streams = [b"\1\2\3\4", bytes(range(1, 201))]  # a unit of 6 and of 202 bytes between length and CRC
+    data = pack_video(header, [CodedFrame(FrameType.INTRA, 2.5, (1,), (stream,)) for stream in streams])
+    parsed = parse(data)
+    quality = struct.pack("<H", 2560)
+    assert parsed is not None and parsed.compact and not parsed.trailing
+    assert parsed.chunks[:2] == [(ChunkType.INTRA_FRAME, quality + stream) for stream in streams]
+    assert [t for t, _ in parsed.chunks[2:]] == [ChunkType.INDEX, ChunkType.END] and build(parsed) == data
+    start = 23 + 11 + 3 + 4 + 1 + 1 + 6 + 4  # the second unit, after the header and the first unit
+    assert data[start : start + 3] == bytes([ChunkType.INTRA_FRAME, (202 & 0x7F) | 0x80, 202 >> 7])
+    assert {start + 3, start + 3 + 202 + 4} <= set(section_boundaries(data))
+    cut = parse(data[: start + 10])
+    assert cut is not None and len(cut.chunks) == 1 and cut.trailing == data[start : start + 10]

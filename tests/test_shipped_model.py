@@ -115,7 +115,8 @@ def test_p_frames_of_the_sample_clip_decode_with_two_threads_exactly_as_encoded_
         encoder = VideoEncoder(models, 4.0, GopPolicy(4))
         units = [unit for frame in frames for unit in encoder.encode(frame)]
         torch.set_num_threads(2)
-        header = VideoHeader(CODER_ID, models.table(), source.info.width, source.info.height, source.info.fps)
+        header = VideoHeader(CODER_ID, models.table(), source.info.width, source.info.height, source.info.fps,
+                             passes=models.passes())
         decoder = VideoDecoder(header, models)
         decoded = [picture for unit in units for picture in decoder.decode(unit.frame)]
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import zlib
 from collections.abc import Callable
 from fractions import Fraction
 from itertools import islice, pairwise
@@ -18,6 +19,7 @@ from tiny_model import tiny_inter_model, write_tiny_inter_model, write_tiny_mode
 
 from tngvideo.bitstream import (
     VIDEO_FORMAT_VERSION,
+    ChunkType,
     CodedFrame,
     FrameType,
     ModelIdentity,
@@ -376,8 +378,8 @@ def test_a_version_1_file_decodes_by_its_own_rule() -> None:
 def test_older_streams_reconstruct_by_their_versions_rule(
     inter_models: Path, tmp_path: Path, smooth_frames: Frames, version: int, rule: Reconstruction
 ) -> None:
-    """Versions 2 to 4 share one layout (a chunk and a stream per section), version 5 packs each frame into one
-    chunk and one stream; a
+    """Versions 2 to 4 share one layout (a chunk and a stream per section), versions 5 and 6 pack each frame into
+    one unit and one stream; a
     version-2 stream's I- and P-frames decode with the whole-picture rule, a version-3 one's in float32 tiles,
     a version-4 one's in the bfloat16 tiles of what this build writes.
     (The real version-2 sample, made with tng-inter-v1, left tests/data when that model was retired.)"""
@@ -388,11 +390,11 @@ def test_older_streams_reconstruct_by_their_versions_rule(
     units, old_units = ([unit for frame in frames for unit in encoder.encode(frame)] for encoder in encoders)
     written = [unit.reconstruction for unit in units]
     assert all(np.array_equal(a.reconstruction, b) for a, b in zip(old_units, written, strict=True))
-    header = VideoHeader(CODER_ID, models.table(), 640, 128, Fraction(25))
-    assert header.version == VIDEO_FORMAT_VERSION == 5
+    header = VideoHeader(CODER_ID, models.table(), 640, 128, Fraction(25), passes=models.passes())
+    assert header.version == VIDEO_FORMAT_VERSION == 6
     current = pack_video(header, [unit.frame for unit in units])
     old_frames = [unit.frame for unit in old_units]
-    data = pack_video(dataclasses.replace(header, version=version), old_frames)
+    data = pack_video(dataclasses.replace(header, version=version, passes=(0, 0, 0)), old_frames)
     sections = sum(len(frame.sections) for frame in old_frames)
     assert sections >= 10 and len(data) - len(current) >= 9 * (sections - len(units))  # a chunk per section, and more
     video = open_tngv(data, models)
@@ -408,6 +410,38 @@ def test_older_streams_reconstruct_by_their_versions_rule(
         assert all(np.array_equal(a, b) for a, b in zip(decoded, written, strict=True))
     elif bfloat16_convolutions():  # else version 4's convolutions run in float32 too
         assert any(not np.array_equal(a, b) for a, b in zip(decoded, written, strict=True))  # the rules differ
+
+
+def test_version_5_streams_still_decode_and_version_6_frames_are_smaller(
+    inter_models: Path, smooth_frames: Frames
+) -> None:
+    """Version 5 (a FRAME chunk per frame, with a float32 quality and the passes) and version 6 (a compact unit, the
+    passes in the header) hold the same symbols: the same pictures, and version 6 spends at least 6 bytes less a
+    frame (9 bytes of framing instead of 16, and the stream's trailing zero bytes left out)."""
+    models = load_video_models()
+    frames = _moving(smooth_frames, 64, 128, 5)
+    encoders = VideoEncoder(models, 3.0, GopPolicy(4)), VideoEncoder(models, 3.0, GopPolicy(4), version=5)
+    units, old_units = ([unit for frame in frames for unit in encoder.encode(frame)] for encoder in encoders)
+    assert [unit.frame for unit in units] == [unit.frame for unit in old_units]  # quality 3 is stored exactly by both
+    header = VideoHeader(CODER_ID, models.table(), 128, 64, Fraction(25), passes=models.passes())
+    current = pack_video(header, [unit.frame for unit in units])
+    old = pack_video(dataclasses.replace(header, version=5, passes=(0, 0, 0)), [unit.frame for unit in old_units])
+    assert len(old) - len(current) >= 6 * len(units) - 3  # the version-6 header is 3 bytes longer
+    assert all(len(new.data) <= len(previous.data) - 6 for new, previous in zip(units, old_units, strict=True))
+    for data in (current, old):
+        video = open_tngv(data, models)
+        assert all(np.array_equal(a, unit.reconstruction) for a, unit in zip(video.frames(), units, strict=True))
+    assert open_tngv(old, models).header.version == 5
+
+
+def test_version_6_stores_qualities_in_1024ths(inter_models: Path, smooth_frames: Frames) -> None:
+    """A compact unit stores the quality as 1/1024ths of a level: the encoder codes with that value, which the
+    decoder reads back exactly."""
+    models = load_video_models()
+    (unit,) = VideoEncoder(models, 3.3, GopPolicy(4)).encode(_moving(smooth_frames, 64, 128, 1)[0])
+    assert unit.quality == round(3.3 * 1024) / 1024 != 3.3
+    header = VideoHeader(CODER_ID, models.table(), 128, 64, Fraction(25), passes=models.passes())
+    assert unpack_video(pack_video(header, [unit.frame]))[1][0].quality == unit.quality
 
 
 def test_the_evaluation_stops_when_the_decoder_disagrees_with_the_encoder(
@@ -721,7 +755,7 @@ def test_a_stream_for_other_weights_is_refused(models: Path, tmp_path: Path, cli
     assert main(["encode", str(clip), str(tmp_path / "a.tngv")]) == 0
     header, frames = unpack_video((tmp_path / "a.tngv").read_bytes())
     other_weights = ModelIdentity(header.intra_model.model_id, bytes(8))
-    other = VideoHeader(header.coder_id, ((ModelRole.INTRA, other_weights),), 47, 33, header.fps)
+    other = dataclasses.replace(header, models=((ModelRole.INTRA, other_weights),))
     with pytest.raises(BitstreamError, match="other weights"):
         open_tngv(pack_video(other, frames))
 
@@ -735,10 +769,41 @@ def test_info_describes_a_video_stream(models: Path, tmp_path: Path, clip: Path,
     assert "models: intra id 7" in out and "I-frames" in out
 
 
-def _stream(frame_count: int) -> bytes:
-    header = VideoHeader(2, ((ModelRole.INTRA, ModelIdentity(5, bytes(range(8)))),), 16, 16, Fraction(25))
-    frame = CodedFrame(FrameType.INTRA, 2.5, (2,), (b"\1\2\3\4\5\6\7\10",))
+def _stream(frame_count: int, stream: bytes = b"\1\2\3\4\5\6\7\10") -> bytes:
+    header = VideoHeader(2, ((ModelRole.INTRA, ModelIdentity(5, bytes(range(8)))),), 16, 16, Fraction(25),
+                         passes=(2, 0, 0))
+    frame = CodedFrame(FrameType.INTRA, 2.5, (2,), (stream,))
     return pack_video(header, [frame] * frame_count)
+
+
+def _header_size(data: bytes) -> int:
+    """Bytes of a version-6 header with one model: fixed part, one table entry, the passes, the CRC."""
+    assert data[4] == VIDEO_FORMAT_VERSION and data[22] == 1
+    return 23 + 11 + 3 + 4
+
+
+def test_compact_units_leave_out_the_streams_trailing_zero_bytes_and_check_the_rest() -> None:
+    """A stream's last word ends in zero bytes (its ANS state is about log-uniform); the unit leaves them out and
+    the reader puts them back, so the frame reads back equal. A unit that keeps them, or whose length is not
+    minimally encoded, is refused: one file per stream."""
+    stream = b"\1\2\3\4\5\0\0\0"
+    data = _stream(1, stream)
+    start = _header_size(data)
+    unit = data[start : start + 1 + 1 + 2 + 5 + 4]
+    assert unit[:4] == bytes([ChunkType.INTRA_FRAME, 7]) + (int(2.5 * 1024)).to_bytes(2, "little")
+    assert unit[4:9] == stream[:5]
+    assert unpack_video(data)[1][0].sections == (stream,)
+
+    def rewritten(body: bytes) -> bytes:
+        unit = bytes([ChunkType.INTRA_FRAME]) + body
+        return data[:start] + unit + zlib.crc32(unit).to_bytes(4, "little") + data[start + 13 :]
+
+    with pytest.raises(BitstreamError, match="trailing zero"):
+        unpack_video(rewritten(bytes([8]) + unit[2:9] + b"\0"))
+    with pytest.raises(BitstreamError, match="minimally"):
+        unpack_video(rewritten(bytes([0x87, 0]) + unit[2:9]))
+    with pytest.raises(BitstreamError, match="checksum"):
+        unpack_video(data[:start + 5] + bytes([data[start + 5] ^ 1]) + data[start + 6 :])
 
 
 def test_container_round_trip_and_its_structural_checks() -> None:

@@ -6,21 +6,26 @@ Layout (all integers little-endian; the spec with rationale is ``docs/bitstream.
     .tng    = header | HYPER chunk | LATENT chunk per coding pass (1, or 2 with checkerboard context), nothing after
       header  = magic "\\x89TNG" | u8 format_version (1: one LATENT chunk, 2 to 4: one or more) | u8 coder_id | u16 model_id
                 | 8 bytes weights-sha256 prefix | u32 width | u32 height | f32 quality | u32 crc32(header)
-    .tngv   = header | per frame: one FRAME chunk | INDEX chunk | END chunk, nothing after   (format version 5)
-      FRAME   = u8 frame_type | f32 quality | u8 motion passes (0 for I-frames) | u8 frame passes
-                | one entropy-coder stream of every symbol, in decoding order: [P: motion hyper-latents,
-                motion latent passes], hyper-latents, latent passes
-    (format versions 2 to 4, still read: the FRAME chunk holds the head alone, and each section follows as its
-     own stream in its own HYPER or LATENT chunk: ~70 bytes more per P-frame, a fifth of a small one)
+    .tngv   = header | per frame: one frame unit | INDEX chunk | END chunk, nothing after   (format version 6)
       header  = magic "\\x89TNV" | u8 format_version | u8 coder_id | u32 width | u32 height | u32 fps numerator
                 | u32 fps denominator | u8 model count | per model: u8 role, u16 model_id, 8 bytes weights-sha256
-                prefix | u32 crc32(header)
+                prefix | u8 I-frame latent passes | u8 P-frame motion passes | u8 P-frame latent passes
+                | u32 crc32(header)
+      unit    = u8 kind (6 I-frame, 7 P-frame) | LEB128 length | u16 quality·1024 | stream | u32 crc32(unit)
+                stream: one entropy-coder stream of every symbol, in decoding order ([P: motion hyper-latents,
+                motion latent passes], hyper-latents, latent passes), its trailing zero bytes left out
+    (format version 5, still read: the header without the passes; a frame is a FRAME chunk, u8 frame_type
+     | f32 quality | u8 motion passes | u8 frame passes | stream, with the stream's whole last word: 16 bytes of
+     framing a frame against 9, the fifth of a 40-byte difference on a low-rate QCIF P-frame)
+    (format versions 2 to 4, still read: the FRAME chunk holds the head alone, and each section follows as its
+     own stream in its own HYPER or LATENT chunk: ~70 bytes more per P-frame, a fifth of a small one)
     (format version 1, still read: one intra model in the header, I-frames only, no INDEX)
 
 Format versions 3 and 4 of both containers have version 2's layout; each changed how pixels are
 reconstructed (:func:`reconstruction_of`: 3 overlapping tiles instead of the whole picture, 4 those tiles
 in bfloat16), so older builds refuse them rather than decode slightly different pictures. Version 5 of
-.tngv reconstructs as version 4 and packs each frame into one chunk and one stream (:func:`frame_bytes`).
+.tngv reconstructs as version 4 and packs each frame into one chunk and one stream (:func:`frame_bytes`);
+version 6 gives that frame a compact head (its passes move to the header, its quality to 16 bits).
 
 An I-frame codes exactly an image's symbols: in versions 1 to 4, its chunks are a .tng picture's.
 
@@ -67,9 +72,11 @@ _CHUNK_HEAD = struct.Struct("<BI")
 class ChunkType(IntEnum):
     HYPER = 1
     LATENT = 2
-    FRAME = 3  # .tngv: a frame (type, quality, latent passes; from version 5 also its one entropy-coded stream)
+    FRAME = 3  # .tngv up to version 5: a frame (type, quality, latent passes; in version 5 also its one stream)
     END = 4  # .tngv: closes the file (frame count; from version 2: and the INDEX chunk's offset), so truncation is always detected
     INDEX = 5  # .tngv from version 2: every I-frame's number and byte offset, just before END
+    INTRA_FRAME = 6  # .tngv from version 6: an I-frame's compact unit (see frame_bytes)
+    INTER_FRAME = 7  # .tngv from version 6: a P-frame's compact unit
 
 
 @dataclass(frozen=True)
@@ -213,8 +220,11 @@ def _check_quality(quality: float) -> None:
 # --- .tngv ---------------------------------------------------------------------------------------
 
 VIDEO_MAGIC = b"\x89TNV"
-VIDEO_FORMAT_VERSION = 5  # what this build writes; it also reads versions 1 (all-intra, one model) to 4
-ONE_STREAM_VERSION = 5  # from this version on, a frame unit is one FRAME chunk holding one stream of every symbol
+VIDEO_FORMAT_VERSION = 6  # what this build writes; it also reads versions 1 (all-intra, one model) to 5
+ONE_STREAM_VERSION = 5  # from this version on, a frame unit is one chunk holding one stream of every symbol
+COMPACT_FRAME_VERSION = 6  # from this version on, frame units are compact and the header states the passes
+QUALITY_UNITS = 1024  # compact units store the quality in 1/1024ths of a level (u16)
+_MAX_LENGTH_BYTES = 4  # a compact unit's LEB128 length: below 2^28 bytes
 MAX_MODELS = 4
 
 _VIDEO_HEADER_V1 = struct.Struct("<4sBBH8sIIII")
@@ -222,6 +232,8 @@ _VIDEO_HEADER = struct.Struct("<4sBBIIIIB")  # magic, version, coder, width, hei
 _MODEL_ENTRY = struct.Struct("<BH8s")  # role, model id, weights hash prefix
 _FRAME_HEAD_V1 = struct.Struct("<BfB")  # type, quality, LATENT chunks
 _FRAME_HEAD = struct.Struct("<BfBB")  # type, quality, motion latent passes (0 for I-frames), frame latent passes
+_PASSES = struct.Struct("<BBB")  # version 6 header: I-frame latent passes, P-frame motion and frame latent passes
+_QUALITY = struct.Struct("<H")  # version 6 unit: quality in QUALITY_UNITS
 _END_V1 = struct.Struct("<I")
 _END = struct.Struct("<IQ")  # frame count, byte offset of the INDEX chunk
 _INDEX_ENTRY = struct.Struct("<IQ")  # frame number, byte offset of its FRAME chunk
@@ -248,10 +260,18 @@ class VideoHeader:
     height: int
     fps: Fraction
     version: int = VIDEO_FORMAT_VERSION
+    # From version 6, the header states the coding passes of every frame's latent tensors once (the frames of
+    # earlier versions carry their own): (I-frame latents, P-frame motion latents, P-frame frame latents), the
+    # P-frame ones 0 without an inter model.
+    passes: tuple[int, int, int] = (0, 0, 0)
 
     @property
     def reconstruction(self) -> Reconstruction:
         return reconstruction_of(self.version)
+
+    def passes_of(self, frame_type: FrameType) -> tuple[int, ...]:
+        """The coding passes of the latent tensors a frame of ``frame_type`` codes (version 6 on), in decoding order."""
+        return self.passes[:1] if frame_type == FrameType.INTRA else self.passes[1:]
 
     def model(self, role: ModelRole) -> ModelIdentity | None:
         return next((identity for r, identity in self.models if r == role), None)
@@ -311,14 +331,39 @@ def video_header_bytes(header: VideoHeader) -> bytes:
     head = _VIDEO_HEADER.pack(VIDEO_MAGIC, header.version, header.coder_id, header.width, header.height,
                               header.fps.numerator, header.fps.denominator, len(header.models))
     table = b"".join(_MODEL_ENTRY.pack(role, identity.model_id, identity.weights_hash) for role, identity in header.models)
-    return _with_crc(head + table)
+    if header.version < COMPACT_FRAME_VERSION:
+        return _with_crc(head + table)
+    problem = _passes_problem(header.passes, header.model(ModelRole.INTER) is not None)
+    if problem is not None:
+        raise ValueError(problem)
+    return _with_crc(head + table + _PASSES.pack(*header.passes))
+
+
+def _passes_problem(passes: tuple[int, int, int], has_inter: bool) -> str | None:
+    """Why a version-6 header's passes do not fit its model table (None when they do)."""
+    intra, inter = passes[:1], passes[1:]
+    if not all(1 <= count <= MAX_LATENT_CHUNKS for count in (intra + inter if has_inter else intra)):
+        return f"invalid numbers of latent passes {passes}"
+    if not has_inter and inter != (0, 0):
+        return f"P-frame latent passes {inter} without an inter model"
+    return None
+
+
+def stored_quality(value: float, version: int = VIDEO_FORMAT_VERSION) -> float:
+    """The quality a .tngv frame of format ``version`` stores for ``value`` (float32 up to version 5, 1/1024ths
+    of a level from version 6): encoders code with exactly what decoders read back."""
+    if version >= COMPACT_FRAME_VERSION:
+        return round(value * QUALITY_UNITS) / QUALITY_UNITS
+    return float(struct.unpack("<f", struct.pack("<f", value))[0])
 
 
 def frame_bytes(frame: CodedFrame, version: int = VIDEO_FORMAT_VERSION) -> bytes:
     """One frame unit as format ``version`` lays it out (what this build writes, unless a test or ``tngvideo
-    info`` asks for an older layout). From version 5: one FRAME chunk, its head and then the one stream of every
-    symbol. Versions 2 to 4: a FRAME chunk, then each section in its own HYPER or LATENT chunk (the motion's
-    first). Version 1: the same without the motion count."""
+    info`` asks for an older layout). From version 6: a compact unit (:func:`_compact_unit`). Version 5: one FRAME
+    chunk, its head and then the one stream of every symbol. Versions 2 to 4: a FRAME chunk, then each section in
+    its own HYPER or LATENT chunk (the motion's first). Version 1: the same without the motion count."""
+    if version >= COMPACT_FRAME_VERSION:
+        return _compact_unit(frame)
     motion_passes = frame.passes[0] if frame.frame_type == FrameType.INTER else 0
     if version == 1:
         head = _FRAME_HEAD_V1.pack(frame.frame_type, frame.quality, frame.passes[-1])
@@ -337,6 +382,49 @@ def frame_bytes(frame: CodedFrame, version: int = VIDEO_FORMAT_VERSION) -> bytes
     return write_chunk(ChunkType.FRAME, head) + b"".join(chunks)
 
 
+def _compact_unit(frame: CodedFrame) -> bytes:
+    """A version-6 frame unit: ``u8 kind | LEB128 length | u16 quality | stream | u32 crc32``, the length counting
+    the quality and the stream, whose trailing zero bytes are left out (the stream is whole 32-bit words whose last
+    one is not zero, so at most three; a reader puts them back). 9 bytes of framing for a frame of 128 bytes to
+    16 kB, against 16 in version 5; the ANS coder's final state ends in ~1.5 zero bytes on average (it is
+    about log-uniform)."""
+    if not frame.is_stream:
+        raise ValueError("format version 6 needs one stream per frame")
+    units = round(frame.quality * QUALITY_UNITS)
+    if units != frame.quality * QUALITY_UNITS or not QUALITY_UNITS <= units < 1 << 16:
+        raise ValueError(f"quality {frame.quality} is not stored exactly by format version 6 (stored_quality)")
+    body = _QUALITY.pack(units) + frame.sections[0].rstrip(b"\0")
+    kind = ChunkType.INTRA_FRAME if frame.frame_type == FrameType.INTRA else ChunkType.INTER_FRAME
+    return _with_crc(bytes([kind]) + _leb128(len(body)) + body)
+
+
+def _leb128(value: int) -> bytes:
+    """Unsigned LEB128: 7 bits a byte, low bits first, the high bit set on every byte but the last."""
+    if not 0 <= value < 1 << (7 * _MAX_LENGTH_BYTES):
+        raise ValueError(f"a frame of {value} bytes is over the format's limit")
+    out = bytearray()
+    while True:
+        low, value = value & 0x7F, value >> 7
+        out.append(low | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _read_leb128(data: bytes, offset: int) -> tuple[int, int]:
+    """(value, offset after it) of the minimal LEB128 at ``offset``, at most ``_MAX_LENGTH_BYTES`` bytes."""
+    value = 0
+    for count in range(_MAX_LENGTH_BYTES):
+        if offset + count >= len(data):
+            raise BitstreamError("file is truncated (incomplete frame unit)")
+        byte = data[offset + count]
+        value |= (byte & 0x7F) << (7 * count)
+        if not byte & 0x80:
+            if byte == 0 and count:
+                raise BitstreamError("malformed frame unit (its length is not minimally encoded)")
+            return value, offset + count + 1
+    raise BitstreamError("malformed frame unit (its length takes more than 4 bytes)")
+
+
 def index_and_end_bytes(frame_count: int, intra_frames: list[tuple[int, int]], index_offset: int) -> bytes:
     """The INDEX chunk (every I-frame's number and the byte offset of its FRAME chunk, so a reader can
     start at any GOP) written at ``index_offset``, then the END chunk that closes the file."""
@@ -350,6 +438,9 @@ def pack_video(header: VideoHeader, frames: Iterable[CodedFrame]) -> bytes:
     intra_frames = []
     count = 0
     for count, frame in enumerate(frames, start=1):
+        if header.version >= COMPACT_FRAME_VERSION and frame.passes != header.passes_of(frame.frame_type):
+            raise ValueError(f"frame {count - 1} codes passes {frame.passes}, the header states "
+                             f"{header.passes_of(frame.frame_type)}")
         if frame.frame_type == FrameType.INTRA:
             intra_frames.append((count - 1, len(data)))
         data += frame_bytes(frame, header.version)
@@ -383,7 +474,10 @@ def unpack_video(data: bytes) -> tuple[VideoHeader, list[CodedFrame]]:
         if index_offset is not None:
             raise BitstreamError("a chunk other than END after the INDEX chunk")
         frame_offset = offset
-        frame, offset = _read_frame(data, offset, version)
+        if version >= COMPACT_FRAME_VERSION:
+            frame, offset = _read_compact_unit(data, offset, header)
+        else:
+            frame, offset = _read_frame(data, offset, version)
         if not frames and frame.frame_type != FrameType.INTRA:
             raise BitstreamError("the first frame is not an I-frame")
         if frame.frame_type == FrameType.INTRA:
@@ -415,7 +509,8 @@ def _read_video_header(data: bytes, version: int) -> tuple[VideoHeader, int]:
     _, _, coder_id, width, height, fps_num, fps_den, count = _VIDEO_HEADER.unpack_from(data)
     if not 0 < count <= MAX_MODELS:
         raise BitstreamError(f"invalid model table size {count}")
-    size = _VIDEO_HEADER.size + count * _MODEL_ENTRY.size
+    table_end = _VIDEO_HEADER.size + count * _MODEL_ENTRY.size
+    size = table_end + (_PASSES.size if version >= COMPACT_FRAME_VERSION else 0)
     if len(data) < size + _CRC.size:
         raise BitstreamError("file is truncated (incomplete header)")
     _check_crc(data, size)
@@ -428,7 +523,14 @@ def _read_video_header(data: bytes, version: int) -> tuple[VideoHeader, int]:
         models.append((ModelRole(role), ModelIdentity(model_id, weights_hash)))
     if not any(r == ModelRole.INTRA for r, _ in models):
         raise BitstreamError("the model table names no intra model")
-    return VideoHeader(coder_id, tuple(models), width, height, Fraction(fps_num, fps_den), version), size + _CRC.size
+    passes: tuple[int, int, int] = (0, 0, 0)
+    if version >= COMPACT_FRAME_VERSION:
+        passes = _PASSES.unpack_from(data, table_end)
+        problem = _passes_problem(passes, any(r == ModelRole.INTER for r, _ in models))
+        if problem is not None:
+            raise BitstreamError(f"invalid header: {problem}")
+    fps = Fraction(fps_num, fps_den)
+    return VideoHeader(coder_id, tuple(models), width, height, fps, version, passes), size + _CRC.size
 
 
 def _check_crc(data: bytes, size: int) -> None:
@@ -500,3 +602,28 @@ def _read_frame(data: bytes, offset: int, version: int) -> tuple[CodedFrame, int
         more, position = _read_sections(data, position, count)
         sections += more
     return CodedFrame(FrameType(frame_type), quality, passes, tuple(sections)), position
+
+
+def _read_compact_unit(data: bytes, offset: int, header: VideoHeader) -> tuple[CodedFrame, int]:
+    """The version-6 frame unit at ``offset`` (see :func:`_compact_unit`) and the offset after it."""
+    kind = data[offset]
+    if kind not in (ChunkType.INTRA_FRAME, ChunkType.INTER_FRAME):
+        raise BitstreamError(f"unexpected chunk type {kind} (expected a frame unit)")
+    length, position = _read_leb128(data, offset + 1)
+    end = position + length
+    if end + _CRC.size > len(data):
+        raise BitstreamError("file is truncated (frame unit shorter than its length)")
+    (crc,) = _CRC.unpack_from(data, end)
+    if zlib.crc32(memoryview(data)[offset:end]) != crc:
+        raise BitstreamError("frame unit checksum mismatch: the file is corrupt")
+    if length < _QUALITY.size:
+        raise BitstreamError("malformed frame unit (no quality)")
+    (units,) = _QUALITY.unpack_from(data, position)
+    quality = units / QUALITY_UNITS
+    _check_quality(quality)
+    stream = data[position + _QUALITY.size : end]
+    if stream.endswith(b"\0"):
+        raise BitstreamError("malformed frame unit (its stream keeps trailing zero bytes)")
+    frame_type = FrameType.INTRA if kind == ChunkType.INTRA_FRAME else FrameType.INTER
+    words = stream + bytes(-len(stream) % 4)
+    return CodedFrame(frame_type, quality, header.passes_of(frame_type), (words,)), end + _CRC.size

@@ -8,7 +8,7 @@ where ``p_max`` is the largest probability of its pmf table (every pmf entry is 
 (within a factor 256/257, from the 32-bit renormalisation), and a section of ``B`` bytes starts
 with at most ``8B + 32`` bits of state. So a section holds at most
 ``(8B + SLACK_BITS) / (SAFETY * least bits per symbol)`` symbols, and a .tngv frame's one stream (format
-version 5) symbols whose least costs add up to at most ``(8B + SLACK_BITS) / SAFETY``; a file claiming more is refused
+versions 5 and 6) symbols whose least costs add up to at most ``(8B + SLACK_BITS) / SAFETY``; a file claiming more is refused
 with a one-line :class:`~tngvideo.errors.BitstreamError` before any tensor or symbol array is
 allocated. ``SAFETY`` = 0.5 covers constriction's re-quantisation of the 16-bit pmfs to 24 bits
 (which moves ``p_max`` by far less). The check never refuses a file an encoder wrote: those

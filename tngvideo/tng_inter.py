@@ -54,6 +54,11 @@ class VideoModels:
         intra = ((ModelRole.INTRA, self.intra.identity),)
         return intra if self.inter is None else (*intra, (ModelRole.INTER, self.inter.identity))
 
+    def passes(self) -> tuple[int, int, int]:
+        """The stream header's coding passes: I-frame latents, P-frame motion and frame latents (0 without P-frames)."""
+        motion, frame = self.inter.codec.passes if self.inter is not None else (0, 0)
+        return self.intra.codec.num_passes, motion, frame
+
 
 def save_shipped_inter_codec(codec: InterCodec, path: Path, metadata: dict[str, str]) -> None:
     """Write ``codec`` as a shipped weight file (entropy-model convolutions as int8, like image models)."""

@@ -84,7 +84,7 @@ def encode_video(
     """
     info = source.info
     encoder = VideoEncoder(models, rate, gop or GopPolicy(), settings=settings)
-    header = VideoHeader(CODER_ID, models.table(), info.width, info.height, info.fps)
+    header = VideoHeader(CODER_ID, models.table(), info.width, info.height, info.fps, passes=models.passes())
     available = max((info.frame_count or 0) - start, 0) or None
     total = min(available, max_frames) if available and max_frames else (available or max_frames)
     frames = islice(source.frames(), start, start + max_frames if max_frames else None)

@@ -24,6 +24,7 @@ from tngvideo.bitstream import (
     VideoHeader,
     frame_bytes,
     index_and_end_bytes,
+    stored_quality,
     video_header_bytes,
 )
 from tngvideo.codecs.encoder_settings import EncoderSettings
@@ -31,7 +32,7 @@ from tngvideo.codecs.inter_codec import Reference, StageTimes
 from tngvideo.codecs.latent_refinement import refine_latents
 from tngvideo.entropy.coder import CODER_ID, SymbolWriter
 from tngvideo.errors import BitstreamError, InputError
-from tngvideo.rate_control import BitrateController, as_float32, quality_for_budget
+from tngvideo.rate_control import BitrateController, quality_for_budget
 from tngvideo.tng_inter import VideoModels
 
 DEFAULT_GOP = 32
@@ -100,7 +101,7 @@ class VideoEncoder:
     save or overspend).
 
     ``version``: the format version whose frame layout the units take, the current one unless a test writes
-    version 4's (a stream per section; the same pixels).
+    version 5's (a FRAME chunk) or version 4's (a stream per section); the same pixels.
     """
 
     def __init__(self, models: VideoModels, rate: float | BitrateController, gop: GopPolicy = GopPolicy(),
@@ -108,7 +109,7 @@ class VideoEncoder:
                  version: int = VIDEO_FORMAT_VERSION):
         if gop.gop > 1 and models.inter is None:
             raise InputError("P-frames need an inter model (or use a GOP of 1: all-intra)")
-        if version not in (BFLOAT16_VERSION, VIDEO_FORMAT_VERSION):  # the layouts of this build's pixels
+        if version not in (BFLOAT16_VERSION, ONE_STREAM_VERSION, VIDEO_FORMAT_VERSION):  # this build's pixels' layouts
             raise ValueError(f"cannot write .tngv frames of format version {version}")
         self.version = version
         self.one_stream = version >= ONE_STREAM_VERSION  # else one stream per section (version 4's layout)
@@ -120,13 +121,14 @@ class VideoEncoder:
         self.buffer = DecodedPictureBuffer()
         self._gop_quality = 0.0
         self.frames_over_budget = 0
-        # Bytes of an I-frame unit besides its entropy-coded bytes (the FRAME chunk, in the old layout the section
-        # chunks) and its INDEX entry.
+        # Bytes of an I-frame unit besides its entropy-coded bytes (its framing, in the old layouts the FRAME and
+        # section chunks) and its INDEX entry; a compact unit's length field takes 1 more byte from 128 bytes on and
+        # its stream ~1.5 bytes less than its whole words: within a few bytes of any budget.
         passes = models.intra.codec.num_passes
         empty = CodedFrame(FrameType.INTRA, 1.0, (passes,), (b"",) * (1 if self.one_stream else 1 + passes))
         self._intra_overhead = len(frame_bytes(empty, version)) + INDEX_ENTRY_BYTES
         if isinstance(rate, BitrateController):  # the stream's header and trailer count against the bitrate too
-            header = VideoHeader(CODER_ID, models.table(), 1, 1, Fraction(1))
+            header = VideoHeader(CODER_ID, models.table(), 1, 1, Fraction(1), version, models.passes())
             rate.charge(len(video_header_bytes(header)) + len(index_and_end_bytes(0, [], 0)))
 
     def encode(self, frame: np.ndarray | None) -> list[EncodedUnit]:
@@ -153,7 +155,7 @@ class VideoEncoder:
             self.frames_over_budget += not fits
         else:
             quality = self.rate
-        quality = as_float32(quality)  # stored as float32: code with exactly what the decoder reads
+        quality = stored_quality(quality, self.version)  # code with exactly what the decoder reads
         picture = refine_latents(codec, frame, picture, quality, self.settings.refine_steps)
         encoded = codec.encode_analysed(picture, quality)
         self._gop_quality = quality
@@ -164,7 +166,7 @@ class VideoEncoder:
     def _encode_inter(self, frame: np.ndarray) -> tuple[EncodedUnit, Reference]:
         assert self.models.inter is not None and self.buffer.reference is not None  # checked in __init__ / frame 0
         codec = self.models.inter.codec
-        quality = as_float32(self.gop.inter_quality(self._gop_quality, codec.num_levels))
+        quality = stored_quality(self.gop.inter_quality(self._gop_quality, codec.num_levels), self.version)
         encoded = codec.encode(self.buffer.reference, frame, quality, self.settings, self.times,
                                frames_after=self.gop.frames_after(self.buffer.frames))
         with (self.times or StageTimes()).stage("entropy coding"):

@@ -141,7 +141,7 @@ class InterCodec:
         with stage("motion search"):
             motion_features = search_motion(model, reference.tensor, x, motion_features, level,
                                             settings.motion_search_steps, reference.height, reference.width,
-                                            self._tiled_motion_synthesis(rule))
+                                            self._tiled_motion_synthesis(rule), settings.motion_weight)
         with torch.no_grad():
             motion_y, _ = motion_latent.gained(motion_features, level)
         symbols = SymbolWriter()

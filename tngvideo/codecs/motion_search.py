@@ -35,6 +35,7 @@ from tngvideo.entropy.gaussian import gaussian_likelihood
 from tngvideo.entropy.quantization import round_straight_through
 
 DEFAULT_SEARCH_STEPS = 16
+DEFAULT_MOTION_WEIGHT = 1.0  # the distortion's weight in the search's cost, in units of the frame's λ
 STEP_PIXELS = 0.15  # Adam's step on the vectors, in pixels (0.1-0.2 measured alike; larger oscillates)
 
 
@@ -69,18 +70,18 @@ def with_edge_vectors_in_padding(features: torch.Tensor, height: int, width: int
 
 def search_motion(model: InterModel, reference: torch.Tensor, x: torch.Tensor, features: torch.Tensor,
                   level: torch.Tensor, steps: int, height: int, width: int,
-                  synthesis: MotionSynthesis | None = None) -> torch.Tensor:
+                  synthesis: MotionSynthesis | None = None, weight: float = DEFAULT_MOTION_WEIGHT) -> torch.Tensor:
     """``features`` (the motion analysis's output for ``x``, (B, M, h, w), block vectors first; ``level``
     per sample) with block vectors searched for the lowest cost above. ``synthesis`` runs ``model.motion.synthesis`` (default: as
     it is; the encoder passes its tiling rule's runner); the distortion counts the frame's ``height`` ×
-    ``width`` pixels only (not the padding). ``steps`` = 0 returns ``features`` unchanged; otherwise the
+    ``width`` pixels only (not the padding), weighted by ``weight`` × λ. ``steps`` = 0 returns ``features`` unchanged; otherwise the
     cheapest vectors seen are returned, so the search never ends worse than its start."""
     if steps <= 0:
         return features
     proposal = _propose(model, features, level)
     with torch.no_grad():
         correction = (synthesis or model.motion.synthesis)(proposal.decoded) * FLOW_SCALE
-    return _search(model, reference, x, features, proposal, correction, level, steps, height, width)
+    return _search(model, reference, x, features, proposal, correction, level, steps, height, width, weight)
 
 
 def _propose(model: InterModel, features: torch.Tensor, level: torch.Tensor) -> _Proposal:
@@ -94,9 +95,9 @@ def _propose(model: InterModel, features: torch.Tensor, level: torch.Tensor) -> 
 
 def _search(model: InterModel, reference: torch.Tensor, x: torch.Tensor, features: torch.Tensor,
             proposal: _Proposal, correction: torch.Tensor, level: torch.Tensor, steps: int, height: int,
-            width: int) -> torch.Tensor:
+            width: int, weight: float) -> torch.Tensor:
     """The search on a batch: each sample's cost at its own level, each keeps its own cheapest vectors."""
-    distortion_weight = lambdas_of_levels(level, model.config.frame.level_lambdas) * 255**2
+    distortion_weight = weight * lambdas_of_levels(level, model.config.frame.level_lambdas) * 255**2
     all_gains, all_inverse_gains = model.motion.latent.gains(level)
     gain, inverse_gain = all_gains[:, :2], all_inverse_gains[:, :2]  # the block vectors' channels
     scales, means = proposal.scales, proposal.means

@@ -75,7 +75,7 @@ class SymbolBatch:
 
 class SymbolWriter:
     """Symbol batches in decoding order, serialised as one stream for all (``stream``: .tngv frames from format
-    version 5) or one stream per batch (``sections``: .tng pictures and older .tngv frames). Each stream
+    version 5 on) or one stream per batch (``sections``: .tng pictures and older .tngv frames). Each stream
     costs ~4.7 bytes over its symbols' information (the coder's final state), so one stream per frame
     saves that per section."""
 
