@@ -103,11 +103,15 @@ def test_wider_latents_grow_onto_trained_weights_as_the_same_codec_that_training
     wide_config = dataclasses.replace(narrow.config, latent_channels=TINY_CONFIG.latent_channels + 4)
     torch.manual_seed(5)
     wide = ImageModel(wide_config)
+    m = TINY_CONFIG.latent_channels
     assert initialise_from(wide, narrow.state_dict(), narrow.config) == []
+    for name in ("log_gain", "log_inverse_gain"):  # each new channel starts at its level's mean gain
+        old, new = getattr(narrow.latent.gains, name), getattr(wide.latent.gains, name)
+        torch.testing.assert_close(new[:, m:], old.mean(dim=1, keepdim=True).expand(-1, 4))
+        torch.testing.assert_close(new[:, :m], old)
     narrow.eval()
     wide.eval()
     x, level = torch.rand(1, 3, 64, 64), torch.tensor([3.0])
-    m = TINY_CONFIG.latent_channels
     with torch.no_grad():
         narrow_out, wide_out = narrow(x, level), wide(x, level)
         wide_y = wide.latents(x, level)[0]

@@ -210,6 +210,8 @@ class LevelGains(nn.Module):
     geometrically between its two neighbours, giving continuous rate control.
     """
 
+    PARAMETERS = ("log_gain", "log_inverse_gain")  # its state: per level, a row of per-channel log gains
+
     def __init__(self, channels: int, level_lambdas: tuple[float, ...]):
         super().__init__()
         reference = level_lambdas[len(level_lambdas) // 2]
@@ -221,6 +223,17 @@ class LevelGains(nn.Module):
     @property
     def num_levels(self) -> int:
         return self.log_gain.shape[0]
+
+    @classmethod
+    def widened_state(cls, state: dict[str, torch.Tensor], prefix: str, channels: int) -> dict[str, torch.Tensor]:
+        """The parameters of trained gains (under ``prefix`` in ``state``) widened to ``channels``: each new channel
+        starts at the mean of its level's trained gains (what a latent that training has not shaped yet needs)."""
+        widened = {}
+        for name in cls.PARAMETERS:
+            old = state[prefix + name]
+            widened[prefix + name] = torch.cat([old, old.mean(dim=1, keepdim=True).expand(-1, channels - old.shape[1])],
+                                               dim=1)
+        return widened
 
     @torch.no_grad()
     def regrid_from(self, log_gain: torch.Tensor, log_inverse_gain: torch.Tensor, source_lambdas: tuple[float, ...],

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from tngvideo.codecs.image_model import ImageModel, ImageModelConfig, upgrade_legacy_keys
-from tngvideo.layers import NewEntries, ResidualBlock
+from tngvideo.layers import LevelGains, NewEntries, ResidualBlock
 
 # Widths a model cannot change on top of trained weights (the latent width M may grow: widen_latents).
 _FIXED_WIDTHS = ("hidden_channels", "hyper_channels")
@@ -45,7 +45,7 @@ def initialise_from(
     target_lambdas = model.config.level_lambdas
     regrid = source is not None and tuple(source.level_lambdas) != tuple(target_lambdas)
     if regrid:
-        gains = {k: weights.pop("latent.gains." + k) for k in ("log_gain", "log_inverse_gain")}
+        gains = {k: weights.pop("latent.gains." + k) for k in LevelGains.PARAMETERS}
     result = model.load_state_dict(weights, strict=False)
     missing = [k for k in result.missing_keys if not (regrid and k.startswith("latent.gains."))]
     not_growable = [k for k in missing if not k.startswith(growable_prefixes(model))]
@@ -73,10 +73,7 @@ def widen_latents(weights: dict[str, torch.Tensor], old_channels: int, model: Im
         for parameter, axes in layer.parameter_axes():
             name = names[id(parameter)]
             widened[name] = _embedded(weights[name], parameter, axes, old_channels, new_channels)
-    for name in ("latent.gains.log_gain", "latent.gains.log_inverse_gain"):
-        old = weights[name]
-        widened[name] = torch.cat([old, old.mean(dim=1, keepdim=True).expand(-1, new_channels - old_channels)], dim=1)
-    return widened
+    return {**widened, **LevelGains.widened_state(weights, "latent.gains.", new_channels)}
 
 
 def _embedded(old: torch.Tensor, fresh: torch.Tensor, axes: tuple[tuple[int, NewEntries], ...], old_m: int,
