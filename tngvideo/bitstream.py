@@ -16,7 +16,7 @@ Layout (all integers little-endian; the spec with rationale is ``docs/bitstream.
                 motion latent passes], hyper-latents, latent passes), its trailing zero bytes left out
     (format version 5, still read: the header without the passes; a frame is a FRAME chunk, u8 frame_type
      | f32 quality | u8 motion passes | u8 frame passes | stream, with the stream's whole last word: 16 bytes of
-     framing a frame against 9, the fifth of a 40-byte difference on a low-rate QCIF P-frame)
+     framing a frame against version 6's 9, and ~1.5 bytes of zeros)
     (format versions 2 to 4, still read: the FRAME chunk holds the head alone, and each section follows as its
      own stream in its own HYPER or LATENT chunk: ~70 bytes more per P-frame, a fifth of a small one)
     (format version 1, still read: one intra model in the header, I-frames only, no INDEX)
