@@ -349,12 +349,18 @@ def _passes_problem(passes: tuple[int, int, int], has_inter: bool) -> str | None
     return None
 
 
+def float32_quality(value: float) -> float:
+    """The quality a .tng header (or a .tngv frame up to version 5) stores for ``value``, as float32: encoders and
+    rate control code with exactly what decoders read back."""
+    return float(struct.unpack("<f", struct.pack("<f", value))[0])
+
+
 def stored_quality(value: float, version: int = VIDEO_FORMAT_VERSION) -> float:
     """The quality a .tngv frame of format ``version`` stores for ``value`` (float32 up to version 5, 1/1024ths
     of a level from version 6): encoders code with exactly what decoders read back."""
     if version >= COMPACT_FRAME_VERSION:
         return round(value * QUALITY_UNITS) / QUALITY_UNITS
-    return float(struct.unpack("<f", struct.pack("<f", value))[0])
+    return float32_quality(value)
 
 
 def frame_bytes(frame: CodedFrame, version: int = VIDEO_FORMAT_VERSION) -> bytes:

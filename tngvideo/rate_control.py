@@ -14,14 +14,10 @@ from functools import partial
 
 import numpy as np
 
+from tngvideo.bitstream import float32_quality
 from tngvideo.codecs.image_codec import AnalysedPicture, ImageCodec
 
 SEARCH_STEPS = 7  # bisection steps: 1/128 of the quality range, ~0.07 of a level with 10 levels
-
-
-def as_float32(value: float) -> float:
-    """Qualities are stored as float32: search only values the decoder will read back exactly."""
-    return float(np.float32(value))
 
 
 def largest_quality_within(size_at: Callable[[float], int], budget: int, lowest: float, highest: float) -> tuple[float, bool]:
@@ -30,18 +26,18 @@ def largest_quality_within(size_at: Callable[[float], int], budget: int, lowest:
     Returns (quality, fits); ``fits`` is False when even ``lowest`` exceeds the budget (the
     caller codes at ``lowest`` and says so).
     """
-    if size_at(as_float32(highest)) <= budget:
-        return as_float32(highest), True
-    if size_at(as_float32(lowest)) > budget:
-        return as_float32(lowest), False
+    if size_at(float32_quality(highest)) <= budget:
+        return float32_quality(highest), True
+    if size_at(float32_quality(lowest)) > budget:
+        return float32_quality(lowest), False
     low, high = lowest, highest  # size(low) fits, size(high) does not
     for _ in range(SEARCH_STEPS):
-        middle = as_float32((low + high) / 2)
+        middle = float32_quality((low + high) / 2)
         if size_at(middle) <= budget:
             low = middle
         else:
             high = middle
-    return as_float32(low), True
+    return float32_quality(low), True
 
 
 def quality_for_budget(codec: ImageCodec, picture: AnalysedPicture, max_payload_bytes: int,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tngvideo.bitstream import ImageHeader, ModelIdentity, pack_image, unpack_image
+from tngvideo.bitstream import ImageHeader, ModelIdentity, float32_quality, pack_image, unpack_image
 from tngvideo.codecs.image_codec import EncodedPicture, ImageCodec
 from tngvideo.codecs.image_model import ImageModelConfig
 from tngvideo.codecs.latent_codec import LatentPayload
@@ -19,7 +19,7 @@ from tngvideo.codecs.latent_refinement import refine_latents
 from tngvideo.entropy.coder import CODER_ID, READABLE_CODER_IDS
 from tngvideo.errors import BitstreamError, InputError
 from tngvideo.plausibility import check_image
-from tngvideo.rate_control import as_float32, quality_for_budget
+from tngvideo.rate_control import quality_for_budget
 from tngvideo.zoo import CONFIG_KEY, ManifestEntry, find_entry, save_shipped_weights, verified_weights
 
 IMAGE_KIND = "image"
@@ -70,7 +70,7 @@ def encode_image(rgb: np.ndarray, quality: float, loaded: LoadedImageCodec, refi
     """Code an HxWx3 uint8 RGB picture into .tng bytes; ``refine_steps`` > 0 trades encode time for
     fewer bits (:mod:`tngvideo.codecs.latent_refinement`)."""
     _check_picture(rgb)
-    quality = as_float32(quality)  # the header stores float32: code with exactly what the decoder reads
+    quality = float32_quality(quality)  # the header stores float32: code with exactly what the decoder reads
     codec = loaded.codec
     analysed = refine_latents(codec, rgb, codec.analyse(rgb), quality, refine_steps)
     return _packed(loaded, rgb.shape, quality, codec.encode_analysed(analysed, quality))
