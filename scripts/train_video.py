@@ -80,6 +80,9 @@ def main() -> None:
     parser.add_argument("--validation-search-steps", type=int, default=0,
                         help="the encoder's motion search in validation (the encoder's default: "
                         f"{DEFAULT_SEARCH_STEPS}), to score what it codes")
+    parser.add_argument("--skip-blocks", action="store_true",
+                        help="the encoder's skip decisions in the training and validation forwards (frame and joint "
+                        "stages): fit the model to the latents the encoder codes, and score them")
     parser.add_argument("--validation-length", type=int, default=4,
                         help="frames per validation sequence (1 I-frame, then P-frames): longer ones show the drift "
                         "deep into a GOP that 4 frames miss")
@@ -106,6 +109,7 @@ def main() -> None:
                                  batch_size=args.batch_size, crop_size=args.crop_size,
                                  borrowed_lr_scale=args.borrowed_lr_scale, density_lr_scale=args.density_lr_scale,
                                  validation_search_steps=args.validation_search_steps,
+                                 skip_blocks=args.skip_blocks,
                                  validation_length=args.validation_length,
                                  validation_sequences=args.validation_sequences,
                                  level_exponent=args.level_exponent)

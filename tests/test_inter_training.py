@@ -15,10 +15,14 @@ from safetensors.torch import load_file, save_file
 from tiny_model import TINY_CONFIG, TINY_INTER_CONFIG, tiny_inter_model, tiny_model
 from torch import nn
 
+from tngvideo.codecs import block_skip
+from tngvideo.codecs.block_skip import with_skipped_blocks
+from tngvideo.codecs.conditioning import Condition
 from tngvideo.codecs.flow import FlowConfig, FlowEstimator, warp
 from tngvideo.codecs.image_model import ImageModel, lambdas_of_levels
 from tngvideo.codecs.inter_model import InterForward, InterModel
 from tngvideo.codecs.motion_search import search_motion
+from tngvideo.codecs.tiling import TILES
 from tngvideo.training.inter_task import InterTraining, InterTrainingConfig
 from tngvideo.training.loop import Schedule, TrainingLoop
 from tngvideo.training.synthetic_flow import synthetic_pairs
@@ -349,3 +353,48 @@ def test_validation_with_search_steps_scores_the_searched_vectors() -> None:
     plain, searched = (InterTraining(dataclasses.replace(config, validation_search_steps=steps), model, tiny_model(),
                                      [segment], [segment], seed=0).validate() for steps in (0, 3))
     assert np.isfinite(searched["motion_bpp"]) and searched["motion_bpp"] != plain["motion_bpp"]
+
+
+def test_the_training_forwards_skip_decisions_are_the_encoders_and_train_both_latent_sets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``choose_skipped_blocks`` keeps the skip latents where the encoder's decision (``with_skipped_blocks``) does,
+    decides as in eval mode also while training, and passes gradients to the analysis through both latent sets."""
+    # a random model decodes badly: let the rates decide too
+    monkeypatch.setattr(block_skip, "distortion_weight", lambda frames_after: 0.001)
+    model = tiny_inter_model()
+    torch.manual_seed(3)
+    x, prediction, level = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64), torch.tensor([4.0])
+    frames_after = torch.tensor([5])
+    weight = block_skip.decision_weight(level, frames_after, model.config.frame.level_lambdas)
+    y, inverse_gain = model.frame_latent.gained(model.frame_features(x, prediction), level)
+    skip, _ = model.frame_latent.gained(model.frame_features(prediction, prediction), level)
+    with torch.no_grad():
+        model.eval()
+        encoders = with_skipped_blocks(model, y.detach(), inverse_gain.detach(), Condition(prediction, None), x, level,
+                                       64, 64, TILES, frames_after=5)
+        model.train()
+    chosen = block_skip.choose_skipped_blocks(model, x, level, weight, y, inverse_gain, prediction, None)
+    assert model.frame_latent.training
+    skipped = (chosen == skip).all(dim=1)
+    assert 0 < int(skipped.sum()) < skipped.numel()  # both kinds of block in this test
+    # the same blocks (the encoder's tiled analysis of the skip latents differs from this one in the last bits)
+    torch.testing.assert_close(skipped, ~(encoders == y.detach()).all(dim=1), rtol=0, atol=0)
+    chosen.square().sum().backward()
+    first_layer = model.frame_analysis.transform[0].weight.grad
+    assert first_layer is not None and first_layer.abs().sum() > 0
+
+
+def test_validation_with_skip_blocks_scores_the_latents_the_encoder_would_code() -> None:
+    """``skip_blocks`` puts the skip decisions into training and validation forwards; without it, nothing changes."""
+    rng = np.random.default_rng(0)
+    segment = Segment("noise", rng.integers(0, 256, (3, 64, 64, 3), dtype=np.uint8))
+    model = tiny_inter_model()
+    config = InterTrainingConfig(model=model.config, stage="joint", crop_size=64, validation_crop=64,
+                                 validation_length=3, validation_sequences=1, batch_size=2)
+    plain, skipping = (InterTraining(dataclasses.replace(config, skip_blocks=skip), model, tiny_model(), [segment],
+                                     [segment], seed=0) for skip in (False, True))
+    assert skipping.validate()["bpp"] != plain.validate()["bpp"]
+    loss, stats = skipping.loss(np.random.default_rng(1))
+    loss.backward()
+    assert np.isfinite(stats["bpp"]) and model.frame_analysis.prediction_input.weight.grad is not None

@@ -50,7 +50,11 @@ files and the reconstruction stays bit-exact.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 from tngvideo.codecs.conditioning import Condition
@@ -74,6 +78,13 @@ def distortion_weight(frames_after: int | None) -> float:
     return FUTURE_WEIGHT * (1.0 - (1.0 - 1.0 / FUTURE_WEIGHT) ** (frames_after + 1))
 
 
+def decision_weight(level: torch.Tensor, frames_after: torch.Tensor, level_lambdas: tuple[float, ...]) -> torch.Tensor:
+    """Per sample: what a squared error (in 8-bit units) costs in the decision, in bits: the :func:`distortion_weight`
+    of its ``frames_after`` times its level's λ·255²."""
+    weights = torch.tensor([distortion_weight(int(n)) for n in frames_after.tolist()])
+    return weights * lambdas_of_levels(level, level_lambdas) * 255**2
+
+
 def with_skipped_blocks(model: InterModel, y: torch.Tensor, inverse_gain: torch.Tensor, condition: Condition,
                         x: torch.Tensor, level: torch.Tensor, height: int, width: int,
                         rule: Reconstruction, frames_after: int | None = None) -> torch.Tensor:
@@ -83,17 +94,57 @@ def with_skipped_blocks(model: InterModel, y: torch.Tensor, inverse_gain: torch.
     will predict from this one (:func:`distortion_weight`). Call inside ``rule.inference()``: the rate estimates
     run at its one intra-op thread too (with every thread the two entropy passes take 0.03 s instead of 0.05 s
     each, but near-ties flip: the sample clip measured +120.7% instead of +120.3% against x264 veryfast)."""
-    prediction = condition.prediction
-    skip_inputs = [ScaledInput(prediction, LATENT_PIXELS), *condition.inputs()]
+    skip_inputs = [ScaledInput(condition.prediction, LATENT_PIXELS), *condition.inputs()]
     skip, _ = model.frame_latent.gained(rule.run(model.frame_features, skip_inputs, 1), level)
     weight = distortion_weight(frames_after) * float(lambdas_of_levels(level, model.config.frame.level_lambdas)[0]) * 255**2
-    own = model.frame_latent.from_gained(y, inverse_gain)  # eval mode: rounded latents, their likelihoods
+
+    def synthesize(decoded: torch.Tensor) -> torch.Tensor:
+        return rule.run(model.frame_synthesis, [ScaledInput(decoded, 1), *condition.inputs()], LATENT_PIXELS)
+
+    skipped = _skipped(model, y, skip, inverse_gain, synthesize, condition.prediction, x,
+                       torch.tensor([weight]), height, width)
+    return torch.where(skipped[:, None], skip, y)
+
+
+def choose_skipped_blocks(model: InterModel, x: torch.Tensor, level: torch.Tensor, weight: torch.Tensor,
+                          y: torch.Tensor, inverse_gain: torch.Tensor, prediction: torch.Tensor,
+                          context: torch.Tensor | None) -> torch.Tensor:
+    """The encoder's skip decisions in a training or validation forward (an ``InterModel.forward`` ``choose``, with
+    ``model``, the batch ``x``, its ``level`` and :func:`decision_weight` bound): the mixed latents, differentiable
+    through both the frame's own latents and the skip latents, so training fits the transforms and the entropy
+    models to the latents the encoder codes. The decision itself is the encoder's (rounded latents, no gradient)."""
+    skip, _ = model.frame_latent.gained(model.frame_features(prediction, prediction, context), level)
+    with torch.no_grad(), _evaluating(model.frame_latent):
+        skipped = _skipped(model, y.detach(), skip.detach(), inverse_gain.detach(),
+                           lambda decoded: model.frame_synthesis(decoded, prediction.detach(),
+                                                                 None if context is None else context.detach()),
+                           prediction.detach(), x, weight, x.shape[2], x.shape[3])
+    return torch.where(skipped[:, None], skip, y)
+
+
+def _skipped(model: InterModel, y: torch.Tensor, skip: torch.Tensor, inverse_gain: torch.Tensor,
+             synthesize: Callable[[torch.Tensor], torch.Tensor], prediction: torch.Tensor, x: torch.Tensor,
+             weight: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Per sample and block (B, h, w): whether the skip latents cost less than the own latents ``y`` (rounded, their
+    likelihoods in eval mode), a squared error costing ``weight`` (per sample) bits."""
+    own = model.frame_latent.from_gained(y, inverse_gain)
     skip_coded = model.frame_latent.from_gained(skip, inverse_gain)
-    own_decoded = rule.run(model.frame_synthesis, [ScaledInput(own.decoded, 1), *condition.inputs()],
-                           LATENT_PIXELS).clamp(0, 1)
+    own_decoded = synthesize(own.decoded).clamp(0, 1)
+    weight = weight[:, None, None]
     own_cost = _block_bits(own) + weight * _block_error(own_decoded, x, height, width)
     skip_cost = _block_bits(skip_coded) + weight * _block_error(prediction.clamp(0, 1), x, height, width)
-    return torch.where((skip_cost < own_cost)[:, None], skip, y)
+    return skip_cost < own_cost
+
+
+@contextmanager
+def _evaluating(module: nn.Module) -> Iterator[None]:
+    """``module`` in eval mode (exact likelihoods of rounded latents, as the encoder estimates them), then as before."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)
 
 
 def _block_bits(coded: LatentForward) -> torch.Tensor:

@@ -44,6 +44,9 @@ MOTION_BLOCK = 16  # the motion latents' grid: one block motion vector per 16×1
 BLOCK_VECTOR_UNITS = 4.0  # block motion vectors are coded in quarter pixels (at the middle level's gain)
 # motion features -> the same features with the encoder's choice of block vectors (codecs.motion_search)
 MotionRefinement = Callable[[torch.Tensor], torch.Tensor]
+# (gained frame latents, their inverse gain, prediction, context) -> the latents the encoder codes instead
+# (codecs.block_skip: "the prediction" where it costs less)
+FrameLatentChoice = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 _PREDICTION_CHANNELS_AT_HALF = 12  # the prediction space-to-depth at 1/2 resolution
 
 
@@ -345,14 +348,18 @@ class InterModel(nn.Module):
 
     def forward(self, reference: torch.Tensor, x: torch.Tensor, level: torch.Tensor,
                 flow: torch.Tensor | None = None, refine: MotionRefinement | None = None,
-                propagated: torch.Tensor | None = None) -> InterForward:
+                propagated: torch.Tensor | None = None, choose: FrameLatentChoice | None = None) -> InterForward:
         """Code ``x`` given the decoded ``reference`` (both (B, 3, H, W), H and W multiples of
         ``config.STRIDE``) at per-sample ``level``; ``flow`` overrides the flow network, ``refine`` changes
-        the motion features as the encoder's search would (see :meth:`MotionCoder.forward`);
-        ``propagated``: what the reference's synthesis propagated (None after an I-frame)."""
+        the motion features as the encoder's search would (see :meth:`MotionCoder.forward`), ``choose`` the
+        frame latents as its skip decisions would; ``propagated``: what the reference's synthesis propagated
+        (None after an I-frame)."""
         motion = self.motion_prediction(reference, x, level, flow, refine)
         context = self.context_of(propagated, motion.flow)
-        frame = self.frame_latent(self.frame_features(x, motion.prediction, context), level)
+        y, inverse_gain = self.frame_latent.gained(self.frame_features(x, motion.prediction, context), level)
+        if choose is not None:
+            y = choose(y, inverse_gain, motion.prediction, context)
+        frame = self.frame_latent.from_gained(y, inverse_gain)
         x_hat, passed_on = self.frame_synthesis.with_propagated(frame.decoded, motion.prediction, context)
         return InterForward(x_hat, motion.prediction, motion.flow, motion.coded, frame, passed_on)
 

@@ -16,6 +16,9 @@ Stages (``InterStage``), each warm-started from the previous one's weights:
   (as the image codec's prior phase: on 128² crops the hyper-latents form a 2×2 grid, so the
   hyperpriors only ever see picture borders).
 
+With ``skip_blocks``, the frame and joint stages' forwards code the latents the encoder's skip decisions would
+(:func:`~tngvideo.codecs.block_skip.choose_skipped_blocks`), in training and validation alike.
+
 Validation (held-out clips): whole-sequence bpp and PSNR at four levels, I-frame then P-frames, and
 the BD-rate against coding every frame as an I-frame (the score, lower is better; in the motion stage
 the score is the motion objective on the validation frames instead).
@@ -33,14 +36,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from tngvideo.codecs.block_skip import choose_skipped_blocks, decision_weight
 from tngvideo.codecs.image_model import ImageModel, lambdas_of_levels
-from tngvideo.codecs.inter_model import InterModel, InterModelConfig, MotionRefinement
+from tngvideo.codecs.inter_model import FrameLatentChoice, InterModel, InterModelConfig, MotionRefinement
 from tngvideo.codecs.motion_search import search_motion
 from tngvideo.config_json import JsonConfig
 from tngvideo.metrics import bd_rate_percent
 from tngvideo.training.levels import sample_levels
 from tngvideo.training.loop import ParameterGroup
 from tngvideo.training.video_data import Segment, SequenceCrops
+from tngvideo.video_coder import DEFAULT_GOP
 from tngvideo.zoo import load_state, save_weights
 
 InterStage = Literal["motion", "frame", "joint", "prior"]
@@ -65,6 +70,9 @@ class InterTrainingConfig(JsonConfig):
     # The encoder's motion search (codecs.motion_search) inside validation, to score what the encoder does. (Inside
     # training's forward, straight through, it lost: joint-h, docs/training.md.)
     validation_search_steps: int = 0
+    # The encoder's skip decisions (codecs.block_skip) inside the training and validation forwards of the frame and
+    # joint stages: the model is fitted to the mixed latents the encoder codes, and validation scores them.
+    skip_blocks: bool = False
 
     def __post_init__(self) -> None:
         if self.stage not in ("motion", "frame", "joint", "prior"):
@@ -172,7 +180,13 @@ class InterTraining:
                 stats["bpp"] += cost.mean().item()
                 stats["motion_bpp"] += motion_bpp.mean().item()
             else:
-                out = self.model(reference, x, levels, propagated=propagated)
+                choose = None
+                if config.skip_blocks:  # (drawn only then: runs without it keep their random streams)
+                    # Each sample stands for a P-frame at a random place in a GOP: how many frames predict from it
+                    # sets its skip decisions' distortion weight (as in the encoder).
+                    frames_after = torch.from_numpy(rng.integers(0, DEFAULT_GOP - 1, size=config.batch_size))
+                    choose = self._skip_choice(x, levels, frames_after)
+                out = self.model(reference, x, levels, propagated=propagated, choose=choose)
                 propagated = out.propagated
                 prediction_mse = ((out.prediction - x) ** 2).mean((1, 2, 3))
                 mse = ((out.x_hat - x) ** 2).mean((1, 2, 3))
@@ -200,6 +214,13 @@ class InterTraining:
         height, width = x.shape[2:]
         return partial(search_motion, self.model, reference.float(), x.float(), level=levels, steps=steps,
                        height=height, width=width)
+
+    def _skip_choice(self, x: torch.Tensor, levels: torch.Tensor, frames_after: torch.Tensor) -> FrameLatentChoice | None:
+        """The encoder's skip decisions for this batch, as a forward's ``choose`` (None without ``skip_blocks``)."""
+        if not self.config.skip_blocks:
+            return None
+        weight = decision_weight(levels, frames_after, self.config.model.frame.level_lambdas)
+        return partial(choose_skipped_blocks, self.model, x, levels, weight)
 
     @torch.no_grad()
     def _all_intra(self, level: float) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
@@ -232,7 +253,8 @@ class InterTraining:
             propagated: torch.Tensor | None = None
             for t in range(1, length):
                 search = self._motion_search(reference, frames[:, t], levels)
-                out = self.model(reference, frames[:, t], levels, refine=search, propagated=propagated)
+                skips = self._skip_choice(frames[:, t], levels, torch.full((count,), length - 1 - t))
+                out = self.model(reference, frames[:, t], levels, refine=search, propagated=propagated, choose=skips)
                 propagated = out.propagated
                 bits.append(out.bits_per_pixel() * pixels)
                 psnrs.append(eight_bit_psnr(out.x_hat, frames[:, t]))
