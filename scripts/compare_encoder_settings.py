@@ -5,10 +5,12 @@ clip and mean, as JSON.
     python scripts/compare_encoder_settings.py --motion-search 0 8 16 --frames 16 --out results/motion_search.json
     python scripts/compare_encoder_settings.py --refine 0 10 --frames 16 --out results/refine.json
     python scripts/compare_encoder_settings.py --weights runs/joint-j/best.safetensors --frames 16 --out results/j.json
+    python scripts/compare_encoder_settings.py --format-version 6 7 --frames 16 --out results/format_7.json
 
 One setting varies per run: the P-frames' quality offset (``GopPolicy.inter_quality_offset``), the
 encoder's motion search steps or its distortion weight (``codecs.motion_search``), latent refinement steps
-(``codecs.latent_refinement``) or block skipping (``codecs.block_skip``), or the P-frame weights (training checkpoints
+(``codecs.latent_refinement``), block skipping (``codecs.block_skip``), the .tngv format version written (from the
+compact version 6 on: what a format change gains), or the P-frame weights (training checkpoints
 against the shipped ``--model``, each coded as it would be once shipped: written in the shipped format to
 a scratch models folder and loaded from it); the others stay at their defaults. This decides whether a
 run's weights ship: the validation crops of training have misled by several points (docs/training.md,
@@ -25,6 +27,7 @@ import json
 import tempfile
 from pathlib import Path
 
+from tngvideo.bitstream import COMPACT_FRAME_VERSION, VIDEO_FORMAT_VERSION
 from tngvideo.codecs.encoder_settings import EncoderSettings
 from tngvideo.evaluation.rd import bd_table, environment, mean_per_setting
 from tngvideo.evaluation.video_eval import code_clip
@@ -68,6 +71,8 @@ def main() -> None:
     varied.add_argument("--motion-weight", type=float, nargs="+", metavar="W",
                         help="the motion search's distortion weights (in units of λ) to compare")
     varied.add_argument("--skip-blocks", type=int, nargs="+", choices=[0, 1], help="P-frame block skipping off/on")
+    varied.add_argument("--format-version", type=int, nargs="+", metavar="V",
+                        help=f".tngv format versions to compare ({COMPACT_FRAME_VERSION}..{VIDEO_FORMAT_VERSION})")
     varied.add_argument("--weights", type=Path, nargs="+", metavar="CHECKPOINT",
                         help="P-frame training checkpoints to compare with the shipped --model")
     parser.add_argument("--qualities", type=float, nargs="+", default=[2.0, 4.0, 6.0, 8.0])
@@ -79,34 +84,41 @@ def main() -> None:
     shipped = choose_video_models(args.model, DEFAULT_GOP).models
     default = GopPolicy(DEFAULT_GOP, DEFAULT_INTER_QUALITY_OFFSET)
     plain = EncoderSettings()
-    settings: dict[str, tuple[VideoModels, GopPolicy, EncoderSettings]]  # name -> (models, GOP policy, effort)
+    # name -> (models, GOP policy, effort, format version)
+    settings: dict[str, tuple[VideoModels, GopPolicy, EncoderSettings, int]]
+    version = VIDEO_FORMAT_VERSION
     if args.p_offset is not None:
-        settings = {f"p-offset {v:g}": (shipped, GopPolicy(DEFAULT_GOP, v), plain) for v in args.p_offset}
+        settings = {f"p-offset {v:g}": (shipped, GopPolicy(DEFAULT_GOP, v), plain, version) for v in args.p_offset}
     elif args.motion_search is not None:
-        settings = {f"motion-search {v}": (shipped, default, EncoderSettings(motion_search_steps=v))
+        settings = {f"motion-search {v}": (shipped, default, EncoderSettings(motion_search_steps=v), version)
                     for v in args.motion_search}
     elif args.motion_weight is not None:
-        settings = {f"motion-weight {v:g}": (shipped, default, EncoderSettings(motion_weight=v))
+        settings = {f"motion-weight {v:g}": (shipped, default, EncoderSettings(motion_weight=v), version)
                     for v in args.motion_weight}
     elif args.skip_blocks is not None:
-        settings = {f"skip-blocks {v}": (shipped, default, EncoderSettings(skip_blocks=bool(v))) for v in args.skip_blocks}
+        settings = {f"skip-blocks {v}": (shipped, default, EncoderSettings(skip_blocks=bool(v)), version)
+                    for v in args.skip_blocks}
     elif args.refine is not None:
-        settings = {f"refine {v}": (shipped, default, EncoderSettings(refine_steps=v)) for v in args.refine}
+        settings = {f"refine {v}": (shipped, default, EncoderSettings(refine_steps=v), version) for v in args.refine}
+    elif args.format_version is not None:
+        if not all(COMPACT_FRAME_VERSION <= v <= VIDEO_FORMAT_VERSION for v in args.format_version):
+            parser.error(f"format versions are compared from {COMPACT_FRAME_VERSION} to {VIDEO_FORMAT_VERSION}")
+        settings = {f"format {v}": (shipped, default, plain, v) for v in args.format_version}
     else:
         assert shipped.inter is not None  # choose_video_models at GOP 32 gives P-frames
-        settings = {shipped.inter.name: (shipped, default, plain)}
+        settings = {shipped.inter.name: (shipped, default, plain, version)}
         with tempfile.TemporaryDirectory(prefix="tngvideo-candidates-") as scratch:  # loaded, the files are not read again
             for i, path in enumerate(args.weights):
                 models = checkpoint_models(path, shipped, Path(scratch), 60000 + i)
-                settings[f"{path.parent.name}-{path.stem}"] = (models, default, plain)
+                settings[f"{path.parent.name}-{path.stem}"] = (models, default, plain, version)
     names = list(settings)
     report: dict[str, object] = {"model": args.model, "frames": args.frames, "qualities": args.qualities, "clips": {}}
     mean = dict.fromkeys(names, 0.0)
     for clip in args.clips:
         results = []
-        for name, (models, policy, effort) in settings.items():
+        for name, (models, policy, effort, written) in settings.items():
             results += code_clip(open_video(data_root() / "video/train" / clip), models, policy, args.qualities, name,
-                                 args.frames, settings=effort)
+                                 args.frames, settings=effort, version=written)
         curves = mean_per_setting(results)
         table = bd_table(curves, names[0])
         report["clips"][clip] = {  # type: ignore[index]

@@ -107,8 +107,9 @@ def _tngv(models: VideoModels, frames: Sequence[np.ndarray], gop: int, quality: 
 
 def tiny_seeds() -> SeedSet:
     """Seeds made with the tiny models: .tng with one and two LATENT chunks, a .tngv with I- and
-    P-frames (GOP 3: I P P I P) in each frame layout still read (the compact units of version 6, the one-chunk
-    frames of version 5, the chunked frames of version 4), an all-intra .tngv; odd and even sizes."""
+    P-frames (GOP 3: I P P I P) in each frame layout still read (the compact units of version 7, coding the latents
+    that show pixels, and of version 6, coding them all; the one-chunk frames of version 5, the chunked frames of
+    version 4), an all-intra .tngv; odd and even sizes."""
     plain = tiny_loaded(seed=0, model_id=7)
     context = tiny_loaded(seed=1, model_id=8, context="checkerboard")
     inter = LoadedInterCodec(InterCodec(tiny_inter_model(0)), ModelIdentity(20, bytes(range(8, 16))), "tiny-inter",
@@ -120,6 +121,7 @@ def tiny_seeds() -> SeedSet:
         "tiny-64x48.tng": encode_image(frames[0], 3.0, plain).data,
         "tiny-47x33-checkerboard.tng": encode_image(odd[0], 5.5, context).data,
         "tiny-ip-gop3.tngv": _tngv(video, frames, 3, 3.0),
+        "tiny-ip-gop3-v6.tngv": _tngv(video, frames, 3, 3.0, version=6),
         "tiny-ip-gop3-v5.tngv": _tngv(video, frames, 3, 3.0, version=5),
         "tiny-ip-gop3-v4.tngv": _tngv(video, frames, 3, 3.0, version=4),
         "tiny-intra-47x33.tngv": _tngv(VideoModels(plain, None), odd, 1, 2.0),

@@ -167,3 +167,24 @@ def test_banded_coding_writes_the_bytes_of_one_band_and_decodes_them_whether_hyp
             np.testing.assert_array_equal(latents.symbols, reference.symbols)
             assert torch.equal(latents.means, reference.means)
     assert np.any(reference.symbols != 0) and reference_payload.num_bytes > 100  # something was coded
+
+
+# Latent grids of any size (.tngv from format version 7: frames padded to 16 pixels) ----------------------
+
+
+@pytest.mark.parametrize("context", ["none", "checkerboard"])
+def test_a_latent_grid_of_any_size_codes_exactly_its_own_latents(context: SpatialContext) -> None:
+    """A 9×11 grid, not a multiple of the hyper stride: the hyper-latents cover it padded to 12×12 (3×3 of them),
+    the stream holds its 9×11 latents and no others, and the decoder reads them back."""
+    codec = _tiny_latent_codec(context)
+    y = torch.randn(1, LATENT, 9, 11, generator=torch.Generator().manual_seed(6)) * 6.0
+    with torch.no_grad():
+        writer = SymbolWriter()
+        coded = codec.write(y, writer)
+    hyper, *passes = writer.batches
+    assert hyper.symbols.size == HYPER * 3 * 3 and sum(batch.symbols.size for batch in passes) == LATENT * 9 * 11
+    assert coded.means.shape == (1, LATENT, 9, 11) and coded.symbols.size == LATENT * 9 * 11
+    decoded = codec.read(SectionReader(writer.sections()), 9, 11)
+    np.testing.assert_array_equal(decoded.symbols, coded.symbols)
+    assert torch.equal(decoded.means, coded.means)
+    assert (coded.values() - y).abs().max() <= 0.5 + 1e-5 and np.any(coded.symbols != 0)

@@ -61,7 +61,8 @@ from tngvideo.tng_video import open_tngv
 CASE_SECONDS = 10.0  # a case taking longer is a hang (the campaign's bound too)
 CASE_MEMORY_KIB = 512 * 1024  # a tiny seed's case may not grow the peak resident memory by more
 # The tiny seeds with I- and P-frames, one per frame layout still read, and their format versions.
-P_FRAME_SEEDS = {"tiny-ip-gop3.tngv": 6, "tiny-ip-gop3-v5.tngv": 5, "tiny-ip-gop3-v4.tngv": 4}
+P_FRAME_SEEDS = {"tiny-ip-gop3.tngv": 7, "tiny-ip-gop3-v6.tngv": 6, "tiny-ip-gop3-v5.tngv": 5,
+                 "tiny-ip-gop3-v4.tngv": 4}
 
 
 class CaseTimeout(BaseException):  # a BaseException: no decoder's except clause may swallow it

@@ -34,10 +34,11 @@ from tngvideo.codecs import block_skip
 from tngvideo.codecs.block_skip import with_skipped_blocks
 from tngvideo.codecs.conditioning import Condition
 from tngvideo.codecs.encoder_settings import EncoderSettings
+from tngvideo.codecs.image_codec import EncodedPicture, ImageCodec
 from tngvideo.codecs.image_model import lambdas_of_levels
 from tngvideo.codecs.inter_codec import EncodedInterFrame, InterCodec, Reference
-from tngvideo.codecs.inter_model import InterModelConfig
-from tngvideo.codecs.latent_codec import HYPER_STRIDE, CodedLatents
+from tngvideo.codecs.latent_codec import CodedLatents
+from tngvideo.codecs.latent_refinement import refine_latents
 from tngvideo.codecs.tiling import (
     LATENT_PIXELS,
     TILES,
@@ -53,7 +54,7 @@ from tngvideo.evaluation.video_eval import code_clip, measured_summary
 from tngvideo.io.frames import open_video
 from tngvideo.io.writers import open_writer
 from tngvideo.metrics import psnr
-from tngvideo.tng_image import encode_image, load_image_codec
+from tngvideo.tng_image import load_image_codec
 from tngvideo.tng_inter import VideoModels, load_video_models
 from tngvideo.tng_video import encode_video, open_tngv
 from tngvideo.video_coder import GopPolicy, VideoEncoder
@@ -324,8 +325,7 @@ def test_a_nudged_reference_still_parses_the_same_symbols(
         assert torch.equal(moved.means, original.means)
     assert np.any(motion.symbols != 0) and np.any(frame.symbols != 0)  # there was something to parse
     # the same symbols straight from the stream, no reference at all
-    padded = nudged.tensor.shape[2] // (InterModelConfig.STRIDE // HYPER_STRIDE), nudged.tensor.shape[3] // (
-        InterModelConfig.STRIDE // HYPER_STRIDE)
+    padded = nudged.tensor.shape[2] // LATENT_PIXELS, nudged.tensor.shape[3] // LATENT_PIXELS
     reader = second.frame.reader(CODER_ID)
     codec.model.motion.latent.read(reader, *padded)
     np.testing.assert_array_equal(codec.model.frame_latent.read(reader, *padded).symbols, frame.symbols)
@@ -391,7 +391,7 @@ def test_older_streams_reconstruct_by_their_versions_rule(
     written = [unit.reconstruction for unit in units]
     assert all(np.array_equal(a.reconstruction, b) for a, b in zip(old_units, written, strict=True))
     header = VideoHeader(CODER_ID, models.table(), 640, 128, Fraction(25), passes=models.passes())
-    assert header.version == VIDEO_FORMAT_VERSION == 6
+    assert header.version == VIDEO_FORMAT_VERSION == 7
     current = pack_video(header, [unit.frame for unit in units])
     old_frames = [unit.frame for unit in old_units]
     data = pack_video(dataclasses.replace(header, version=version, passes=(0, 0, 0)), old_frames)
@@ -432,6 +432,26 @@ def test_version_5_streams_still_decode_and_version_6_frames_are_smaller(
         video = open_tngv(data, models)
         assert all(np.array_equal(a, unit.reconstruction) for a, unit in zip(video.frames(), units, strict=True))
     assert open_tngv(old, models).header.version == 5
+
+
+def test_version_7_pads_frames_to_16_pixels_and_version_6_streams_still_decode(
+    inter_models: Path, smooth_frames: Frames
+) -> None:
+    """A 40×72 frame is padded to 48×80 in version 7 (3×5 latents, one per 16×16 pixels; the hyper-latents cover
+    them padded to 4×8) and to 64×128 in version 6 (4×8 latents, those wholly in the padding coded too), so its
+    version-7 frames are smaller; each version decodes to its own encoder's pictures."""
+    models = load_video_models()
+    frames = _moving(smooth_frames, 40, 72, 4)
+    encoders = VideoEncoder(models, 3.0, GopPolicy(4)), VideoEncoder(models, 3.0, GopPolicy(4), version=6)
+    units, old_units = ([unit for frame in frames for unit in encoder.encode(frame)] for encoder in encoders)
+    assert [unit.frame_type for unit in units] == [FrameType.INTRA] + [FrameType.INTER] * 3
+    assert all(len(new.data) < len(old.data) for new, old in zip(units, old_units, strict=True))
+    header = VideoHeader(CODER_ID, models.table(), 72, 40, Fraction(25), passes=models.passes())
+    for version, written in ((7, units), (6, old_units)):
+        data = pack_video(dataclasses.replace(header, version=version), [unit.frame for unit in written])
+        video = open_tngv(data, models)
+        assert video.header.version == version
+        assert all(np.array_equal(a, unit.reconstruction) for a, unit in zip(video.frames(), written, strict=True))
 
 
 def test_version_6_stores_qualities_in_1024ths(inter_models: Path, smooth_frames: Frames) -> None:
@@ -600,11 +620,15 @@ def _eval_bits(report: Path) -> list[int]:
     return [f["bits"] for f in results["tngvideo", 5.0]["records"]]
 
 
-def _unit_bits(clip: Path, path: Path, settings: EncoderSettings) -> list[int]:
-    """The bits of each unit when the library codes the clip's first 3 frames to ``path`` as eval's tests ask
-    (GOP 4, quality 5)."""
+def _units(clip: Path, path: Path, settings: EncoderSettings) -> list[bytes]:
+    """Each unit when the library codes the clip's first 3 frames to ``path`` as eval's tests ask (GOP 4, quality 5)."""
     _encode(clip, path, load_video_models(), gop=4, quality=5.0, max_frames=3, settings=settings)
-    return [8 * len(frame_bytes(f)) for f in unpack_video(path.read_bytes())[1]]
+    return [frame_bytes(f) for f in unpack_video(path.read_bytes())[1]]
+
+
+def _unit_bits(clip: Path, path: Path, settings: EncoderSettings) -> list[int]:
+    """The bits of each of :func:`_units`."""
+    return [8 * len(unit) for unit in _units(clip, path, settings)]
 
 
 def test_eval_codes_with_the_motion_search_asked_for(inter_models: Path, tmp_path: Path, moving_clip: Path) -> None:
@@ -612,10 +636,10 @@ def test_eval_codes_with_the_motion_search_asked_for(inter_models: Path, tmp_pat
                "--out", str(tmp_path / "e")]
     assert main(command) == 0
 
-    def unit_bits(steps: int) -> list[int]:
-        return _unit_bits(moving_clip, tmp_path / f"s{steps}.tngv", EncoderSettings(motion_search_steps=steps))
+    def units(steps: int) -> list[bytes]:
+        return _units(moving_clip, tmp_path / f"s{steps}.tngv", EncoderSettings(motion_search_steps=steps))
 
-    assert _eval_bits(tmp_path / "e") == unit_bits(0) != unit_bits(8)
+    assert _eval_bits(tmp_path / "e") == [8 * len(unit) for unit in units(0)] and units(0) != units(8)
     assert "motion search 0 steps" in json.loads((tmp_path / "e" / "rd.json").read_text())["settings"]["tngvideo"]
 
 
@@ -653,14 +677,20 @@ def test_eval_without_an_inter_model_measures_all_intra_and_says_so(
 # --- all-intra streams ----------------------------------------------------------------------------
 
 
+def _intra_frame(rgb: np.ndarray, quality: float, codec: ImageCodec, refine_steps: int = 0) -> EncodedPicture:
+    """``rgb`` coded by the image codec as a .tngv I-frame codes it (from format version 7: padded to 16 pixels)."""
+    analysed = refine_latents(codec, rgb, codec.analyse(rgb, multiple=LATENT_PIXELS), quality, refine_steps)
+    return codec.encode_analysed(analysed, quality)
+
+
 def test_all_intra_round_trip_decodes_exactly_the_image_codecs_reconstructions(
     models: Path, tmp_path: Path, clip: Path
 ) -> None:
     assert main(["encode", str(clip), str(tmp_path / "a.tngv"), "--quality", "3"]) == 0
     assert main(["decode", str(tmp_path / "a.tngv"), str(tmp_path / "out") + "/"]) == 0
     decoded = _read_pngs(tmp_path / "out")
-    loaded = load_image_codec()
-    expected = [encode_image(f, 3.0, loaded).reconstruction for f in open_video(clip).frames()]
+    codec = load_image_codec().codec
+    expected = [_intra_frame(f, 3.0, codec).reconstruction for f in open_video(clip).frames()]
     assert len(decoded) == 3
     for got, want in zip(decoded, expected, strict=True):
         np.testing.assert_array_equal(got, want)
@@ -673,8 +703,8 @@ def test_refined_video_frames_decode_exactly_and_differ_from_plain_ones(models: 
     assert (tmp_path / "a.tngv").read_bytes() != (tmp_path / "plain.tngv").read_bytes()
     assert main(["decode", str(tmp_path / "a.tngv"), str(tmp_path / "out") + "/"]) == 0
     decoded = _read_pngs(tmp_path / "out")
-    loaded = load_image_codec()
-    expected = [encode_image(f, 3.0, loaded, refine_steps=10).reconstruction for f in open_video(clip).frames()]
+    codec = load_image_codec().codec
+    expected = [_intra_frame(f, 3.0, codec, refine_steps=10).reconstruction for f in open_video(clip).frames()]
     assert len(decoded) == 3
     for got, want in zip(decoded, expected, strict=True):
         np.testing.assert_array_equal(got, want)
@@ -685,12 +715,12 @@ def test_eval_measures_the_refined_coding_when_asked(models: Path, tmp_path: Pat
     assert main(command) == 0
     results = json.loads((tmp_path / "e" / "frames.json").read_text())
     measured = {r["setting"]: r["records"][0]["bits"] for r in results if r["codec"] == "tngvideo-intra"}
-    loaded = load_image_codec()
+    codec = load_image_codec().codec
     frame = next(open_video(clip).frames())
 
     def unit_bits(quality: float, steps: int) -> int:
-        stream = encode_image(frame, quality, loaded, steps).picture.symbols.stream()
-        return 8 * len(frame_bytes(CodedFrame(FrameType.INTRA, quality, (loaded.codec.num_passes,), (stream,))))
+        stream = _intra_frame(frame, quality, codec, steps).symbols.stream()
+        return 8 * len(frame_bytes(CodedFrame(FrameType.INTRA, quality, (codec.num_passes,), (stream,))))
 
     assert measured == {q: unit_bits(q, 3) for q in (4.0, 6.0)} != {q: unit_bits(q, 0) for q in (4.0, 6.0)}
     assert "refinement 3 steps" in json.loads((tmp_path / "e" / "rd.json").read_text())["settings"]["tngvideo-intra"]

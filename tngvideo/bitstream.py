@@ -46,8 +46,9 @@ from dataclasses import dataclass
 from enum import IntEnum
 from fractions import Fraction
 
+from tngvideo.codecs.image_model import ImageModelConfig
 from tngvideo.codecs.latent_codec import LatentPayload
-from tngvideo.codecs.tiling import TILES, TILES_BF16, WHOLE_PICTURE, Reconstruction
+from tngvideo.codecs.tiling import LATENT_PIXELS, TILES, TILES_BF16, WHOLE_PICTURE, Reconstruction
 from tngvideo.entropy.coder import SectionReader, StreamReader, SymbolReader
 from tngvideo.errors import BitstreamError
 
@@ -105,6 +106,12 @@ class ImageHeader:
     @property
     def reconstruction(self) -> Reconstruction:
         return reconstruction_of(self.version)
+
+
+def padding_multiple_of(video_version: int) -> int:
+    """The multiple of pixels a .tngv stream of this version pads its frames to: the models' stride (64) up to
+    version 6, which coded latents wholly in the padding too; one latent (16) from version 7."""
+    return LATENT_PIXELS if video_version >= LATENT_GRID_VERSION else ImageModelConfig.STRIDE
 
 
 def reconstruction_of(version: int) -> Reconstruction:
@@ -220,9 +227,10 @@ def _check_quality(quality: float) -> None:
 # --- .tngv ---------------------------------------------------------------------------------------
 
 VIDEO_MAGIC = b"\x89TNV"
-VIDEO_FORMAT_VERSION = 6  # what this build writes; it also reads versions 1 (all-intra, one model) to 5
+VIDEO_FORMAT_VERSION = 7  # what this build writes; it also reads versions 1 (all-intra, one model) to 6
 ONE_STREAM_VERSION = 5  # from this version on, a frame unit is one chunk holding one stream of every symbol
 COMPACT_FRAME_VERSION = 6  # from this version on, frame units are compact and the header states the passes
+LATENT_GRID_VERSION = 7  # from this version on, frames are padded to 16 pixels (one latent), not to the models' 64
 QUALITY_UNITS = 1024  # compact units store the quality in 1/1024ths of a level (u16)
 _MAX_LENGTH_BYTES = 4  # a compact unit's LEB128 length: below 2^28 bytes
 MAX_MODELS = 4
@@ -268,6 +276,11 @@ class VideoHeader:
     @property
     def reconstruction(self) -> Reconstruction:
         return reconstruction_of(self.version)
+
+    @property
+    def padding_multiple(self) -> int:
+        """Frames are padded to a multiple of this many pixels (see :func:`padding_multiple_of`)."""
+        return padding_multiple_of(self.version)
 
     def passes_of(self, frame_type: FrameType) -> tuple[int, ...]:
         """The coding passes of the latent tensors a frame of ``frame_type`` codes (version 6 on), in decoding order."""

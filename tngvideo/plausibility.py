@@ -1,14 +1,16 @@
 """Can a coded picture's sections hold what its header claims? Checked before anything is decoded.
 
 The header's picture size fixes how many symbols each section codes: ``C_z x Hp/64 x Wp/64``
-hyper-latents and ``C_y x Hp/16 x Wp/16`` latents (split over the coding passes). ANS can code a
+hyper-latents and ``C_y x Hp/16 x Wp/16`` latents (split over the coding passes), where ``Hp x Wp`` is the picture
+padded to 64 pixels (.tng, and .tngv up to format version 6; from version 7, frames are padded to 16 pixels and the
+hyper-latents cover the latent grid padded to multiples of 4). ANS can code a
 near-certain symbol in a small fraction of a bit, but never in less than ``-log2 p_max`` bits,
 where ``p_max`` is the largest probability of its pmf table (every pmf entry is at least 1 of
 2^16, so ``p_max < 1``). Decoding a symbol shrinks the coder's state by at least that much
 (within a factor 256/257, from the 32-bit renormalisation), and a section of ``B`` bytes starts
 with at most ``8B + 32`` bits of state. So a section holds at most
 ``(8B + SLACK_BITS) / (SAFETY * least bits per symbol)`` symbols, and a .tngv frame's one stream (format
-versions 5 and 6) symbols whose least costs add up to at most ``(8B + SLACK_BITS) / SAFETY``; a file claiming more is refused
+versions 5 to 7) symbols whose least costs add up to at most ``(8B + SLACK_BITS) / SAFETY``; a file claiming more is refused
 with a one-line :class:`~tngvideo.errors.BitstreamError` before any tensor or symbol array is
 allocated. ``SAFETY`` = 0.5 covers constriction's re-quantisation of the 16-bit pmfs to 24 bits
 (which moves ``p_max`` by far less). The check never refuses a file an encoder wrote: those
@@ -19,6 +21,7 @@ Also checked here, because the bound needs the model: the quality is within the 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -27,7 +30,7 @@ from tngvideo.bitstream import CodedFrame, FrameType, ImageHeader, VideoHeader
 from tngvideo.codecs.image_codec import ImageCodec
 from tngvideo.codecs.image_model import ImageModelConfig
 from tngvideo.codecs.inter_codec import InterCodec
-from tngvideo.codecs.latent_codec import HYPER_STRIDE, LatentCodec, LatentPayload, latent_grid
+from tngvideo.codecs.latent_codec import LatentCodec, LatentPayload, latent_grid
 from tngvideo.entropy.coder import PmfTable
 from tngvideo.entropy.pmf import PMF_PRECISION_BITS
 from tngvideo.errors import BitstreamError
@@ -56,7 +59,7 @@ def least_section_bits(latent: LatentCodec, latent_height: int, latent_width: in
     """The least cost (bits) of each section's symbols for latents of this size, hyper section first, then each
     pass: what a section's :func:`capacity_bits` (or a stream's, summed) must reach."""
     tables = latent.tables
-    plane = (latent_height // HYPER_STRIDE) * (latent_width // HYPER_STRIDE)
+    plane = math.prod(latent.hyper_shape(latent_height, latent_width)[2:])
     hyper_bits = least_bits_per_symbol(tables.hyper)
     if len(hyper_bits) != latent.hyper_channels:
         raise BitstreamError(f"{what}: the model's hyper tables do not match its channels")  # a broken weight file
@@ -115,7 +118,7 @@ def check_image(header: ImageHeader, payload: LatentPayload, codec: ImageCodec, 
 def check_video(header: VideoHeader, frames: list[CodedFrame], intra: ImageCodec, inter: InterCodec | None) -> None:
     """Every frame of a parsed .tngv stream is plausible for its models: its quality, and its sections or its one
     stream against the symbols of its latent tensors."""
-    grid = latent_grid(header.height, header.width, ImageModelConfig.STRIDE)
+    grid = latent_grid(header.height, header.width, header.padding_multiple)
     for index, frame in enumerate(frames):
         what = f"frame {index}"
         if frame.frame_type == FrameType.INTRA:

@@ -20,6 +20,8 @@ import numpy as np
 from tqdm import tqdm
 
 from tngvideo.bitstream import (
+    COMPACT_FRAME_VERSION,
+    VIDEO_FORMAT_VERSION,
     CodedFrame,
     FrameType,
     VideoHeader,
@@ -74,17 +76,22 @@ def encode_video(
     settings: EncoderSettings = EncoderSettings(),
     on_unit: Callable[[int, np.ndarray, EncodedUnit], None] | None = None,
     overwrite: bool = True,
+    version: int = VIDEO_FORMAT_VERSION,
 ) -> VideoSummary:
     """Code ``source`` (``max_frames`` frames from frame ``start``) into the .tngv file ``output`` with
-    :class:`VideoEncoder`; ``on_unit(index, source frame, unit)`` sees every coded frame (evaluation).
+    :class:`VideoEncoder`; ``on_unit(index, source frame, unit)`` sees every coded frame (evaluation);
+    ``version``: the format version written, the current one unless a comparison measures an earlier one (from
+    version 6, the compact frame units this writer streams).
 
     Written to a partial file beside ``output`` and renamed when complete, so a failure or an
     interruption (SIGINT, SIGTERM) never leaves a file under the requested name; without
     ``overwrite`` an existing ``output`` is refused (before any work) and never replaced.
     """
     info = source.info
-    encoder = VideoEncoder(models, rate, gop or GopPolicy(), settings=settings)
-    header = VideoHeader(CODER_ID, models.table(), info.width, info.height, info.fps, passes=models.passes())
+    if version < COMPACT_FRAME_VERSION:
+        raise ValueError(f"the streaming writer writes format versions {COMPACT_FRAME_VERSION} on, not {version}")
+    encoder = VideoEncoder(models, rate, gop or GopPolicy(), settings=settings, version=version)
+    header = VideoHeader(CODER_ID, models.table(), info.width, info.height, info.fps, version, models.passes())
     available = max((info.frame_count or 0) - start, 0) or None
     total = min(available, max_frames) if available and max_frames else (available or max_frames)
     frames = islice(source.frames(), start, start + max_frames if max_frames else None)

@@ -16,7 +16,9 @@ import numpy as np
 
 from tngvideo.bitstream import (
     BFLOAT16_VERSION,
+    COMPACT_FRAME_VERSION,
     INDEX_ENTRY_BYTES,
+    LATENT_GRID_VERSION,
     ONE_STREAM_VERSION,
     VIDEO_FORMAT_VERSION,
     CodedFrame,
@@ -24,6 +26,7 @@ from tngvideo.bitstream import (
     VideoHeader,
     frame_bytes,
     index_and_end_bytes,
+    padding_multiple_of,
     stored_quality,
     video_header_bytes,
 )
@@ -101,7 +104,7 @@ class VideoEncoder:
     save or overspend).
 
     ``version``: the format version whose frame layout the units take, the current one unless a test writes
-    version 5's (a FRAME chunk) or version 4's (a stream per section); the same pixels.
+    version 6's (frames padded to 64 pixels), 5's (a FRAME chunk) or 4's (a stream per section).
     """
 
     def __init__(self, models: VideoModels, rate: float | BitrateController, gop: GopPolicy = GopPolicy(),
@@ -109,10 +112,11 @@ class VideoEncoder:
                  version: int = VIDEO_FORMAT_VERSION):
         if gop.gop > 1 and models.inter is None:
             raise InputError("P-frames need an inter model (or use a GOP of 1: all-intra)")
-        if version not in (BFLOAT16_VERSION, ONE_STREAM_VERSION, VIDEO_FORMAT_VERSION):  # this build's pixels' layouts
-            raise ValueError(f"cannot write .tngv frames of format version {version}")
+        if version not in (BFLOAT16_VERSION, ONE_STREAM_VERSION, COMPACT_FRAME_VERSION, LATENT_GRID_VERSION):
+            raise ValueError(f"cannot write .tngv frames of format version {version}")  # (this build's pixels' layouts)
         self.version = version
         self.one_stream = version >= ONE_STREAM_VERSION  # else one stream per section (version 4's layout)
+        self.multiple = padding_multiple_of(version)
         self.models = models
         self.rate = rate
         self.gop = gop
@@ -148,7 +152,7 @@ class VideoEncoder:
 
     def _encode_intra(self, frame: np.ndarray) -> tuple[EncodedUnit, Reference]:
         codec = self.models.intra.codec
-        picture = codec.analyse(frame)
+        picture = codec.analyse(frame, multiple=self.multiple)
         if isinstance(self.rate, BitrateController):
             quality, fits = quality_for_budget(codec, picture, self.rate.next_budget_bytes() - self._intra_overhead,
                                                one_stream=self.one_stream)
@@ -161,7 +165,7 @@ class VideoEncoder:
         self._gop_quality = quality
         coded = self._frame(FrameType.INTRA, quality, (codec.num_passes,), encoded.symbols)
         unit = EncodedUnit(coded, frame_bytes(coded, self.version), encoded.reconstruction)
-        return unit, Reference(encoded.reconstruction)
+        return unit, Reference(encoded.reconstruction, multiple=self.multiple)
 
     def _encode_inter(self, frame: np.ndarray) -> tuple[EncodedUnit, Reference]:
         assert self.models.inter is not None and self.buffer.reference is not None  # checked in __init__ / frame 0
@@ -197,8 +201,8 @@ class VideoDecoder:
         reader = frame.reader(header.coder_id)
         if frame.frame_type == FrameType.INTRA:
             picture = self.models.intra.codec.decode_from(reader, header.height, header.width, frame.quality,
-                                                          header.reconstruction)
-            reference = Reference(picture)
+                                                          header.reconstruction, header.padding_multiple)
+            reference = Reference(picture, multiple=header.padding_multiple)
         else:
             if self.buffer.reference is None:
                 raise BitstreamError("a P-frame without a reference: decoding must start at an I-frame")

@@ -2,7 +2,7 @@
 
 Encoding::
 
-    rgb ─pad to 64─► g_a·gain ─► y ─► h_a ─► z ─round─► ẑ ──► [hyper section]
+    rgb ─pad to 64 (16)─► g_a·gain ─► y ─► h_a ─► z ─round─► ẑ ──► [hyper section]
                                               │
                          integer h_s (fixed point, exact) ─► scale index k, mean μ (exact)
                                               │
@@ -10,7 +10,9 @@ Encoding::
     recon = crop(g_s((symbols+μ)·inverse_gain))
 
 The latents are coded by the model's :class:`~tngvideo.codecs.latent_codec.LatentCodec` (one pass, or two
-with a checkerboard context; each pass is one latent section). Decoding repeats the right-hand column
+with a checkerboard context; each pass is one latent section). A .tng picture is padded to a multiple of 64
+pixels, the model's stride; a .tngv frame from format version 7 to a multiple of 16, one latent, so that no
+latent lies wholly in the padding (the hyper-latents then cover the latent grid padded to 4). Decoding repeats the right-hand column
 from the sections alone. Everything that feeds the entropy coder is integer (see
 :mod:`tngvideo.entropy.fixed_point`); the transforms run under a :class:`~tngvideo.codecs.tiling.Reconstruction`
 rule (the file's format version names it: overlapping tiles, each on one thread, in bfloat16 from
@@ -105,13 +107,14 @@ class ImageCodec:
         """Code an HxWx3 uint8 picture at ``quality`` in [1, num_levels] (fractional allowed)."""
         return self.encode_analysed(self.analyse(rgb), quality)
 
-    def analyse(self, rgb: np.ndarray, rule: Reconstruction = TILES_BF16) -> AnalysedPicture:
-        """The quality-independent first step of encoding (the analysis transform, most of the cost).
+    def analyse(self, rgb: np.ndarray, rule: Reconstruction = TILES_BF16, multiple: int | None = None) -> AnalysedPicture:
+        """The quality-independent first step of encoding (the analysis transform, most of the cost), the picture
+        padded to a ``multiple`` of pixels (default: the model's stride, as a .tng picture).
 
         Encoder-only, so any rule would do: tiles bound its memory and use every core."""
         height, width = rgb.shape[:2]
         with rule.inference():
-            padded = pad_for_analysis(to_tensor(rgb), self.stride)
+            padded = pad_for_analysis(to_tensor(rgb), multiple or self.stride)
             return AnalysedPicture(rule.run(self.model.g_a, [ScaledInput(padded, LATENT_PIXELS)], 1), height, width)
 
     def encode_analysed(self, picture: AnalysedPicture, quality: float,
@@ -154,11 +157,12 @@ class ImageCodec:
         return picture
 
     def decode_from(self, reader: SymbolReader, height: int, width: int, quality: float,
-                    reconstruction: Reconstruction = TILES_BF16) -> np.ndarray:
-        """As :meth:`decode`, the symbols read from ``reader`` (a .tngv frame's stream); the caller finishes it."""
+                    reconstruction: Reconstruction = TILES_BF16, multiple: int | None = None) -> np.ndarray:
+        """As :meth:`decode`, the symbols read from ``reader`` (a .tngv frame's stream, its picture padded to a
+        ``multiple`` of pixels as the encoder's :meth:`analyse`); the caller finishes it."""
         level = self.level(quality)
         with torch.no_grad():
-            coded = self.model.latent.read(reader, *latent_grid(height, width, self.stride))
+            coded = self.model.latent.read(reader, *latent_grid(height, width, multiple or self.stride))
         return self._synthesize(coded, level, height, width, reconstruction)
 
     def _synthesize(self, coded: CodedLatents, level: torch.Tensor, height: int, width: int,

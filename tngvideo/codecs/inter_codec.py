@@ -76,14 +76,16 @@ class StageTimes:
 
 
 class Reference:
-    """A decoded frame as P-frames use it: padded to the model's stride, float in [0, 1] (from uint8,
-    so encoder and decoder hold the same values), with the features its synthesis propagated (padded, at
-    1/2 resolution; None from an I-frame or a model without propagation)."""
+    """A decoded frame as P-frames use it: padded to a ``multiple`` of pixels (the stream's: 16, one latent, from
+    .tngv format version 7; the models' stride, 64, before), float in [0, 1] (from uint8, so encoder and decoder
+    hold the same values), with the features its synthesis propagated (padded, at 1/2 resolution; None from an
+    I-frame or a model without propagation). The P-frames coded from it are padded alike."""
 
-    def __init__(self, rgb: np.ndarray, propagated: torch.Tensor | None = None):
+    def __init__(self, rgb: np.ndarray, propagated: torch.Tensor | None = None, multiple: int = LATENT_PIXELS):
         self.picture = rgb
         self.height, self.width = rgb.shape[:2]
-        self.tensor = pad_to_multiple(to_tensor(rgb), InterModelConfig.STRIDE)
+        self.multiple = multiple
+        self.tensor = pad_to_multiple(to_tensor(rgb), multiple)
         self.propagated = propagated
 
 
@@ -132,7 +134,7 @@ class InterCodec:
         level, rule = self.level(quality), TILES_BF16
         model, stage = self.model, (times or StageTimes()).stage
         motion_latent, frame_latent = model.motion.latent, model.frame_latent
-        x = pad_to_multiple(to_tensor(rgb), InterModelConfig.STRIDE)
+        x = pad_to_multiple(to_tensor(rgb), reference.multiple)
         with stage("flow"), torch.no_grad():
             flow = model.flow(reference.tensor, x)
         with rule.inference(), stage("motion transforms"):
@@ -172,7 +174,7 @@ class InterCodec:
         bit. ``reconstruction`` is the rule of the stream's format version."""
         level = self.level(quality)
         model, stage = self.model, (times or StageTimes()).stage
-        latent_size = latent_grid(reference.height, reference.width, InterModelConfig.STRIDE)
+        latent_size = latent_grid(reference.height, reference.width, reference.multiple)
         with stage("entropy coding"), torch.no_grad():
             motion_coded = model.motion.latent.read(reader, *latent_size)
         with reconstruction.inference():
@@ -219,4 +221,4 @@ class InterCodec:
         with stage("frame transforms"), rule.inference():
             inputs = [ScaledInput(decoded, 1), *condition.inputs()]
             x_hat, propagated = unpack_propagated(rule.run(self.model.frame_synthesis.packed, inputs, LATENT_PIXELS))
-            return Reference(to_uint8(x_hat[:, :, : reference.height, : reference.width]), propagated)
+            return Reference(to_uint8(x_hat[:, :, : reference.height, : reference.width]), propagated, reference.multiple)

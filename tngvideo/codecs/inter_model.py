@@ -65,7 +65,7 @@ class InterModelConfig(JsonConfig):
     # and read through the prediction pyramids (0: pixels only). A multiple of 4 (ConditionalSynthesis.packed).
     propagated_channels: int = 0
 
-    STRIDE = ImageModelConfig.STRIDE  # frames are padded to this (motion and frame coders both reach 1/64)
+    STRIDE = ImageModelConfig.STRIDE  # pixels to hyper-latents (training crops are multiples of it; .tngv frames up to v6 too)
 
     def __post_init__(self) -> None:
         if self.propagated_channels and not self.prediction_pyramid_channels:
@@ -349,8 +349,8 @@ class InterModel(nn.Module):
     def forward(self, reference: torch.Tensor, x: torch.Tensor, level: torch.Tensor,
                 flow: torch.Tensor | None = None, refine: MotionRefinement | None = None,
                 propagated: torch.Tensor | None = None, choose: FrameLatentChoice | None = None) -> InterForward:
-        """Code ``x`` given the decoded ``reference`` (both (B, 3, H, W), H and W multiples of
-        ``config.STRIDE``) at per-sample ``level``; ``flow`` overrides the flow network, ``refine`` changes
+        """Code ``x`` given the decoded ``reference`` (both (B, 3, H, W), H and W multiples of 16, one latent) at
+        per-sample ``level``; ``flow`` overrides the flow network, ``refine`` changes
         the motion features as the encoder's search would (see :meth:`MotionCoder.forward`), ``choose`` the
         frame latents as its skip decisions would; ``propagated``: what the reference's synthesis propagated
         (None after an I-frame)."""

@@ -28,7 +28,9 @@ from typing import Literal
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
+from tngvideo.codecs.tiling import LATENT_PIXELS
 from tngvideo.entropy.coder import SymbolReader, SymbolWriter
 from tngvideo.entropy.context import (
     CheckerboardContext,
@@ -64,12 +66,19 @@ def quality_level(quality: float, num_levels: int) -> torch.Tensor:
     return torch.tensor([quality - 1.0], dtype=torch.float32)
 
 
-def latent_grid(height: int, width: int, stride: int) -> tuple[int, int]:
-    """Latent size of a picture padded to ``stride`` (the analysis to latents and the hyper-analysis
-    together), latents at ``stride / HYPER_STRIDE`` of the padded size: what encoder, decoder and the
-    plausibility checks all derive from a header's dimensions."""
-    down = stride // HYPER_STRIDE
-    return -(-height // stride) * stride // down, -(-width // stride) * stride // down
+def latent_grid(height: int, width: int, multiple: int) -> tuple[int, int]:
+    """Latent size of a picture padded to a ``multiple`` of pixels (64, the analysis and hyper-analysis together:
+    .tng and .tngv up to format version 6; 16, one latent: .tngv from version 7), one latent per
+    ``LATENT_PIXELS``²: what encoder, decoder and the plausibility checks all derive from a header's dimensions."""
+    return -(-height // multiple) * multiple // LATENT_PIXELS, -(-width // multiple) * multiple // LATENT_PIXELS
+
+
+def _padded_for_hyper(y: torch.Tensor) -> torch.Tensor:
+    """Latents (B, M, H, W) padded to multiples of ``HYPER_STRIDE`` by replicating their last row and column, for the
+    hyper-analysis (any latent grid is coded: the hyper-latents cover the padded one, the latents its H × W)."""
+    height, width = y.shape[2:]
+    padding = (0, (-width) % HYPER_STRIDE, 0, (-height) % HYPER_STRIDE)
+    return F.pad(y, padding, mode="replicate") if any(padding) else y
 
 
 @dataclass(frozen=True)
@@ -143,9 +152,9 @@ class LatentCodec(nn.Module):
         return features * gain, inverse_gain
 
     def entropy_parameters(self, z_hat: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(scales, means) of every latent's Gaussian: from the hyper-latents, and with a checkerboard
-        context also from the (straight-through rounded) anchor latents of ``y``."""
-        parameters = self.h_s(z_hat)
+        """(scales, means) of every latent's Gaussian: from the hyper-latents (of the grid padded for them), and with
+        a checkerboard context also from the (straight-through rounded) anchor latents of ``y``."""
+        parameters = self.h_s(z_hat)[:, :, : y.shape[2], : y.shape[3]]
         if self.checkerboard is not None:
             _, anchor_means = parameters.chunk(2, dim=1)
             y_hat = round_straight_through(y - anchor_means) + anchor_means
@@ -162,7 +171,7 @@ class LatentCodec(nn.Module):
             return self._quantize(y.float())
 
     def _quantize(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        z = self.h_a(y)
+        z = self.h_a(_padded_for_hyper(y))
         z_hat = round_straight_through(z)
         y_hat, scales, means = self._rounded_given(z_hat, y)
         y_likelihoods = gaussian_likelihood(add_uniform_noise(y) if self.training else y_hat, means, scales)
@@ -172,7 +181,7 @@ class LatentCodec(nn.Module):
     def rounded(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(ŷ, scales, means) of already gained latents, rounded as the training forward rounds: what an
         encoder-side search holds fixed while it moves some of them (``codecs.motion_search``)."""
-        return self._rounded_given(round_straight_through(self.h_a(y)), y)
+        return self._rounded_given(round_straight_through(self.h_a(_padded_for_hyper(y))), y)
 
     def _rounded_given(self, z_hat: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         scales, means = self.entropy_parameters(z_hat, y)
@@ -234,26 +243,25 @@ class LatentCodec(nn.Module):
         return 1 if self.checkerboard is None else 2
 
     def hyper_shape(self, latent_height: int, latent_width: int) -> tuple[int, int, int, int]:
-        """Shape of z for latents of this size (which must be multiples of the hyper stride)."""
-        if latent_height % HYPER_STRIDE or latent_width % HYPER_STRIDE:
-            raise ValueError(f"latent size {latent_height}x{latent_width} is not a multiple of {HYPER_STRIDE}")
-        return (1, self.hyper_channels, latent_height // HYPER_STRIDE, latent_width // HYPER_STRIDE)
+        """Shape of z for latents of this size (their grid padded to multiples of the hyper stride)."""
+        return (1, self.hyper_channels, -(-latent_height // HYPER_STRIDE), -(-latent_width // HYPER_STRIDE))
 
     def write(self, y: torch.Tensor, writer: SymbolWriter) -> CodedLatents:
         """Add the symbols of gained latents ``y`` (1, M, H, W) to ``writer`` in decoding order (hyper-latents, then
         each pass); returns what the decoder will know."""
         exact = self._coding()
-        z = self.h_a(y)
+        padded = _padded_for_hyper(y)
+        z = self.h_a(padded)
         z_symbols = torch.round(z).numpy().astype(np.int64).ravel()
         writer.add(z_symbols, _channel_groups(tuple(z.shape)), exact.tables.hyper)
-        y_flat = y.numpy().ravel()
+        y_flat = padded.numpy().ravel()
 
         def write_pass(positions: np.ndarray, scale_index: np.ndarray, means: np.ndarray) -> np.ndarray:
             symbols = np.round(y_flat[positions].astype(np.float64) - means).astype(np.int64)
             writer.add(symbols, scale_index, exact.tables.latent)
             return symbols
 
-        return exact.code_latents(z_symbols, tuple(z.shape), write_pass)
+        return exact.code_latents(z_symbols, tuple(z.shape), write_pass, (y.shape[2], y.shape[3]))
 
     def read(self, reader: SymbolReader, latent_height: int, latent_width: int) -> CodedLatents:
         """The symbols and means :meth:`write` coded, read from ``reader``."""
@@ -264,7 +272,7 @@ class LatentCodec(nn.Module):
             return reader.read(scale_index, exact.tables.latent)
 
         z_symbols = reader.read(_channel_groups(z_shape), exact.tables.hyper)
-        return exact.code_latents(z_symbols, z_shape, read_pass)
+        return exact.code_latents(z_symbols, z_shape, read_pass, (latent_height, latent_width))
 
     def dequantize(self, coded: CodedLatents, level: torch.Tensor) -> torch.Tensor:
         """Decoded features ŷ · inverse_gain of coded latents (float: only the synthesis uses them)."""
@@ -292,8 +300,12 @@ class _ExactCoding:
     tables: HyperpriorTables
     latent_channels: int
 
-    def code_latents(self, z_symbols: np.ndarray, z_shape: tuple[int, ...], code_pass: CodePass) -> CodedLatents:
-        """Run the coding passes (encoder and decoder alike, differing only in ``code_pass``).
+    def code_latents(self, z_symbols: np.ndarray, z_shape: tuple[int, ...], code_pass: CodePass,
+                     grid: tuple[int, int]) -> CodedLatents:
+        """Run the coding passes over the latents of ``grid`` (rows, columns; the hyper-latents cover it padded to
+        multiples of HYPER_STRIDE), encoder and decoder alike, differing only in ``code_pass``. Positions of the
+        padded grid beyond ``grid`` are not coded, and a context reads them as zeros (as training's convolutions
+        pad).
 
         Each pass computes its positions' scale indexes and means band by band (:func:`_bands`) into
         whole-grid arrays, then codes all its positions at once: bit-identical to computing the parameters
@@ -303,9 +315,12 @@ class _ExactCoding:
         symbols = np.zeros(shape, dtype=np.int32)
         scale_indexes = np.zeros(shape, dtype=self.tables.scale_index_dtype)
         means = torch.zeros(shape, dtype=torch.float64)
+        coded = torch.zeros(1, 1, *shape[2:], dtype=torch.bool)
+        coded[:, :, : grid[0], : grid[1]] = True
 
         def run_pass(positions: torch.Tensor, band_parameters: Callable[[range], torch.Tensor]) -> None:
             """The pass's parameters band by band, then its symbols in one ``code_pass`` (the bitstream's order)."""
+            positions = positions & coded
             for rows in _bands(shape[2]):
                 band = slice(rows.start, rows.stop)
                 self._store(band_parameters(rows), positions[:, :, band], scale_indexes[:, :, band], means[:, :, band])
@@ -326,12 +341,13 @@ class _ExactCoding:
             return parameters
 
         if self.checkerboard is None:
-            run_pass(torch.ones(1, 1, *shape[2:], dtype=torch.bool), hyper)
+            run_pass(coded, hyper)
         else:
-            anchors = anchor_mask(*shape[2:])
+            anchors = anchor_mask(*shape[2:]) & coded
             run_pass(anchors, hyper)
             run_pass(~anchors, lambda rows: self._corrected_rows(hyper(rows), rows, symbols, means, anchors))
-        return CodedLatents(symbols.ravel(), means)
+        return CodedLatents(np.ascontiguousarray(symbols[:, :, : grid[0], : grid[1]]).ravel(),
+                            means[:, :, : grid[0], : grid[1]].contiguous())
 
     def _hyper_rows(self, z_fixed: torch.Tensor, rows: range) -> torch.Tensor:
         """The hyperprior's fixed-point (scale, mean) parameters of latent ``rows``, from the z rows they read."""

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from tngvideo.anchors.video import DEFAULT_CRFS, FrameRecord, VideoAnchor, VideoResult, encode_clip, summarise
-from tngvideo.bitstream import FrameType
+from tngvideo.bitstream import VIDEO_FORMAT_VERSION, FrameType
 from tngvideo.codecs.encoder_settings import EncoderSettings
 from tngvideo.errors import ModelError, UsageError
 from tngvideo.evaluation.image_eval import bd_of_test_against_each, check_reports, format_bd_against
@@ -97,16 +97,18 @@ def code_clip(
     name: str,
     max_frames: int | None = None,
     settings: EncoderSettings = EncoderSettings(),
+    version: int = VIDEO_FORMAT_VERSION,
 ) -> list[VideoResult]:
     """The clip through the real encoder and decoder at each quality (see module docstring), measured
-    per frame; raises RuntimeError when a decoded frame differs from the encoder's reconstruction."""
+    per frame, written in format ``version`` (tng_video.encode_video); raises RuntimeError when a decoded frame
+    differs from the encoder's reconstruction."""
     info = source.info
     results = []
     with tempfile.TemporaryDirectory(prefix="tngvideo-eval-") as folder:
         for quality in qualities:
             print(f"{name}, quality {quality:g}:", file=sys.stderr)
             path = Path(folder) / f"{name}-q{quality:g}.tngv"
-            records, digests = _encode_measured(source, path, models, gop, quality, max_frames, settings)
+            records, digests = _encode_measured(source, path, models, gop, quality, max_frames, settings, version)
             _check_decoder(path.read_bytes(), models, digests, f"{name} quality {quality:g}")
             results.append(summarise(name, quality, records, info.width, info.height))
     return results
@@ -114,7 +116,7 @@ def code_clip(
 
 def _encode_measured(
     source: VideoSource, path: Path, models: VideoModels, gop: GopPolicy, quality: float, max_frames: int | None,
-    settings: EncoderSettings,
+    settings: EncoderSettings, version: int,
 ) -> tuple[list[FrameRecord], list[bytes]]:
     """Encode into ``path``; every frame's record, and a digest of what the decoder must reproduce
     (digests, not pictures: the clip need not fit in memory)."""
@@ -129,7 +131,8 @@ def _encode_measured(
                                    planes["psnr_y"], planes["psnr_yuv"], msssim(frame, reconstruction)))
         digests.append(_digest(reconstruction))
 
-    encode_video(source, path, models, quality, gop, max_frames, progress=True, settings=settings, on_unit=measure)
+    encode_video(source, path, models, quality, gop, max_frames, progress=True, settings=settings, on_unit=measure,
+                 version=version)
     return records, digests
 
 
