@@ -12,11 +12,11 @@ import pytest
 import torch
 from tiny_model import tiny_codec, tiny_loaded, tiny_model
 
-from tngvideo.bitstream import FORMAT_VERSION, ModelIdentity, pack_image, unpack_image
+from tngvideo.bitstream import FORMAT_VERSION, ImageHeader, ModelIdentity, pack_image, unpack_image
 from tngvideo.codecs.image_codec import ANALYSIS_PAD_FADE_PIXELS, ImageCodec, pad_for_analysis
 from tngvideo.codecs.image_model import ImageModel, SpatialContext
 from tngvideo.codecs.tiling import LATENT_PIXELS, TILES, WHOLE_PICTURE, ScaledInput, bfloat16_convolutions
-from tngvideo.entropy.coder import SectionReader
+from tngvideo.entropy.coder import CODER_ID, SectionReader
 from tngvideo.entropy.fixed_point import FixedPointNetwork, to_real
 from tngvideo.errors import BitstreamError, InputError
 from tngvideo.tng_image import LoadedImageCodec, decode_image, encode_image
@@ -212,28 +212,34 @@ def test_latent_section_count_must_match_the_model() -> None:
         decode_image(shortened, tiny_loaded(context="checkerboard"))
 
 
-def test_files_are_written_as_version_4_and_older_versions_reconstruct_by_their_own_rules() -> None:
-    """Version 4 reconstructs in bfloat16 tiles; a version 3 file of the same payload decodes in float32 tiles,
-    a version 1 or 2 file as those builds did, the whole picture at once (oneDNN off)."""
+def _as_version(data: bytes, version: int) -> bytes:
+    """A .tng file's bytes relabelled as format ``version`` (its header's CRC updated)."""
+    old = bytearray(data)
+    old[4] = version
+    old[_IMAGE_HEADER_BYTES : _IMAGE_HEADER_BYTES + 4] = zlib.crc32(old[:_IMAGE_HEADER_BYTES]).to_bytes(4, "little")
+    return bytes(old)
+
+
+def test_files_are_written_as_version_5_and_older_versions_reconstruct_by_their_own_rules() -> None:
+    """Versions 4 and 5 reconstruct in bfloat16 tiles; a version 3 file of the same payload decodes in float32
+    tiles, a version 1 or 2 file as those builds did, the whole picture at once (oneDNN off). (192×640 is a multiple
+    of 64: every version pads it alike.)"""
     loaded = tiny_loaded()
-    encoded = encode_image(_picture(200, 600), 4.0, loaded)  # 16x40 latents: two tiles
-    assert encoded.data[4] == FORMAT_VERSION == 4
+    encoded = encode_image(_picture(192, 640), 4.0, loaded)  # 12x40 latents: two tiles
+    assert encoded.data[4] == FORMAT_VERSION == 5
     _, payload = unpack_image(encoded.data)
     model = loaded.codec.model
-    latents = model.latent.dequantize(model.latent.read(SectionReader([payload.hyper, *payload.latents]), 16, 40), loaded.codec.level(4.0))
+    latents = model.latent.dequantize(model.latent.read(SectionReader([payload.hyper, *payload.latents]), 12, 40), loaded.codec.level(4.0))
 
     def as_picture(x_hat: torch.Tensor) -> np.ndarray:
-        return x_hat[0, :, :200, :600].clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        return x_hat[0, :, :192, :640].clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
     with WHOLE_PICTURE.inference():
         whole = as_picture(model.g_s(latents))
     with TILES.inference():
         float32_tiles = as_picture(TILES.run(model.g_s, [ScaledInput(latents, 1)], LATENT_PIXELS))
-    for version, expected in ((1, whole), (2, whole), (3, float32_tiles)):
-        old = bytearray(encoded.data)
-        old[4] = version
-        old[_IMAGE_HEADER_BYTES : _IMAGE_HEADER_BYTES + 4] = zlib.crc32(old[:_IMAGE_HEADER_BYTES]).to_bytes(4, "little")
-        assert np.array_equal(decode_image(bytes(old), loaded), expected)
+    for version, expected in ((1, whole), (2, whole), (3, float32_tiles), (4, encoded.reconstruction)):
+        assert np.array_equal(decode_image(_as_version(encoded.data, version), loaded), expected)
     if bfloat16_convolutions():  # else version 4 runs its convolutions in float32, as version 3
         assert not np.array_equal(float32_tiles, encoded.reconstruction)
         assert np.abs(float32_tiles.astype(int) - encoded.reconstruction).max() <= 2  # rounding noise, no more
@@ -302,3 +308,20 @@ def test_the_analysis_padding_keeps_the_picture_and_fades_from_its_edge_to_its_m
     far = math.exp(-24 / ANALYSIS_PAD_FADE_PIXELS)  # the corner: 24 rows (and 14 columns) past the picture
     torch.testing.assert_close(padded[:, :, 63, 63], mean + (x[:, :, 39, 49] - mean) * far)
     assert torch.equal(pad_for_analysis(x[:, :, :32, :32], 32), x[:, :, :32, :32])  # nothing to pad
+
+
+def test_version_5_pads_pictures_to_16_pixels_and_version_4_files_still_decode() -> None:
+    """A 33×47 picture is padded to 48×48 in version 5 (3×3 latents; the hyper-latents cover them padded to 4×4)
+    and to 64×64 in version 4 (4×4 latents, those wholly in the padding coded too): version 5's file is smaller, and a
+    version-4 file decodes by its own padding."""
+    loaded = tiny_loaded(context="checkerboard")
+    picture = _picture(33, 47)
+    current = encode_image(picture, 5.0, loaded)
+    codec = loaded.codec
+    padded_to_64 = codec.encode_analysed(codec.analyse(picture, multiple=64), 5.0)
+    header = ImageHeader(CODER_ID, loaded.identity, 47, 33, 5.0)
+    old = _as_version(pack_image(header, padded_to_64.payload), 4)
+    assert len(current.data) < len(old)
+    assert np.array_equal(decode_image(current.data, loaded), current.reconstruction)
+    assert np.array_equal(decode_image(old, loaded), padded_to_64.reconstruction)
+    assert not np.array_equal(current.reconstruction, padded_to_64.reconstruction)

@@ -17,7 +17,7 @@ from tngvideo.codecs.flow import warp
 from tngvideo.codecs.image_model import lambdas_of_levels
 from tngvideo.codecs.inter_codec import InterCodec, Reference
 from tngvideo.codecs.inter_model import BLOCK_VECTOR_UNITS, FLOW_SCALE, InterModel
-from tngvideo.codecs.motion_search import search_motion, with_edge_vectors_in_padding
+from tngvideo.codecs.motion_search import search_motion
 from tngvideo.entropy.coder import StreamReader
 
 
@@ -119,15 +119,3 @@ def test_a_negative_motion_search_is_a_usage_error(tmp_path: Path, capsys: pytes
     assert main(["encode", str(source), str(tmp_path / "o.tngv"), "--motion-search", "-1"]) == EXIT_USAGE
     assert "--motion-search must be at least 0" in capsys.readouterr().err
     assert not (tmp_path / "o.tngv").exists()
-
-
-def test_blocks_wholly_in_the_padding_take_the_nearest_shown_blocks_vectors() -> None:
-    """A 50×40 frame shows pixels in 4×3 blocks of 16 (partly in the last ones); the padded grid is 5×4."""
-    features = torch.randn(1, 6, 4, 5)
-    padded = with_edge_vectors_in_padding(features, height=40, width=50)
-    torch.testing.assert_close(padded[:, :2, :3, :4], features[:, :2, :3, :4], rtol=0, atol=0)  # shown blocks kept
-    torch.testing.assert_close(padded[:, 2:], features[:, 2:], rtol=0, atol=0)  # only the block vectors change
-    torch.testing.assert_close(padded[:, :2, 3, :4], features[:, :2, 2, :4], rtol=0, atol=0)  # the row below
-    torch.testing.assert_close(padded[:, :2, :3, 4], features[:, :2, :3, 3], rtol=0, atol=0)  # the column beside
-    assert torch.equal(padded[:, :2, 3, 4], features[:, :2, 2, 3])  # the corner from the last shown block
-    assert torch.equal(with_edge_vectors_in_padding(features, height=64, width=80), features)  # no padding

@@ -53,10 +53,11 @@ from tngvideo.entropy.coder import SectionReader, StreamReader, SymbolReader
 from tngvideo.errors import BitstreamError
 
 IMAGE_MAGIC = b"\x89TNG"
-FORMAT_VERSION = 4  # the newest version this build reads, and the one it writes
+FORMAT_VERSION = 5  # the newest version this build reads, and the one it writes
 SINGLE_PASS_VERSION = 1  # one LATENT chunk only (the oldest version, still read)
 TILED_VERSION = 3  # from this version on (.tng and .tngv alike), pixels are reconstructed in tiles
 BFLOAT16_VERSION = 4  # from this version on, those tiles' convolutions run in bfloat16
+IMAGE_LATENT_GRID_VERSION = 5  # .tng from this version on: pictures padded to 16 pixels (one latent), not the model's 64
 HASH_PREFIX_BYTES = 8
 MAX_DIMENSION = 1 << 16
 # The largest picture (width x height) a file may hold: 8192x8192, above 8K UHD (7680x4320) and 61-Mpx photos.
@@ -106,6 +107,12 @@ class ImageHeader:
     @property
     def reconstruction(self) -> Reconstruction:
         return reconstruction_of(self.version)
+
+    @property
+    def padding_multiple(self) -> int:
+        """The picture is padded to a multiple of this many pixels: the model's stride (64) up to version 4, one
+        latent (16) from version 5 (as .tngv frames from its version 7)."""
+        return LATENT_PIXELS if self.version >= IMAGE_LATENT_GRID_VERSION else ImageModelConfig.STRIDE
 
 
 def padding_multiple_of(video_version: int) -> int:

@@ -2,7 +2,7 @@
 
 The header's picture size fixes how many symbols each section codes: ``C_z x Hp/64 x Wp/64``
 hyper-latents and ``C_y x Hp/16 x Wp/16`` latents (split over the coding passes), where ``Hp x Wp`` is the picture
-padded to 64 pixels (.tng, and .tngv up to format version 6; from version 7, frames are padded to 16 pixels and the
+padded to 64 pixels (.tng up to format version 4, .tngv up to 6; from .tng 5 and .tngv 7, to 16 pixels, and the
 hyper-latents cover the latent grid padded to multiples of 4). ANS can code a
 near-certain symbol in a small fraction of a bit, but never in less than ``-log2 p_max`` bits,
 where ``p_max`` is the largest probability of its pmf table (every pmf entry is at least 1 of
@@ -28,7 +28,6 @@ import numpy as np
 
 from tngvideo.bitstream import CodedFrame, FrameType, ImageHeader, VideoHeader
 from tngvideo.codecs.image_codec import ImageCodec
-from tngvideo.codecs.image_model import ImageModelConfig
 from tngvideo.codecs.inter_codec import InterCodec
 from tngvideo.codecs.latent_codec import LatentCodec, LatentPayload, latent_grid
 from tngvideo.entropy.coder import PmfTable
@@ -112,7 +111,8 @@ def _check_quality(quality: float, levels: int, what: str) -> None:
 def check_image(header: ImageHeader, payload: LatentPayload, codec: ImageCodec, what: str = "picture") -> None:
     """A .tng picture (or an I-frame) is plausible for ``codec``: its quality and section sizes."""
     _check_quality(header.quality, codec.num_levels, what)
-    check_latent_payload(codec.model.latent, payload, *latent_grid(header.height, header.width, ImageModelConfig.STRIDE), what)
+    check_latent_payload(codec.model.latent, payload, *latent_grid(header.height, header.width, header.padding_multiple),
+                         what)
 
 
 def check_video(header: VideoHeader, frames: list[CodedFrame], intra: ImageCodec, inter: InterCodec | None) -> None:

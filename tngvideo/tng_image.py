@@ -119,7 +119,7 @@ def decode_image(data: bytes, loaded: LoadedImageCodec | None = None, models_dir
     loaded = codec_for_stream(header.coder_id, header.model, loaded, models_dir)
     check_image(header, payload, loaded.codec)
     return loaded.codec.decode(payload, header.height, header.width, header.quality, header.coder_id,
-                              header.reconstruction)
+                              header.reconstruction, header.padding_multiple)
 
 
 def codec_for_stream(

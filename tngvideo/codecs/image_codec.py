@@ -2,7 +2,7 @@
 
 Encoding::
 
-    rgb ─pad to 64 (16)─► g_a·gain ─► y ─► h_a ─► z ─round─► ẑ ──► [hyper section]
+    rgb ─pad to 16─► g_a·gain ─► y ─► h_a ─► z ─round─► ẑ ──► [hyper section]
                                               │
                          integer h_s (fixed point, exact) ─► scale index k, mean μ (exact)
                                               │
@@ -10,9 +10,10 @@ Encoding::
     recon = crop(g_s((symbols+μ)·inverse_gain))
 
 The latents are coded by the model's :class:`~tngvideo.codecs.latent_codec.LatentCodec` (one pass, or two
-with a checkerboard context; each pass is one latent section). A .tng picture is padded to a multiple of 64
-pixels, the model's stride; a .tngv frame from format version 7 to a multiple of 16, one latent, so that no
-latent lies wholly in the padding (the hyper-latents then cover the latent grid padded to 4). Decoding repeats the right-hand column
+with a checkerboard context; each pass is one latent section). A picture is padded to a multiple of 16 pixels,
+one latent (.tng from format version 5, .tngv from 7; earlier versions padded to 64, the model's stride, and coded
+the latents wholly in the padding too): the latent codec pads the latent grid to multiples of 4 for its hyperprior
+alone. Decoding repeats the right-hand column
 from the sections alone. Everything that feeds the entropy coder is integer (see
 :mod:`tngvideo.entropy.fixed_point`); the transforms run under a :class:`~tngvideo.codecs.tiling.Reconstruction`
 rule (the file's format version names it: overlapping tiles, each on one thread, in bfloat16 from
@@ -76,7 +77,6 @@ class ImageCodec:
     def __init__(self, model: ImageModel, tables: HyperpriorTables | None = None):
         self.model = model.eval()
         self.tables = model.latent.prepare_coding(tables)
-        self.stride = ImageModelConfig.STRIDE
         self.num_levels = model.latent.gains.num_levels
         self.num_passes = model.latent.num_passes
 
@@ -107,14 +107,14 @@ class ImageCodec:
         """Code an HxWx3 uint8 picture at ``quality`` in [1, num_levels] (fractional allowed)."""
         return self.encode_analysed(self.analyse(rgb), quality)
 
-    def analyse(self, rgb: np.ndarray, rule: Reconstruction = TILES_BF16, multiple: int | None = None) -> AnalysedPicture:
+    def analyse(self, rgb: np.ndarray, rule: Reconstruction = TILES_BF16, multiple: int = LATENT_PIXELS) -> AnalysedPicture:
         """The quality-independent first step of encoding (the analysis transform, most of the cost), the picture
-        padded to a ``multiple`` of pixels (default: the model's stride, as a .tng picture).
+        padded to a ``multiple`` of pixels (the format's: 16 now; 64 for .tng up to version 4, .tngv up to 6).
 
         Encoder-only, so any rule would do: tiles bound its memory and use every core."""
         height, width = rgb.shape[:2]
         with rule.inference():
-            padded = pad_for_analysis(to_tensor(rgb), multiple or self.stride)
+            padded = pad_for_analysis(to_tensor(rgb), multiple)
             return AnalysedPicture(rule.run(self.model.g_a, [ScaledInput(padded, LATENT_PIXELS)], 1), height, width)
 
     def encode_analysed(self, picture: AnalysedPicture, quality: float,
@@ -144,25 +144,25 @@ class ImageCodec:
             return writer, self.model.latent.write(y, writer)
 
     def decode(self, payload: LatentPayload, height: int, width: int, quality: float, coder_id: int = CODER_ID,
-               reconstruction: Reconstruction = TILES_BF16) -> np.ndarray:
+               reconstruction: Reconstruction = TILES_BF16, multiple: int = LATENT_PIXELS) -> np.ndarray:
         """Reconstruct the HxWx3 uint8 picture; equals the encoder's ``reconstruction`` bit for bit.
 
-        ``coder_id`` and ``reconstruction`` are those of the file's format (older files clamped instead of
-        escaping, and synthesised the whole picture at once)."""
+        ``coder_id``, ``reconstruction`` and ``multiple`` are those of the file's format (older files clamped
+        instead of escaping, synthesised the whole picture at once, and padded to 64 pixels)."""
         if len(payload.latents) != self.num_passes:
             raise BitstreamError(f"payload has {len(payload.latents)} latent sections, this model codes {self.num_passes}")
         reader = SectionReader([payload.hyper, *payload.latents], coder_id)
-        picture = self.decode_from(reader, height, width, quality, reconstruction)
+        picture = self.decode_from(reader, height, width, quality, reconstruction, multiple)
         reader.finish()
         return picture
 
     def decode_from(self, reader: SymbolReader, height: int, width: int, quality: float,
-                    reconstruction: Reconstruction = TILES_BF16, multiple: int | None = None) -> np.ndarray:
+                    reconstruction: Reconstruction = TILES_BF16, multiple: int = LATENT_PIXELS) -> np.ndarray:
         """As :meth:`decode`, the symbols read from ``reader`` (a .tngv frame's stream, its picture padded to a
         ``multiple`` of pixels as the encoder's :meth:`analyse`); the caller finishes it."""
         level = self.level(quality)
         with torch.no_grad():
-            coded = self.model.latent.read(reader, *latent_grid(height, width, multiple or self.stride))
+            coded = self.model.latent.read(reader, *latent_grid(height, width, multiple))
         return self._synthesize(coded, level, height, width, reconstruction)
 
     def _synthesize(self, coded: CodedLatents, level: torch.Tensor, height: int, width: int,

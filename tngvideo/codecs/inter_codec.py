@@ -36,7 +36,7 @@ from tngvideo.codecs.image_model import ImageForward, lambdas_of_levels, rate_di
 from tngvideo.codecs.inter_model import InterModel, InterModelConfig, unpack_propagated
 from tngvideo.codecs.latent_codec import latent_grid, quality_level
 from tngvideo.codecs.latent_refinement import refine_gained
-from tngvideo.codecs.motion_search import MotionSynthesis, search_motion, with_edge_vectors_in_padding
+from tngvideo.codecs.motion_search import MotionSynthesis, search_motion
 from tngvideo.codecs.tiling import LATENT_PIXELS, TILES_BF16, Reconstruction, ScaledInput
 from tngvideo.entropy.coder import SymbolReader, SymbolWriter
 from tngvideo.entropy.tables import HyperpriorTables
@@ -139,7 +139,6 @@ class InterCodec:
             flow = model.flow(reference.tensor, x)
         with rule.inference(), stage("motion transforms"):
             motion_features = rule.run(model.motion.features, [ScaledInput(flow, LATENT_PIXELS)], 1)
-            motion_features = with_edge_vectors_in_padding(motion_features, reference.height, reference.width)
         with stage("motion search"):
             motion_features = search_motion(model, reference.tensor, x, motion_features, level,
                                             settings.motion_search_steps, reference.height, reference.width,
