@@ -68,7 +68,7 @@ def quality_level(quality: float, num_levels: int) -> torch.Tensor:
 
 def latent_grid(height: int, width: int, multiple: int) -> tuple[int, int]:
     """Latent size of a picture padded to a ``multiple`` of pixels (64, the analysis and hyper-analysis together:
-    .tng and .tngv up to format version 6; 16, one latent: .tngv from version 7), one latent per
+    .tng up to format version 4, .tngv up to 6; 16, one latent: .tng from 5, .tngv from 7), one latent per
     ``LATENT_PIXELS``²: what encoder, decoder and the plausibility checks all derive from a header's dimensions."""
     return -(-height // multiple) * multiple // LATENT_PIXELS, -(-width // multiple) * multiple // LATENT_PIXELS
 
