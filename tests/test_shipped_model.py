@@ -12,7 +12,6 @@ from PIL import Image
 
 from tngvideo.bitstream import unpack_image
 from tngvideo.cli import main
-from tngvideo.codecs.encoder_settings import EncoderSettings
 from tngvideo.io.frames import open_video
 from tngvideo.paths import data_root
 from tngvideo.tng_image import LoadedImageCodec, decode_image, encode_image, load_image_codec
@@ -127,27 +126,3 @@ def test_p_frames_of_the_sample_clip_decode_with_two_threads_exactly_as_encoded_
         np.testing.assert_array_equal(picture, unit.reconstruction)
         assert psnr(frame, picture) > 27.0  # q4 is ~28.7 dB; a GOP's last P-frame skips more (nothing predicts from it)
     assert all(len(unit.data) < len(units[0].data) for unit in units[1:4])
-
-
-def test_skipping_blocks_lowers_the_p_frames_rate_distortion_cost_on_the_sample_clip() -> None:
-    """Block skipping (codecs.block_skip) on real frames with the shipped weights: over three P-frames at
-    quality 6, ``bits + λ·255²·MSE`` of the coded frames is lower with it than without."""
-    from tngvideo.codecs.image_model import lambdas_of_levels
-    from tngvideo.codecs.inter_codec import Reference
-    from tngvideo.tng_inter import load_video_models
-
-    models = load_video_models()
-    assert models.inter is not None
-    frames = list(islice(open_video(SAMPLE_CLIP).frames(), 4))
-    codec, quality = models.inter.codec, 6.0
-    weight = float(lambdas_of_levels(codec.level(quality), codec.model.config.frame.level_lambdas)[0]) * 255**2
-    costs = {}
-    for skip in (False, True):
-        reference, cost = Reference(models.intra.codec.encode(frames[0], quality).reconstruction), 0.0
-        for frame in frames[1:]:
-            encoded = codec.encode(reference, frame, quality, EncoderSettings(skip_blocks=skip))
-            mse = np.mean((encoded.reconstruction.astype(float) - frame) ** 2) / 255**2
-            cost += 8 * len(encoded.symbols.stream()) / (frame.shape[0] * frame.shape[1]) + weight * mse
-            reference = encoded.next_reference
-        costs[skip] = cost
-    assert costs[True] < 0.97 * costs[False], costs
