@@ -365,8 +365,7 @@ def test_the_training_forwards_skip_decisions_are_the_encoders_and_train_both_la
     model = tiny_inter_model()
     torch.manual_seed(3)
     x, prediction, level = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64), torch.tensor([4.0])
-    frames_after = torch.tensor([5])
-    weight = block_skip.decision_weight(level, frames_after, model.config.frame.level_lambdas)
+    weight = block_skip.decision_weight(level, [5], model.config.frame.level_lambdas)
     y, inverse_gain = model.frame_latent.gained(model.frame_features(x, prediction), level)
     skip, _ = model.frame_latent.gained(model.frame_features(prediction, prediction), level)
     with torch.no_grad():

@@ -184,7 +184,7 @@ class InterTraining:
                 if config.skip_blocks:  # (drawn only then: runs without it keep their random streams)
                     # Each sample stands for a P-frame at a random place in a GOP: how many frames predict from it
                     # sets its skip decisions' distortion weight (as in the encoder).
-                    frames_after = torch.from_numpy(rng.integers(0, DEFAULT_GOP - 1, size=config.batch_size))
+                    frames_after = rng.integers(0, DEFAULT_GOP - 1, size=config.batch_size).tolist()
                     choose = self._skip_choice(x, levels, frames_after)
                 out = self.model(reference, x, levels, propagated=propagated, choose=choose)
                 propagated = out.propagated
@@ -215,7 +215,7 @@ class InterTraining:
         return partial(search_motion, self.model, reference.float(), x.float(), level=levels, steps=steps,
                        height=height, width=width)
 
-    def _skip_choice(self, x: torch.Tensor, levels: torch.Tensor, frames_after: torch.Tensor) -> FrameLatentChoice | None:
+    def _skip_choice(self, x: torch.Tensor, levels: torch.Tensor, frames_after: list[int]) -> FrameLatentChoice | None:
         """The encoder's skip decisions for this batch, as a forward's ``choose`` (None without ``skip_blocks``)."""
         if not self.config.skip_blocks:
             return None
@@ -253,7 +253,7 @@ class InterTraining:
             propagated: torch.Tensor | None = None
             for t in range(1, length):
                 search = self._motion_search(reference, frames[:, t], levels)
-                skips = self._skip_choice(frames[:, t], levels, torch.full((count,), length - 1 - t))
+                skips = self._skip_choice(frames[:, t], levels, [length - 1 - t] * count)
                 out = self.model(reference, frames[:, t], levels, refine=search, propagated=propagated, choose=skips)
                 propagated = out.propagated
                 bits.append(out.bits_per_pixel() * pixels)
