@@ -75,6 +75,11 @@ def main() -> None:
                         help="features the frame coder's synthesis passes to the next P-frame beside its pixels "
                         "(default: the initial weights', else none); added to weights without them, their inputs start "
                         "at zero, coding as before (train on sequences of 3+ frames: pairs never see them)")
+    parser.add_argument("--latent-prediction", action="store_true",
+                        help="code the frame latents relative to a learned share of the prediction's own latents "
+                        "(grown in at zero; codecs.inter_model.LatentPrediction)")
+    parser.add_argument("--share-lr-scale", type=float, default=1.0,
+                        help="learning rate of the latent prediction's shares, relative to the new parts'")
     parser.add_argument("--density-lr-scale", type=float, default=1.0,
                         help="learning rate of the hyper-latents' factorized densities relative to the new parts'")
     parser.add_argument("--validation-search-steps", type=int, default=0,
@@ -105,9 +110,12 @@ def main() -> None:
         model_config = dataclasses.replace(model_config, prediction_pyramid_channels=args.prediction_pyramid)
     if args.propagated_channels is not None:
         model_config = dataclasses.replace(model_config, propagated_channels=args.propagated_channels)
+    if args.latent_prediction:
+        model_config = dataclasses.replace(model_config, latent_prediction=True)
     config = InterTrainingConfig(model=model_config, stage=args.stage, sequence_length=args.sequence_length,
                                  batch_size=args.batch_size, crop_size=args.crop_size,
                                  borrowed_lr_scale=args.borrowed_lr_scale, density_lr_scale=args.density_lr_scale,
+                                 share_lr_scale=args.share_lr_scale,
                                  validation_search_steps=args.validation_search_steps,
                                  skip_blocks=args.skip_blocks,
                                  validation_length=args.validation_length,

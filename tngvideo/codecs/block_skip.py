@@ -34,7 +34,8 @@ weighs the distortion by ``FUTURE_WEIGHT`` × λ. Measured with tng-inter-v3 on 
 32 frames BD-rate is +4.7% (cotracker_cat) and +12.3% (davis_paragliding); with weight 4,
 −2.82% and −2.49% (`--skip-blocks 0 1 --frames 32`, results/skip_blocks_k4.json). With tng-inter-v4 and
 the decision above: −2.91% and −2.29% (results/skip_blocks_cheap_s20.json), at ~0.24 s of a 352×288 P-frame
-(an analysis, two entropy passes and a synthesis): encoding 1.8 → 1.24 fps, so it is the default.
+(an analysis, two entropy passes and a synthesis): encoding 1.8 → 1.24 fps, so it was the default until frames were
+padded to 16 pixels (.tngv 7), when it stopped paying: off by default since session 24 (``--skip-blocks`` turns it on).
 
 How much a block's errors are inherited depends on how many frames still predict from it: none for the
 last P-frame of a GOP (an I-frame follows), up to 30 for the first. The weight is therefore
@@ -63,10 +64,10 @@ from tngvideo.codecs.inter_model import InterModel
 from tngvideo.codecs.latent_codec import LatentForward
 from tngvideo.codecs.tiling import LATENT_PIXELS, Reconstruction, ScaledInput
 
-# Held-out clips: BD-rate -2.6% with frames padded to 64 pixels (.tngv 6, 32 frames; Session 20), but +1.63% with
-# frames padded to 16 (.tngv 7, 16 frames; Session 23: much of its gain was the padding's blocks). 352x288 encoding
-# 1.8 -> 1.24 fps. Kept this session, whose eval numbers were measured with it; to be decided at 32 frames (NOTES.md).
-DEFAULT_SKIP_BLOCKS = True
+# Off since session 24. Held-out clips: BD-rate -2.6% with frames padded to 64 pixels (.tngv 6, 32 frames; Session 20),
+# but turning it off gains -2.37% (cotracker_cat) and -1.03% (davis_paragliding) with frames padded to 16 (.tngv 7, 32
+# frames; results/skip_blocks_v7_32f_s24.json): much of its gain was the padding's blocks. 352x288 encoding 1.24 -> ~1.8 fps.
+DEFAULT_SKIP_BLOCKS = False
 FUTURE_WEIGHT = 6.0  # the limit of the distortion's weight in the decision, in units of the frame's λ (see module docstring)
 
 
@@ -89,23 +90,30 @@ def decision_weight(level: torch.Tensor, frames_after: Sequence[int | None], lev
     return (weights * lambdas_of_levels(level, level_lambdas).double() * 255**2).float()
 
 
-def with_skipped_blocks(model: InterModel, y: torch.Tensor, inverse_gain: torch.Tensor, condition: Condition,
-                        x: torch.Tensor, level: torch.Tensor, height: int, width: int,
-                        rule: Reconstruction, frames_after: int | None = None) -> torch.Tensor:
+def skip_latents(model: InterModel, condition: Condition, level: torch.Tensor, rule: Reconstruction) -> torch.Tensor:
+    """The gained latents of ``analysis(prediction, prediction)``: "the prediction", what a skipped block codes (and,
+    with a latent prediction, what the frame latents are coded relative to). Call inside ``rule.inference()``."""
+    inputs = [ScaledInput(condition.prediction, LATENT_PIXELS), *condition.inputs()]
+    return model.frame_latent.gained(rule.run(model.frame_features, inputs, 1), level)[0]
+
+
+def with_skipped_blocks(model: InterModel, y: torch.Tensor, skip: torch.Tensor, inverse_gain: torch.Tensor,
+                        condition: Condition, x: torch.Tensor, level: torch.Tensor, height: int, width: int,
+                        rule: Reconstruction, frames_after: int | None = None,
+                        offset: torch.Tensor | float = 0.0) -> torch.Tensor:
     """The gained frame latents ``y`` (of ``x`` given the ``condition``'s prediction, both padded, (1, 3, H, W))
-    with the skip latents in every block where they cost less (see module docstring); only the ``height`` ×
-    ``width`` pixels of the frame count in the distortion, weighted for the ``frames_after`` P-frames that
-    will predict from this one (:func:`distortion_weight`). Call inside ``rule.inference()``: the rate estimates
+    with the :func:`skip_latents` ``skip`` in every block where they cost less (see module docstring); only the
+    ``height`` × ``width`` pixels of the frame count in the distortion, weighted for the ``frames_after`` P-frames that
+    will predict from this one (:func:`distortion_weight`); what is coded is the latents minus ``offset`` (the latent
+    prediction's, ``InterModel.latent_offset``). Call inside ``rule.inference()``: the rate estimates
     run at its one intra-op thread too (with every thread the two entropy passes take 0.03 s instead of 0.05 s
     each, but near-ties flip: the sample clip measured +120.7% instead of +120.3% against x264 veryfast)."""
-    skip_inputs = [ScaledInput(condition.prediction, LATENT_PIXELS), *condition.inputs()]
-    skip, _ = model.frame_latent.gained(rule.run(model.frame_features, skip_inputs, 1), level)
 
     def synthesize(decoded: torch.Tensor) -> torch.Tensor:
         return rule.run(model.frame_synthesis, [ScaledInput(decoded, 1), *condition.inputs()], LATENT_PIXELS)
 
     weight = decision_weight(level, [frames_after], model.config.frame.level_lambdas)
-    skipped = _skipped(model, y, skip, inverse_gain, synthesize, condition.prediction, x, weight, height, width)
+    skipped = _skipped(model, y, skip, inverse_gain, synthesize, condition.prediction, x, weight, height, width, offset)
     return torch.where(skipped[:, None], skip, y)
 
 
@@ -127,12 +135,12 @@ def choose_skipped_blocks(model: InterModel, x: torch.Tensor, level: torch.Tenso
 
 def _skipped(model: InterModel, y: torch.Tensor, skip: torch.Tensor, inverse_gain: torch.Tensor,
              synthesize: Callable[[torch.Tensor], torch.Tensor], prediction: torch.Tensor, x: torch.Tensor,
-             weight: torch.Tensor, height: int, width: int) -> torch.Tensor:
+             weight: torch.Tensor, height: int, width: int, offset: torch.Tensor | float = 0.0) -> torch.Tensor:
     """Per sample and block (B, h, w): whether the skip latents cost less than the own latents ``y`` (rounded, their
-    likelihoods in eval mode), a squared error costing ``weight`` (per sample) bits."""
-    own = model.frame_latent.from_gained(y, inverse_gain)
-    skip_coded = model.frame_latent.from_gained(skip, inverse_gain)
-    own_decoded = synthesize(own.decoded).clamp(0, 1)
+    likelihoods in eval mode; coded less ``offset``), a squared error costing ``weight`` (per sample) bits."""
+    own = model.frame_latent.from_gained(y - offset, inverse_gain)
+    skip_coded = model.frame_latent.from_gained(skip - offset, inverse_gain)
+    own_decoded = synthesize(own.decoded + offset * inverse_gain).clamp(0, 1)
     weight = weight[:, None, None]
     own_cost = _block_bits(own) + weight * _block_error(own_decoded, x, height, width)
     skip_cost = _block_bits(skip_coded) + weight * _block_error(prediction.clamp(0, 1), x, height, width)

@@ -25,6 +25,7 @@ hyper-latents and spatial context alone, so every decoder parses the same symbol
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -64,6 +65,9 @@ class InterModelConfig(JsonConfig):
     # Features (at 1/2 resolution) the frame coder's synthesis passes to the next P-frame beside its pixels, warped
     # and read through the prediction pyramids (0: pixels only). A multiple of 4 (ConditionalSynthesis.packed).
     propagated_channels: int = 0
+    # The frame latents are coded relative to a learned share (per channel, starting at zero) of the prediction's own
+    # latents, analysis(prediction, prediction): then zero symbols mean "the prediction" (LatentPrediction).
+    latent_prediction: bool = False
 
     STRIDE = ImageModelConfig.STRIDE  # pixels to hyper-latents (training crops are multiples of it; .tngv frames up to v6 too)
 
@@ -261,6 +265,24 @@ class ConditionalSynthesis(nn.Module):
         return torch.cat([pixels, F.pixel_shuffle(propagated.to(pixels.dtype), 2)], dim=1)
 
 
+class LatentPrediction(nn.Module):
+    """What the frame latents are coded relative to: per channel, a share (starting at zero) of the prediction's own
+    gained latents, ``analysis(prediction, prediction)``. The conditional coder has no symbol for "copy": zero latents
+    decode to ~21 dB whatever the prediction, and the latents that decode to the prediction cost bits (they depend on
+    its content), which is why the encoder's block skipping paid. With a share of one, the symbols code what differs
+    from the prediction in latent space, and a residual of zero decodes to about the prediction. Only the
+    reconstruction reads it (``ŷ = symbols + means + share · predicted``): the entropy parameters stay
+    integer-derived, so every decoder parses the same symbols."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.share = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, predicted: torch.Tensor) -> torch.Tensor:
+        """The offset of the gained latents: ``share`` times the prediction's gained latents ``predicted``."""
+        return predicted * self.share[None, :, None, None].to(predicted.dtype)
+
+
 def unpack_propagated(packed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(pixels, propagated features at 1/2 resolution, or None) of :meth:`ConditionalSynthesis.packed`'s output."""
     return packed[:, :3], (F.pixel_unshuffle(packed[:, 3:], 2) if packed.shape[1] > 3 else None)
@@ -312,6 +334,7 @@ class InterModel(nn.Module):
         self.frame_latent = LatentCodec(frame.latent_channels, frame.hyper_channels, frame.level_lambdas, frame.context)
         self.frame_synthesis = ConditionalSynthesis(frame, config.prediction_pyramid_channels,
                                                     config.propagated_channels)
+        self.latent_prediction = LatentPrediction(frame.latent_channels) if config.latent_prediction else None
 
     def predict(self, reference: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
         """The motion-compensated prediction: the decoded reference warped by the decoded flow."""
@@ -358,10 +381,23 @@ class InterModel(nn.Module):
         context = self.context_of(propagated, motion.flow)
         y, inverse_gain = self.frame_latent.gained(self.frame_features(x, motion.prediction, context), level)
         if choose is not None:
+            if self.latent_prediction is not None:
+                raise ValueError("skip decisions do not yet know latents coded relative to the prediction's")
             y = choose(y, inverse_gain, motion.prediction, context)
-        frame = self.frame_latent.from_gained(y, inverse_gain)
+        offset = self.latent_offset(motion.prediction, context, level)
+        frame = self.frame_latent.from_gained(y - offset, inverse_gain)
+        if self.latent_prediction is not None:
+            frame = dataclasses.replace(frame, decoded=frame.decoded + offset * inverse_gain)
         x_hat, passed_on = self.frame_synthesis.with_propagated(frame.decoded, motion.prediction, context)
         return InterForward(x_hat, motion.prediction, motion.flow, motion.coded, frame, passed_on)
+
+    def latent_offset(self, prediction: torch.Tensor, context: torch.Tensor | None, level: torch.Tensor
+                      ) -> torch.Tensor | float:
+        """What the gained frame latents are coded relative to (:class:`LatentPrediction`; 0 without it)."""
+        if self.latent_prediction is None:
+            return 0.0
+        predicted, _ = self.frame_latent.gained(self.frame_features(prediction, prediction, context), level)
+        return self.latent_prediction(predicted)
 
     def latent_rates(self, reference: torch.Tensor, x: torch.Tensor, level: torch.Tensor) -> tuple[LatentForward, LatentForward]:
         """The (motion, frame) latent codecs' training outputs, the synthesis not run: with the transforms
@@ -369,7 +405,10 @@ class InterModel(nn.Module):
         sees a detached prediction, so no gradient runs back through the warp)."""
         motion = self.motion_prediction(reference, x, level)
         context = self.context_of(None, motion.flow)
-        return motion.coded, self.frame_latent(self.frame_features(x, motion.prediction.detach(), context), level)
+        prediction = motion.prediction.detach()
+        y, inverse_gain = self.frame_latent.gained(self.frame_features(x, prediction, context), level)
+        return motion.coded, self.frame_latent.from_gained(y - self.latent_offset(prediction, context, level),
+                                                            inverse_gain)
 
     def entropy_parameters(self) -> list[nn.Parameter]:
         """The parameters of both latent codecs' entropy models (what the prior stage trains)."""
@@ -412,7 +451,7 @@ class InterModel(nn.Module):
         exactly as those weights did; anything else missing or unexpected is an error."""
         missing, unexpected = self.load_state_dict(state, strict=False)
         optional = ("motion.latent.checkerboard.", "frame_latent.checkerboard.", "frame_analysis.pyramid",
-                    "frame_synthesis.pyramid", "frame_synthesis.propagated_output.")
+                    "frame_synthesis.pyramid", "frame_synthesis.propagated_output.", "latent_prediction.")
         others = [key for key in missing if not key.startswith(optional)]
         if others or unexpected:
             raise ValueError(f"weights do not fit this model: missing {others}, unexpected {list(unexpected)}")
@@ -428,5 +467,6 @@ class InterModel(nn.Module):
         conditional = (self.frame_analysis, self.frame_synthesis)
         output = self.frame_synthesis.propagated_output
         return [self.flow, self.motion, *([output] if output is not None else []),
+                *([self.latent_prediction] if self.latent_prediction is not None else []),
                 *(module.prediction_input for module in conditional),
                 *(part for module in conditional for part in (module.pyramid, module.pyramid_inputs) if part is not None)]
