@@ -20,7 +20,7 @@ from tngvideo.codecs.block_skip import skip_latents, with_skipped_blocks
 from tngvideo.codecs.conditioning import Condition
 from tngvideo.codecs.flow import FlowConfig, FlowEstimator, warp
 from tngvideo.codecs.image_model import ImageModel, lambdas_of_levels
-from tngvideo.codecs.inter_model import InterForward, InterModel
+from tngvideo.codecs.inter_model import InterForward, InterModel, InterModelConfig
 from tngvideo.codecs.motion_search import search_motion
 from tngvideo.codecs.tiling import TILES
 from tngvideo.training.inter_task import InterTraining, InterTrainingConfig
@@ -196,12 +196,19 @@ def test_bfloat16_training_keeps_the_motion_path_and_the_likelihoods_in_float32(
     assert frame.x_hat.dtype == torch.float32  # but for their output layers (layers.Float32ConvTranspose2d)
 
 
+def _trained(config: InterModelConfig) -> InterModel:
+    """A P-frame model of ``config`` whose weights are off their initial values (as trained ones are): what growing
+    an optional part onto trained weights starts from."""
+    model = InterModel(config)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.01 * torch.randn_like(parameter))
+    return model
+
+
 def test_a_motion_context_and_a_prediction_pyramid_added_to_trained_weights_code_as_they_did() -> None:
     torch.manual_seed(5)
-    trained = InterModel(dataclasses.replace(TINY_INTER_CONFIG, prediction_pyramid_channels=0))
-    with torch.no_grad():
-        for parameter in trained.parameters():
-            parameter.add_(0.01 * torch.randn_like(parameter))
+    trained = _trained(dataclasses.replace(TINY_INTER_CONFIG, prediction_pyramid_channels=0))
     grown = InterModel(dataclasses.replace(TINY_INTER_CONFIG, motion_context="checkerboard",
                                            prediction_pyramid_channels=4))
     grown.load_grown(trained.state_dict())
@@ -219,10 +226,8 @@ def test_a_motion_context_and_a_prediction_pyramid_added_to_trained_weights_code
 
 def test_a_latent_prediction_grown_at_zero_codes_as_before_and_at_one_codes_the_prediction_for_free() -> None:
     torch.manual_seed(9)
-    trained = InterModel(TINY_INTER_CONFIG)
+    trained = _trained(TINY_INTER_CONFIG)
     with torch.no_grad():
-        for parameter in trained.parameters():
-            parameter.add_(0.01 * torch.randn_like(parameter))
         trained.frame_analysis.transform[-1].weight.mul_(30.0)  # latents that cost bits
         trained.frame_analysis.prediction_input.weight.normal_(0.0, 0.1)
     grown = InterModel(dataclasses.replace(TINY_INTER_CONFIG, latent_prediction=True))
@@ -246,10 +251,7 @@ def test_a_latent_prediction_grown_at_zero_codes_as_before_and_at_one_codes_the_
 
 def test_propagated_features_added_to_trained_weights_code_as_they_did_and_train_through_the_next_frame() -> None:
     torch.manual_seed(7)
-    trained = InterModel(TINY_INTER_CONFIG)
-    with torch.no_grad():
-        for parameter in trained.parameters():
-            parameter.add_(0.01 * torch.randn_like(parameter))
+    trained = _trained(TINY_INTER_CONFIG)
     grown = InterModel(dataclasses.replace(TINY_INTER_CONFIG, propagated_channels=4))
     grown.load_grown(trained.state_dict())
     reference, x, level = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64), torch.tensor([3.0])

@@ -91,8 +91,9 @@ def decision_weight(level: torch.Tensor, frames_after: Sequence[int | None], lev
 
 
 def skip_latents(model: InterModel, condition: Condition, level: torch.Tensor, rule: Reconstruction) -> torch.Tensor:
-    """The gained latents of ``analysis(prediction, prediction)``: "the prediction", what a skipped block codes (and,
-    with a latent prediction, what the frame latents are coded relative to). Call inside ``rule.inference()``."""
+    """``InterModel.prediction_latents`` as the encoder and decoder compute it, tiled under ``rule``: what a skipped block
+    codes and, with a latent prediction, what the frame latents are coded relative to. Call inside
+    ``rule.inference()``."""
     inputs = [ScaledInput(condition.prediction, LATENT_PIXELS), *condition.inputs()]
     return model.frame_latent.gained(rule.run(model.frame_features, inputs, 1), level)[0]
 
@@ -124,7 +125,7 @@ def choose_skipped_blocks(model: InterModel, x: torch.Tensor, level: torch.Tenso
     ``model``, the batch ``x``, its ``level`` and :func:`decision_weight` bound): the mixed latents, differentiable
     through both the frame's own latents and the skip latents, so training fits the transforms and the entropy
     models to the latents the encoder codes. The decision itself is the encoder's (rounded latents, no gradient)."""
-    skip, _ = model.frame_latent.gained(model.frame_features(prediction, prediction, context), level)
+    skip = model.prediction_latents(prediction, context, level)
     with torch.no_grad(), _evaluating(model.frame_latent):
         skipped = _skipped(model, y.detach(), skip.detach(), inverse_gain.detach(),
                            lambda decoded: model.frame_synthesis(decoded, prediction.detach(),

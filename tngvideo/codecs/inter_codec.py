@@ -34,7 +34,7 @@ from tngvideo.codecs.encoder_settings import EncoderSettings
 from tngvideo.codecs.image_codec import pad_to_multiple, to_tensor, to_uint8
 from tngvideo.codecs.image_model import ImageForward, lambdas_of_levels, rate_distortion
 from tngvideo.codecs.inter_model import InterModel, InterModelConfig, unpack_propagated
-from tngvideo.codecs.latent_codec import latent_grid, quality_level
+from tngvideo.codecs.latent_codec import CodedLatents, latent_grid, quality_level
 from tngvideo.codecs.latent_refinement import refine_gained
 from tngvideo.codecs.motion_search import MotionSynthesis, search_motion
 from tngvideo.codecs.tiling import LATENT_PIXELS, TILES_BF16, Reconstruction, ScaledInput
@@ -167,8 +167,8 @@ class InterCodec:
                                                       reference.height, reference.width, offset)
         with stage("entropy coding"), torch.no_grad():
             frame_coded = frame_latent.write(frame_y - offset, symbols)
-        decoded = frame_latent.dequantize(frame_coded, level) + offset * inverse_gain
-        next_reference = self._synthesize(decoded, condition, reference, rule, stage)
+        next_reference = self._synthesize(self._decoded_frame_latents(frame_coded, level, offset), condition, reference,
+                                          rule, stage)
         return EncodedInterFrame(symbols, next_reference)
 
     def decode(self, reference: Reference, reader: SymbolReader, quality: float, times: StageTimes | None = None,
@@ -190,9 +190,15 @@ class InterCodec:
                     offset = self._latent_offset(skip_latents(model, condition, level, reconstruction))
         with stage("entropy coding"), torch.no_grad():
             frame_coded = model.frame_latent.read(reader, *latent_size)
-        _, inverse_gain = model.frame_latent.gains(level)
-        decoded = model.frame_latent.dequantize(frame_coded, level) + offset * inverse_gain
-        return self._synthesize(decoded, condition, reference, reconstruction, stage)
+        return self._synthesize(self._decoded_frame_latents(frame_coded, level, offset), condition, reference,
+                                reconstruction, stage)
+
+    def _decoded_frame_latents(self, coded: CodedLatents, level: torch.Tensor, offset: torch.Tensor | float
+                               ) -> torch.Tensor:
+        """The frame latents the synthesis reads, ``(symbols + means + offset) · inverse gain``: one function for the
+        encoder's reconstruction and the decoder's, so both do the same float operations."""
+        _, inverse_gain = self.model.frame_latent.gains(level)
+        return self.model.frame_latent.dequantize(coded, level) + offset * inverse_gain
 
     def _latent_offset(self, predicted: torch.Tensor | None) -> torch.Tensor | float:
         """What the frame latents are coded relative to: a share of the prediction's own latents ``predicted``

@@ -391,13 +391,18 @@ class InterModel(nn.Module):
         x_hat, passed_on = self.frame_synthesis.with_propagated(frame.decoded, motion.prediction, context)
         return InterForward(x_hat, motion.prediction, motion.flow, motion.coded, frame, passed_on)
 
+    def prediction_latents(self, prediction: torch.Tensor, context: torch.Tensor | None, level: torch.Tensor
+                           ) -> torch.Tensor:
+        """The gained latents of ``analysis(prediction, prediction)``: "the prediction" in latent space (what a skipped
+        block codes, what a latent prediction is a share of); the encoder's tiled form is ``block_skip.skip_latents``."""
+        return self.frame_latent.gained(self.frame_features(prediction, prediction, context), level)[0]
+
     def latent_offset(self, prediction: torch.Tensor, context: torch.Tensor | None, level: torch.Tensor
                       ) -> torch.Tensor | float:
         """What the gained frame latents are coded relative to (:class:`LatentPrediction`; 0 without it)."""
         if self.latent_prediction is None:
             return 0.0
-        predicted, _ = self.frame_latent.gained(self.frame_features(prediction, prediction, context), level)
-        return self.latent_prediction(predicted)
+        return self.latent_prediction(self.prediction_latents(prediction, context, level))
 
     def latent_rates(self, reference: torch.Tensor, x: torch.Tensor, level: torch.Tensor) -> tuple[LatentForward, LatentForward]:
         """The (motion, frame) latent codecs' training outputs, the synthesis not run: with the transforms
