@@ -22,24 +22,21 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from pathlib import Path
-
-import torch
 
 from tngvideo.codecs.image_model import ImageModelConfig
 from tngvideo.paths import add_data_argument, data_root_of
 from tngvideo.training.image_task import TrainConfig, run_image_training
+from tngvideo.training.loop import add_schedule_arguments, schedule_of
 
-# TrainConfig and Schedule fields that are plain command-line options of the same name (and type).
-CONFIG_FIELDS = ("batch_size", "crop_size", "seed", "level_exponent")
-SCHEDULE_FIELDS = ("steps", "learning_rate", "warmup_steps", "final_learning_rate", "grad_clip", "eval_every",
-                   "checkpoint_every")
+# TrainConfig fields that are plain command-line options of the same name (and type).
+CONFIG_FIELDS = ("batch_size", "crop_size", "level_exponent")
 
 
 def main() -> None:
     defaults = TrainConfig()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run-dir", type=Path, required=True)
+    add_schedule_arguments(parser, steps=defaults.schedule.steps, learning_rate=defaults.schedule.learning_rate,
+                           warmup_steps=defaults.schedule.warmup_steps, eval_every=defaults.schedule.eval_every)
     add_data_argument(parser)
     parser.add_argument("--hidden", type=int, default=defaults.model.hidden_channels)
     parser.add_argument("--latent", type=int, default=defaults.model.latent_channels,
@@ -56,19 +53,16 @@ def main() -> None:
         "--level-lambdas", type=lambda text: tuple(float(v) for v in text.split(",")),
         default=defaults.model.level_lambdas, help="comma-separated lambda of every quality level, ascending",
     )
-    for owner, fields in ((defaults, CONFIG_FIELDS), (defaults.schedule, SCHEDULE_FIELDS)):
-        for field in fields:
-            default = getattr(owner, field)
-            parser.add_argument("--" + field.replace("_", "-"), type=type(default), default=default)
+    for field in CONFIG_FIELDS:
+        default = getattr(defaults, field)
+        parser.add_argument("--" + field.replace("_", "-"), type=type(default), default=default)
     parser.add_argument("--phase", choices=["joint", "prior"], default=defaults.phase,
                         help="joint: all parameters, rate + distortion; prior: entropy model only, rate only")
     parser.add_argument("--init-weights", default=None)
     parser.add_argument("--video-frame-step", type=int, default=defaults.data.video_frame_step,
                         help="train on every Nth frame of the training clips too (0: photographs only)")
-    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
-    torch.set_num_threads(args.threads)
     model = ImageModelConfig(
         hidden_channels=args.hidden, latent_channels=args.latent, hyper_channels=args.hyper, context=args.context,
         level_lambdas=args.level_lambdas, synthesis_residual_blocks=args.synthesis_residual_blocks,
@@ -79,7 +73,8 @@ def main() -> None:
         defaults,
         model=model,
         data=dataclasses.replace(defaults.data, video_frame_step=args.video_frame_step),
-        schedule=dataclasses.replace(defaults.schedule, **{field: getattr(args, field) for field in SCHEDULE_FIELDS}),
+        schedule=schedule_of(args),
+        seed=args.seed,
         init_weights=args.init_weights,
         phase=args.phase,
         **{field: getattr(args, field) for field in CONFIG_FIELDS},

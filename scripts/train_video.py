@@ -75,11 +75,9 @@ def main() -> None:
                         help="features the frame coder's synthesis passes to the next P-frame beside its pixels "
                         "(default: the initial weights', else none); added to weights without them, their inputs start "
                         "at zero, coding as before (train on sequences of 3+ frames: pairs never see them)")
-    parser.add_argument("--latent-prediction", action="store_true",
-                        help="code the frame latents relative to a learned share of the prediction's own latents "
-                        "(grown in at zero; codecs.inter_model.LatentPrediction)")
-    parser.add_argument("--share-lr-scale", type=float, default=1.0,
-                        help="learning rate of the latent prediction's shares, relative to the new parts'")
+    parser.add_argument("--vector-step-scales", type=float, nargs="+", default=None, metavar="S",
+                        help="with --init-weights: multiply the block motion vectors' quantization step at each level "
+                        "by S (one factor per level; MotionCoder.scale_vector_steps) before training")
     parser.add_argument("--density-lr-scale", type=float, default=1.0,
                         help="learning rate of the hyper-latents' factorized densities relative to the new parts'")
     parser.add_argument("--validation-search-steps", type=int, default=0,
@@ -96,6 +94,8 @@ def main() -> None:
                         help="training levels are (L-1)·u**exponent, u uniform: below 1 the high rates are drawn more "
                         "often, above 1 the low rates")
     args = parser.parse_args()
+    if args.vector_step_scales is not None and args.init_weights is None:
+        parser.error("--vector-step-scales edits trained weights: give --init-weights")
     schedule = schedule_of(args)
 
     intra, intra_state = _image_model(args.image_weights)
@@ -110,12 +110,9 @@ def main() -> None:
         model_config = dataclasses.replace(model_config, prediction_pyramid_channels=args.prediction_pyramid)
     if args.propagated_channels is not None:
         model_config = dataclasses.replace(model_config, propagated_channels=args.propagated_channels)
-    if args.latent_prediction:
-        model_config = dataclasses.replace(model_config, latent_prediction=True)
     config = InterTrainingConfig(model=model_config, stage=args.stage, sequence_length=args.sequence_length,
                                  batch_size=args.batch_size, crop_size=args.crop_size,
                                  borrowed_lr_scale=args.borrowed_lr_scale, density_lr_scale=args.density_lr_scale,
-                                 share_lr_scale=args.share_lr_scale,
                                  validation_search_steps=args.validation_search_steps,
                                  skip_blocks=args.skip_blocks,
                                  validation_length=args.validation_length,
@@ -128,6 +125,8 @@ def main() -> None:
         if args.init_weights is not None:  # a checkpoint, or a shipped file (whose coding tables are left out)
             state = load_state(args.init_weights)
             model.load_grown({k: v for k, v in state.items() if not k.startswith((MOTION_TABLES, FRAME_TABLES))})
+            if args.vector_step_scales is not None:
+                model.motion.scale_vector_steps(args.vector_step_scales)
         else:
             model.initialise_from_image(intra_state)
             if args.warm_start == "residual":
@@ -138,7 +137,8 @@ def main() -> None:
                 model.flow.load_state_dict(load_state(args.flow_weights))
         return {"image_weights": str(args.image_weights), "flow_weights": str(args.flow_weights),
                 "init_weights": str(args.init_weights), "motion_weights": str(args.motion_weights),
-                "warm_start": None if args.init_weights else args.warm_start}
+                "warm_start": None if args.init_weights else args.warm_start,
+                "vector_step_scales": args.vector_step_scales}
 
     start_or_resume_run(task, schedule, args, config, initialise)
 

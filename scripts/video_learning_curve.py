@@ -4,9 +4,12 @@ CPU-hours (process CPU time of the training steps, both cores counted), as JSON 
     python scripts/video_learning_curve.py --stage flow runs/flow-b/log.jsonl \\
         --stage motion runs/motion-a/log.jsonl --stage frame runs/frame-a/log.jsonl \\
         --out docs/learning_curves/tng-inter-v1
+    python scripts/video_learning_curve.py --after docs/learning_curves/tng-inter-v4.json \\
+        --stage vs-0 runs/vs-0/log.jsonl --out docs/learning_curves/tng-inter-v5
 
-Stage ``flow`` plots the warping PSNR of the flow network; the others the BD-rate of I+P coding against
-all-intra coding (estimated rates) on the held-out validation clips.
+``--after`` continues the curve of an earlier model of the lineage (written by this script), whose run logs are
+gone with the machine they were written on. Stage ``flow`` plots the warping PSNR of the flow network; the others
+the BD-rate of I+P coding against all-intra coding (estimated rates) on the held-out validation clips.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -37,18 +41,20 @@ def stage_records(name: str, log: Path, hours_before: float) -> tuple[list[dict[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stage", nargs=2, action="append", required=True, metavar=("NAME", "LOG"))
+    parser.add_argument("--after", type=Path, default=None, help="curve JSON of the lineage before the first stage")
     parser.add_argument("--out", type=Path, required=True, help="path without suffix: writes .json and .png")
     args = parser.parse_args()
-    curve: list[dict[str, object]] = []
-    hours = 0.0
+    earlier = json.loads(args.after.read_text()) if args.after else {"stages": [], "curve": []}
+    curve: list[dict[str, Any]] = earlier["curve"]
+    hours = float(curve[-1]["cpu_hours"]) if curve else 0.0
     for name, log in args.stage:
         records, hours = stage_records(name, Path(log), hours)
         curve += records
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    stages = [{"stage": name, "log": log} for name, log in args.stage]
+    stages = earlier["stages"] + [{"stage": name, "log": log} for name, log in args.stage]
     args.out.with_suffix(".json").write_text(json.dumps({"stages": stages, "curve": curve}, indent=1) + "\n")
     figure, (flow_axis, codec_axis) = plt.subplots(1, 2, figsize=(11, 4))
-    for name, _ in args.stage:
+    for name in dict.fromkeys(stage["stage"] for stage in stages):
         points = [r for r in curve if r["stage"] == name]
         if name == "flow":
             flow_axis.plot([p["cpu_hours"] for p in points], [p["warp_psnr"] for p in points], "o-", label=name)

@@ -16,7 +16,7 @@ from tiny_model import TINY_CONFIG, TINY_INTER_CONFIG, tiny_inter_model, tiny_mo
 from torch import nn
 
 from tngvideo.codecs import block_skip
-from tngvideo.codecs.block_skip import skip_latents, with_skipped_blocks
+from tngvideo.codecs.block_skip import with_skipped_blocks
 from tngvideo.codecs.conditioning import Condition
 from tngvideo.codecs.flow import FlowConfig, FlowEstimator, warp
 from tngvideo.codecs.image_model import ImageModel, lambdas_of_levels
@@ -224,31 +224,6 @@ def test_a_motion_context_and_a_prediction_pyramid_added_to_trained_weights_code
         trained.load_grown(grown.state_dict())  # weights with a context this model lacks
 
 
-def test_a_latent_prediction_grown_at_zero_codes_as_before_and_at_one_codes_the_prediction_for_free() -> None:
-    torch.manual_seed(9)
-    trained = _trained(TINY_INTER_CONFIG)
-    with torch.no_grad():
-        trained.frame_analysis.transform[-1].weight.mul_(30.0)  # latents that cost bits
-        trained.frame_analysis.prediction_input.weight.normal_(0.0, 0.1)
-    grown = InterModel(dataclasses.replace(TINY_INTER_CONFIG, latent_prediction=True))
-    grown.load_grown(trained.state_dict())
-    trained.eval()
-    grown.eval()
-    reference, x, level = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64), torch.tensor([3.0])
-    zero_flow = torch.zeros(1, 2, 64, 64)
-    with torch.no_grad():
-        before, after = trained(reference, x, level), grown(reference, x, level)
-        assert torch.equal(after.x_hat, before.x_hat)
-        assert torch.equal(after.frame.y_likelihoods, before.frame.y_likelihoods)
-        # The prediction itself: its latents cost bits when coded as they are, next to none relative to themselves.
-        prediction = grown.predict(reference, grown.motion(zero_flow, level)[0])
-        own = grown(reference, prediction, level, flow=zero_flow)
-        grown.latent_prediction.share.fill_(1.0)  # type: ignore[union-attr]
-        relative = grown(reference, prediction, level, flow=zero_flow)
-    assert relative.frame.bits() < 0.5 * own.frame.bits()
-    assert len(grown.new_modules()) == len(trained.new_modules()) + 1
-
-
 def test_propagated_features_added_to_trained_weights_code_as_they_did_and_train_through_the_next_frame() -> None:
     torch.manual_seed(7)
     trained = _trained(TINY_INTER_CONFIG)
@@ -399,9 +374,8 @@ def test_the_training_forwards_skip_decisions_are_the_encoders_and_train_both_la
     skip, _ = model.frame_latent.gained(model.frame_features(prediction, prediction), level)
     with torch.no_grad():
         model.eval()
-        condition = Condition(prediction, None)
-        encoders = with_skipped_blocks(model, y.detach(), skip_latents(model, condition, level, TILES),
-                                       inverse_gain.detach(), condition, x, level, 64, 64, TILES, frames_after=5)
+        encoders = with_skipped_blocks(model, y.detach(), inverse_gain.detach(), Condition(prediction, None), x, level,
+                                       64, 64, TILES, frames_after=5)
         model.train()
     chosen = block_skip.choose_skipped_blocks(model, x, level, weight, y, inverse_gain, prediction, None)
     assert model.frame_latent.training

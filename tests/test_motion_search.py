@@ -119,3 +119,24 @@ def test_a_negative_motion_search_is_a_usage_error(tmp_path: Path, capsys: pytes
     assert main(["encode", str(source), str(tmp_path / "o.tngv"), "--motion-search", "-1"]) == EXIT_USAGE
     assert "--motion-search must be at least 0" in capsys.readouterr().err
     assert not (tmp_path / "o.tngv").exists()
+
+
+def test_coarser_vector_steps_code_the_block_vectors_on_a_coarser_grid_only() -> None:
+    model = tiny_inter_model().eval()
+    level = torch.tensor([2.0])
+    flow = torch.linspace(-3, 3, 2 * 64 * 64).reshape(1, 2, 64, 64)  # vectors of many sizes
+    features = model.motion.features(flow)
+    steps = model.motion.latent.gains(level)[1][0, :2, 0, 0]  # inverse gains: the vectors' step, in quarter pixels
+
+    def rounding_error(coded: torch.Tensor) -> torch.Tensor:  # per vector channel, in units of the old step
+        return ((coded[:, :2] - features[:, :2]).abs().amax((0, 2, 3)) / steps)
+
+    with torch.no_grad():
+        before = model.motion.latent(features, level).decoded
+        model.motion.scale_vector_steps([4.0] * model.motion.latent.gains.num_levels)
+        after = model.motion.latent(features, level).decoded
+    assert torch.all(rounding_error(before) <= 0.5 + 1e-4)
+    assert torch.all(rounding_error(after) <= 2.0 + 1e-4) and torch.all(rounding_error(after) > 0.5)
+    assert torch.equal(after[:, 2:], before[:, 2:])  # the learned motion channels are untouched
+    with pytest.raises(ValueError, match="one per level"):
+        model.motion.scale_vector_steps([2.0])

@@ -219,6 +219,18 @@ def test_training_checkpoints_and_resumes_where_it_stopped(tmp_path: Path, data_
     assert not torch.equal(first["g_a.0.weight"], resumed["g_a.0.weight"])
 
 
+def test_a_run_of_no_steps_scores_and_writes_its_starting_weights(tmp_path: Path, data_root: Path) -> None:
+    start = tmp_path / "start"
+    run_image_training(_tiny_training(2), start, data_root)
+    run = tmp_path / "run"
+    run_image_training(_tiny_training(0, init_weights=str(start / "last.safetensors")), run, data_root)
+    assert [r["event"] for r in _log(run)] == ["init", "data", "eval"]
+    assert _log(run)[-1]["step"] == 0
+    assert read_metadata(run / "last.safetensors")["step"] == "0"
+    written, started = load_state(run / "last.safetensors"), load_state(start / "last.safetensors")
+    assert all(torch.equal(written[name], started[name]) for name in started)
+
+
 def _anchors_of_half_and_double_rate() -> dict[str, tuple[list[float], list[float]]]:
     """Made-up anchor curves, wide enough to overlap any model: WebP needs half JPEG's rate."""
     bpps, psnrs = [0.01 * 2**i for i in range(12)], [5.0 + 5 * i for i in range(12)]  # 0.01-20 bpp, 5-60 dB

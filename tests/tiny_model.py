@@ -58,17 +58,15 @@ def write_tiny_models_dir(folder: Path, seed: int = 0, model_id: int = 7, name: 
     return entry
 
 
-def tiny_inter_model(seed: int = 0, context: SpatialContext = "none", propagated_channels: int = 0,
-                     latent_prediction: bool = False) -> InterModel:
+def tiny_inter_model(seed: int = 0, context: SpatialContext = "none", propagated_channels: int = 0) -> InterModel:
     """A random-init P-frame network whose every part matters: latents that cost bits, a flow correction
     and a prediction input that are not the zeros a fresh model starts with; ``context`` for both latent
     codecs (the shipped image models use the checkerboard: two coding passes); ``propagated_channels``:
-    features the synthesis passes to the next P-frame (0: none); ``latent_prediction``: frame latents coded relative
-    to shares of the prediction's own (not the zeros they start at)."""
+    features the synthesis passes to the next P-frame (0: none)."""
     torch.manual_seed(seed)
     frame = dataclasses.replace(TINY_INTER_CONFIG.frame, context=context)
     model = InterModel(dataclasses.replace(TINY_INTER_CONFIG, frame=frame, motion_context=context,
-                                           propagated_channels=propagated_channels, latent_prediction=latent_prediction))
+                                           propagated_channels=propagated_channels))
     with torch.no_grad():
         for latent in (model.frame_latent, model.motion.latent):
             if latent.checkerboard is not None:  # its correction starts at zero: give the context a say
@@ -80,8 +78,6 @@ def tiny_inter_model(seed: int = 0, context: SpatialContext = "none", propagated
         for level in model.flow.levels:
             level.net[-1].weight.normal_(0.0, 0.01)
         model.frame_analysis.prediction_input.weight.normal_(0.0, 0.1)
-        if model.latent_prediction is not None:
-            model.latent_prediction.share.normal_(0.7, 0.3)
         model.frame_synthesis.prediction_input.weight.normal_(0.0, 0.1)
         for conditional in (model.frame_analysis, model.frame_synthesis):
             if conditional.pyramid_inputs is not None:
@@ -95,12 +91,12 @@ def tiny_inter_model(seed: int = 0, context: SpatialContext = "none", propagated
 
 def write_tiny_inter_model(
     folder: Path, seed: int = 0, model_id: int = 20, name: str = "tiny-inter", intra_model: str = "tiny",
-    context: SpatialContext = "none", propagated_channels: int = 0, latent_prediction: bool = False,
+    context: SpatialContext = "none", propagated_channels: int = 0,
 ) -> ManifestEntry:
     """Add a tiny P-frame model, trained (so to speak) with the image model ``intra_model``, to a models folder."""
     folder.mkdir(parents=True, exist_ok=True)
     weights = folder / f"{name}.safetensors"
-    save_shipped_inter_codec(InterCodec(tiny_inter_model(seed, context, propagated_channels, latent_prediction)), weights, {})
+    save_shipped_inter_codec(InterCodec(tiny_inter_model(seed, context, propagated_channels)), weights, {})
     entry = ManifestEntry(name, model_id, INTER_KIND, weights.name, sha256_of(weights), {"intra_model": intra_model})
     write_manifest_entry(entry, folder)
     return entry

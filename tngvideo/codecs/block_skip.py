@@ -91,22 +91,19 @@ def decision_weight(level: torch.Tensor, frames_after: Sequence[int | None], lev
 
 
 def skip_latents(model: InterModel, condition: Condition, level: torch.Tensor, rule: Reconstruction) -> torch.Tensor:
-    """``InterModel.prediction_latents`` as the encoder and decoder compute it, tiled under ``rule``: what a skipped block
-    codes and, with a latent prediction, what the frame latents are coded relative to. Call inside
-    ``rule.inference()``."""
+    """``InterModel.prediction_latents`` as the encoder computes it, tiled under ``rule``: what a skipped block codes.
+    Call inside ``rule.inference()``."""
     inputs = [ScaledInput(condition.prediction, LATENT_PIXELS), *condition.inputs()]
     return model.frame_latent.gained(rule.run(model.frame_features, inputs, 1), level)[0]
 
 
-def with_skipped_blocks(model: InterModel, y: torch.Tensor, skip: torch.Tensor, inverse_gain: torch.Tensor,
-                        condition: Condition, x: torch.Tensor, level: torch.Tensor, height: int, width: int,
-                        rule: Reconstruction, frames_after: int | None = None,
-                        offset: torch.Tensor | float = 0.0) -> torch.Tensor:
+def with_skipped_blocks(model: InterModel, y: torch.Tensor, inverse_gain: torch.Tensor, condition: Condition,
+                        x: torch.Tensor, level: torch.Tensor, height: int, width: int,
+                        rule: Reconstruction, frames_after: int | None = None) -> torch.Tensor:
     """The gained frame latents ``y`` (of ``x`` given the ``condition``'s prediction, both padded, (1, 3, H, W))
-    with the :func:`skip_latents` ``skip`` in every block where they cost less (see module docstring); only the
-    ``height`` × ``width`` pixels of the frame count in the distortion, weighted for the ``frames_after`` P-frames that
-    will predict from this one (:func:`distortion_weight`); what is coded is the latents minus ``offset`` (the latent
-    prediction's, ``InterModel.latent_offset``). Call inside ``rule.inference()``: the rate estimates
+    with the :func:`skip_latents` in every block where they cost less (see module docstring); only the ``height`` ×
+    ``width`` pixels of the frame count in the distortion, weighted for the ``frames_after`` P-frames that
+    will predict from this one (:func:`distortion_weight`). Call inside ``rule.inference()``: the rate estimates
     run at its one intra-op thread too (with every thread the two entropy passes take 0.03 s instead of 0.05 s
     each, but near-ties flip: the sample clip measured +120.7% instead of +120.3% against x264 veryfast)."""
 
@@ -114,7 +111,8 @@ def with_skipped_blocks(model: InterModel, y: torch.Tensor, skip: torch.Tensor, 
         return rule.run(model.frame_synthesis, [ScaledInput(decoded, 1), *condition.inputs()], LATENT_PIXELS)
 
     weight = decision_weight(level, [frames_after], model.config.frame.level_lambdas)
-    skipped = _skipped(model, y, skip, inverse_gain, synthesize, condition.prediction, x, weight, height, width, offset)
+    skip = skip_latents(model, condition, level, rule)
+    skipped = _skipped(model, y, skip, inverse_gain, synthesize, condition.prediction, x, weight, height, width)
     return torch.where(skipped[:, None], skip, y)
 
 
@@ -136,12 +134,12 @@ def choose_skipped_blocks(model: InterModel, x: torch.Tensor, level: torch.Tenso
 
 def _skipped(model: InterModel, y: torch.Tensor, skip: torch.Tensor, inverse_gain: torch.Tensor,
              synthesize: Callable[[torch.Tensor], torch.Tensor], prediction: torch.Tensor, x: torch.Tensor,
-             weight: torch.Tensor, height: int, width: int, offset: torch.Tensor | float = 0.0) -> torch.Tensor:
+             weight: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Per sample and block (B, h, w): whether the skip latents cost less than the own latents ``y`` (rounded, their
-    likelihoods in eval mode; coded less ``offset``), a squared error costing ``weight`` (per sample) bits."""
-    own = model.frame_latent.from_gained(y - offset, inverse_gain)
-    skip_coded = model.frame_latent.from_gained(skip - offset, inverse_gain)
-    own_decoded = synthesize(own.decoded + offset * inverse_gain).clamp(0, 1)
+    likelihoods in eval mode), a squared error costing ``weight`` (per sample) bits."""
+    own = model.frame_latent.from_gained(y, inverse_gain)
+    skip_coded = model.frame_latent.from_gained(skip, inverse_gain)
+    own_decoded = synthesize(own.decoded).clamp(0, 1)
     weight = weight[:, None, None]
     own_cost = _block_bits(own) + weight * _block_error(own_decoded, x, height, width)
     skip_cost = _block_bits(skip_coded) + weight * _block_error(prediction.clamp(0, 1), x, height, width)

@@ -28,13 +28,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from tngvideo.codecs.block_skip import skip_latents, with_skipped_blocks
+from tngvideo.codecs.block_skip import with_skipped_blocks
 from tngvideo.codecs.conditioning import Condition
 from tngvideo.codecs.encoder_settings import EncoderSettings
 from tngvideo.codecs.image_codec import pad_to_multiple, to_tensor, to_uint8
 from tngvideo.codecs.image_model import ImageForward, lambdas_of_levels, rate_distortion
 from tngvideo.codecs.inter_model import InterModel, InterModelConfig, unpack_propagated
-from tngvideo.codecs.latent_codec import CodedLatents, latent_grid, quality_level
+from tngvideo.codecs.latent_codec import latent_grid, quality_level
 from tngvideo.codecs.latent_refinement import refine_gained
 from tngvideo.codecs.motion_search import MotionSynthesis, search_motion
 from tngvideo.codecs.tiling import LATENT_PIXELS, TILES_BF16, Reconstruction, ScaledInput
@@ -153,22 +153,17 @@ class InterCodec:
             with stage("frame transforms"):
                 inputs = [ScaledInput(x, LATENT_PIXELS), *condition.inputs()]
                 frame_y, inverse_gain = frame_latent.gained(rule.run(model.frame_features, inputs, 1), level)
-                predicted = (skip_latents(model, condition, level, rule)
-                             if settings.skip_blocks or model.latent_prediction is not None else None)
-                offset = self._latent_offset(predicted)
             if settings.skip_blocks:
-                assert predicted is not None
                 with stage("skip decisions"):
-                    frame_y = with_skipped_blocks(model, frame_y, predicted, inverse_gain, condition, x, level,
-                                                  reference.height, reference.width, rule, frames_after, offset)
+                    frame_y = with_skipped_blocks(model, frame_y, inverse_gain, condition, x, level,
+                                                  reference.height, reference.width, rule, frames_after)
         if settings.refine_steps > 0:
             with stage("latent refinement"):
                 frame_y = self._refined_frame_latents(frame_y, inverse_gain, condition, x, level, settings.refine_steps,
-                                                      reference.height, reference.width, offset)
+                                                      reference.height, reference.width)
         with stage("entropy coding"), torch.no_grad():
-            frame_coded = frame_latent.write(frame_y - offset, symbols)
-        next_reference = self._synthesize(self._decoded_frame_latents(frame_coded, level, offset), condition, reference,
-                                          rule, stage)
+            frame_coded = frame_latent.write(frame_y, symbols)
+        next_reference = self._synthesize(frame_latent.dequantize(frame_coded, level), condition, reference, rule, stage)
         return EncodedInterFrame(symbols, next_reference)
 
     def decode(self, reference: Reference, reader: SymbolReader, quality: float, times: StageTimes | None = None,
@@ -184,31 +179,10 @@ class InterCodec:
         with reconstruction.inference():
             decoded_motion = model.motion.latent.dequantize(motion_coded, level)
             condition = self._condition(reference, decoded_motion, reconstruction, stage)
-            offset: torch.Tensor | float = 0.0
-            if model.latent_prediction is not None:
-                with stage("frame transforms"):
-                    offset = self._latent_offset(skip_latents(model, condition, level, reconstruction))
         with stage("entropy coding"), torch.no_grad():
             frame_coded = model.frame_latent.read(reader, *latent_size)
-        return self._synthesize(self._decoded_frame_latents(frame_coded, level, offset), condition, reference,
+        return self._synthesize(model.frame_latent.dequantize(frame_coded, level), condition, reference,
                                 reconstruction, stage)
-
-    def _decoded_frame_latents(self, coded: CodedLatents, level: torch.Tensor, offset: torch.Tensor | float
-                               ) -> torch.Tensor:
-        """The frame latents the synthesis reads, ``(symbols + means + offset) · inverse gain``: one function for the
-        encoder's reconstruction and the decoder's, so both do the same float operations."""
-        _, inverse_gain = self.model.frame_latent.gains(level)
-        return self.model.frame_latent.dequantize(coded, level) + offset * inverse_gain
-
-    def _latent_offset(self, predicted: torch.Tensor | None) -> torch.Tensor | float:
-        """What the frame latents are coded relative to: a share of the prediction's own latents ``predicted``
-        (``InterModelConfig.latent_prediction``), else 0."""
-        prediction = self.model.latent_prediction
-        if prediction is None:
-            return 0.0
-        assert predicted is not None
-        with torch.no_grad():
-            return prediction(predicted)
 
     def _condition(self, reference: Reference, decoded_motion: torch.Tensor, rule: Reconstruction,
                    stage: Callable[[str], AbstractContextManager[None]]) -> Condition:
@@ -218,10 +192,8 @@ class InterCodec:
             return Condition(self.model.predict(reference.tensor, flow), self.model.context_of(reference.propagated, flow))
 
     def _refined_frame_latents(self, y: torch.Tensor, inverse_gain: torch.Tensor, condition: Condition,
-                               x: torch.Tensor, level: torch.Tensor, steps: int, height: int, width: int,
-                               offset: torch.Tensor | float) -> torch.Tensor:
-        """The gained frame latents ``y`` (coded less ``offset``) refined for this frame's rate-distortion cost, the
-        prediction given (the
+                               x: torch.Tensor, level: torch.Tensor, steps: int, height: int, width: int) -> torch.Tensor:
+        """The gained frame latents ``y`` refined for this frame's rate-distortion cost, the prediction given (the
         P-frame's amortisation gap: 30 steps saved 18% of the frame bits at −0.14 dB at level 5 on validation
         crops with tng-inter-v3)."""
         model = self.model
@@ -229,8 +201,8 @@ class InterCodec:
         target = x[:, :, :height, :width]
 
         def cost(latents: torch.Tensor) -> torch.Tensor:
-            coded = model.frame_latent.from_gained(latents - offset, inverse_gain)
-            x_hat = model.frame_synthesis(coded.decoded + offset * inverse_gain, condition.prediction, condition.context)
+            coded = model.frame_latent.from_gained(latents, inverse_gain)
+            x_hat = model.frame_synthesis(coded.decoded, condition.prediction, condition.context)
             out = ImageForward(x_hat, coded.y_likelihoods, coded.z_likelihoods)
             return rate_distortion(out.cropped(height, width), target, lam)[0]
 

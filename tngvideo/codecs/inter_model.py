@@ -25,9 +25,9 @@ hyper-latents and spatial context alone, so every decoder parses the same symbol
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -65,9 +65,6 @@ class InterModelConfig(JsonConfig):
     # Features (at 1/2 resolution) the frame coder's synthesis passes to the next P-frame beside its pixels, warped
     # and read through the prediction pyramids (0: pixels only). A multiple of 4 (ConditionalSynthesis.packed).
     propagated_channels: int = 0
-    # The frame latents are coded relative to a learned share (per channel, starting at zero) of the prediction's own
-    # latents, analysis(prediction, prediction): then zero symbols mean "the prediction" (LatentPrediction).
-    latent_prediction: bool = False
 
     STRIDE = ImageModelConfig.STRIDE  # pixels to hyper-latents (training crops are multiples of it; .tngv frames up to v6 too)
 
@@ -118,6 +115,21 @@ class MotionCoder(nn.Module):
     def features(self, flow: torch.Tensor) -> torch.Tensor:
         blocks = F.avg_pool2d(flow, MOTION_BLOCK) * BLOCK_VECTOR_UNITS
         return torch.cat((blocks, self.analysis(flow / FLOW_SCALE)), dim=1)
+
+    @torch.no_grad()
+    def scale_vector_steps(self, step_scales: Sequence[float]) -> None:
+        """Multiply the block vectors' quantization step at each level by its factor (their gains divided by it).
+
+        The vectors' gains start on the frame latents' ladder (step ∝ λ^-½, a quarter pixel at the middle level) and
+        joint training leaves them there (tng-inter-v4: within 0.04 in log after 6.6 CPU-hours), but a vector's
+        precision buys less than a frame latent's: coarser steps at the low and middle levels cost less than they
+        lose (docs/training.md, *Session 26*). The decoder reads the edited gains from the weights."""
+        gains = self.latent.gains
+        if len(step_scales) != gains.num_levels or not all(scale > 0 for scale in step_scales):
+            raise ValueError(f"need {gains.num_levels} positive step factors (one per level), got {list(step_scales)}")
+        logs = torch.tensor([math.log(scale) for scale in step_scales])[:, None]
+        gains.log_gain[:, :2] -= logs
+        gains.log_inverse_gain[:, :2] += logs
 
     def synthesize(self, decoded_latents: torch.Tensor) -> torch.Tensor:
         height, width = (MOTION_BLOCK * side for side in decoded_latents.shape[2:])
@@ -265,24 +277,6 @@ class ConditionalSynthesis(nn.Module):
         return torch.cat([pixels, F.pixel_shuffle(propagated.to(pixels.dtype), 2)], dim=1)
 
 
-class LatentPrediction(nn.Module):
-    """What the frame latents are coded relative to: per channel, a share (starting at zero) of the prediction's own
-    gained latents, ``analysis(prediction, prediction)``. The conditional coder has no symbol for "copy": zero latents
-    decode to ~21 dB whatever the prediction, and the latents that decode to the prediction cost bits (they depend on
-    its content), which is why the encoder's block skipping paid. With a share of one, the symbols code what differs
-    from the prediction in latent space, and a residual of zero decodes to about the prediction. Only the
-    reconstruction reads it (``ŷ = symbols + means + share · predicted``): the entropy parameters stay
-    integer-derived, so every decoder parses the same symbols."""
-
-    def __init__(self, channels: int):
-        super().__init__()
-        self.share = nn.Parameter(torch.zeros(channels))
-
-    def forward(self, predicted: torch.Tensor) -> torch.Tensor:
-        """The offset of the gained latents: ``share`` times the prediction's gained latents ``predicted``."""
-        return predicted * self.share[None, :, None, None].to(predicted.dtype)
-
-
 def unpack_propagated(packed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(pixels, propagated features at 1/2 resolution, or None) of :meth:`ConditionalSynthesis.packed`'s output."""
     return packed[:, :3], (F.pixel_unshuffle(packed[:, 3:], 2) if packed.shape[1] > 3 else None)
@@ -334,7 +328,6 @@ class InterModel(nn.Module):
         self.frame_latent = LatentCodec(frame.latent_channels, frame.hyper_channels, frame.level_lambdas, frame.context)
         self.frame_synthesis = ConditionalSynthesis(frame, config.prediction_pyramid_channels,
                                                     config.propagated_channels)
-        self.latent_prediction = LatentPrediction(frame.latent_channels) if config.latent_prediction else None
 
     def predict(self, reference: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
         """The motion-compensated prediction: the decoded reference warped by the decoded flow."""
@@ -381,28 +374,16 @@ class InterModel(nn.Module):
         context = self.context_of(propagated, motion.flow)
         y, inverse_gain = self.frame_latent.gained(self.frame_features(x, motion.prediction, context), level)
         if choose is not None:
-            if self.latent_prediction is not None:
-                raise ValueError("skip decisions do not yet know latents coded relative to the prediction's")
             y = choose(y, inverse_gain, motion.prediction, context)
-        offset = self.latent_offset(motion.prediction, context, level)
-        frame = self.frame_latent.from_gained(y - offset, inverse_gain)
-        if self.latent_prediction is not None:
-            frame = dataclasses.replace(frame, decoded=frame.decoded + offset * inverse_gain)
+        frame = self.frame_latent.from_gained(y, inverse_gain)
         x_hat, passed_on = self.frame_synthesis.with_propagated(frame.decoded, motion.prediction, context)
         return InterForward(x_hat, motion.prediction, motion.flow, motion.coded, frame, passed_on)
 
     def prediction_latents(self, prediction: torch.Tensor, context: torch.Tensor | None, level: torch.Tensor
                            ) -> torch.Tensor:
         """The gained latents of ``analysis(prediction, prediction)``: "the prediction" in latent space (what a skipped
-        block codes, what a latent prediction is a share of); the encoder's tiled form is ``block_skip.skip_latents``."""
+        block codes); the encoder's tiled form is ``block_skip.skip_latents``."""
         return self.frame_latent.gained(self.frame_features(prediction, prediction, context), level)[0]
-
-    def latent_offset(self, prediction: torch.Tensor, context: torch.Tensor | None, level: torch.Tensor
-                      ) -> torch.Tensor | float:
-        """What the gained frame latents are coded relative to (:class:`LatentPrediction`; 0 without it)."""
-        if self.latent_prediction is None:
-            return 0.0
-        return self.latent_prediction(self.prediction_latents(prediction, context, level))
 
     def latent_rates(self, reference: torch.Tensor, x: torch.Tensor, level: torch.Tensor) -> tuple[LatentForward, LatentForward]:
         """The (motion, frame) latent codecs' training outputs, the synthesis not run: with the transforms
@@ -410,10 +391,7 @@ class InterModel(nn.Module):
         sees a detached prediction, so no gradient runs back through the warp)."""
         motion = self.motion_prediction(reference, x, level)
         context = self.context_of(None, motion.flow)
-        prediction = motion.prediction.detach()
-        y, inverse_gain = self.frame_latent.gained(self.frame_features(x, prediction, context), level)
-        return motion.coded, self.frame_latent.from_gained(y - self.latent_offset(prediction, context, level),
-                                                            inverse_gain)
+        return motion.coded, self.frame_latent(self.frame_features(x, motion.prediction.detach(), context), level)
 
     def entropy_parameters(self) -> list[nn.Parameter]:
         """The parameters of both latent codecs' entropy models (what the prior stage trains)."""
@@ -456,7 +434,7 @@ class InterModel(nn.Module):
         exactly as those weights did; anything else missing or unexpected is an error."""
         missing, unexpected = self.load_state_dict(state, strict=False)
         optional = ("motion.latent.checkerboard.", "frame_latent.checkerboard.", "frame_analysis.pyramid",
-                    "frame_synthesis.pyramid", "frame_synthesis.propagated_output.", "latent_prediction.")
+                    "frame_synthesis.pyramid", "frame_synthesis.propagated_output.")
         others = [key for key in missing if not key.startswith(optional)]
         if others or unexpected:
             raise ValueError(f"weights do not fit this model: missing {others}, unexpected {list(unexpected)}")
@@ -472,6 +450,5 @@ class InterModel(nn.Module):
         conditional = (self.frame_analysis, self.frame_synthesis)
         output = self.frame_synthesis.propagated_output
         return [self.flow, self.motion, *([output] if output is not None else []),
-                *([self.latent_prediction] if self.latent_prediction is not None else []),
                 *(module.prediction_input for module in conditional),
                 *(part for module in conditional for part in (module.pyramid, module.pyramid_inputs) if part is not None)]

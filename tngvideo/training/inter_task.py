@@ -67,9 +67,6 @@ class InterTrainingConfig(JsonConfig):
     validation_crop: int = 256
     borrowed_lr_scale: float = 0.2  # learning rate of the image model's parts, relative to the new parts'
     density_lr_scale: float = 1.0  # learning rate of the hyper-latents' factorized densities, relative to the new parts'
-    # learning rate of the latent prediction's shares (InterModelConfig.latent_prediction), relative to the new parts':
-    # they start at zero and are worth something near one, and Adam moves a parameter ~ one learning rate a step
-    share_lr_scale: float = 1.0
     # The encoder's motion search (codecs.motion_search) inside validation, to score what the encoder does. (Inside
     # training's forward, straight through, it lost: joint-h, docs/training.md.)
     validation_search_steps: int = 0
@@ -130,8 +127,7 @@ class InterTraining:
         return (p for module in frozen for p in module.parameters())
 
     def trainable_parameters(self) -> list[ParameterGroup]:
-        """Four groups: the hyper-latents' factorized densities at ``density_lr_scale`` of the rate; the latent
-        prediction's shares at ``share_lr_scale``; what
+        """Three groups: the hyper-latents' factorized densities at ``density_lr_scale`` of the rate; what
         the image model brought (the frame coder's transforms and latent codec) at ``borrowed_lr_scale``
         (trained weights, fine-tuned gently); the rest at the full rate (modules that start at zero or from
         stage 1 must move far).
@@ -141,13 +137,11 @@ class InterTraining:
         0.059 bpp, twice the motion latents they describe (refitting it alone gave 0.017 bpp)."""
         model = self.model
         densities = {id(p) for codec in (model.motion.latent, model.frame_latent) for p in codec.z_prior.parameters()}
-        shares = {id(model.latent_prediction.share)} if model.latent_prediction is not None else set()
-        new = {id(p) for module in model.new_modules() for p in module.parameters()} - densities - shares
+        new = {id(p) for module in model.new_modules() for p in module.parameters()} - densities
         trainable = [p for p in model.parameters() if p.requires_grad]
         groups = [{"params": [p for p in trainable if id(p) in densities], "lr_scale": self.config.density_lr_scale},
-                  {"params": [p for p in trainable if id(p) in shares], "lr_scale": self.config.share_lr_scale},
                   {"params": [p for p in trainable if id(p) in new], "lr_scale": 1.0},
-                  {"params": [p for p in trainable if id(p) not in new | densities | shares],
+                  {"params": [p for p in trainable if id(p) not in new | densities],
                    "lr_scale": self.config.borrowed_lr_scale}]
         return [group for group in groups if group["params"]]
 

@@ -59,12 +59,17 @@ def add_schedule_arguments(parser: argparse.ArgumentParser, steps: int, learning
     parser.add_argument("--steps", type=int, default=steps)
     parser.add_argument("--learning-rate", type=float, default=learning_rate)
     parser.add_argument("--warmup-steps", type=int, default=warmup_steps)
+    parser.add_argument("--final-learning-rate", type=float, default=Schedule.final_learning_rate,
+                        help="where the cosine decay ends")
+    parser.add_argument("--grad-clip", type=float, default=Schedule.grad_clip, help="gradient norm clip")
     parser.add_argument("--eval-every", type=int, default=eval_every)
+    parser.add_argument("--checkpoint-every", type=int, default=Schedule.checkpoint_every)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--bf16", action="store_true",
-                        help="train the convolutions in bfloat16 (autocast; ~2x faster on CPUs with AMX or "
-                             "AVX512-BF16); the entropy models and validation stay float32")
+                        help="train the convolutions in bfloat16 (autocast; ~2x faster on CPUs with AMX, slower on "
+                             "some without: time both, docs/training.md); the entropy models and validation stay "
+                             "float32")
 
 
 def schedule_of(args: argparse.Namespace) -> Schedule:
@@ -72,7 +77,8 @@ def schedule_of(args: argparse.Namespace) -> Schedule:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     return Schedule(steps=args.steps, learning_rate=args.learning_rate, warmup_steps=args.warmup_steps,
-                    eval_every=args.eval_every, bfloat16=args.bf16)
+                    final_learning_rate=args.final_learning_rate, grad_clip=args.grad_clip,
+                    eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, bfloat16=args.bf16)
 
 
 def start_or_resume_run(task: TrainingTask, schedule: Schedule, args: argparse.Namespace, run_config: JsonConfig,
@@ -180,6 +186,9 @@ class TrainingLoop:
         rng = np.random.default_rng(self.seed + 1 + self.step)
         window: list[dict[str, float]] = []
         parameters = [p for group in self.optimizer.param_groups for p in group["params"]]
+        if schedule.steps == 0 and self.step == 0:  # a run of no steps scores and writes its starting weights
+            self._validate()
+            self._checkpoint()
         self.task.model.train()
         while self.step < schedule.steps:
             started = time.process_time()
