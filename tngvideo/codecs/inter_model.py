@@ -121,9 +121,10 @@ class MotionCoder(nn.Module):
         """Multiply the block vectors' quantization step at each level by its factor (their gains divided by it).
 
         The vectors' gains start on the frame latents' ladder (step ∝ λ^-½, a quarter pixel at the middle level) and
-        joint training leaves them there (tng-inter-v4: within 0.04 in log after 6.6 CPU-hours), but a vector's
-        precision buys less than a frame latent's: coarser steps at the low and middle levels cost less than they
-        lose (docs/training.md, *Session 26*). The decoder reads the edited gains from the weights."""
+        joint training leaves them there (tng-inter-v4: within 0.04 in log after 6.6 CPU-hours), though a vector's
+        precision need not follow a frame latent's: coarser steps paid at the middle and high levels on every held-out
+        clip, at the low levels only where motion is slow (docs/training.md, *Session 26*). The decoder reads the
+        edited gains from the weights."""
         gains = self.latent.gains
         if len(step_scales) != gains.num_levels or not all(scale > 0 for scale in step_scales):
             raise ValueError(f"need {gains.num_levels} positive step factors (one per level), got {list(step_scales)}")
