@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -247,6 +248,16 @@ class LevelGains(nn.Module):
             upper, weight = lower + 1, position - lower
             self.log_gain[row] = torch.lerp(log_gain[lower], log_gain[upper], weight)
             self.log_inverse_gain[row] = torch.lerp(log_inverse_gain[lower], log_inverse_gain[upper], weight)
+
+    @torch.no_grad()
+    def scale_steps(self, step_scales: Sequence[float], channels: slice) -> None:
+        """Multiply the quantization step of ``channels`` at each level by its factor (their gains divided by it,
+        their inverse gains multiplied): an edit of trained gains, one factor per level."""
+        if len(step_scales) != self.num_levels or not all(scale > 0 for scale in step_scales):
+            raise ValueError(f"need {self.num_levels} positive step factors (one per level), got {list(step_scales)}")
+        logs = torch.tensor([math.log(scale) for scale in step_scales], dtype=self.log_gain.dtype)[:, None]
+        self.log_gain[:, channels] -= logs
+        self.log_inverse_gain[:, channels] += logs
 
     def forward(self, level: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(gain, inverse_gain) of shape (B, C, 1, 1) for per-sample levels in [0, num_levels - 1]."""

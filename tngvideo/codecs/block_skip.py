@@ -90,7 +90,7 @@ def decision_weight(level: torch.Tensor, frames_after: Sequence[int | None], lev
     return (weights * lambdas_of_levels(level, level_lambdas).double() * 255**2).float()
 
 
-def skip_latents(model: InterModel, condition: Condition, level: torch.Tensor, rule: Reconstruction) -> torch.Tensor:
+def _skip_latents(model: InterModel, condition: Condition, level: torch.Tensor, rule: Reconstruction) -> torch.Tensor:
     """``InterModel.prediction_latents`` as the encoder computes it, tiled under ``rule``: what a skipped block codes.
     Call inside ``rule.inference()``."""
     inputs = [ScaledInput(condition.prediction, LATENT_PIXELS), *condition.inputs()]
@@ -101,7 +101,7 @@ def with_skipped_blocks(model: InterModel, y: torch.Tensor, inverse_gain: torch.
                         x: torch.Tensor, level: torch.Tensor, height: int, width: int,
                         rule: Reconstruction, frames_after: int | None = None) -> torch.Tensor:
     """The gained frame latents ``y`` (of ``x`` given the ``condition``'s prediction, both padded, (1, 3, H, W))
-    with the :func:`skip_latents` in every block where they cost less (see module docstring); only the ``height`` ×
+    with the :func:`_skip_latents` in every block where they cost less (see module docstring); only the ``height`` ×
     ``width`` pixels of the frame count in the distortion, weighted for the ``frames_after`` P-frames that
     will predict from this one (:func:`distortion_weight`). Call inside ``rule.inference()``: the rate estimates
     run at its one intra-op thread too (with every thread the two entropy passes take 0.03 s instead of 0.05 s
@@ -111,7 +111,7 @@ def with_skipped_blocks(model: InterModel, y: torch.Tensor, inverse_gain: torch.
         return rule.run(model.frame_synthesis, [ScaledInput(decoded, 1), *condition.inputs()], LATENT_PIXELS)
 
     weight = decision_weight(level, [frames_after], model.config.frame.level_lambdas)
-    skip = skip_latents(model, condition, level, rule)
+    skip = _skip_latents(model, condition, level, rule)
     skipped = _skipped(model, y, skip, inverse_gain, synthesize, condition.prediction, x, weight, height, width)
     return torch.where(skipped[:, None], skip, y)
 

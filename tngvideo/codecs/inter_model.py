@@ -26,7 +26,6 @@ hyper-latents and spatial context alone, so every decoder parses the same symbol
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -116,7 +115,6 @@ class MotionCoder(nn.Module):
         blocks = F.avg_pool2d(flow, MOTION_BLOCK) * BLOCK_VECTOR_UNITS
         return torch.cat((blocks, self.analysis(flow / FLOW_SCALE)), dim=1)
 
-    @torch.no_grad()
     def scale_vector_steps(self, step_scales: Sequence[float]) -> None:
         """Multiply the block vectors' quantization step at each level by its factor (their gains divided by it).
 
@@ -125,12 +123,7 @@ class MotionCoder(nn.Module):
         precision need not follow a frame latent's: coarser steps paid at the middle and high levels on every held-out
         clip, at the low levels only where motion is slow (docs/training.md, *Session 26*). The decoder reads the
         edited gains from the weights."""
-        gains = self.latent.gains
-        if len(step_scales) != gains.num_levels or not all(scale > 0 for scale in step_scales):
-            raise ValueError(f"need {gains.num_levels} positive step factors (one per level), got {list(step_scales)}")
-        logs = torch.tensor([math.log(scale) for scale in step_scales])[:, None]
-        gains.log_gain[:, :2] -= logs
-        gains.log_inverse_gain[:, :2] += logs
+        self.latent.gains.scale_steps(step_scales, slice(0, 2))
 
     def synthesize(self, decoded_latents: torch.Tensor) -> torch.Tensor:
         height, width = (MOTION_BLOCK * side for side in decoded_latents.shape[2:])
@@ -383,7 +376,7 @@ class InterModel(nn.Module):
     def prediction_latents(self, prediction: torch.Tensor, context: torch.Tensor | None, level: torch.Tensor
                            ) -> torch.Tensor:
         """The gained latents of ``analysis(prediction, prediction)``: "the prediction" in latent space (what a skipped
-        block codes); the encoder's tiled form is ``block_skip.skip_latents``."""
+        block codes); the encoder's tiled form is in ``block_skip``."""
         return self.frame_latent.gained(self.frame_features(prediction, prediction, context), level)[0]
 
     def latent_rates(self, reference: torch.Tensor, x: torch.Tensor, level: torch.Tensor) -> tuple[LatentForward, LatentForward]:
