@@ -17,7 +17,7 @@ from tngvideo.codecs.flow import warp
 from tngvideo.codecs.image_model import lambdas_of_levels
 from tngvideo.codecs.inter_codec import InterCodec, Reference
 from tngvideo.codecs.inter_model import BLOCK_VECTOR_UNITS, FLOW_SCALE, InterModel
-from tngvideo.codecs.motion_search import search_motion
+from tngvideo.codecs.motion_search import DEFAULT_SEARCH_STEPS, search_motion
 from tngvideo.entropy.coder import StreamReader
 
 
@@ -67,6 +67,20 @@ def test_the_search_finds_a_shift_the_flow_missed_and_lowers_the_cost(shifted_pa
     torch.testing.assert_close(searched[:, 2:], features[:, 2:])  # the learned motion latents are left alone
     assert _cost(model, reference, x, searched, correction, level) < 0.8 * _cost(model, reference, x, features,
                                                                                  correction, level)
+
+
+def test_a_search_of_the_default_length_reaches_a_shift_a_few_pixels_from_its_start() -> None:
+    """6 pixels from the flow's proposal: the falling step travels there (a constant 0.15 px one did not move)."""
+    noise = torch.rand(1, 3, 80, 96, generator=torch.Generator().manual_seed(3))
+    base = F.avg_pool2d(noise, 9, stride=1)
+    reference, x = base[:, :, :64, 12:76].contiguous(), base[:, :, :64, 6:70].contiguous()
+    model = tiny_inter_model().eval()
+    level = torch.tensor([5.0])
+    features = _zero_motion(model, x)
+    correction = _correction(model, features, level)
+    searched = search_motion(model, reference, x, features, level, DEFAULT_SEARCH_STEPS, 64, 64)
+    motion = searched[:, :2] / BLOCK_VECTOR_UNITS + F.avg_pool2d(correction, 16)
+    assert float(motion[:, 0].mean()) < -5.0 and float(motion[:, 1].abs().mean()) < 0.75
 
 
 def test_a_lower_distortion_weight_buys_less_prediction_with_fewer_bits(

@@ -16,12 +16,17 @@ entropy networks and the synthesis at every step would triple the search's time 
 Only the encoder changes: the vectors are coded like any others, so every decoder reads the files and
 the reconstruction stays bit-exact. Measured with tng-inter-v3 on the two held-out training clips
 (``scripts/compare_encoder_settings.py --motion-search 0 8 16 --frames 16``, GOP 32, qualities 2-8):
-BD-rate −21.0% (8 steps) and −24.1% (16 steps) against none. The default is 16 since the transforms run in
-bfloat16 (format version 4) and the encoder has the time: ~0.2 s of a 352×288 frame.
+BD-rate −21.0% (8 steps) and −24.1% (16 steps) against none. With tng-inter-v4 (16 frames, one process per clip),
+32 steps against 16: cotracker_cat −1.41%, davis_paragliding −5.34%, sam2_juggle −1.24%; 64 against 32:
+−0.03% and −2.58% (the vectors could not travel far enough at 0.15 px a step). A step falling from 0.8 to 0.05 px
+over 32 steps (tng-inter-v5) got most of that at 32 steps' cost: −0.62% and −2.29% against a constant 0.15 px
+(0.4 to 0.05: −0.64% and −1.71%). The default is 32 steps: ~0.14 s of a 352×288 P-frame (docs/training.md,
+*Session 27*).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -34,9 +39,14 @@ from tngvideo.codecs.inter_model import BLOCK_VECTOR_UNITS, FLOW_SCALE, InterMod
 from tngvideo.entropy.gaussian import gaussian_likelihood
 from tngvideo.entropy.quantization import round_straight_through
 
-DEFAULT_SEARCH_STEPS = 16
+DEFAULT_SEARCH_STEPS = 32
 DEFAULT_MOTION_WEIGHT = 1.0  # the distortion's weight in the search's cost, in units of the frame's λ
-STEP_PIXELS = 0.15  # Adam's step on the vectors, in pixels (0.1-0.2 measured alike; larger oscillates)
+# Adam's step on the vectors, in pixels, from the first step's to the last's along a half cosine (a constant step:
+# 0.1-0.2 measured alike, larger oscillates; a falling one reaches vectors a few pixels away and still settles).
+# A shorter search starts smaller, in proportion: a large first move needs steps left to settle.
+FIRST_STEP_PIXELS = 0.8
+FIRST_STEP_FULL_AT = 32  # searches of this many steps or more start at FIRST_STEP_PIXELS
+LAST_STEP_PIXELS = 0.05
 
 
 # decoded motion latents -> the motion synthesis's output (before FLOW_SCALE); the encoder's runs it in tiles
@@ -105,8 +115,15 @@ def _search(model: InterModel, reference: torch.Tensor, x: torch.Tensor, feature
             if step == steps:
                 break
             (gradient,) = torch.autograd.grad(cost.sum(), [vectors])
-            optimizer.step(gradient)
+            optimizer.step(gradient, _step_pixels(step, steps))
     return torch.cat((best * BLOCK_VECTOR_UNITS, features[:, 2:]), dim=1)
+
+
+def _step_pixels(step: int, steps: int) -> float:
+    """The search's step size at ``step`` of ``steps``: large first, to reach vectors a few pixels away, then small."""
+    first = max(LAST_STEP_PIXELS, FIRST_STEP_PIXELS * min(1.0, steps / FIRST_STEP_FULL_AT))
+    progress = step / max(1, steps - 1)
+    return LAST_STEP_PIXELS + (first - LAST_STEP_PIXELS) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 class _Adam:
@@ -123,9 +140,9 @@ class _Adam:
         self.steps = 0
 
     @torch.no_grad()
-    def step(self, gradient: torch.Tensor) -> None:
+    def step(self, gradient: torch.Tensor, size: float) -> None:
         (b1, b2), self.steps = self.BETAS, self.steps + 1
         self.mean.lerp_(gradient, 1 - b1)
         self.square.lerp_(gradient * gradient, 1 - b2)
         denominator = (self.square / (1 - b2**self.steps)).sqrt_().add_(self.EPSILON)
-        self.tensor.addcdiv_(self.mean, denominator, value=-STEP_PIXELS / (1 - b1**self.steps))
+        self.tensor.addcdiv_(self.mean, denominator, value=-size / (1 - b1**self.steps))
