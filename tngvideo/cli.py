@@ -58,7 +58,7 @@ VIDEO_MODEL_HELP = (
 )
 MOTION_SEARCH_HELP = (
     "encoder-side motion search: N gradient steps per P-frame on its block motion vectors (default 32, the step "
-    "falling from 0.8 to 0.05 px: BD-rate -2 to -8%% against 16 on held-out clips, ~0.14 s a 352x288 frame; "
+    "falling from 0.8 to 0.05 px: BD-rate -2 to -8%% against 16 on held-out clips, ~0.12 s a 352x288 frame; "
     "16: -24%% against 0; 8: -21%%, faster); any decoder reads the files"
 )
 SKIP_BLOCKS_HELP = (

@@ -20,7 +20,7 @@ BD-rate −21.0% (8 steps) and −24.1% (16 steps) against none. With tng-inter-
 32 steps against 16: cotracker_cat −1.41%, davis_paragliding −5.34%, sam2_juggle −1.24%; 64 against 32:
 −0.03% and −2.58% (the vectors could not travel far enough at 0.15 px a step). A step falling from 0.8 to 0.05 px
 over 32 steps (tng-inter-v5) got most of that at 32 steps' cost: −0.62% and −2.29% against a constant 0.15 px
-(0.4 to 0.05: −0.64% and −1.71%). The default is 32 steps: ~0.14 s of a 352×288 P-frame (docs/training.md,
+(0.4 to 0.05: −0.64% and −1.71%). The default is 32 steps: ~0.12 s of a 0.37 s 352×288 P-frame (docs/training.md,
 *Session 27*).
 """
 
