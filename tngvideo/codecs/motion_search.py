@@ -26,7 +26,6 @@ over 32 steps (tng-inter-v5) got most of that at 32 steps' cost: −0.62% and �
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -38,6 +37,7 @@ from tngvideo.codecs.image_model import lambdas_of_levels
 from tngvideo.codecs.inter_model import BLOCK_VECTOR_UNITS, FLOW_SCALE, InterModel
 from tngvideo.entropy.gaussian import gaussian_likelihood
 from tngvideo.entropy.quantization import round_straight_through
+from tngvideo.schedules import cosine_decay
 
 DEFAULT_SEARCH_STEPS = 32
 DEFAULT_MOTION_WEIGHT = 1.0  # the distortion's weight in the search's cost, in units of the frame's λ
@@ -122,8 +122,7 @@ def _search(model: InterModel, reference: torch.Tensor, x: torch.Tensor, feature
 def _step_pixels(step: int, steps: int) -> float:
     """The search's step size at ``step`` of ``steps``: large first, to reach vectors a few pixels away, then small."""
     first = max(LAST_STEP_PIXELS, FIRST_STEP_PIXELS * min(1.0, steps / FIRST_STEP_FULL_AT))
-    progress = step / max(1, steps - 1)
-    return LAST_STEP_PIXELS + (first - LAST_STEP_PIXELS) * 0.5 * (1 + math.cos(math.pi * progress))
+    return cosine_decay(first, LAST_STEP_PIXELS, step / max(1, steps - 1))
 
 
 class _Adam:

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from tngvideo.config_json import JsonConfig
+from tngvideo.schedules import cosine_decay
 
 ParameterGroup = dict[str, Any]  # {"params": [...], "lr_scale": float}: torch.optim's parameter group
 SCORE_KEY = "score"  # the validation record's key the best checkpoint is chosen by (lower is better)
@@ -47,8 +48,7 @@ class Schedule:
         if step < self.warmup_steps:
             return self.learning_rate * (step + 1) / self.warmup_steps
         progress = min(1.0, (step - self.warmup_steps) / max(1, self.steps - self.warmup_steps))
-        cosine = 0.5 * (1 + math.cos(math.pi * progress))
-        return self.final_learning_rate + (self.learning_rate - self.final_learning_rate) * cosine
+        return cosine_decay(self.learning_rate, self.final_learning_rate, progress)
 
 
 def add_schedule_arguments(parser: argparse.ArgumentParser, steps: int, learning_rate: float, warmup_steps: int,
