@@ -6,9 +6,10 @@ clip and mean, as JSON.
     python scripts/compare_encoder_settings.py --refine 0 10 --frames 16 --out results/refine.json
     python scripts/compare_encoder_settings.py --weights runs/joint-j/best.safetensors --frames 16 --out results/j.json
     python scripts/compare_encoder_settings.py --format-version 6 7 --frames 16 --out results/format_7.json
+    python scripts/compare_encoder_settings.py --combine results/a.json results/b.json --out results/a_b.json
 
 One setting varies per run: the P-frames' quality offset (``GopPolicy.inter_quality_offset``), the
-encoder's motion search steps or its distortion weight (``codecs.motion_search``), latent refinement steps
+encoder's motion search steps, its distortion weight or its candidate rounds (``codecs.motion_search``), latent refinement steps
 (``codecs.latent_refinement``), block skipping (``codecs.block_skip``), the .tngv format version written (from the
 compact version 6 on: what a format change gains), or the P-frame weights (training checkpoints
 against the shipped ``--model``, each coded as it would be once shipped: written in the shipped format to
@@ -17,7 +18,9 @@ run's weights ship: the validation crops of training have misled by several poin
 sessions 16-17). The clips are
 the P-frame training's validation clips (``training.video_data.VALIDATION_CLIPS``), never ``video/eval``,
 so defaults chosen from this stay clean of the evaluation set. Each coding runs the real encoder and
-decoder (``evaluation.video_eval.code_clip``) at GOP 32.
+decoder (``evaluation.video_eval.code_clip``) at GOP 32. Settings are coded one after another; to use both cores,
+run one process per clip or per setting (``OMP_NUM_THREADS=1``) and ``--combine`` their reports (a setting's curve
+at one thread does not depend on what else ran).
 """
 
 from __future__ import annotations
@@ -27,9 +30,11 @@ import json
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from tngvideo.bitstream import COMPACT_FRAME_VERSION, VIDEO_FORMAT_VERSION
 from tngvideo.codecs.encoder_settings import EncoderSettings
-from tngvideo.evaluation.rd import bd_table, environment, mean_per_setting
+from tngvideo.evaluation.rd import RDCurve, RDPoint, bd_table, environment, mean_per_setting
 from tngvideo.evaluation.video_eval import code_clip
 from tngvideo.io.frames import open_video
 from tngvideo.paths import data_root, models_dir
@@ -70,17 +75,26 @@ def main() -> None:
     varied.add_argument("--refine", type=int, nargs="+", metavar="N", help="latent refinement steps to compare")
     varied.add_argument("--motion-weight", type=float, nargs="+", metavar="W",
                         help="the motion search's distortion weights (in units of λ) to compare")
+    varied.add_argument("--motion-candidates", type=int, nargs="+", metavar="R",
+                        help="rounds of neighbours' vectors tried per block before the motion search's steps")
     varied.add_argument("--skip-blocks", type=int, nargs="+", choices=[0, 1], help="P-frame block skipping off/on")
     varied.add_argument("--format-version", type=int, nargs="+", metavar="V",
                         help=f".tngv format versions to compare ({COMPACT_FRAME_VERSION}..{VIDEO_FORMAT_VERSION})")
+    varied.add_argument("--combine", type=Path, nargs="+", metavar="REPORT",
+                        help="no coding: one report from earlier ones' curves, against the first one's first setting")
     varied.add_argument("--weights", type=Path, nargs="+", metavar="CHECKPOINT",
                         help="P-frame training checkpoints to compare with the shipped --model")
+    parser.add_argument("--checkpoints-only", action="store_true",
+                        help="with --weights: leave out the shipped model (its curve from another report, --combine)")
     parser.add_argument("--qualities", type=float, nargs="+", default=[2.0, 4.0, 6.0, 8.0])
     parser.add_argument("--frames", type=int, default=32)
     parser.add_argument("--clips", nargs="+", default=list(CLIPS))
     parser.add_argument("--model", default=None)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    if args.combine is not None:
+        combine_reports(args.combine, args.out)
+        return
     shipped = choose_video_models(args.model, DEFAULT_GOP).models
     default = GopPolicy(DEFAULT_GOP, DEFAULT_INTER_QUALITY_OFFSET)
     plain = EncoderSettings()
@@ -95,6 +109,9 @@ def main() -> None:
     elif args.motion_weight is not None:
         settings = {f"motion-weight {v:g}": (shipped, default, EncoderSettings(motion_weight=v), version)
                     for v in args.motion_weight}
+    elif args.motion_candidates is not None:
+        settings = {f"motion-candidates {v}": (shipped, default, EncoderSettings(motion_candidates=v), version)
+                    for v in args.motion_candidates}
     elif args.skip_blocks is not None:
         settings = {f"skip-blocks {v}": (shipped, default, EncoderSettings(skip_blocks=bool(v)), version)
                     for v in args.skip_blocks}
@@ -106,35 +123,63 @@ def main() -> None:
         settings = {f"format {v}": (shipped, default, plain, v) for v in args.format_version}
     else:
         assert shipped.inter is not None  # choose_video_models at GOP 32 gives P-frames
-        settings = {shipped.inter.name: (shipped, default, plain, version)}
+        settings = {} if args.checkpoints_only else {shipped.inter.name: (shipped, default, plain, version)}
         with tempfile.TemporaryDirectory(prefix="tngvideo-candidates-") as scratch:  # loaded, the files are not read again
             for i, path in enumerate(args.weights):
                 models = checkpoint_models(path, shipped, Path(scratch), 60000 + i)
                 settings[f"{path.parent.name}-{path.stem}"] = (models, default, plain, version)
-    names = list(settings)
-    report: dict[str, object] = {"model": args.model, "frames": args.frames, "qualities": args.qualities, "clips": {}}
-    mean = dict.fromkeys(names, 0.0)
+    curves_per_clip = {}
     for clip in args.clips:
         results = []
         for name, (models, policy, effort, written) in settings.items():
             results += code_clip(open_video(data_root() / "video/train" / clip), models, policy, args.qualities, name,
                                  args.frames, settings=effort, version=written)
-        curves = mean_per_setting(results)
-        table = bd_table(curves, names[0])
-        report["clips"][clip] = {  # type: ignore[index]
-            "bd_rate_psnr_percent": {name: round(bd.psnr, 2) for name, bd in table.items()},
-            "curves": {name: [vars(p) for p in curve.points] for name, curve in curves.items()},
-        }
-        for name in names:
-            mean[name] += table[name].psnr / len(args.clips)
-        print(clip, json.dumps(report["clips"][clip]["bd_rate_psnr_percent"]), flush=True)  # type: ignore[index]
-    report["mean_bd_rate_psnr_percent"] = {name: round(v, 2) for name, v in mean.items()}
-    report["environment"] = environment()
-    print(json.dumps(report["mean_bd_rate_psnr_percent"]))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
-    print(f"wrote {args.out}")
+        curves_per_clip[clip] = mean_per_setting(results)
+        print(clip, json.dumps(bd_rates(curves_per_clip[clip], next(iter(settings)))), flush=True)
+    write_report({"model": args.model, "frames": args.frames, "qualities": args.qualities}, curves_per_clip, args.out)
 
+
+def bd_rates(curves: dict[str, RDCurve], baseline: str) -> dict[str, float]:
+    """BD-rate (PSNR) of every curve against ``baseline``'s, in percent, rounded as reported."""
+    return {name: round(bd.psnr, 2) for name, bd in bd_table(curves, baseline).items()}
+
+
+def write_report(about: dict[str, object], curves_per_clip: dict[str, dict[str, RDCurve]], out: Path) -> None:
+    """The JSON report: per clip every setting's curve and BD-rate against the first setting, and the means."""
+    rates = {clip: bd_rates(curves, next(iter(curves))) for clip, curves in curves_per_clip.items()}
+    clips = {clip: {"bd_rate_psnr_percent": rates[clip],
+                    "curves": {name: [vars(p) for p in curve.points] for name, curve in curves.items()}}
+             for clip, curves in curves_per_clip.items()}
+    names = next(iter(curves_per_clip.values())).keys()
+    mean = {name: round(float(np.mean([clip_rates[name] for clip_rates in rates.values()])), 2) for name in names}
+    report = {**about, "clips": clips, "mean_bd_rate_psnr_percent": mean, "environment": environment()}
+    print(json.dumps(mean))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"wrote {out}")
+
+
+def combine_reports(paths: list[Path], out: Path) -> None:
+    """One report from the curves of several (each coded some settings, e.g. one process per setting at one thread):
+    per clip the settings of every report, against the first report's first setting; a setting named again (coded
+    by another version of the code) is named with its report's file name too."""
+    reports = [json.loads(path.read_text()) for path in paths]
+    about = {key: reports[0][key] for key in ("model", "frames", "qualities")}
+    for path, report in zip(paths, reports, strict=True):
+        if {key: report[key] for key in about} != about:
+            raise SystemExit(f"{path}: coded with other frames, qualities or model than {paths[0]}")
+    curves_per_clip: dict[str, dict[str, RDCurve]] = {}
+    for clip in reports[0]["clips"]:
+        if all(clip in report["clips"] for report in reports):
+            curves: dict[str, RDCurve] = {}
+            for path, report in zip(paths, reports, strict=True):
+                for name, points in report["clips"][clip]["curves"].items():
+                    unique = f"{name} ({path.stem})" if name in curves else name  # the same setting coded again
+                    curves[unique] = RDCurve(unique, tuple(RDPoint(**point) for point in points))
+            curves_per_clip[clip] = curves
+    if not curves_per_clip:
+        raise SystemExit("the reports have no clip in common")
+    write_report({**about, "combined": [str(path) for path in paths]}, curves_per_clip, out)
 
 if __name__ == "__main__":
     main()

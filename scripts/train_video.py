@@ -80,6 +80,9 @@ def main() -> None:
                         "by S (one factor per level; MotionCoder.scale_vector_steps) before training")
     parser.add_argument("--density-lr-scale", type=float, default=1.0,
                         help="learning rate of the hyper-latents' factorized densities relative to the new parts'")
+    parser.add_argument("--motion-gain-lr-scale", type=float, default=1.0,
+                        help="learning rate of the motion latents' per-level gains (the block vectors' quantization "
+                        "steps among them) relative to the new parts'")
     parser.add_argument("--validation-search-steps", type=int, default=0,
                         help="the encoder's motion search in validation (the encoder's default: "
                         f"{DEFAULT_SEARCH_STEPS}), to score what it codes")
@@ -113,6 +116,7 @@ def main() -> None:
     config = InterTrainingConfig(model=model_config, stage=args.stage, sequence_length=args.sequence_length,
                                  batch_size=args.batch_size, crop_size=args.crop_size,
                                  borrowed_lr_scale=args.borrowed_lr_scale, density_lr_scale=args.density_lr_scale,
+                                 motion_gain_lr_scale=args.motion_gain_lr_scale,
                                  validation_search_steps=args.validation_search_steps,
                                  skip_blocks=args.skip_blocks,
                                  validation_length=args.validation_length,

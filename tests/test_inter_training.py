@@ -277,16 +277,19 @@ def test_rolling_training_passes_propagated_features_on_and_pairs_are_refused() 
         dataclasses.replace(config, sequence_length=2)
 
 
-def test_the_hyper_latent_densities_train_at_their_own_rate() -> None:
+def test_the_hyper_latent_densities_and_the_motion_gains_train_at_their_own_rates() -> None:
     rng = np.random.default_rng(0)
     segment = Segment("noise", rng.integers(0, 256, (3, 64, 64, 3), dtype=np.uint8))
     image = tiny_model()
     model = InterModel(dataclasses.replace(TINY_INTER_CONFIG, frame=TINY_CONFIG))
     config = InterTrainingConfig(model=model.config, stage="joint", crop_size=64, validation_crop=64,
-                                 validation_length=2, validation_sequences=1, density_lr_scale=10.0)
+                                 validation_length=2, validation_sequences=1, density_lr_scale=10.0,
+                                 motion_gain_lr_scale=30.0)
     task = InterTraining(config, model, image, [segment], [segment], seed=0)
     scales = {id(p): group["lr_scale"] for group in task.trainable_parameters() for p in group["params"]}
     assert all(scales[id(p)] == 10.0 for p in model.motion.latent.z_prior.parameters())
+    assert all(scales[id(p)] == 30.0 for p in model.motion.latent.gains.parameters())
+    assert all(scales[id(p)] == config.borrowed_lr_scale for p in model.frame_latent.gains.parameters())
     assert all(scales[id(p)] == 10.0 for p in model.frame_latent.z_prior.parameters())
     assert all(scales[id(p)] == 1.0 for p in model.motion.latent.h_a.parameters())
     assert all(scales[id(p)] == config.borrowed_lr_scale for p in model.frame_latent.h_a.parameters())

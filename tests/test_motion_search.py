@@ -83,6 +83,48 @@ def test_a_search_of_the_default_length_reaches_a_shift_a_few_pixels_from_its_st
     assert float(motion[:, 0].mean()) < -5.0 and float(motion[:, 1].abs().mean()) < 0.75
 
 
+def test_candidates_give_a_block_its_neighbours_vector_where_the_flow_missed(
+        shifted_pair: tuple[torch.Tensor, torch.Tensor]) -> None:
+    """One block proposed 8 pixels off while its neighbours are right: one gradient step cannot bring it back,
+    a candidate round does (and leaves the right blocks where they are)."""
+    model = tiny_inter_model().eval()
+    reference, x = shifted_pair
+    level = torch.tensor([5.0])
+    features = _zero_motion(model, x)
+    features[:, 0] = -3.0 * BLOCK_VECTOR_UNITS  # the right motion...
+    features[:, 0, 1, 2] = 5.0 * BLOCK_VECTOR_UNITS  # ...but for one block
+    correction = _correction(model, features, level)
+
+    def vectors(rounds: int) -> torch.Tensor:
+        searched = search_motion(model, reference, x, features, level, 1, 64, 64, candidate_rounds=rounds)
+        return searched[0, 0] / BLOCK_VECTOR_UNITS + F.avg_pool2d(correction, 16)[0, 0]
+
+    assert float(vectors(0)[1, 2]) > 4.0
+    with_candidates = vectors(1)
+    assert abs(float(with_candidates[1, 2]) + 3.0) < 0.5
+    assert float((with_candidates + 3.0).abs().max()) < 0.5
+
+
+def test_candidates_include_the_reference_frames_own_vectors(shifted_pair: tuple[torch.Tensor, torch.Tensor]) -> None:
+    """Every block proposed 8 pixels off, no neighbour right: the previous frame's decoded vectors bring them back."""
+    model = tiny_inter_model().eval()
+    reference, x = shifted_pair
+    level = torch.tensor([5.0])
+    features = _zero_motion(model, x)
+    features[:, 0] = 5.0 * BLOCK_VECTOR_UNITS
+    correction = F.avg_pool2d(_correction(model, features, level), 16)
+    previous = torch.zeros(1, 2, 4, 4)
+    previous[:, 0] = -3.0 - correction[:, 0]
+
+    def vectors(previous_vectors: torch.Tensor | None) -> torch.Tensor:
+        searched = search_motion(model, reference, x, features, level, 1, 64, 64, candidate_rounds=1,
+                                 previous_vectors=previous_vectors)
+        return searched[0, 0] / BLOCK_VECTOR_UNITS + correction[0, 0]
+
+    assert float((vectors(None) + 3.0).abs().min()) > 2.0
+    assert float((vectors(previous) + 3.0).abs().max()) < 0.5
+
+
 def test_a_lower_distortion_weight_buys_less_prediction_with_fewer_bits(
         shifted_pair: tuple[torch.Tensor, torch.Tensor]) -> None:
     """The weight trades the prediction's distortion for the vectors' rate: nearly without it, the vectors do not
@@ -110,8 +152,9 @@ def test_the_search_never_returns_vectors_costlier_than_its_start(shifted_pair: 
     correction = _correction(model, features, level)
     start = _cost(model, reference, x, features, correction, level)
     for steps in (1, 3):
-        searched = search_motion(model, reference, x, features, level, steps, 64, 64)
-        assert _cost(model, reference, x, searched, correction, level) <= start
+        for rounds in (0, 2):
+            searched = search_motion(model, reference, x, features, level, steps, 64, 64, candidate_rounds=rounds)
+            assert _cost(model, reference, x, searched, correction, level) <= start
     assert search_motion(model, reference, x, features, level, 0, 64, 64) is features
 
 

@@ -33,7 +33,7 @@ from tngvideo.codecs.conditioning import Condition
 from tngvideo.codecs.encoder_settings import EncoderSettings
 from tngvideo.codecs.image_codec import pad_to_multiple, to_tensor, to_uint8
 from tngvideo.codecs.image_model import ImageForward, lambdas_of_levels, rate_distortion
-from tngvideo.codecs.inter_model import InterModel, InterModelConfig, unpack_propagated
+from tngvideo.codecs.inter_model import BLOCK_VECTOR_UNITS, InterModel, InterModelConfig, unpack_propagated
 from tngvideo.codecs.latent_codec import latent_grid, quality_level
 from tngvideo.codecs.latent_refinement import refine_gained
 from tngvideo.codecs.motion_search import MotionSynthesis, search_motion
@@ -79,14 +79,18 @@ class Reference:
     """A decoded frame as P-frames use it: padded to a ``multiple`` of pixels (the stream's: 16, one latent, from
     .tngv format version 7; the models' stride, 64, before), float in [0, 1] (from uint8, so encoder and decoder
     hold the same values), with the features its synthesis propagated (padded, at 1/2 resolution; None from an
-    I-frame or a model without propagation). The P-frames coded from it are padded alike."""
+    I-frame or a model without propagation). The P-frames coded from it are padded alike. The encoder also keeps
+    the frame's decoded block vectors (pixels, (1, 2, h, w); None from an I-frame or a decoder): the next frame's
+    motion search tries them (``codecs.motion_search``)."""
 
-    def __init__(self, rgb: np.ndarray, propagated: torch.Tensor | None = None, multiple: int = LATENT_PIXELS):
+    def __init__(self, rgb: np.ndarray, propagated: torch.Tensor | None = None, multiple: int = LATENT_PIXELS,
+                 block_vectors: torch.Tensor | None = None):
         self.picture = rgb
         self.height, self.width = rgb.shape[:2]
         self.multiple = multiple
         self.tensor = pad_to_multiple(to_tensor(rgb), multiple)
         self.propagated = propagated
+        self.block_vectors = block_vectors
 
 
 class InterCodec:
@@ -142,14 +146,16 @@ class InterCodec:
         with stage("motion search"):
             motion_features = search_motion(model, reference.tensor, x, motion_features, level,
                                             settings.motion_search_steps, reference.height, reference.width,
-                                            self._tiled_motion_synthesis(rule), settings.motion_weight)
+                                            self._tiled_motion_synthesis(rule), settings.motion_weight,
+                                            settings.motion_candidates, reference.block_vectors)
         with torch.no_grad():
             motion_y, _ = motion_latent.gained(motion_features, level)
         symbols = SymbolWriter()
         with stage("entropy coding"), torch.no_grad():
             motion_coded = motion_latent.write(motion_y, symbols)
+        decoded_motion = motion_latent.dequantize(motion_coded, level)
         with rule.inference():
-            condition = self._condition(reference, motion_latent.dequantize(motion_coded, level), rule, stage)
+            condition = self._condition(reference, decoded_motion, rule, stage)
             with stage("frame transforms"):
                 inputs = [ScaledInput(x, LATENT_PIXELS), *condition.inputs()]
                 frame_y, inverse_gain = frame_latent.gained(rule.run(model.frame_features, inputs, 1), level)
@@ -164,6 +170,7 @@ class InterCodec:
         with stage("entropy coding"), torch.no_grad():
             frame_coded = frame_latent.write(frame_y, symbols)
         next_reference = self._synthesize(frame_latent.dequantize(frame_coded, level), condition, reference, rule, stage)
+        next_reference.block_vectors = decoded_motion[:, :2] / BLOCK_VECTOR_UNITS
         return EncodedInterFrame(symbols, next_reference)
 
     def decode(self, reference: Reference, reader: SymbolReader, quality: float, times: StageTimes | None = None,

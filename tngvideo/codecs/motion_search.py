@@ -22,6 +22,11 @@ BD-rate −21.0% (8 steps) and −24.1% (16 steps) against none. With tng-inter-
 over 32 steps (tng-inter-v5) got most of that at 32 steps' cost: −0.62% and −2.29% against a constant 0.15 px
 (0.4 to 0.05: −0.64% and −1.71%). The default is 32 steps: ~0.12 s of a 0.37 s 352×288 P-frame (docs/training.md,
 *Session 27*).
+
+Optionally (``candidate_rounds``, off by default) the search starts from candidate vectors, as a block-matching
+encoder's predictors: per block zero, the reference frame's decoded vector, or a neighbour's, where that lowers the
+frame's cost. One round with tng-inter-v5: −0.23% (cotracker_cat), −1.44% (davis_paragliding), but ~0.05 dB lost at
+quality 2 on both (docs/training.md, *Session 28*).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from torch.nn import functional as F
 
 from tngvideo.codecs.flow import warp
 from tngvideo.codecs.image_model import lambdas_of_levels
-from tngvideo.codecs.inter_model import BLOCK_VECTOR_UNITS, FLOW_SCALE, InterModel
+from tngvideo.codecs.inter_model import BLOCK_VECTOR_UNITS, FLOW_SCALE, MOTION_BLOCK, InterModel
 from tngvideo.entropy.gaussian import gaussian_likelihood
 from tngvideo.entropy.quantization import round_straight_through
 from tngvideo.schedules import cosine_decay
@@ -47,6 +52,7 @@ DEFAULT_MOTION_WEIGHT = 1.0  # the distortion's weight in the search's cost, in 
 FIRST_STEP_PIXELS = 0.8
 FIRST_STEP_FULL_AT = 32  # searches of this many steps or more start at FIRST_STEP_PIXELS
 LAST_STEP_PIXELS = 0.05
+DEFAULT_CANDIDATE_ROUNDS = 0  # rounds of neighbours' vectors tried per block before the gradient steps (0: none)
 
 
 # decoded motion latents -> the motion synthesis's output (before FLOW_SCALE); the encoder's runs it in tiles
@@ -65,18 +71,24 @@ class _Proposal:
 
 def search_motion(model: InterModel, reference: torch.Tensor, x: torch.Tensor, features: torch.Tensor,
                   level: torch.Tensor, steps: int, height: int, width: int,
-                  synthesis: MotionSynthesis | None = None, weight: float = DEFAULT_MOTION_WEIGHT) -> torch.Tensor:
+                  synthesis: MotionSynthesis | None = None, weight: float = DEFAULT_MOTION_WEIGHT,
+                  candidate_rounds: int = DEFAULT_CANDIDATE_ROUNDS,
+                  previous_vectors: torch.Tensor | None = None) -> torch.Tensor:
     """``features`` (the motion analysis's output for ``x``, (B, M, h, w), block vectors first; ``level``
     per sample) with block vectors searched for the lowest cost above. ``synthesis`` runs ``model.motion.synthesis`` (default: as
     it is; the encoder passes its tiling rule's runner); the distortion counts the frame's ``height`` ×
-    ``width`` pixels only (not the padding), weighted by ``weight`` × λ. ``steps`` = 0 returns ``features`` unchanged; otherwise the
-    cheapest vectors seen are returned, so the search never ends worse than its start."""
+    ``width`` pixels only (not the padding), weighted by ``weight`` × λ. ``candidate_rounds`` > 0 first lets each
+    block take a neighbour's vector, zero, or its vector in ``previous_vectors`` (the reference frame's decoded block
+    vectors in pixels, if it has any) (:func:`_candidate_start`). ``steps`` = 0 returns ``features``
+    unchanged; otherwise the cheapest vectors seen are returned, so the search never ends worse than the flow
+    network's proposal."""
     if steps <= 0:
         return features
     proposal = _propose(model, features, level)
     with torch.no_grad():
         correction = (synthesis or model.motion.synthesis)(proposal.decoded) * FLOW_SCALE
-    return _search(model, reference, x, features, proposal, correction, level, steps, height, width, weight)
+    return _search(model, reference, x, features, proposal, correction, level, steps, height, width, weight,
+                   candidate_rounds, previous_vectors)
 
 
 def _propose(model: InterModel, features: torch.Tensor, level: torch.Tensor) -> _Proposal:
@@ -88,27 +100,96 @@ def _propose(model: InterModel, features: torch.Tensor, level: torch.Tensor) -> 
     return _Proposal(y_hat * inverse_gain, scales[:, :2], means[:, :2])
 
 
+class _VectorCost:
+    """What block vectors (B, 2, h, w, in pixels) cost a frame: their bits under the proposal's Gaussians, and λ-weighted
+    the squared error of the prediction they make with the held correction, counted on the shown pixels only."""
+
+    def __init__(self, model: InterModel, reference: torch.Tensor, x: torch.Tensor, proposal: _Proposal,
+                 correction: torch.Tensor, level: torch.Tensor, height: int, width: int, weight: float):
+        self.reference, self.x, self.correction, self.height, self.width = reference, x, correction, height, width
+        self.proposal = proposal
+        self.distortion_weight = weight * lambdas_of_levels(level, model.config.frame.level_lambdas) * 255**2
+        gains, inverse_gains = model.motion.latent.gains(level)
+        self.gain, self.inverse_gain = gains[:, :2], inverse_gains[:, :2]  # the block vectors' channels
+
+    def quantized(self, vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(bits per block (B, h, w), the decoded vectors in pixels), rounded straight through."""
+        means = self.proposal.means
+        y_hat = round_straight_through(vectors * BLOCK_VECTOR_UNITS * self.gain - means) + means
+        bits = -torch.log2(gaussian_likelihood(y_hat, means, self.proposal.scales)).sum(1)
+        return bits, y_hat * self.inverse_gain / BLOCK_VECTOR_UNITS
+
+    def of_frames(self, vectors: torch.Tensor) -> torch.Tensor:
+        """The cost per sample, with the vectors interpolated bilinearly as the decoder does."""
+        bits, decoded = self.quantized(vectors)
+        blocks = F.interpolate(decoded, size=self.x.shape[2:], mode="bilinear", align_corners=False)
+        prediction = warp(self.reference, blocks + self.correction)[:, :, : self.height, : self.width]
+        distortion = ((prediction - self.x[:, :, : self.height, : self.width]) ** 2).mean((1, 2, 3))
+        return bits.sum((1, 2)) / (self.height * self.width) + self.distortion_weight * distortion
+
+    def of_blocks(self, vectors: torch.Tensor) -> torch.Tensor:
+        """The cost per block (B, h, w), each block moved by its own vector alone (the frame cost times its pixels)."""
+        bits, decoded = self.quantized(vectors)
+        blocks = F.interpolate(decoded, scale_factor=MOTION_BLOCK, mode="nearest")
+        squared = (warp(self.reference, blocks + self.correction) - self.x) ** 2
+        squared[:, :, self.height :], squared[:, :, :, self.width :] = 0.0, 0.0
+        block_errors = F.avg_pool2d(squared.sum(1, keepdim=True), MOTION_BLOCK)[:, 0] * MOTION_BLOCK**2
+        return bits + self.distortion_weight[:, None, None] * block_errors / 3
+
+
+def _candidate_start(cost: _VectorCost, vectors: torch.Tensor, rounds: int,
+                     previous: torch.Tensor | None) -> torch.Tensor:
+    """Block vectors where each block took the cheapest of its own, zero, the ``previous`` frame's at its place and
+    its eight neighbours' (the first round), then its four neighbours' again (each later round, so a good vector
+    spreads): what a block-matching encoder's predictor candidates do. The flow network averages its flow over a
+    block, which misses where a block holds two motions or the flow failed; a neighbour's vector often fits better."""
+    with torch.no_grad():
+        block_costs, frame_cost = cost.of_blocks(vectors), cost.of_frames(vectors)
+        for round_ in range(rounds):
+            start = vectors
+            candidates = [torch.zeros_like(start)] if round_ == 0 else []
+            if round_ == 0 and previous is not None and previous.shape == start.shape:
+                candidates.append(previous)
+            candidates += [_shifted(start, dy, dx) for dy, dx in (_NEIGHBOURS if round_ == 0 else _NEIGHBOURS[:4])]
+            for candidate in candidates:
+                candidate_costs = cost.of_blocks(candidate)
+                better = candidate_costs < block_costs
+                chosen = torch.where(better[:, None], candidate, vectors)
+                # a block's cost is measured as if it moved alone; the decoder interpolates between blocks, so the
+                # choice stands only if the whole frame's cost falls
+                chosen_cost = cost.of_frames(chosen)
+                kept = chosen_cost < frame_cost
+                frame_cost = torch.where(kept, chosen_cost, frame_cost)
+                block_costs = torch.where(kept[:, None, None] & better, candidate_costs, block_costs)
+                vectors = torch.where(kept[:, None, None, None], chosen, vectors)
+    return vectors
+
+
+_NEIGHBOURS = ((0, 1), (0, -1), (1, 0), (-1, 0), (1, 1), (1, -1), (-1, 1), (-1, -1))  # (dy, dx), the four nearest first
+
+
+def _shifted(vectors: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """Each block given the vector of its neighbour at (dy, dx) (its own at the picture's edge)."""
+    height, width = vectors.shape[2:]
+    padded = F.pad(vectors, (1, 1, 1, 1), mode="replicate")
+    return padded[:, :, 1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width]
+
+
 def _search(model: InterModel, reference: torch.Tensor, x: torch.Tensor, features: torch.Tensor,
             proposal: _Proposal, correction: torch.Tensor, level: torch.Tensor, steps: int, height: int,
-            width: int, weight: float) -> torch.Tensor:
+            width: int, weight: float, candidate_rounds: int, previous_vectors: torch.Tensor | None) -> torch.Tensor:
     """The search on a batch: each sample's cost at its own level, each keeps its own cheapest vectors."""
-    distortion_weight = weight * lambdas_of_levels(level, model.config.frame.level_lambdas) * 255**2
-    all_gains, all_inverse_gains = model.motion.latent.gains(level)
-    gain, inverse_gain = all_gains[:, :2], all_inverse_gains[:, :2]  # the block vectors' channels
-    scales, means = proposal.scales, proposal.means
-    size = x.shape[2:]
-    target = x[:, :, :height, :width]
-    vectors = (features[:, :2] / BLOCK_VECTOR_UNITS).clone().requires_grad_(True)
+    cost_of = _VectorCost(model, reference, x, proposal, correction, level, height, width, weight)
+    proposed = features[:, :2] / BLOCK_VECTOR_UNITS
+    with torch.no_grad():
+        best_cost, best = cost_of.of_frames(proposed), proposed.clone()
+    start = proposed if candidate_rounds == 0 else _candidate_start(cost_of, proposed, candidate_rounds,
+                                                                    previous_vectors)
+    vectors = start.clone().requires_grad_(True)
     optimizer = _Adam(vectors)
-    best_cost, best = torch.full((x.shape[0],), float("inf")), vectors.detach().clone()
     with torch.enable_grad():
         for step in range(steps + 1):  # the last pass only scores the last step's vectors
-            y_hat = round_straight_through(vectors * BLOCK_VECTOR_UNITS * gain - means) + means
-            bits = -torch.log2(gaussian_likelihood(y_hat, means, scales)).sum((1, 2, 3))
-            blocks = F.interpolate(y_hat * inverse_gain / BLOCK_VECTOR_UNITS, size=size, mode="bilinear",
-                                   align_corners=False)
-            prediction = warp(reference, blocks + correction)[:, :, :height, :width]
-            cost = bits / (height * width) + distortion_weight * ((prediction - target) ** 2).mean((1, 2, 3))
+            cost = cost_of.of_frames(vectors)
             better = cost.detach() < best_cost
             best_cost = torch.where(better, cost.detach(), best_cost)
             best = torch.where(better[:, None, None, None], vectors.detach(), best)

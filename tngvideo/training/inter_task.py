@@ -67,6 +67,9 @@ class InterTrainingConfig(JsonConfig):
     validation_crop: int = 256
     borrowed_lr_scale: float = 0.2  # learning rate of the image model's parts, relative to the new parts'
     density_lr_scale: float = 1.0  # learning rate of the hyper-latents' factorized densities, relative to the new parts'
+    # learning rate of the motion latents' per-level gains (their quantization steps), relative to the new parts': at
+    # 1 joint training left the block vectors' gains within 4% of their initial ladder (docs/training.md, session 26)
+    motion_gain_lr_scale: float = 1.0
     # The encoder's motion search (codecs.motion_search) inside validation, to score what the encoder does. (Inside
     # training's forward, straight through, it lost: joint-h, docs/training.md.)
     validation_search_steps: int = 0
@@ -127,7 +130,8 @@ class InterTraining:
         return (p for module in frozen for p in module.parameters())
 
     def trainable_parameters(self) -> list[ParameterGroup]:
-        """Three groups: the hyper-latents' factorized densities at ``density_lr_scale`` of the rate; what
+        """Four groups: the hyper-latents' factorized densities at ``density_lr_scale`` of the rate; the motion
+        latents' gains at ``motion_gain_lr_scale``; what
         the image model brought (the frame coder's transforms and latent codec) at ``borrowed_lr_scale``
         (trained weights, fine-tuned gently); the rest at the full rate (modules that start at zero or from
         stage 1 must move far).
@@ -137,11 +141,14 @@ class InterTraining:
         0.059 bpp, twice the motion latents they describe (refitting it alone gave 0.017 bpp)."""
         model = self.model
         densities = {id(p) for codec in (model.motion.latent, model.frame_latent) for p in codec.z_prior.parameters()}
-        new = {id(p) for module in model.new_modules() for p in module.parameters()} - densities
+        motion_gains = {id(p) for p in model.motion.latent.gains.parameters()}
+        new = {id(p) for module in model.new_modules() for p in module.parameters()} - densities - motion_gains
         trainable = [p for p in model.parameters() if p.requires_grad]
         groups = [{"params": [p for p in trainable if id(p) in densities], "lr_scale": self.config.density_lr_scale},
+                  {"params": [p for p in trainable if id(p) in motion_gains],
+                   "lr_scale": self.config.motion_gain_lr_scale},
                   {"params": [p for p in trainable if id(p) in new], "lr_scale": 1.0},
-                  {"params": [p for p in trainable if id(p) not in new | densities],
+                  {"params": [p for p in trainable if id(p) not in new | densities | motion_gains],
                    "lr_scale": self.config.borrowed_lr_scale}]
         return [group for group in groups if group["params"]]
 

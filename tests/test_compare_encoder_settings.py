@@ -1,0 +1,63 @@
+"""scripts/compare_encoder_settings.py --combine: reports coded apart (one process per setting) give the BD-rates
+one process would have reported."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tngvideo.evaluation.rd import RDCurve, RDPoint, bd_table
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "compare_encoder_settings.py"
+
+
+def _points(bpp: list[float], psnr: list[float]) -> list[dict[str, float]]:
+    return [{"bpp": b, "psnr": p, "msssim": 0.95, "setting": float(q)} for q, b, p in zip((2, 4, 6, 8), bpp, psnr,
+                                                                                         strict=True)]
+
+
+def _report(path: Path, name: str, points: list[dict[str, float]], frames: int = 16) -> Path:
+    report = {"model": None, "frames": frames, "qualities": [2.0, 4.0, 6.0, 8.0],
+              "clips": {"clip_a": {"bd_rate_psnr_percent": {name: 0.0}, "curves": {name: points}}}}
+    path.write_text(json.dumps(report))
+    return path
+
+
+def _combine(tmp_path: Path, *reports: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, str(SCRIPT), "--combine", *map(str, reports), "--out", str(tmp_path / "both.json")]
+    return subprocess.run(command, check=False, capture_output=True, text=True, timeout=120)
+
+
+def test_combined_reports_rate_every_setting_against_the_first_reports(tmp_path: Path) -> None:
+    base = _points([0.05, 0.1, 0.2, 0.4], [30.0, 33.0, 36.0, 39.0])
+    other = _points([0.045, 0.092, 0.19, 0.39], [30.0, 33.1, 36.0, 39.0])
+    done = _combine(tmp_path, _report(tmp_path / "a.json", "base", base), _report(tmp_path / "b.json", "other", other))
+    assert done.returncode == 0, done.stderr
+    combined = json.loads((tmp_path / "both.json").read_text())
+    curves = {name: RDCurve(name, tuple(RDPoint(**p) for p in points)) for name, points in (("base", base),
+                                                                                             ("other", other))}
+    expected = bd_table(curves, "base")["other"].psnr
+    assert expected < -3.0
+    assert combined["clips"]["clip_a"]["bd_rate_psnr_percent"] == {"base": 0.0, "other": round(expected, 2)}
+    assert combined["mean_bd_rate_psnr_percent"]["other"] == pytest.approx(expected, abs=0.01)
+
+
+def test_a_setting_in_two_reports_keeps_both_curves(tmp_path: Path) -> None:
+    base = _points([0.05, 0.1, 0.2, 0.4], [30.0, 33.0, 36.0, 39.0])
+    again = _points([0.045, 0.092, 0.19, 0.39], [30.0, 33.1, 36.0, 39.0])
+    done = _combine(tmp_path, _report(tmp_path / "a.json", "base", base), _report(tmp_path / "b.json", "base", again))
+    assert done.returncode == 0, done.stderr
+    rates = json.loads((tmp_path / "both.json").read_text())["clips"]["clip_a"]["bd_rate_psnr_percent"]
+    assert rates["base"] == 0.0 and rates["base (b)"] < -3.0
+
+
+def test_reports_of_other_frame_counts_are_not_combined(tmp_path: Path) -> None:
+    points = _points([0.05, 0.1, 0.2, 0.4], [30.0, 33.0, 36.0, 39.0])
+    done = _combine(tmp_path, _report(tmp_path / "a.json", "base", points),
+                    _report(tmp_path / "b.json", "other", points, frames=32))
+    assert done.returncode != 0 and "other frames" in done.stderr
+    assert not (tmp_path / "both.json").exists()
