@@ -25,8 +25,8 @@ over 32 steps (tng-inter-v5) got most of that at 32 steps' cost: −0.62% and �
 
 Optionally (``candidate_rounds``, off by default) the search starts from candidate vectors, as a block-matching
 encoder's predictors: per block zero, the reference frame's decoded vector, or a neighbour's, where that lowers the
-frame's cost. One round with tng-inter-v5: −0.23% (cotracker_cat), −1.44% (davis_paragliding), but ~0.05 dB lost at
-quality 2 on both (docs/training.md, *Session 28*).
+frame's cost. One round with tng-inter-v5: −0.23% (cotracker_cat), −1.44% (davis_paragliding), −0.96% (sam2_juggle), with
+~0.05 dB lost at quality 2 on the first two (docs/training.md, *Session 28*).
 """
 
 from __future__ import annotations
