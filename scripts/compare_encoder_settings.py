@@ -164,10 +164,10 @@ def combine_reports(paths: list[Path], out: Path) -> None:
     per clip the settings of every report, against the first report's first setting; a setting named again (coded
     by another version of the code) is named with its report's file name too."""
     reports = [json.loads(path.read_text()) for path in paths]
-    about = {key: reports[0][key] for key in ("model", "frames", "qualities")}
+    about = {key: reports[0][key] for key in ("frames", "qualities")}  # the shipped --model may differ: it is compared
     for path, report in zip(paths, reports, strict=True):
         if {key: report[key] for key in about} != about:
-            raise SystemExit(f"{path}: coded with other frames, qualities or model than {paths[0]}")
+            raise SystemExit(f"{path}: coded with other frames or qualities than {paths[0]}")
     curves_per_clip: dict[str, dict[str, RDCurve]] = {}
     for clip in reports[0]["clips"]:
         if all(clip in report["clips"] for report in reports):
@@ -179,7 +179,8 @@ def combine_reports(paths: list[Path], out: Path) -> None:
             curves_per_clip[clip] = curves
     if not curves_per_clip:
         raise SystemExit("the reports have no clip in common")
-    write_report({**about, "combined": [str(path) for path in paths]}, curves_per_clip, out)
+    models = [report["model"] for report in reports]
+    write_report({"model": models, **about, "combined": [str(path) for path in paths]}, curves_per_clip, out)
 
 if __name__ == "__main__":
     main()
