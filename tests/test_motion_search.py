@@ -171,6 +171,25 @@ def test_searched_p_frames_decode_exactly_and_cost_fewer_bits_on_a_shift(shifted
                                       encoded.reconstruction)
 
 
+def test_p_frames_searched_from_candidates_decode_exactly_and_pass_their_vectors_on(
+        shifted_pair: tuple[torch.Tensor, torch.Tensor]) -> None:
+    """The encoder's reference keeps the frame's decoded block vectors for the next search's candidates; the
+    decoder's does not need them, and its pictures equal the encoder's."""
+    codec = InterCodec(tiny_inter_model())
+    reference_pixels, x = (t[0].permute(1, 2, 0).mul(255).round().byte().numpy() for t in shifted_pair)
+    reference = Reference(reference_pixels)
+    settings = EncoderSettings(motion_search_steps=4, motion_candidates=1)
+    first = codec.encode(reference, x, 6.0, settings)
+    assert reference.block_vectors is None and first.next_reference.block_vectors is not None
+    assert first.next_reference.block_vectors.shape == (1, 2, 4, 4)
+    second = codec.encode(first.next_reference, x, 6.0, settings)
+    decoded = codec.decode(reference, StreamReader(first.symbols.stream()), 6.0)
+    assert decoded.block_vectors is None
+    np.testing.assert_array_equal(decoded.picture, first.reconstruction)
+    np.testing.assert_array_equal(codec.decode(decoded, StreamReader(second.symbols.stream()), 6.0).picture,
+                                  second.reconstruction)
+
+
 def test_a_negative_motion_search_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source = tmp_path / "missing.mp4"
     assert main(["encode", str(source), str(tmp_path / "o.tngv"), "--motion-search", "-1"]) == EXIT_USAGE

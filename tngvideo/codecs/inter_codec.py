@@ -169,8 +169,8 @@ class InterCodec:
                                                       reference.height, reference.width)
         with stage("entropy coding"), torch.no_grad():
             frame_coded = frame_latent.write(frame_y, symbols)
-        next_reference = self._synthesize(frame_latent.dequantize(frame_coded, level), condition, reference, rule, stage)
-        next_reference.block_vectors = decoded_motion[:, :2] / BLOCK_VECTOR_UNITS
+        next_reference = self._synthesize(frame_latent.dequantize(frame_coded, level), condition, reference, rule, stage,
+                                          decoded_motion[:, :2] / BLOCK_VECTOR_UNITS)
         return EncodedInterFrame(symbols, next_reference)
 
     def decode(self, reference: Reference, reader: SymbolReader, quality: float, times: StageTimes | None = None,
@@ -222,9 +222,12 @@ class InterCodec:
         return run
 
     def _synthesize(self, decoded: torch.Tensor, condition: Condition, reference: Reference,
-                    rule: Reconstruction, stage: Callable[[str], AbstractContextManager[None]]) -> Reference:
-        """The decoded P-frame as the next one's reference (its picture, and the features it propagates)."""
+                    rule: Reconstruction, stage: Callable[[str], AbstractContextManager[None]],
+                    block_vectors: torch.Tensor | None = None) -> Reference:
+        """The decoded P-frame as the next one's reference (its picture, the features it propagates, and for the
+        encoder its decoded ``block_vectors``)."""
         with stage("frame transforms"), rule.inference():
             inputs = [ScaledInput(decoded, 1), *condition.inputs()]
             x_hat, propagated = unpack_propagated(rule.run(self.model.frame_synthesis.packed, inputs, LATENT_PIXELS))
-            return Reference(to_uint8(x_hat[:, :, : reference.height, : reference.width]), propagated, reference.multiple)
+            return Reference(to_uint8(x_hat[:, :, : reference.height, : reference.width]), propagated, reference.multiple,
+                             block_vectors)
