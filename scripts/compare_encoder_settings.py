@@ -135,19 +135,23 @@ def main() -> None:
             results += code_clip(open_video(data_root() / "video/train" / clip), models, policy, args.qualities, name,
                                  args.frames, settings=effort, version=written)
         curves_per_clip[clip] = mean_per_setting(results)
-        print(clip, json.dumps(bd_rates(curves_per_clip[clip], next(iter(settings)))), flush=True)
+        print(clip, json.dumps(_rounded(bd_rates(curves_per_clip[clip], next(iter(settings))))), flush=True)
     write_report({"model": args.model, "frames": args.frames, "qualities": args.qualities}, curves_per_clip, args.out)
 
 
 def bd_rates(curves: dict[str, RDCurve], baseline: str) -> dict[str, float]:
-    """BD-rate (PSNR) of every curve against ``baseline``'s, in percent, rounded as reported."""
-    return {name: round(bd.psnr, 2) for name, bd in bd_table(curves, baseline).items()}
+    """BD-rate (PSNR) of every curve against ``baseline``'s, in percent."""
+    return {name: bd.psnr for name, bd in bd_table(curves, baseline).items()}
+
+
+def _rounded(rates: dict[str, float]) -> dict[str, float]:
+    return {name: round(rate, 2) for name, rate in rates.items()}
 
 
 def write_report(about: dict[str, object], curves_per_clip: dict[str, dict[str, RDCurve]], out: Path) -> None:
     """The JSON report: per clip every setting's curve and BD-rate against the first setting, and the means."""
     rates = {clip: bd_rates(curves, next(iter(curves))) for clip, curves in curves_per_clip.items()}
-    clips = {clip: {"bd_rate_psnr_percent": rates[clip],
+    clips = {clip: {"bd_rate_psnr_percent": _rounded(rates[clip]),
                     "curves": {name: [vars(p) for p in curve.points] for name, curve in curves.items()}}
              for clip, curves in curves_per_clip.items()}
     names = next(iter(curves_per_clip.values())).keys()

@@ -141,8 +141,8 @@ def _skipped(model: InterModel, y: torch.Tensor, skip: torch.Tensor, inverse_gai
     skip_coded = model.frame_latent.from_gained(skip, inverse_gain)
     own_decoded = synthesize(own.decoded).clamp(0, 1)
     weight = weight[:, None, None]
-    own_cost = _block_bits(own) + weight * _block_error(own_decoded, x, height, width)
-    skip_cost = _block_bits(skip_coded) + weight * _block_error(prediction.clamp(0, 1), x, height, width)
+    own_cost = _block_bits(own) + weight * block_error(own_decoded, x, height, width)
+    skip_cost = _block_bits(skip_coded) + weight * block_error(prediction.clamp(0, 1), x, height, width)
     return skip_cost < own_cost
 
 
@@ -162,7 +162,7 @@ def _block_bits(coded: LatentForward) -> torch.Tensor:
     return -torch.log2(coded.y_likelihoods).sum(dim=1)
 
 
-def _block_error(x_hat: torch.Tensor, x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+def block_error(x_hat: torch.Tensor, x: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Per latent position (1, h, w): the squared error of its 16×16 pixels (MSE over the colour channels, as
     training's distortion); the padding beyond ``height`` × ``width`` is not shown, so it does not count."""
     squared_error = ((x_hat - x) ** 2).mean(dim=1, keepdim=True)

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
+from tngvideo.codecs.block_skip import block_error
 from tngvideo.codecs.flow import warp
 from tngvideo.codecs.image_model import lambdas_of_levels
 from tngvideo.codecs.inter_model import BLOCK_VECTOR_UNITS, FLOW_SCALE, MOTION_BLOCK, InterModel
@@ -131,10 +132,8 @@ class _VectorCost:
         """The cost per block (B, h, w), each block moved by its own vector alone (the frame cost times its pixels)."""
         bits, decoded = self.quantized(vectors)
         blocks = F.interpolate(decoded, scale_factor=MOTION_BLOCK, mode="nearest")
-        squared = (warp(self.reference, blocks + self.correction) - self.x) ** 2
-        squared[:, :, self.height :], squared[:, :, :, self.width :] = 0.0, 0.0
-        block_errors = F.avg_pool2d(squared.sum(1, keepdim=True), MOTION_BLOCK)[:, 0] * MOTION_BLOCK**2
-        return bits + self.distortion_weight[:, None, None] * block_errors / 3
+        prediction = warp(self.reference, blocks + self.correction)
+        return bits + self.distortion_weight[:, None, None] * block_error(prediction, self.x, self.height, self.width)
 
 
 def _candidate_start(cost: _VectorCost, vectors: torch.Tensor, rounds: int,
@@ -181,12 +180,12 @@ def _search(model: InterModel, reference: torch.Tensor, x: torch.Tensor, feature
     """The search on a batch: each sample's cost at its own level, each keeps its own cheapest vectors."""
     cost_of = _VectorCost(model, reference, x, proposal, correction, level, height, width, weight)
     proposed = features[:, :2] / BLOCK_VECTOR_UNITS
-    with torch.no_grad():
-        best_cost, best = cost_of.of_frames(proposed), proposed.clone()
+    # the candidates' start never costs more than the proposal (their gate), so the first step scores the best start
     start = proposed if candidate_rounds == 0 else _candidate_start(cost_of, proposed, candidate_rounds,
                                                                     previous_vectors)
     vectors = start.clone().requires_grad_(True)
     optimizer = _Adam(vectors)
+    best_cost, best = torch.full((x.shape[0],), float("inf")), vectors.detach().clone()
     with torch.enable_grad():
         for step in range(steps + 1):  # the last pass only scores the last step's vectors
             cost = cost_of.of_frames(vectors)
