@@ -28,7 +28,10 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -67,19 +70,65 @@ def checkpoint_models(checkpoint: Path, shipped: VideoModels, scratch: Path, mod
     return load_video_models(entry.name, scratch)
 
 
-def main() -> None:
+@dataclass(frozen=True)
+class Setting:
+    """One way to code the clips: the models, the GOP policy, the encoder's effort and the format version written."""
+
+    models: VideoModels
+    policy: GopPolicy
+    effort: EncoderSettings
+    version: int
+
+
+@dataclass(frozen=True)
+class VariedOption:
+    """A command-line option whose values are the settings compared: its label in the report, and what a value
+    changes from the defaults (the shipped models are filled in later)."""
+
+    flag: str
+    type: Callable[[str], Any]
+    help: str
+    label: str
+    setting: Callable[[Any], tuple[GopPolicy, EncoderSettings, int]]
+    metavar: str | None = None
+    choices: tuple[int, ...] | None = None
+
+
+DEFAULT_POLICY = GopPolicy(DEFAULT_GOP, DEFAULT_INTER_QUALITY_OFFSET)
+
+
+def _effort(field: str) -> Callable[[Any], tuple[GopPolicy, EncoderSettings, int]]:
+    """One field of ``EncoderSettings`` set to the value, everything else at its default."""
+    return lambda value: (DEFAULT_POLICY, EncoderSettings(**{field: value}), VIDEO_FORMAT_VERSION)
+
+
+VARIED_OPTIONS = (
+    VariedOption("--p-offset", float, "P-frame quality offsets to compare", "p-offset",
+                 lambda offset: (GopPolicy(DEFAULT_GOP, offset), EncoderSettings(), VIDEO_FORMAT_VERSION), "D"),
+    VariedOption("--motion-search", int, "motion search steps to compare", "motion-search",
+                 _effort("motion_search_steps"), "N"),
+    VariedOption("--refine", int, "latent refinement steps to compare", "refine", _effort("refine_steps"), "N"),
+    VariedOption("--motion-weight", float, "the motion search's distortion weights (in units of λ) to compare",
+                 "motion-weight", _effort("motion_weight"), "W"),
+    VariedOption("--motion-candidates", int,
+                 "rounds of neighbours' vectors tried per block before the motion search's steps",
+                 "motion-candidates", _effort("motion_candidates"), "R"),
+    VariedOption("--skip-blocks", int, "P-frame block skipping off/on", "skip-blocks",
+                 lambda on: (DEFAULT_POLICY, EncoderSettings(skip_blocks=bool(on)), VIDEO_FORMAT_VERSION),
+                 choices=(0, 1)),
+    VariedOption("--format-version", int,
+                 f".tngv format versions to compare ({COMPACT_FRAME_VERSION}..{VIDEO_FORMAT_VERSION})", "format",
+                 lambda version: (DEFAULT_POLICY, EncoderSettings(), version), "V"),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: one varied option (or --combine, or --weights) and what to code."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     varied = parser.add_mutually_exclusive_group(required=True)
-    varied.add_argument("--p-offset", type=float, nargs="+", metavar="D", help="P-frame quality offsets to compare")
-    varied.add_argument("--motion-search", type=int, nargs="+", metavar="N", help="motion search steps to compare")
-    varied.add_argument("--refine", type=int, nargs="+", metavar="N", help="latent refinement steps to compare")
-    varied.add_argument("--motion-weight", type=float, nargs="+", metavar="W",
-                        help="the motion search's distortion weights (in units of λ) to compare")
-    varied.add_argument("--motion-candidates", type=int, nargs="+", metavar="R",
-                        help="rounds of neighbours' vectors tried per block before the motion search's steps")
-    varied.add_argument("--skip-blocks", type=int, nargs="+", choices=[0, 1], help="P-frame block skipping off/on")
-    varied.add_argument("--format-version", type=int, nargs="+", metavar="V",
-                        help=f".tngv format versions to compare ({COMPACT_FRAME_VERSION}..{VIDEO_FORMAT_VERSION})")
+    for option in VARIED_OPTIONS:
+        varied.add_argument(option.flag, type=option.type, nargs="+", metavar=option.metavar, choices=option.choices,
+                            help=option.help)
     varied.add_argument("--combine", type=Path, nargs="+", metavar="REPORT",
                         help="no coding: one report from earlier ones' curves, against the first one's first setting")
     varied.add_argument("--weights", type=Path, nargs="+", metavar="CHECKPOINT",
@@ -91,52 +140,46 @@ def main() -> None:
     parser.add_argument("--clips", nargs="+", default=list(CLIPS))
     parser.add_argument("--model", default=None)
     parser.add_argument("--out", type=Path, required=True)
+    return parser
+
+
+def main() -> None:
+    parser = build_parser()
     args = parser.parse_args()
     if args.combine is not None:
         combine_reports(args.combine, args.out)
         return
+    if args.format_version is not None and not all(
+            COMPACT_FRAME_VERSION <= v <= VIDEO_FORMAT_VERSION for v in args.format_version):
+        parser.error(f"format versions are compared from {COMPACT_FRAME_VERSION} to {VIDEO_FORMAT_VERSION}")
     shipped = choose_video_models(args.model, DEFAULT_GOP).models
-    default = GopPolicy(DEFAULT_GOP, DEFAULT_INTER_QUALITY_OFFSET)
-    plain = EncoderSettings()
-    # name -> (models, GOP policy, effort, format version)
-    settings: dict[str, tuple[VideoModels, GopPolicy, EncoderSettings, int]]
-    version = VIDEO_FORMAT_VERSION
-    if args.p_offset is not None:
-        settings = {f"p-offset {v:g}": (shipped, GopPolicy(DEFAULT_GOP, v), plain, version) for v in args.p_offset}
-    elif args.motion_search is not None:
-        settings = {f"motion-search {v}": (shipped, default, EncoderSettings(motion_search_steps=v), version)
-                    for v in args.motion_search}
-    elif args.motion_weight is not None:
-        settings = {f"motion-weight {v:g}": (shipped, default, EncoderSettings(motion_weight=v), version)
-                    for v in args.motion_weight}
-    elif args.motion_candidates is not None:
-        settings = {f"motion-candidates {v}": (shipped, default, EncoderSettings(motion_candidates=v), version)
-                    for v in args.motion_candidates}
-    elif args.skip_blocks is not None:
-        settings = {f"skip-blocks {v}": (shipped, default, EncoderSettings(skip_blocks=bool(v)), version)
-                    for v in args.skip_blocks}
-    elif args.refine is not None:
-        settings = {f"refine {v}": (shipped, default, EncoderSettings(refine_steps=v), version) for v in args.refine}
-    elif args.format_version is not None:
-        if not all(COMPACT_FRAME_VERSION <= v <= VIDEO_FORMAT_VERSION for v in args.format_version):
-            parser.error(f"format versions are compared from {COMPACT_FRAME_VERSION} to {VIDEO_FORMAT_VERSION}")
-        settings = {f"format {v}": (shipped, default, plain, v) for v in args.format_version}
-    else:
-        assert shipped.inter is not None  # choose_video_models at GOP 32 gives P-frames
-        settings = {} if args.checkpoints_only else {shipped.inter.name: (shipped, default, plain, version)}
-        with tempfile.TemporaryDirectory(prefix="tngvideo-candidates-") as scratch:  # loaded, the files are not read again
-            for i, path in enumerate(args.weights):
-                models = checkpoint_models(path, shipped, Path(scratch), 60000 + i)
-                settings[f"{path.parent.name}-{path.stem}"] = (models, default, plain, version)
+    with tempfile.TemporaryDirectory(prefix="tngvideo-candidates-") as scratch:  # loaded, the files are not read again
+        settings = settings_to_compare(args, shipped, Path(scratch))
     curves_per_clip = {}
     for clip in args.clips:
         results = []
-        for name, (models, policy, effort, written) in settings.items():
-            results += code_clip(open_video(data_root() / "video/train" / clip), models, policy, args.qualities, name,
-                                 args.frames, settings=effort, version=written)
+        for name, setting in settings.items():
+            results += code_clip(open_video(data_root() / "video/train" / clip), setting.models, setting.policy,
+                                 args.qualities, name, args.frames, settings=setting.effort, version=setting.version)
         curves_per_clip[clip] = mean_per_setting(results)
         print(clip, json.dumps(_rounded(bd_rates(curves_per_clip[clip], next(iter(settings))))), flush=True)
     write_report({"model": args.model, "frames": args.frames, "qualities": args.qualities}, curves_per_clip, args.out)
+
+
+def settings_to_compare(args: argparse.Namespace, shipped: VideoModels, scratch: Path) -> dict[str, Setting]:
+    """The settings named on the command line, by their label in the report: the values of the one varied option
+    with the shipped models, or the shipped P-frame model and the training checkpoints (exported to ``scratch``)."""
+    for option in VARIED_OPTIONS:
+        values = getattr(args, option.flag.removeprefix("--").replace("-", "_"))
+        if values is not None:
+            return {f"{option.label} {value:g}": Setting(shipped, *option.setting(value)) for value in values}
+    assert shipped.inter is not None  # choose_video_models at GOP 32 gives P-frames
+    plain = Setting(shipped, DEFAULT_POLICY, EncoderSettings(), VIDEO_FORMAT_VERSION)
+    settings = {} if args.checkpoints_only else {shipped.inter.name: plain}
+    for i, path in enumerate(args.weights):
+        models = checkpoint_models(path, shipped, scratch, 60000 + i)
+        settings[f"{path.parent.name}-{path.stem}"] = Setting(models, plain.policy, plain.effort, plain.version)
+    return settings
 
 
 def bd_rates(curves: dict[str, RDCurve], baseline: str) -> dict[str, float]:

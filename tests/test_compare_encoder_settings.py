@@ -3,13 +3,17 @@ one process would have reported."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
+from tngvideo.bitstream import VIDEO_FORMAT_VERSION
+from tngvideo.codecs.encoder_settings import EncoderSettings
 from tngvideo.evaluation.rd import RDCurve, RDPoint, bd_table
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "compare_encoder_settings.py"
@@ -61,3 +65,42 @@ def test_reports_of_other_frame_counts_are_not_combined(tmp_path: Path) -> None:
                     _report(tmp_path / "b.json", "other", points, frames=32))
     assert done.returncode != 0 and "other frames" in done.stderr
     assert not (tmp_path / "both.json").exists()
+
+
+def _script_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("compare_encoder_settings", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(("argv", "labels", "expected"), [
+    (["--motion-candidates", "0", "1"], ["motion-candidates 0", "motion-candidates 1"],
+     [EncoderSettings(motion_candidates=0), EncoderSettings(motion_candidates=1)]),
+    (["--skip-blocks", "1"], ["skip-blocks 1"], [EncoderSettings(skip_blocks=True)]),
+    (["--motion-weight", "0.5"], ["motion-weight 0.5"], [EncoderSettings(motion_weight=0.5)]),
+    (["--refine", "10"], ["refine 10"], [EncoderSettings(refine_steps=10)]),
+    (["--motion-search", "8"], ["motion-search 8"], [EncoderSettings(motion_search_steps=8)]),
+])
+def test_a_varied_option_sets_its_own_field_only(tmp_path: Path, argv: list[str], labels: list[str],
+                                                 expected: list[EncoderSettings]) -> None:
+    module = _script_module()
+    args = module.build_parser().parse_args([*argv, "--out", "report.json"])
+    settings = module.settings_to_compare(args, shipped=None, scratch=tmp_path)
+    assert list(settings) == labels
+    assert [setting.effort for setting in settings.values()] == expected
+    assert all(setting.policy == module.DEFAULT_POLICY and setting.version == VIDEO_FORMAT_VERSION
+               for setting in settings.values())
+
+
+def test_quality_offsets_and_format_versions_leave_the_effort_at_its_defaults(tmp_path: Path) -> None:
+    module = _script_module()
+    offsets = module.settings_to_compare(module.build_parser().parse_args(["--p-offset", "0", "1.5", "--out", "r"]),
+                                         shipped=None, scratch=tmp_path)
+    assert [(name, s.policy.inter_quality_offset) for name, s in offsets.items()] == [("p-offset 0", 0.0),
+                                                                                     ("p-offset 1.5", 1.5)]
+    versions = module.settings_to_compare(module.build_parser().parse_args(["--format-version", "6", "--out", "r"]),
+                                          shipped=None, scratch=tmp_path)
+    assert [(name, s.version, s.effort) for name, s in versions.items()] == [("format 6", 6, EncoderSettings())]

@@ -140,14 +140,6 @@ def test_training_loop_resumes_where_it_stopped_and_keeps_the_best(tmp_path: Pat
     assert (tmp_path / "best.safetensors").exists()
 
 
-def test_schedule_warms_up_linearly_then_decays_to_the_final_rate() -> None:
-    schedule = Schedule(steps=100, learning_rate=1e-3, warmup_steps=10, final_learning_rate=1e-5)
-    assert schedule.learning_rate_at(0) == pytest.approx(1e-4)
-    assert schedule.learning_rate_at(9) == pytest.approx(1e-3)
-    assert schedule.learning_rate_at(50) < schedule.learning_rate_at(20) < 1e-3
-    assert schedule.learning_rate_at(100) == pytest.approx(1e-5)
-
-
 def test_the_residual_warm_start_codes_the_residual_and_adds_the_prediction_back() -> None:
     image, inter = _inter_model_from_tiny_image(4)
     inter.start_as_residual_coder()
