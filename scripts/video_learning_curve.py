@@ -6,9 +6,12 @@ CPU-hours (process CPU time of the training steps, both cores counted), as JSON 
         --out docs/learning_curves/tng-inter-v1
     python scripts/video_learning_curve.py --after docs/learning_curves/tng-inter-v4.json \\
         --stage vs-0 runs/vs-0/log.jsonl --out docs/learning_curves/tng-inter-v5
+    python scripts/video_learning_curve.py --after docs/learning_curves/tng-inter-v6.json \\
+        --stage mg-b runs/mg-b/log.jsonl 750 --out docs/learning_curves/tng-inter-v7
 
 ``--after`` continues the curve of an earlier model of the lineage (written by this script), whose run logs are
-gone with the machine they were written on. Stage ``flow`` plots the warping PSNR of the flow network; the others
+gone with the machine they were written on. A stage's optional LAST_STEP ends it at the checkpoint the lineage
+took (a run that went on past its best). Stage ``flow`` plots the warping PSNR of the flow network; the others
 the BD-rate of I+P coding against all-intra coding (estimated rates) on the held-out validation clips.
 """
 
@@ -25,12 +28,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 
-def stage_records(name: str, log: Path, hours_before: float) -> tuple[list[dict[str, object]], float]:
-    """The stage's validation records with cumulative ``cpu_hours``, and the hours at its end."""
+def stage_records(name: str, log: Path, hours_before: float,
+                  last_step: int | None = None) -> tuple[list[dict[str, object]], float]:
+    """The stage's validation records up to ``last_step`` (None: all) with cumulative ``cpu_hours``, and the
+    hours at its end."""
     records = []
     last = 0.0
     for line in log.read_text().splitlines():
         record = json.loads(line)
+        if last_step is not None and isinstance(record.get("step"), int) and record["step"] > last_step:
+            break
         if record.get("event") == "eval":
             last = float(record["cpu_hours"])
             fields = {k: v for k, v in record.items() if k not in ("time", "event", "cpu_hours")}
@@ -40,18 +47,21 @@ def stage_records(name: str, log: Path, hours_before: float) -> tuple[list[dict[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--stage", nargs=2, action="append", required=True, metavar=("NAME", "LOG"))
+    parser.add_argument("--stage", nargs="+", action="append", required=True, metavar="NAME LOG [LAST_STEP]")
     parser.add_argument("--after", type=Path, default=None, help="curve JSON of the lineage before the first stage")
     parser.add_argument("--out", type=Path, required=True, help="path without suffix: writes .json and .png")
     args = parser.parse_args()
+    if any(len(stage) not in (2, 3) for stage in args.stage):
+        parser.error("--stage takes NAME LOG [LAST_STEP]")
     earlier = json.loads(args.after.read_text()) if args.after else {"stages": [], "curve": []}
     curve: list[dict[str, Any]] = earlier["curve"]
     hours = float(curve[-1]["cpu_hours"]) if curve else 0.0
-    for name, log in args.stage:
-        records, hours = stage_records(name, Path(log), hours)
+    stages = earlier["stages"]
+    for name, log, *last_step in args.stage:
+        records, hours = stage_records(name, Path(log), hours, int(last_step[0]) if last_step else None)
         curve += records
+        stages.append({"stage": name, "log": log, **({"last_step": int(last_step[0])} if last_step else {})})
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    stages = earlier["stages"] + [{"stage": name, "log": log} for name, log in args.stage]
     args.out.with_suffix(".json").write_text(json.dumps({"stages": stages, "curve": curve}, indent=1) + "\n")
     figure, (flow_axis, codec_axis) = plt.subplots(1, 2, figsize=(11, 4))
     for name in dict.fromkeys(stage["stage"] for stage in stages):
