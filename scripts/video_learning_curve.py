@@ -6,8 +6,9 @@ CPU-hours (process CPU time of the training steps, both cores counted), as JSON 
         --out docs/learning_curves/tng-inter-v1
     python scripts/video_learning_curve.py --after docs/learning_curves/tng-inter-v4.json \\
         --stage vs-0 runs/vs-0/log.jsonl --out docs/learning_curves/tng-inter-v5
-    python scripts/video_learning_curve.py --after docs/learning_curves/tng-inter-v6.json \\
-        --stage mg-b runs/mg-b/log.jsonl 750 --out docs/learning_curves/tng-inter-v7
+    python scripts/video_learning_curve.py --after docs/learning_curves/tng-inter-v5.json \\
+        --stage v5-val runs/v5-val/log.jsonl --stage mg-a runs/mg-a/log.jsonl 500 \\
+        --out docs/learning_curves/tng-inter-v6
 
 ``--after`` continues the curve of an earlier model of the lineage (written by this script), whose run logs are
 gone with the machine they were written on. A stage's optional LAST_STEP ends it at the checkpoint the lineage
@@ -51,16 +52,17 @@ def main() -> None:
     parser.add_argument("--after", type=Path, default=None, help="curve JSON of the lineage before the first stage")
     parser.add_argument("--out", type=Path, required=True, help="path without suffix: writes .json and .png")
     args = parser.parse_args()
-    if any(len(stage) not in (2, 3) for stage in args.stage):
+    if any(len(stage) not in (2, 3) or (len(stage) == 3 and not stage[2].isdigit()) for stage in args.stage):
         parser.error("--stage takes NAME LOG [LAST_STEP]")
     earlier = json.loads(args.after.read_text()) if args.after else {"stages": [], "curve": []}
     curve: list[dict[str, Any]] = earlier["curve"]
     hours = float(curve[-1]["cpu_hours"]) if curve else 0.0
     stages = earlier["stages"]
-    for name, log, *last_step in args.stage:
-        records, hours = stage_records(name, Path(log), hours, int(last_step[0]) if last_step else None)
+    for name, log, *ending in args.stage:
+        last_step = int(ending[0]) if ending else None
+        records, hours = stage_records(name, Path(log), hours, last_step)
         curve += records
-        stages.append({"stage": name, "log": log, **({"last_step": int(last_step[0])} if last_step else {})})
+        stages.append({"stage": name, "log": log, **({"last_step": last_step} if ending else {})})
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps({"stages": stages, "curve": curve}, indent=1) + "\n")
     figure, (flow_axis, codec_axis) = plt.subplots(1, 2, figsize=(11, 4))

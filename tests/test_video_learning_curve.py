@@ -39,7 +39,8 @@ def test_stages_chain_hours_and_a_last_step_cuts_a_stage(tmp_path: Path) -> None
     assert [p["cpu_hours"] for p in continued["curve"][-2:]] == [1.65, 1.9]
 
 
-def test_a_stage_needs_a_name_and_a_log(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, str(SCRIPT), "--stage", "only-a-name", "--out", str(tmp_path / "c")],
-                            check=False, capture_output=True, text=True)
-    assert result.returncode == 2 and "NAME LOG [LAST_STEP]" in result.stderr
+def test_a_stage_is_a_name_a_log_and_an_optional_step(tmp_path: Path) -> None:
+    for stage in (["only-a-name"], ["name", "log", "not-a-step"]):
+        result = subprocess.run([sys.executable, str(SCRIPT), "--stage", *stage, "--out", str(tmp_path / "c")],
+                                check=False, capture_output=True, text=True)
+        assert result.returncode == 2 and "NAME LOG [LAST_STEP]" in result.stderr
