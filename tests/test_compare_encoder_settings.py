@@ -3,14 +3,13 @@ one process would have reported."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from script_module import load_script
 
 from tngvideo.bitstream import VIDEO_FORMAT_VERSION
 from tngvideo.codecs.encoder_settings import EncoderSettings
@@ -67,15 +66,6 @@ def test_reports_of_other_frame_counts_are_not_combined(tmp_path: Path) -> None:
     assert not (tmp_path / "both.json").exists()
 
 
-def _script_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("compare_encoder_settings", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize(("argv", "labels", "expected"), [
     (["--motion-candidates", "0", "1"], ["motion-candidates 0", "motion-candidates 1"],
      [EncoderSettings(motion_candidates=0), EncoderSettings(motion_candidates=1)]),
@@ -86,7 +76,7 @@ def _script_module() -> ModuleType:
 ])
 def test_a_varied_option_sets_its_own_field_only(tmp_path: Path, argv: list[str], labels: list[str],
                                                  expected: list[EncoderSettings]) -> None:
-    module = _script_module()
+    module = load_script("compare_encoder_settings")
     args = module.build_parser().parse_args([*argv, "--out", "report.json"])
     settings = module.settings_to_compare(args, shipped=None, scratch=tmp_path)
     assert list(settings) == labels
@@ -96,7 +86,7 @@ def test_a_varied_option_sets_its_own_field_only(tmp_path: Path, argv: list[str]
 
 
 def test_quality_offsets_and_format_versions_leave_the_effort_at_its_defaults(tmp_path: Path) -> None:
-    module = _script_module()
+    module = load_script("compare_encoder_settings")
     offsets = module.settings_to_compare(module.build_parser().parse_args(["--p-offset", "0", "1.5", "--out", "r"]),
                                          shipped=None, scratch=tmp_path)
     assert [(name, s.policy.inter_quality_offset) for name, s in offsets.items()] == [("p-offset 0", 0.0),
