@@ -28,6 +28,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from tngvideo.training.learning_curve import run_records
+
 
 def stage_records(name: str, log: Path, hours_before: float,
                   last_step: int | None = None) -> tuple[list[dict[str, object]], float]:
@@ -35,10 +37,7 @@ def stage_records(name: str, log: Path, hours_before: float,
     hours at its end."""
     records = []
     last = 0.0
-    for line in log.read_text().splitlines():
-        record = json.loads(line)
-        if last_step is not None and isinstance(record.get("step"), int) and record["step"] > last_step:
-            break
+    for record in run_records(log, last_step):
         if record.get("event") == "eval":
             last = float(record["cpu_hours"])
             fields = {k: v for k, v in record.items() if k not in ("time", "event", "cpu_hours")}

@@ -3,8 +3,10 @@ ran on Kodak up to tng-image-v11, on the validation set held out of training sin
 
 A shipped model is usually the end of a lineage of runs (each fine-tuned from the last one's
 weights); its learning curve is the concatenation of their logs, each cut where the next run
-took over. Hours are wall-clock training time summed between consecutive log lines of one
-process, so restarts and pauses between sessions do not count. Run logs do not outlive the machine
+took over (``run_records``, the one reader of the log format). The image curves count wall-clock
+training time summed between consecutive log lines of one process, so restarts and pauses between
+sessions do not count; the P-frame curves (``scripts/video_learning_curve.py``) count the CPU-hours
+their eval records carry. Run logs do not outlive the machine
 they were written on, so a lineage can also continue the curve of an earlier model (its JSON).
 """
 
@@ -12,10 +14,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 # Log events that start a new process: the time since the previous line is not training time ...
 _PROCESS_STARTS = {"init", "resume"}
@@ -32,6 +34,16 @@ class RunSegment:
     last_step: int | None = None  # the run's own last step used by the lineage (None: all)
 
 
+def run_records(log: Path, last_step: int | None = None) -> Iterator[dict[str, Any]]:
+    """The records of a run log, in order, up to ``last_step`` (None: all): the part a lineage used."""
+    for line in log.read_text().splitlines():
+        record = json.loads(line)
+        step = record.get("step")
+        if last_step is not None and isinstance(step, int) and step > last_step:
+            return
+        yield record
+
+
 def lineage_curve(segments: list[RunSegment], earlier: Sequence[dict[str, object]] = ()) -> list[dict[str, object]]:
     """Probe results of the lineage, each with its lineage ``step`` and training ``hours``.
 
@@ -42,11 +54,7 @@ def lineage_curve(segments: list[RunSegment], earlier: Sequence[dict[str, object
     for segment in segments:
         seconds = 0.0
         previous_time: float | None = None
-        for line in segment.log.read_text().splitlines():
-            record = json.loads(line)
-            step = record.get("step")
-            if segment.last_step is not None and isinstance(step, int) and step > segment.last_step:
-                break
+        for record in run_records(segment.log, segment.last_step):
             if record["event"] in _PROCESS_STARTS:
                 previous_time = None
                 continue
@@ -58,7 +66,7 @@ def lineage_curve(segments: list[RunSegment], earlier: Sequence[dict[str, object
             previous_time = record["time"]
             if record["event"] == "eval":
                 fields = {k: _finite_or_none(v) for k, v in record.items() if k not in ("time", "event", "step", "train_seconds")}
-                curve.append({"step": segment.first_step + step, "hours": round(hours_before + seconds / 3600, 3), **fields})
+                curve.append({"step": segment.first_step + record["step"], "hours": round(hours_before + seconds / 3600, 3), **fields})
         hours_before += seconds / 3600
     return curve
 
