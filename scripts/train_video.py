@@ -89,6 +89,11 @@ def main() -> None:
     parser.add_argument("--skip-blocks", action="store_true",
                         help="the encoder's skip decisions in the training and validation forwards (frame and joint "
                         "stages): fit the model to the latents the encoder codes, and score them")
+    parser.add_argument("--inter-offset-max", type=float, default=0.0, metavar="D",
+                        help="code each sample's P-frames at its I-frame's level minus an offset drawn uniformly in "
+                        "[0, D] (the encoder's --p-offset; default 0: at the I-frame's level)")
+    parser.add_argument("--validation-inter-offset", type=float, default=0.0, metavar="D",
+                        help="validation codes its P-frames D levels below the I-frame")
     parser.add_argument("--validation-length", type=int, default=4,
                         help="frames per validation sequence (1 I-frame, then P-frames): longer ones show the drift "
                         "deep into a GOP that 4 frames miss")
@@ -118,7 +123,8 @@ def main() -> None:
                                  borrowed_lr_scale=args.borrowed_lr_scale, density_lr_scale=args.density_lr_scale,
                                  motion_gain_lr_scale=args.motion_gain_lr_scale,
                                  validation_search_steps=args.validation_search_steps,
-                                 skip_blocks=args.skip_blocks,
+                                 skip_blocks=args.skip_blocks, inter_offset_max=args.inter_offset_max,
+                                 validation_inter_offset=args.validation_inter_offset,
                                  validation_length=args.validation_length,
                                  validation_sequences=args.validation_sequences,
                                  level_exponent=args.level_exponent)

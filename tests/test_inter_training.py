@@ -396,3 +396,37 @@ def test_validation_with_skip_blocks_scores_the_latents_the_encoder_would_code()
     loss, stats = skipping.loss(np.random.default_rng(1))
     loss.backward()
     assert np.isfinite(stats["bpp"]) and model.frame_analysis.prediction_input.weight.grad is not None
+
+
+def test_p_frames_train_and_validate_below_their_i_frames_level() -> None:
+    rng = np.random.default_rng(0)
+    segment = Segment("noise", rng.integers(0, 256, (3, 64, 64, 3), dtype=np.uint8))
+    model = InterModel(dataclasses.replace(TINY_INTER_CONFIG, frame=TINY_CONFIG))
+    config = InterTrainingConfig(model=model.config, stage="joint", sequence_length=3, batch_size=4, crop_size=64,
+                                 validation_crop=64, validation_length=2, validation_sequences=1,
+                                 inter_offset_max=2.0, validation_inter_offset=2.0)
+    task = InterTraining(config, model, tiny_model(), [segment], [segment], seed=0)
+    seen: dict[str, list[torch.Tensor]] = {"intra": [], "inter": []}
+    intra_forward, inter_forward = task.intra.forward, model.forward
+
+    def intra_spy(x: torch.Tensor, levels: torch.Tensor) -> object:
+        seen["intra"].append(levels.clone())
+        return intra_forward(x, levels)
+
+    def inter_spy(reference: torch.Tensor, x: torch.Tensor, levels: torch.Tensor, **kwargs: object) -> object:
+        seen["inter"].append(levels.clone())
+        return inter_forward(reference, x, levels, **kwargs)
+
+    task.intra.forward, model.forward = intra_spy, inter_spy  # type: ignore[method-assign]
+    task.loss(np.random.default_rng(1))
+    (intra,), (first, second) = seen["intra"], seen["inter"]
+    offsets = intra - first
+    assert torch.equal(first, second)  # every P-frame of a sample at one level, as the encoder codes them
+    assert bool(((offsets >= 0) & (offsets <= 2.0)).all()) and float(offsets.max()) > 0
+    assert bool((first >= 0).all())
+    report = task.validate()
+    assert report["inter_levels"] == [0.0, 1.0, 3.0, 5.0]
+    levels_coded = [float(levels[0]) for levels in seen["inter"][2:]]
+    assert levels_coded == [0.0, 1.0, 3.0, 5.0]
+    with pytest.raises(ValueError, match="0 or more"):
+        dataclasses.replace(config, inter_offset_max=-1.0)

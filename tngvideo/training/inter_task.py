@@ -76,12 +76,20 @@ class InterTrainingConfig(JsonConfig):
     # The encoder's skip decisions (codecs.block_skip) inside the training and validation forwards of the frame and
     # joint stages: the model is fitted to the mixed latents the encoder codes, and validation scores them.
     skip_blocks: bool = False
+    # P-frames below their I-frame's quality (as the encoder's GopPolicy.inter_quality_offset, x264's ipratio): each
+    # sample's P-frames are coded at its I-frame's level minus an offset drawn uniformly in [0, inter_offset_max] (at
+    # least level 0), so the model learns to keep a sharper reference's detail rather than re-code it; validation
+    # codes its P-frames at ``validation_inter_offset`` below the I-frame.
+    inter_offset_max: float = 0.0
+    validation_inter_offset: float = 0.0
 
     def __post_init__(self) -> None:
         if self.stage not in ("motion", "frame", "joint", "prior"):
             raise ValueError(f"unknown stage {self.stage!r}")
         if self.stage == "prior" and self.sequence_length != 2:
             raise ValueError("the prior stage trains on pairs (it does not reconstruct a reference for a third frame)")
+        if self.inter_offset_max < 0 or self.validation_inter_offset < 0:
+            raise ValueError("P-frame level offsets must be 0 or more")
         if self.validation_search_steps < 0:
             raise ValueError("motion search steps must be 0 or more")
         if self.sequence_length < 2:
@@ -159,12 +167,16 @@ class InterTraining:
     def loss(self, rng: np.random.Generator) -> tuple[torch.Tensor, dict[str, float]]:
         config = self.config
         frames = self.crops.batch(config.batch_size, rng)
-        levels = sample_levels(rng, config.batch_size, len(config.model.frame.level_lambdas), config.level_exponent)
+        intra_levels = sample_levels(rng, config.batch_size, len(config.model.frame.level_lambdas), config.level_exponent)
+        levels = intra_levels  # the P-frames'
+        if config.inter_offset_max:  # (drawn only then: runs without it keep their random streams)
+            offsets = torch.from_numpy(rng.uniform(0, config.inter_offset_max, config.batch_size)).float()
+            levels = (intra_levels - offsets).clamp_min(0)
         lambdas = lambdas_of_levels(levels, config.model.frame.level_lambdas)
         # The motion stage warps the source frame: its loss needs no decoded reference, which would cost
         # about as much as the rest of its step (the image model's forward pass).
         first = frames[:, 0].contiguous(memory_format=torch.channels_last)
-        reference = first if config.stage == "motion" else self._intra_reconstruction(first, levels)
+        reference = first if config.stage == "motion" else self._intra_reconstruction(first, intra_levels)
         total = torch.zeros(())
         stats = {"loss": 0.0, "bpp": 0.0, "motion_bpp": 0.0, "psnr": 0.0, "prediction_psnr": 0.0}
         # Propagated features (with InterModelConfig.propagated_channels) stay attached: the next frame's loss
@@ -252,10 +264,11 @@ class InterTraining:
         pixels = frames.shape[3] * frames.shape[4]
         inter_bpp, inter_psnr, intra_bpp, intra_psnr, p_share = [], [], [], [], []
         motion_costs, motion_bpps, prediction_psnrs = [], [], []
-        lambdas = lambdas_of_levels(torch.tensor(VALIDATION_LEVELS), self.config.model.frame.level_lambdas)
-        for level, lam in zip(VALIDATION_LEVELS, lambdas.tolist(), strict=True):
+        inter_levels = [max(0.0, level - self.config.validation_inter_offset) for level in VALIDATION_LEVELS]
+        lambdas = lambdas_of_levels(torch.tensor(inter_levels), self.config.model.frame.level_lambdas)
+        for intra_level, level, lam in zip(VALIDATION_LEVELS, inter_levels, lambdas.tolist(), strict=True):
             levels = torch.full((count,), level)
-            intra_bits, intra_psnrs, intra_decoded = self._all_intra(level)
+            intra_bits, intra_psnrs, intra_decoded = self._all_intra(intra_level)
             bits, psnrs, reference = [intra_bits[0]], [intra_psnrs[0]], intra_decoded[0]
             propagated: torch.Tensor | None = None
             for t in range(1, length):
@@ -285,6 +298,7 @@ class InterTraining:
             "prediction_psnr": round(float(np.mean(prediction_psnrs)), 3),
             "bd_rate_vs_all_intra_percent": round(bd, 3),
             "levels": list(VALIDATION_LEVELS),
+            "inter_levels": inter_levels,
             "bpp": [round(v, 4) for v in inter_bpp],
             "psnr": [round(v, 3) for v in inter_psnr],
             "intra_bpp": [round(v, 4) for v in intra_bpp],
