@@ -20,7 +20,7 @@ the P-frame training's validation clips (``training.video_data.VALIDATION_CLIPS`
 so defaults chosen from this stay clean of the evaluation set. Each coding runs the real encoder and
 decoder (``evaluation.video_eval.code_clip``) at GOP 32. Settings are coded one after another; to use both cores,
 run one process per clip or per setting (``OMP_NUM_THREADS=1``) and ``--combine`` their reports (a setting's curve
-at one thread does not depend on what else ran).
+at one thread does not depend on what else ran): per clip, the curves of every report that coded it are joined.
 """
 
 from __future__ import annotations
@@ -207,25 +207,29 @@ def write_report(about: dict[str, object], curves_per_clip: dict[str, dict[str, 
 
 
 def combine_reports(paths: list[Path], out: Path) -> None:
-    """One report from the curves of several (each coded some settings, e.g. one process per setting at one thread):
-    per clip the settings of every report, against the first report's first setting; a setting named again (coded
-    by another version of the code) is named with its report's file name too."""
+    """One report from the curves of several (e.g. one process per clip and setting at one thread): per clip the
+    settings of every report that coded it, each against the reports' first setting; a setting named again for a clip
+    (coded by another version of the code) is named with its report's file name too. Clips without every setting are
+    left out (and said so)."""
     reports = [json.loads(path.read_text()) for path in paths]
     about = {key: reports[0][key] for key in ("frames", "qualities")}  # the shipped --model may differ: it is compared
     for path, report in zip(paths, reports, strict=True):
         if {key: report[key] for key in about} != about:
             raise SystemExit(f"{path}: coded with other frames or qualities than {paths[0]}")
-    curves_per_clip: dict[str, dict[str, RDCurve]] = {}
-    for clip in reports[0]["clips"]:
-        if all(clip in report["clips"] for report in reports):
-            curves: dict[str, RDCurve] = {}
-            for path, report in zip(paths, reports, strict=True):
-                for name, points in report["clips"][clip]["curves"].items():
-                    unique = f"{name} ({path.stem})" if name in curves else name  # the same setting coded again
-                    curves[unique] = RDCurve(unique, tuple(RDPoint(**point) for point in points))
-            curves_per_clip[clip] = curves
+    joined: dict[str, dict[str, RDCurve]] = {}
+    for path, report in zip(paths, reports, strict=True):
+        for clip, entry in report["clips"].items():
+            curves = joined.setdefault(clip, {})
+            for name, points in entry["curves"].items():
+                unique = f"{name} ({path.stem})" if name in curves else name  # the same setting coded again
+                curves[unique] = RDCurve(unique, tuple(RDPoint(**point) for point in points))
+    settings = list(dict.fromkeys(name for curves in joined.values() for name in curves))
+    curves_per_clip = {clip: {name: curves[name] for name in settings}  # every clip against the same first setting
+                       for clip, curves in joined.items() if set(curves) == set(settings)}
+    for clip in sorted(joined.keys() - curves_per_clip.keys()):
+        print(f"left out {clip}: it lacks {sorted(set(settings) - set(joined[clip]))}")
     if not curves_per_clip:
-        raise SystemExit("the reports have no clip in common")
+        raise SystemExit("no clip has every setting of the reports")
     models = [report["model"] for report in reports]
     write_report({"model": models, **about, "combined": [str(path) for path in paths]}, curves_per_clip, out)
 

@@ -94,3 +94,27 @@ def test_quality_offsets_and_format_versions_leave_the_effort_at_its_defaults(tm
     versions = module.settings_to_compare(module.build_parser().parse_args(["--format-version", "6", "--out", "r"]),
                                           shipped=None, scratch=tmp_path)
     assert [(name, s.version, s.effort) for name, s in versions.items()] == [("format 6", 6, EncoderSettings())]
+
+
+def test_reports_of_one_clip_each_join_per_clip_and_clips_lacking_a_setting_are_left_out(tmp_path: Path) -> None:
+    base = _points([0.05, 0.1, 0.2, 0.4], [30.0, 33.0, 36.0, 39.0])
+    better = _points([0.045, 0.092, 0.19, 0.39], [30.0, 33.1, 36.0, 39.0])
+
+    def report(name: str, clips: dict[str, tuple[str, list[dict[str, float]]]]) -> Path:
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({"model": None, "frames": 16, "qualities": [2.0, 4.0, 6.0, 8.0], "clips": {
+            clip: {"bd_rate_psnr_percent": {setting: 0.0}, "curves": {setting: points}}
+            for clip, (setting, points) in clips.items()}}))
+        return path
+
+    # Every clip is rated against the reports' first setting (here "new": its report comes first), whichever
+    # report coded it for that clip.
+    done = _combine(tmp_path, report("new_b", {"clip_b": ("new", better)}),
+                    report("base_a", {"clip_a": ("base", base)}), report("base_b", {"clip_b": ("base", base)}),
+                    report("new_a", {"clip_a": ("new", base)}), report("base_c", {"clip_c": ("base", base)}))
+    assert done.returncode == 0, done.stderr
+    combined = json.loads((tmp_path / "both.json").read_text())
+    assert set(combined["clips"]) == {"clip_a", "clip_b"} and "left out clip_c" in done.stdout
+    rates = {clip: entry["bd_rate_psnr_percent"] for clip, entry in combined["clips"].items()}
+    assert rates["clip_a"] == {"new": 0.0, "base": 0.0}
+    assert rates["clip_b"]["new"] == 0.0 and rates["clip_b"]["base"] > 3.0
