@@ -28,21 +28,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from tngvideo.training.learning_curve import run_records
-
-
-def stage_records(name: str, log: Path, hours_before: float,
-                  last_step: int | None = None) -> tuple[list[dict[str, object]], float]:
-    """The stage's validation records up to ``last_step`` (None: all) with cumulative ``cpu_hours``, and the
-    hours at its end."""
-    records = []
-    last = 0.0
-    for record in run_records(log, last_step):
-        if record.get("event") == "eval":
-            last = float(record["cpu_hours"])
-            fields = {k: v for k, v in record.items() if k not in ("time", "event", "cpu_hours")}
-            records.append({"stage": name, "cpu_hours": round(hours_before + last, 3), **fields})
-    return records, hours_before + last
+from tngvideo.training.learning_curve import cpu_hours_curve
 
 
 def main() -> None:
@@ -59,7 +45,7 @@ def main() -> None:
     stages = earlier["stages"]
     for name, log, *ending in args.stage:
         last_step = int(ending[0]) if ending else None
-        records, hours = stage_records(name, Path(log), hours, last_step)
+        records, hours = cpu_hours_curve(name, Path(log), hours, last_step)
         curve += records
         stages.append({"stage": name, "log": log, **({"last_step": last_step} if ending else {})})
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -5,8 +5,8 @@ A shipped model is usually the end of a lineage of runs (each fine-tuned from th
 weights); its learning curve is the concatenation of their logs, each cut where the next run
 took over (``run_records``, the one reader of the log format). The image curves count wall-clock
 training time summed between consecutive log lines of one process, so restarts and pauses between
-sessions do not count; the P-frame curves (``scripts/video_learning_curve.py``) count the CPU-hours
-their eval records carry. Run logs do not outlive the machine
+sessions do not count; the P-frame curves (``cpu_hours_curve``, ``scripts/video_learning_curve.py``) count
+the CPU-hours their eval records carry. Run logs do not outlive the machine
 they were written on, so a lineage can also continue the curve of an earlier model (its JSON).
 """
 
@@ -69,6 +69,20 @@ def lineage_curve(segments: list[RunSegment], earlier: Sequence[dict[str, object
                 curve.append({"step": segment.first_step + record["step"], "hours": round(hours_before + seconds / 3600, 3), **fields})
         hours_before += seconds / 3600
     return curve
+
+
+def cpu_hours_curve(stage: str, log: Path, hours_before: float,
+                    last_step: int | None = None) -> tuple[list[dict[str, object]], float]:
+    """A P-frame stage's validation records up to ``last_step`` (None: all), each with the lineage's cumulative
+    ``cpu_hours`` (the process CPU time its eval records carry, after ``hours_before``), and the hours at its end."""
+    records = []
+    last = 0.0
+    for record in run_records(log, last_step):
+        if record.get("event") == "eval":
+            last = float(record["cpu_hours"])
+            fields = {k: v for k, v in record.items() if k not in ("time", "event", "cpu_hours")}
+            records.append({"stage": stage, "cpu_hours": round(hours_before + last, 3), **fields})
+    return records, hours_before + last
 
 
 def _finite_or_none(value: object) -> object:
