@@ -5,6 +5,8 @@ clip and mean, as JSON.
     python scripts/compare_encoder_settings.py --motion-search 0 8 16 --frames 16 --out results/motion_search.json
     python scripts/compare_encoder_settings.py --refine 0 10 --frames 16 --out results/refine.json
     python scripts/compare_encoder_settings.py --weights runs/joint-j/best.safetensors --frames 16 --out results/j.json
+    python scripts/compare_encoder_settings.py --weights runs/off-a/best.safetensors --p-offset 0 1 --frames 16 \
+        --out results/off.json
     python scripts/compare_encoder_settings.py --format-version 6 7 --frames 16 --out results/format_7.json
     python scripts/compare_encoder_settings.py --combine results/a.json results/b.json --out results/a_b.json
 
@@ -12,8 +14,9 @@ One setting varies per run: the P-frames' quality offset (``GopPolicy.inter_qual
 encoder's motion search steps, its distortion weight or its candidate rounds (``codecs.motion_search``), latent refinement steps
 (``codecs.latent_refinement``), block skipping (``codecs.block_skip``), the .tngv format version written (from the
 compact version 6 on: what a format change gains), or the P-frame weights (training checkpoints
-against the shipped ``--model``, each coded as it would be once shipped: written in the shipped format to
-a scratch models folder and loaded from it); the others stay at their defaults. This decides whether a
+against the shipped ``--model`` at the defaults, each coded as it would be once shipped: written in the shipped
+format to a scratch models folder and loaded from it; with a varied option too, each checkpoint at each of its
+values, for weights trained for another setting); the others stay at their defaults. This decides whether a
 run's weights ship: the validation crops of training have misled by several points (docs/training.md,
 sessions 16-17). The clips are
 the P-frame training's validation clips (``training.video_data.VALIDATION_CLIPS``), never ``video/eval``,
@@ -123,16 +126,18 @@ VARIED_OPTIONS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line: one varied option (or --combine, or --weights) and what to code."""
+    """The command line: one varied option, --weights (with or without one varied option) or --combine, and what to
+    code."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    varied = parser.add_mutually_exclusive_group(required=True)
+    varied = parser.add_mutually_exclusive_group()
     for option in VARIED_OPTIONS:
         varied.add_argument(option.flag, type=option.type, nargs="+", metavar=option.metavar, choices=option.choices,
                             help=option.help)
     varied.add_argument("--combine", type=Path, nargs="+", metavar="REPORT",
                         help="no coding: one report from earlier ones' curves, against the first one's first setting")
-    varied.add_argument("--weights", type=Path, nargs="+", metavar="CHECKPOINT",
-                        help="P-frame training checkpoints to compare with the shipped --model")
+    parser.add_argument("--weights", type=Path, nargs="+", metavar="CHECKPOINT",
+                        help="P-frame training checkpoints to compare with the shipped --model (at the defaults), each "
+                        "at every value of a varied option given too")
     parser.add_argument("--checkpoints-only", action="store_true",
                         help="with --weights: leave out the shipped model (its curve from another report, --combine)")
     parser.add_argument("--qualities", type=float, nargs="+", default=[2.0, 4.0, 6.0, 8.0])
@@ -146,6 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main() -> None:
     parser = build_parser()
     args = parser.parse_args()
+    if args.weights is None and not any(_values(args, option) for option in VARIED_OPTIONS) and args.combine is None:
+        parser.error("give one varied option, --weights or --combine")
+    if args.weights is not None and args.combine is not None:
+        parser.error("--combine codes nothing: it takes no --weights")
     if args.combine is not None:
         combine_reports(args.combine, args.out)
         return
@@ -168,18 +177,31 @@ def main() -> None:
 
 def settings_to_compare(args: argparse.Namespace, shipped: VideoModels, scratch: Path) -> dict[str, Setting]:
     """The settings named on the command line, by their label in the report: the values of the one varied option
-    with the shipped models, or the shipped P-frame model and the training checkpoints (exported to ``scratch``)."""
-    for option in VARIED_OPTIONS:
-        values = getattr(args, option.flag.removeprefix("--").replace("-", "_"))
-        if values is not None:
-            return {f"{option.label} {value:g}": Setting(shipped, *option.setting(value)) for value in values}
+    with the shipped models; or the shipped P-frame model at the defaults and the training checkpoints (exported to
+    ``scratch``), each at the defaults or at every value of the varied option."""
+    varied = next(((option, _values(args, option)) for option in VARIED_OPTIONS if _values(args, option)), None)
+    if args.weights is None:
+        assert varied is not None  # main() checked
+        option, values = varied
+        return {f"{option.label} {value:g}": Setting(shipped, *option.setting(value)) for value in values}
     assert shipped.inter is not None  # choose_video_models at GOP 32 gives P-frames
-    plain = Setting(shipped, DEFAULT_POLICY, EncoderSettings(), VIDEO_FORMAT_VERSION)
-    settings = {} if args.checkpoints_only else {shipped.inter.name: plain}
+    plain = (DEFAULT_POLICY, EncoderSettings(), VIDEO_FORMAT_VERSION)
+    settings = {} if args.checkpoints_only else {shipped.inter.name: Setting(shipped, *plain)}
     for i, path in enumerate(args.weights):
         models = checkpoint_models(path, shipped, scratch, 60000 + i)
-        settings[f"{path.parent.name}-{path.stem}"] = Setting(models, plain.policy, plain.effort, plain.version)
+        name = f"{path.parent.name}-{path.stem}"
+        if varied is None:
+            settings[name] = Setting(models, *plain)
+        else:
+            option, values = varied
+            settings.update({f"{name} {option.label} {value:g}": Setting(models, *option.setting(value))
+                             for value in values})
     return settings
+
+
+def _values(args: argparse.Namespace, option: VariedOption) -> list[Any] | None:
+    """The values given for a varied option (None: not given)."""
+    return getattr(args, option.flag.removeprefix("--").replace("-", "_"))
 
 
 def bd_rates(curves: dict[str, RDCurve], baseline: str) -> dict[str, float]:

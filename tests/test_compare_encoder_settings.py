@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from script_module import load_script
@@ -94,6 +95,23 @@ def test_quality_offsets_and_format_versions_leave_the_effort_at_its_defaults(tm
     versions = module.settings_to_compare(module.build_parser().parse_args(["--format-version", "6", "--out", "r"]),
                                           shipped=None, scratch=tmp_path)
     assert [(name, s.version, s.effort) for name, s in versions.items()] == [("format 6", 6, EncoderSettings())]
+
+
+def test_checkpoints_are_coded_at_every_value_of_a_varied_option_and_the_shipped_model_at_the_defaults(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    module = load_script("compare_encoder_settings")
+    monkeypatch.setattr(module, "checkpoint_models", lambda path, shipped, scratch, model_id: f"models of {path}")
+    shipped = SimpleNamespace(inter=SimpleNamespace(name="tng-inter-vN"))
+    args = module.build_parser().parse_args(["--weights", "runs/a/best.safetensors", "--p-offset", "0", "1",
+                                             "--out", "r"])
+    settings = module.settings_to_compare(args, shipped=shipped, scratch=tmp_path)
+    assert [(name, s.models, s.policy.inter_quality_offset) for name, s in settings.items()] == [
+        ("tng-inter-vN", shipped, 0.0), ("a-best p-offset 0", "models of runs/a/best.safetensors", 0.0),
+        ("a-best p-offset 1", "models of runs/a/best.safetensors", 1.0)]
+    monkeypatch.setattr("sys.argv", ["compare_encoder_settings.py", "--out", "r"])
+    with pytest.raises(SystemExit) as nothing_to_compare:
+        module.main()
+    assert nothing_to_compare.value.code == 2
 
 
 def test_reports_of_one_clip_each_join_per_clip_and_clips_lacking_a_setting_are_left_out(tmp_path: Path) -> None:
