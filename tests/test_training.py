@@ -212,7 +212,7 @@ def test_training_checkpoints_and_resumes_where_it_stopped(tmp_path: Path, data_
     run_image_training(_tiny_training(5), run, data_root)
     assert read_metadata(run / "last.safetensors")["step"] == "5"
     log = _log(run)
-    assert [r["event"] for r in log] == ["data", "eval", "resume", "data", "eval"]
+    assert [r["event"] for r in log] == ["start", "eval", "resume", "eval"]
     assert log[0]["pictures"] == 2 and log[0]["validation_pictures"] == 1  # photo 2 is held out
     assert log[-1]["pictures"] == 1 and "bd_rate_vs_webp_percent" in log[-1]  # validated on the held-out photo
     resumed = load_state(run / "last.safetensors")
@@ -224,7 +224,8 @@ def test_a_run_of_no_steps_scores_and_writes_its_starting_weights(tmp_path: Path
     run_image_training(_tiny_training(2), start, data_root)
     run = tmp_path / "run"
     run_image_training(_tiny_training(0, init_weights=str(start / "last.safetensors")), run, data_root)
-    assert [r["event"] for r in _log(run)] == ["init", "data", "eval"]
+    assert [r["event"] for r in _log(run)] == ["start", "eval"]
+    assert _log(run)[0]["weights"] == str(start / "last.safetensors")
     assert _log(run)[-1]["step"] == 0
     assert read_metadata(run / "last.safetensors")["step"] == "0"
     written, started = load_state(run / "last.safetensors"), load_state(start / "last.safetensors")
@@ -269,7 +270,7 @@ def test_fine_tuning_a_context_model_from_hyperprior_weights(tmp_path: Path, dat
     config = dataclasses.replace(config, model=dataclasses.replace(TINY_CONFIG, context="checkerboard"))
     run_image_training(config, tmp_path / "run", data_root)
     log = _log(tmp_path / "run")
-    assert log[0] == {**log[0], "event": "init", "new_modules": ["checkerboard"], "source_latent_channels": TINY_CONFIG.latent_channels}
+    assert log[0] == {**log[0], "event": "start", "new_modules": ["checkerboard"], "source_latent_channels": TINY_CONFIG.latent_channels}
     assert any(k.startswith("latent.checkerboard.") for k in load_state(tmp_path / "run" / "last.safetensors"))
 
 
@@ -301,17 +302,16 @@ def _write_log(path: Path, records: list[dict[str, object]]) -> Path:
 
 def test_lineage_curve_concatenates_runs_and_counts_only_training_time(tmp_path: Path) -> None:
     first = _write_log(tmp_path / "a.jsonl", [
-        {"time": 0, "event": "data"},
+        {"time": 0, "event": "start"},
         {"time": 100, "event": "train", "step": 100},
         {"time": 200, "event": "eval", "step": 200, "bd_rate_vs_jpeg_percent": float("nan")},
         {"time": 300, "event": "train", "step": 300},
-        {"time": 5000, "event": "resume", "step": 300},  # the pause before this is not training
-        {"time": 5100, "event": "data"},
+        {"time": 5100, "event": "resume", "step": 300},  # the pause before this is not training
         {"time": 5200, "event": "train", "step": 400},
         {"time": 5300, "event": "eval", "step": 500, "bd_rate_vs_jpeg_percent": 40.0},
         {"time": 5400, "event": "eval", "step": 600, "bd_rate_vs_jpeg_percent": 30.0},  # after the cut
     ])
-    second = _write_log(tmp_path / "b.jsonl", [
+    second = _write_log(tmp_path / "b.jsonl", [  # the log format before session 33
         {"time": 0, "event": "init"},
         {"time": 10, "event": "data"},
         {"time": 370, "event": "train", "step": 100},

@@ -20,7 +20,6 @@ checkpoint has the lowest BD-rate against WebP there. Kodak is for the final rep
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,11 +116,11 @@ class ImageTraining:
         self.probe = RDProbe(validation)
 
     def initialise_from_weights(self, path: Path) -> dict[str, object]:
-        """Start from trained weights, grown to this model (``model_growth``); returns the log's init event."""
+        """Start from trained weights, grown to this model (``model_growth``); returns what the log's start line says of them."""
         network = {k: v.float() for k, v in load_state(path).items() if not k.startswith(TABLE_PREFIX)}
         source = ImageModelConfig.from_json(read_metadata(path)[CONFIG_KEY])
         new_modules = initialise_from(self.image_model, network, source)
-        return {"event": "init", "weights": str(path), "new_modules": new_modules,
+        return {"weights": str(path), "new_modules": new_modules,
                 "source_level_lambdas": list(source.level_lambdas), "source_latent_channels": source.latent_channels}
 
     def trainable_parameters(self) -> Iterable[nn.Parameter]:
@@ -151,18 +150,15 @@ class ImageTraining:
 def run_image_training(config: TrainConfig, run_dir: Path, data_root: Path) -> None:
     """Train (or resume) one run in ``run_dir`` on the shared data under ``data_root``.
 
-    The log starts each process with ``init`` (fresh run from ``config.init_weights``) or ``resume``,
-    then ``data`` once the pictures are in RAM and the validation anchors measured: learning curves count
-    the training time from there.
+    The pictures are in RAM and the validation anchors measured before the log's ``start`` (a fresh run, with
+    its picture counts and ``config.init_weights``' growth) or ``resume`` line: learning curves count the
+    training time from there.
     """
-    started = time.time()
     task = ImageTraining(config, load_training_pictures(data_root, config.data),
                          load_validation_pictures(data_root, config.data))
-    loop = TrainingLoop(task, config.schedule, run_dir, config.to_json(), seed=config.seed)
-    if loop.resumable:
-        loop.resume()
-    elif config.init_weights:
-        loop.log(task.initialise_from_weights(Path(config.init_weights)))
-    loop.log({"event": "data", "pictures": len(task.crops.pictures), "validation_pictures": len(task.probe.images),
-              "seconds": round(time.time() - started, 1)})
-    loop.run()
+
+    def initialise() -> dict[str, object]:
+        counts: dict[str, object] = {"pictures": len(task.crops.pictures), "validation_pictures": len(task.probe.images)}
+        return {**counts, **task.initialise_from_weights(Path(config.init_weights))} if config.init_weights else counts
+
+    TrainingLoop(task, config.schedule, run_dir, config.to_json(), seed=config.seed).start_or_resume(initialise)

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-# Log events that start a new process: the time since the previous line is not training time ...
-_PROCESS_STARTS = {"init", "resume"}
-# ... and the one after which it is (data loaded, the first step begins).
-_TRAINING_STARTS = "data"
+# Log lines after which training time runs (a process has its data in RAM and begins its first step): the
+# time since the line before is not training time. Logs written before session 33 began a fresh process with
+# "init" (whose time does not count either) and started training at "data".
+_TRAINING_STARTS = {"start", "resume", "data"}
+_LEGACY_PROCESS_START = "init"
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,10 @@ def lineage_curve(segments: list[RunSegment], earlier: Sequence[dict[str, object
         seconds = 0.0
         previous_time: float | None = None
         for record in run_records(segment.log, segment.last_step):
-            if record["event"] in _PROCESS_STARTS:
+            if record["event"] == _LEGACY_PROCESS_START:
                 previous_time = None
                 continue
-            if record["event"] == _TRAINING_STARTS:
+            if record["event"] in _TRAINING_STARTS:
                 previous_time = record["time"]
                 continue
             if previous_time is not None:
