@@ -199,9 +199,9 @@ def settings_to_compare(args: argparse.Namespace, shipped: VideoModels, scratch:
     return settings
 
 
-def _values(args: argparse.Namespace, option: VariedOption) -> list[Any] | None:
-    """The values given for a varied option (None: not given)."""
-    return getattr(args, option.flag.removeprefix("--").replace("-", "_"))
+def _values(args: argparse.Namespace, option: VariedOption) -> list[Any]:
+    """The values given for a varied option (none when it was not given)."""
+    return getattr(args, option.flag.removeprefix("--").replace("-", "_")) or []
 
 
 def bd_rates(curves: dict[str, RDCurve], baseline: str) -> dict[str, float]:

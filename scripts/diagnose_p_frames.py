@@ -48,7 +48,7 @@ def _dis_flow(reference: torch.Tensor, x: torch.Tensor) -> torch.Tensor | None:
         import cv2  # a training-only extra
     except ImportError:
         return None
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # type: ignore[attr-defined]
 
     def gray(t: torch.Tensor) -> np.ndarray:
         return cv2.cvtColor((t.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), cv2.COLOR_RGB2GRAY)
