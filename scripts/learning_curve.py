@@ -28,7 +28,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from tngvideo.training.learning_curve import RunSegment, lineage_curve
+from tngvideo.training.learning_curve import RunSegment, lineage_curve, split_segment_words
 
 
 def main() -> None:
@@ -39,9 +39,11 @@ def main() -> None:
     args = parser.parse_args()
     segments = []
     for run in args.run:
-        if len(run) not in (2, 3):
+        try:
+            (log,), (first_step, *last_step) = split_segment_words(run, names=1, steps=range(1, 3))
+        except ValueError:
             parser.error("--run takes LOG FIRST_STEP [LAST_STEP]")
-        segments.append(RunSegment(Path(run[0]), int(run[1]), int(run[2]) if len(run) == 3 else None))
+        segments.append(RunSegment(Path(log), first_step, last_step[0] if last_step else None))
     earlier = json.loads(args.after.read_text()) if args.after else {"runs": [], "curve": []}
     curve = lineage_curve(segments, earlier["curve"])
     runs = earlier["runs"] + [os.path.relpath(s.log) for s in segments]  # no machine's absolute paths in docs/

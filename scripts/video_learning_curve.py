@@ -28,7 +28,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from tngvideo.training.learning_curve import cpu_hours_curve
+from tngvideo.training.learning_curve import cpu_hours_curve, split_segment_words
 
 
 def main() -> None:
@@ -37,14 +37,16 @@ def main() -> None:
     parser.add_argument("--after", type=Path, default=None, help="curve JSON of the lineage before the first stage")
     parser.add_argument("--out", type=Path, required=True, help="path without suffix: writes .json and .png")
     args = parser.parse_args()
-    if any(len(stage) not in (2, 3) or (len(stage) == 3 and not stage[2].isdigit()) for stage in args.stage):
+    try:
+        segments = [split_segment_words(stage, names=2, steps=range(2)) for stage in args.stage]
+    except ValueError:
         parser.error("--stage takes NAME LOG [LAST_STEP]")
     earlier = json.loads(args.after.read_text()) if args.after else {"stages": [], "curve": []}
     curve: list[dict[str, Any]] = earlier["curve"]
     hours = float(curve[-1]["cpu_hours"]) if curve else 0.0
     stages = earlier["stages"]
-    for name, log, *ending in args.stage:
-        last_step = int(ending[0]) if ending else None
+    for (name, log), ending in segments:
+        last_step = ending[0] if ending else None
         records, hours = cpu_hours_curve(name, Path(log), hours, last_step)
         curve += records
         stages.append({"stage": name, "log": log, **({"last_step": last_step} if ending else {})})

@@ -23,7 +23,7 @@ from tngvideo.training.data import (
     load_validation_pictures,
 )
 from tngvideo.training.image_task import ImageTraining, TrainConfig, rate_loss, rd_loss, run_image_training
-from tngvideo.training.learning_curve import RunSegment, lineage_curve
+from tngvideo.training.learning_curve import RunSegment, lineage_curve, split_segment_words
 from tngvideo.training.levels import sample_levels
 from tngvideo.training.loop import Schedule, TrainingLoop
 from tngvideo.training.model_growth import initialise_from
@@ -327,6 +327,15 @@ def test_lineage_curve_concatenates_runs_and_counts_only_training_time(tmp_path:
     assert [(p["step"], p["hours"]) for p in continued] == [
         (200, round(200 / 3600, 3)), (500, round(500 / 3600, 3)), (900, round(round(500 / 3600, 3) + 720 / 3600, 3))
     ]
+
+
+def test_a_curve_scripts_segment_is_names_then_step_numbers() -> None:
+    assert split_segment_words(["runs/a/log.jsonl", "500"], names=1, steps=range(1, 3)) == (["runs/a/log.jsonl"], [500])
+    assert split_segment_words(["mg-a", "log", "500"], names=2, steps=range(2)) == (["mg-a", "log"], [500])
+    assert split_segment_words(["mg-a", "log"], names=2, steps=range(2)) == (["mg-a", "log"], [])
+    for words in (["log"], ["log", "five"], ["log", "1", "2", "3"], ["log", "-1"]):
+        with pytest.raises(ValueError, match="step numbers"):
+            split_segment_words(words, names=1, steps=range(1, 3))
 
 
 def test_the_probe_codes_pictures_whole_or_as_independent_tiles(smooth_frames) -> None:

@@ -35,6 +35,17 @@ class RunSegment:
     last_step: int | None = None  # the run's own last step used by the lineage (None: all)
 
 
+def split_segment_words(words: Sequence[str], names: int, steps: range) -> tuple[list[str], list[int]]:
+    """A curve script's ``--run``/``--stage`` words: ``names`` words, then a count in ``steps`` of step numbers.
+
+    Raises ValueError on any other shape, so that the script can print its usage instead of a traceback.
+    """
+    head, tail = list(words[:names]), list(words[names:])
+    if len(head) < names or len(tail) not in steps or not all(word.isdigit() for word in tail):
+        raise ValueError(f"expected {names} names and {steps.start}-{steps.stop - 1} step numbers, got {list(words)}")
+    return head, [int(word) for word in tail]
+
+
 def run_records(log: Path, last_step: int | None = None) -> Iterator[dict[str, Any]]:
     """The records of a run log, in order, up to ``last_step`` (None: all): the part a lineage used."""
     for line in log.read_text().splitlines():
