@@ -5,7 +5,7 @@ clip and mean, as JSON.
     python scripts/compare_encoder_settings.py --motion-search 0 8 16 --frames 16 --out results/motion_search.json
     python scripts/compare_encoder_settings.py --refine 0 10 --frames 16 --out results/refine.json
     python scripts/compare_encoder_settings.py --weights runs/joint-j/best.safetensors --frames 16 --out results/j.json
-    python scripts/compare_encoder_settings.py --weights runs/off-a/best.safetensors --p-offset 0 1 --frames 16 \
+    python scripts/compare_encoder_settings.py --weights runs/off-a/best.safetensors --p-offset 0 1 --frames 16 \\
         --out results/off.json
     python scripts/compare_encoder_settings.py --format-version 6 7 --frames 16 --out results/format_7.json
     python scripts/compare_encoder_settings.py --combine results/a.json results/b.json --out results/a_b.json

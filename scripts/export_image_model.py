@@ -2,9 +2,9 @@
 Kodak with the real codec (and all-intra on the shipped sample clip), and record everything in
 models/manifest.json.
 
-    python scripts/export_image_model.py runs/prior-n/best.safetensors --name tng-image-v11 --model-id 11 \
-        --parent tng-image-v10 --stage image-n12 8000 "python scripts/train_image.py --run-dir runs/image-n12 ..." \
-        --stage prior-n 600 "python scripts/train_image.py --run-dir runs/prior-n --phase prior ..." \
+    python scripts/export_image_model.py runs/prior-n/best.safetensors --name tng-image-v11 --model-id 11 \\
+        --parent tng-image-v10 --stage image-n12 8000 "python scripts/train_image.py --run-dir runs/image-n12 ..." \\
+        --stage prior-n 600 "python scripts/train_image.py --run-dir runs/prior-n --phase prior ..." \\
         --learning-curve docs/learning_curves/tng-image-v11.json
 
 The manifest entry holds the file's sha256, the architecture and training config (read from the

@@ -2,14 +2,14 @@
 
 The probe ran on Kodak up to tng-image-v11; runs since probe the validation set held out of training.
 
-    python scripts/learning_curve.py --run runs/image-a/log.jsonl 0 9500 \
+    python scripts/learning_curve.py --run runs/image-a/log.jsonl 0 9500 \\
         --run runs/image-c/log.jsonl 9500 1000 --run runs/image-d/log.jsonl 10500 --out docs/learning_curves/tng-image-v2
 
 Each ``--run LOG FIRST_STEP [LAST_STEP]`` is one run of the lineage: the steps its starting weights had
 seen, and its own last step that the next run (or the shipped weights) used. ``--after CURVE.json`` continues
 the curve of an earlier model of the lineage (written by this script) whose run logs are gone:
 
-    python scripts/learning_curve.py --after docs/learning_curves/tng-image-v3.json \
+    python scripts/learning_curve.py --after docs/learning_curves/tng-image-v3.json \\
         --run runs/image-g/log.jsonl 32000 --out docs/learning_curves/tng-image-v4
 
 Writes OUT.json and OUT.png. The JSON names each run's log by its path relative to the current folder.

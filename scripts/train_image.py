@@ -2,9 +2,9 @@
 
     python scripts/train_image.py --run-dir runs/image --steps 20000
     python scripts/train_image.py --run-dir runs/image2 --init-weights models/tng-image-v1.safetensors
-    python scripts/train_image.py --run-dir runs/image-ctx --context checkerboard \
+    python scripts/train_image.py --run-dir runs/image-ctx --context checkerboard \\
         --init-weights models/tng-image-v1.safetensors   # grows a spatial context onto a shipped model
-    python scripts/train_image.py --run-dir runs/image-prior --context checkerboard --phase prior \
+    python scripts/train_image.py --run-dir runs/image-prior --context checkerboard --phase prior \\
         --crop-size 512 --batch-size 2 --init-weights runs/image-ctx/last.safetensors
         # recalibrates the entropy model for whole pictures (rate-only loss, transforms frozen)
 

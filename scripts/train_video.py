@@ -9,7 +9,7 @@
     # stage 4: joint, on pairs, then rolling over longer sequences (--sequence-length 4)
     python scripts/train_video.py --run-dir runs/joint-a --stage joint ... --init-weights runs/frame-a/best.safetensors
     # finish: the entropy models alone, rate-only, on larger crops (as the image codec's prior phase)
-    python scripts/train_video.py --run-dir runs/prior-a --stage prior ... --init-weights runs/joint-a/best.safetensors \
+    python scripts/train_video.py --run-dir runs/prior-a --stage prior ... --init-weights runs/joint-a/best.safetensors \\
         --crop-size 256 --batch-size 4 --borrowed-lr-scale 1
 
 The image model (--image-weights) codes each sequence's first frame, as the I-frame, and without
