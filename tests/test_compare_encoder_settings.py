@@ -15,6 +15,7 @@ from script_module import load_script
 from tngvideo.bitstream import VIDEO_FORMAT_VERSION
 from tngvideo.codecs.encoder_settings import EncoderSettings
 from tngvideo.evaluation.rd import RDCurve, RDPoint, bd_table
+from tngvideo.video_coder import DEFAULT_INTER_QUALITY_OFFSET
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "compare_encoder_settings.py"
 
@@ -106,7 +107,7 @@ def test_checkpoints_are_coded_at_every_value_of_a_varied_option_and_the_shipped
                                              "--out", "r"])
     settings = module.settings_to_compare(args, shipped=shipped, scratch=tmp_path)
     assert [(name, s.models, s.policy.inter_quality_offset) for name, s in settings.items()] == [
-        ("tng-inter-vN", shipped, 0.0), ("a-best p-offset 0", "models of runs/a/best.safetensors", 0.0),
+        ("tng-inter-vN", shipped, DEFAULT_INTER_QUALITY_OFFSET), ("a-best p-offset 0", "models of runs/a/best.safetensors", 0.0),
         ("a-best p-offset 1", "models of runs/a/best.safetensors", 1.0)]
     monkeypatch.setattr("sys.argv", ["compare_encoder_settings.py", "--out", "r"])
     with pytest.raises(SystemExit) as nothing_to_compare:

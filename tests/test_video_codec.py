@@ -55,7 +55,7 @@ from tngvideo.metrics import psnr
 from tngvideo.tng_image import encode_image, load_image_codec
 from tngvideo.tng_inter import VideoModels, load_video_models
 from tngvideo.tng_video import encode_video, open_tngv
-from tngvideo.video_coder import GopPolicy, VideoEncoder
+from tngvideo.video_coder import DEFAULT_INTER_QUALITY_OFFSET, GopPolicy, VideoEncoder
 
 Frames = Callable[..., list[np.ndarray]]
 DATA_DIR = Path(__file__).parent / "data"
@@ -503,7 +503,7 @@ def test_encode_reports_frame_types_and_byte_shares_and_info_lists_every_frame(
     _, frames = unpack_video((tmp_path / "a.tngv").read_bytes())
     assert [row[:2] for row in rows] == [[str(i), t] for i, t in enumerate("IPPPI")]
     assert [int(row[2]) for row in rows] == [len(frame_bytes(f)) for f in frames]
-    assert all(float(row[3]) == 6.0 for row in rows)
+    assert [float(row[3]) for row in rows] == [6.0 - (t == "P") * DEFAULT_INTER_QUALITY_OFFSET for t in "IPPPI"]
     assert main(["decode", str(tmp_path / "a.tngv"), str(tmp_path / "out") + "/"]) == 0
     for got, want in zip(_read_pngs(tmp_path / "out"), reconstructions, strict=True):
         np.testing.assert_array_equal(got, want)
