@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main() -> None:
     parser = build_parser()
     args = parser.parse_args()
-    if args.weights is None and not any(_values(args, option) for option in VARIED_OPTIONS) and args.combine is None:
+    if args.weights is None and _varied(args) is None and args.combine is None:
         parser.error("give one varied option, --weights or --combine")
     if args.weights is not None and args.combine is not None:
         parser.error("--combine codes nothing: it takes no --weights")
@@ -179,7 +179,7 @@ def settings_to_compare(args: argparse.Namespace, shipped: VideoModels, scratch:
     """The settings named on the command line, by their label in the report: the values of the one varied option
     with the shipped models; or the shipped P-frame model at the defaults and the training checkpoints (exported to
     ``scratch``), each at the defaults or at every value of the varied option."""
-    varied = next(((option, _values(args, option)) for option in VARIED_OPTIONS if _values(args, option)), None)
+    varied = _varied(args)
     if args.weights is None:
         assert varied is not None  # main() checked
         option, values = varied
@@ -199,9 +199,13 @@ def settings_to_compare(args: argparse.Namespace, shipped: VideoModels, scratch:
     return settings
 
 
-def _values(args: argparse.Namespace, option: VariedOption) -> list[Any]:
-    """The values given for a varied option (none when it was not given)."""
-    return getattr(args, option.flag.removeprefix("--").replace("-", "_")) or []
+def _varied(args: argparse.Namespace) -> tuple[VariedOption, list[Any]] | None:
+    """The varied option given on the command line (the parser allows one) and its values; None without one."""
+    for option in VARIED_OPTIONS:
+        values = getattr(args, option.flag.removeprefix("--").replace("-", "_"))
+        if values:
+            return option, values
+    return None
 
 
 def bd_rates(curves: dict[str, RDCurve], baseline: str) -> dict[str, float]:
