@@ -75,6 +75,9 @@ def main() -> None:
                         help="features the frame coder's synthesis passes to the next P-frame beside its pixels "
                         "(default: the initial weights', else none); added to weights without them, their inputs start "
                         "at zero, coding as before (train on sequences of 3+ frames: pairs never see them)")
+    parser.add_argument("--warp-interpolation", choices=["bilinear", "bicubic"], default=None,
+                        help="how the prediction samples the reference (default: the initial weights', else "
+                        "bilinear); a change of trained weights' starts from their transforms, untrained for it")
     parser.add_argument("--vector-step-scales", type=float, nargs="+", default=None, metavar="S",
                         help="with --init-weights: multiply the block motion vectors' quantization step at each level "
                         "by S (one factor per level; MotionCoder.scale_vector_steps) before training")
@@ -97,7 +100,10 @@ def main() -> None:
     parser.add_argument("--validation-length", type=int, default=4,
                         help="frames per validation sequence (1 I-frame, then P-frames): longer ones show the drift "
                         "deep into a GOP that 4 frames miss")
-    parser.add_argument("--validation-sequences", type=int, default=8)
+    parser.add_argument("--validation-sequences", type=int, default=8,
+                        help="validation sequences, drawn in proportion to the clips' frames x area")
+    parser.add_argument("--validation-per-clip", type=int, default=0, metavar="N",
+                        help="instead, N sequences of every validation clip that has them (the clips weigh alike)")
     parser.add_argument("--level-exponent", type=float, default=InterTrainingConfig.level_exponent,
                         help="training levels are (L-1)·u**exponent, u uniform: below 1 the high rates are drawn more "
                         "often, above 1 the low rates")
@@ -118,6 +124,8 @@ def main() -> None:
         model_config = dataclasses.replace(model_config, prediction_pyramid_channels=args.prediction_pyramid)
     if args.propagated_channels is not None:
         model_config = dataclasses.replace(model_config, propagated_channels=args.propagated_channels)
+    if args.warp_interpolation is not None:
+        model_config = dataclasses.replace(model_config, warp_interpolation=args.warp_interpolation)
     config = InterTrainingConfig(model=model_config, stage=args.stage, sequence_length=args.sequence_length,
                                  batch_size=args.batch_size, crop_size=args.crop_size,
                                  borrowed_lr_scale=args.borrowed_lr_scale, density_lr_scale=args.density_lr_scale,
@@ -127,6 +135,7 @@ def main() -> None:
                                  validation_inter_offset=args.validation_inter_offset,
                                  validation_length=args.validation_length,
                                  validation_sequences=args.validation_sequences,
+                                 validation_per_clip=args.validation_per_clip,
                                  level_exponent=args.level_exponent)
     model = InterModel(model_config)
     task = InterTraining(config, model, intra, *video_segments_of(args), args.seed)

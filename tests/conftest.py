@@ -118,11 +118,12 @@ def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-@pytest.fixture(params=["none", "checkerboard", "checkerboard+propagation"])
+@pytest.fixture(params=["none", "checkerboard", "checkerboard+propagation", "checkerboard+bicubic"])
 def inter_models(models: Path, request: pytest.FixtureRequest) -> Path:
     """The ``models`` folder with a tiny inter model too (made with the tiny image model): P-frames on;
-    every test runs with one-pass latent codecs, with two-pass (checkerboard) ones, and with two-pass ones
-    whose P-frames also pass features to the next."""
-    context, _, propagation = request.param.partition("+")
-    write_tiny_inter_model(models, context=context, propagated_channels=4 if propagation else 0)  # type: ignore[arg-type]
+    every test runs with one-pass latent codecs, with two-pass (checkerboard) ones, with two-pass ones
+    whose P-frames also pass features to the next, and with two-pass ones that predict by bicubic warping."""
+    context, _, variant = request.param.partition("+")
+    write_tiny_inter_model(models, context=context, propagated_channels=4 if variant == "propagation" else 0,  # type: ignore[arg-type]
+                           warp_interpolation="bicubic" if variant == "bicubic" else "bilinear")
     return models

@@ -18,7 +18,7 @@ from torch import nn
 from tngvideo.codecs import block_skip
 from tngvideo.codecs.block_skip import with_skipped_blocks
 from tngvideo.codecs.conditioning import Condition
-from tngvideo.codecs.flow import FlowConfig, FlowEstimator, warp
+from tngvideo.codecs.flow import FlowConfig, FlowEstimator, WarpInterpolation, warp
 from tngvideo.codecs.image_model import ImageModel, lambdas_of_levels
 from tngvideo.codecs.inter_model import InterForward, InterModel, InterModelConfig
 from tngvideo.codecs.motion_search import search_motion
@@ -35,13 +35,26 @@ def _texture(size: int, seed: int = 0) -> torch.Tensor:
     return torch.nn.functional.interpolate(noise, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
 
 
-def test_warp_by_zero_flow_is_the_identity_and_by_whole_pixels_a_shift() -> None:
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
+def test_warp_by_zero_flow_is_the_identity_and_by_whole_pixels_a_shift(interpolation: WarpInterpolation) -> None:
     image = _texture(32)
-    assert torch.allclose(warp(image, torch.zeros(1, 2, 32, 32)), image, atol=1e-6)
+    assert torch.allclose(warp(image, torch.zeros(1, 2, 32, 32), interpolation), image, atol=1e-6)
     flow = torch.zeros(1, 2, 32, 32)
     flow[:, 0] = 3.0  # current(p) = reference(p + (3, 0))
-    shifted = warp(image, flow)
+    shifted = warp(image, flow, interpolation)
     assert torch.allclose(shifted[..., :-3], image[..., 3:], atol=1e-5)
+
+
+def test_bicubic_warping_keeps_more_of_the_detail_than_bilinear() -> None:
+    """Half a pixel there and back: bilinear sampling averages neighbours twice (a low-pass filter a GOP's P-frames
+    apply again and again), bicubic sampling returns closer to the picture."""
+    image = _texture(64)
+    errors = {}
+    for interpolation in ("bilinear", "bicubic"):
+        there = warp(image, torch.full((1, 2, 64, 64), 0.5), interpolation)
+        back = warp(there, torch.full((1, 2, 64, 64), -0.5), interpolation)
+        errors[interpolation] = float(((back - image)[..., 4:-4, 4:-4] ** 2).mean())
+    assert errors["bicubic"] < 0.5 * errors["bilinear"]
 
 
 def test_untrained_flow_estimator_finds_a_translation_by_block_matching() -> None:
@@ -77,6 +90,29 @@ def test_sequence_crops_draw_consecutive_frames_of_one_segment() -> None:
     assert crops.shape == (4, 3, 3, 32, 32)
     steps = (crops[:, 1:] - crops[:, :-1]).mean(dim=(2, 3, 4)) * 255
     assert torch.allclose(steps.abs(), torch.full_like(steps, 10.0), atol=1e-3)  # forwards or reversed, one step apart
+
+
+def test_per_clip_crops_weigh_every_clip_alike() -> None:
+    """A large clip would take most of a proportional draw; per clip, each clip gives the same number."""
+    def clip(name: str, value: int, side: int) -> Segment:
+        return Segment(name, np.full((4, side, side, 3), value, dtype=np.uint8))
+
+    segments = [clip("large", 200, 256), clip("small", 100, 40), clip("short", 50, 256)]
+    segments[2] = Segment("short", segments[2].frames[:2])  # too short for 3 frames: no crops of it
+    crops = SequenceCrops(segments, length=3, crop_size=32, seed=0).per_clip(2)
+    values = sorted(round(float(crop[0, 0, 0, 0]) * 255) for crop in crops)
+    assert values == [100, 100, 200, 200]
+
+
+def test_validation_takes_its_sequences_per_clip_when_asked() -> None:
+    rng = np.random.default_rng(0)
+    clips = [Segment(name, rng.integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)) for name in ("a", "b", "c")]
+    model = InterModel(dataclasses.replace(TINY_INTER_CONFIG, frame=TINY_CONFIG))
+    config = InterTrainingConfig(model=model.config, stage="joint", batch_size=1, crop_size=64, validation_crop=64,
+                                 validation_length=2, validation_sequences=1, validation_per_clip=2)
+    assert InterTraining(config, model, tiny_model(), clips, clips, seed=0).validation.shape[0] == 6
+    with pytest.raises(ValueError, match="per clip"):
+        dataclasses.replace(config, validation_per_clip=-1)
 
 
 def _inter_model_from_tiny_image(seed: int) -> tuple[ImageModel, InterModel]:

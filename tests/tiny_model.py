@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from tngvideo.bitstream import ModelIdentity
-from tngvideo.codecs.flow import FlowConfig
+from tngvideo.codecs.flow import FlowConfig, WarpInterpolation
 from tngvideo.codecs.image_codec import ImageCodec
 from tngvideo.codecs.image_model import ImageModel, ImageModelConfig, SpatialContext
 from tngvideo.codecs.inter_codec import InterCodec
@@ -58,15 +58,17 @@ def write_tiny_models_dir(folder: Path, seed: int = 0, model_id: int = 7, name: 
     return entry
 
 
-def tiny_inter_model(seed: int = 0, context: SpatialContext = "none", propagated_channels: int = 0) -> InterModel:
+def tiny_inter_model(seed: int = 0, context: SpatialContext = "none", propagated_channels: int = 0,
+                     warp_interpolation: WarpInterpolation = "bilinear") -> InterModel:
     """A random-init P-frame network whose every part matters: latents that cost bits, a flow correction
     and a prediction input that are not the zeros a fresh model starts with; ``context`` for both latent
     codecs (the shipped image models use the checkerboard: two coding passes); ``propagated_channels``:
-    features the synthesis passes to the next P-frame (0: none)."""
+    features the synthesis passes to the next P-frame (0: none); ``warp_interpolation``: how it predicts."""
     torch.manual_seed(seed)
     frame = dataclasses.replace(TINY_INTER_CONFIG.frame, context=context)
     model = InterModel(dataclasses.replace(TINY_INTER_CONFIG, frame=frame, motion_context=context,
-                                           propagated_channels=propagated_channels))
+                                           propagated_channels=propagated_channels,
+                                           warp_interpolation=warp_interpolation))
     with torch.no_grad():
         for latent in (model.frame_latent, model.motion.latent):
             if latent.checkerboard is not None:  # its correction starts at zero: give the context a say
@@ -91,12 +93,13 @@ def tiny_inter_model(seed: int = 0, context: SpatialContext = "none", propagated
 
 def write_tiny_inter_model(
     folder: Path, seed: int = 0, model_id: int = 20, name: str = "tiny-inter", intra_model: str = "tiny",
-    context: SpatialContext = "none", propagated_channels: int = 0,
+    context: SpatialContext = "none", propagated_channels: int = 0, warp_interpolation: WarpInterpolation = "bilinear",
 ) -> ManifestEntry:
     """Add a tiny P-frame model, trained (so to speak) with the image model ``intra_model``, to a models folder."""
     folder.mkdir(parents=True, exist_ok=True)
     weights = folder / f"{name}.safetensors"
-    save_shipped_inter_codec(InterCodec(tiny_inter_model(seed, context, propagated_channels)), weights, {})
+    model = tiny_inter_model(seed, context, propagated_channels, warp_interpolation)
+    save_shipped_inter_codec(InterCodec(model), weights, {})
     entry = ManifestEntry(name, model_id, INTER_KIND, weights.name, sha256_of(weights), {"intra_model": intra_model})
     write_manifest_entry(entry, folder)
     return entry

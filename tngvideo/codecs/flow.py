@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
@@ -29,9 +30,11 @@ from torch.nn import functional as F
 from tngvideo.config_json import JsonConfig
 from tngvideo.layers import conv
 
+WarpInterpolation = Literal["bilinear", "bicubic"]
 
-def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """``image`` sampled at ``p + flow(p)`` (bilinear, border pixels repeated outside the picture).
+
+def warp(image: torch.Tensor, flow: torch.Tensor, interpolation: WarpInterpolation = "bilinear") -> torch.Tensor:
+    """``image`` sampled at ``p + flow(p)`` (bilinear or bicubic, border pixels repeated outside the picture).
 
     Each output pixel is computed on its own, so the result does not depend on the thread count.
     """
@@ -42,7 +45,7 @@ def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     grid_x = (xs + flow[:, 0]) * (2.0 / max(width - 1, 1)) - 1.0
     grid_y = (ys + flow[:, 1]) * (2.0 / max(height - 1, 1)) - 1.0
     grid = torch.stack((grid_x, grid_y), dim=-1)
-    return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return F.grid_sample(image, grid, mode=interpolation, padding_mode="border", align_corners=True)
 
 
 def upsample_flow(flow: torch.Tensor, height: int, width: int) -> torch.Tensor:

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from tngvideo.codecs.flow import FlowConfig, FlowEstimator, warp
+from tngvideo.codecs.flow import FlowConfig, FlowEstimator, WarpInterpolation, warp
 from tngvideo.codecs.image_model import ImageModel, ImageModelConfig
 from tngvideo.codecs.latent_codec import LatentCodec, LatentForward, SpatialContext
 from tngvideo.config_json import JsonConfig
@@ -64,12 +64,17 @@ class InterModelConfig(JsonConfig):
     # Features (at 1/2 resolution) the frame coder's synthesis passes to the next P-frame beside its pixels, warped
     # and read through the prediction pyramids (0: pixels only). A multiple of 4 (ConditionalSynthesis.packed).
     propagated_channels: int = 0
+    # How the reference is sampled at the decoded flow. Bilinear sampling is a low-pass filter ([½, ½] at half-pixel
+    # positions) that each P-frame of a GOP applies again; bicubic keeps more of the reference's detail.
+    warp_interpolation: WarpInterpolation = "bilinear"
 
     STRIDE = ImageModelConfig.STRIDE  # pixels to hyper-latents (training crops are multiples of it; .tngv frames up to v6 too)
 
     def __post_init__(self) -> None:
         if self.propagated_channels and not self.prediction_pyramid_channels:
             raise ValueError("propagated features enter through the prediction pyramids: give it one")
+        if self.warp_interpolation not in ("bilinear", "bicubic"):
+            raise ValueError(f"unknown warp interpolation {self.warp_interpolation!r}")
         if self.propagated_channels % 4:
             raise ValueError(f"propagated channels must be a multiple of 4, got {self.propagated_channels}")
 
@@ -325,7 +330,7 @@ class InterModel(nn.Module):
 
     def predict(self, reference: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
         """The motion-compensated prediction: the decoded reference warped by the decoded flow."""
-        return warp(reference, flow)
+        return warp(reference, flow, self.config.warp_interpolation)
 
     def frame_features(self, x: torch.Tensor, prediction: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         """The frame latents before their gain: the conditional analysis of ``x``."""

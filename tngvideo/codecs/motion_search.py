@@ -5,11 +5,12 @@ predicts with those vectors *bilinearly interpolated*, and the network was never
 predict best under that interpolation or cost fewest bits. The search starts from its proposal and
 takes a few Adam steps on the motion part of the training objective, for this one frame::
 
-    cost(v) = motion bits(v) / pixels + λ · 255² · MSE(warp(reference, interpolate(v) + correction), x)
+    cost(v) = motion bits(v) / pixels + λ · 255² · MSE(predict(reference, interpolate(v) + correction), x)
 
 with the vectors' rate under the Gaussians the motion latent codec gives them for the proposal (rounded
 straight through; the hyper-latents and the context are held, as the vectors move by a pixel or two),
-and the motion synthesis's learned correction held at its value for the proposal too: running the
+and the motion synthesis's learned correction held at its value for the proposal too (``predict`` is the model's warp,
+bilinear or bicubic as the decoder's): running the
 entropy networks and the synthesis at every step would triple the search's time for the same gain
 (measured). The frame's other motion latents stay as the analysis made them.
 
@@ -38,7 +39,6 @@ import torch
 from torch.nn import functional as F
 
 from tngvideo.codecs.block_skip import block_error
-from tngvideo.codecs.flow import warp
 from tngvideo.codecs.image_model import lambdas_of_levels
 from tngvideo.codecs.inter_model import BLOCK_VECTOR_UNITS, FLOW_SCALE, MOTION_BLOCK, InterModel
 from tngvideo.entropy.gaussian import gaussian_likelihood
@@ -107,7 +107,8 @@ class _VectorCost:
 
     def __init__(self, model: InterModel, reference: torch.Tensor, x: torch.Tensor, proposal: _Proposal,
                  correction: torch.Tensor, level: torch.Tensor, height: int, width: int, weight: float):
-        self.reference, self.x, self.correction, self.height, self.width = reference, x, correction, height, width
+        self.model, self.reference, self.x, self.correction = model, reference, x, correction
+        self.height, self.width = height, width
         self.proposal = proposal
         self.distortion_weight = weight * lambdas_of_levels(level, model.config.frame.level_lambdas) * 255**2
         gains, inverse_gains = model.motion.latent.gains(level)
@@ -124,7 +125,7 @@ class _VectorCost:
         """The cost per sample, with the vectors interpolated bilinearly as the decoder does."""
         bits, decoded = self.quantized(vectors)
         blocks = F.interpolate(decoded, size=self.x.shape[2:], mode="bilinear", align_corners=False)
-        prediction = warp(self.reference, blocks + self.correction)[:, :, : self.height, : self.width]
+        prediction = self.model.predict(self.reference, blocks + self.correction)[:, :, : self.height, : self.width]
         distortion = ((prediction - self.x[:, :, : self.height, : self.width]) ** 2).mean((1, 2, 3))
         return bits.sum((1, 2)) / (self.height * self.width) + self.distortion_weight * distortion
 
@@ -132,7 +133,7 @@ class _VectorCost:
         """The cost per block (B, h, w), each block moved by its own vector alone (the frame cost times its pixels)."""
         bits, decoded = self.quantized(vectors)
         blocks = F.interpolate(decoded, scale_factor=MOTION_BLOCK, mode="nearest")
-        prediction = warp(self.reference, blocks + self.correction)
+        prediction = self.model.predict(self.reference, blocks + self.correction)
         return bits + self.distortion_weight[:, None, None] * block_error(prediction, self.x, self.height, self.width)
 
 

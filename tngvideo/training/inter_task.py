@@ -63,6 +63,8 @@ class InterTrainingConfig(JsonConfig):
     crop_size: int = 128
     level_exponent: float = 0.6
     validation_sequences: int = 8
+    # With N > 0, validation takes N sequences of every validation clip that has them instead (SequenceCrops.per_clip)
+    validation_per_clip: int = 0
     validation_length: int = 4
     validation_crop: int = 256
     borrowed_lr_scale: float = 0.2  # learning rate of the image model's parts, relative to the new parts'
@@ -90,6 +92,8 @@ class InterTrainingConfig(JsonConfig):
             raise ValueError("the prior stage trains on pairs (it does not reconstruct a reference for a third frame)")
         if self.inter_offset_max < 0 or self.validation_inter_offset < 0:
             raise ValueError("P-frame level offsets must be 0 or more")
+        if self.validation_per_clip < 0:
+            raise ValueError("validation sequences per clip must be 0 (off) or more")
         if self.validation_search_steps < 0:
             raise ValueError("motion search steps must be 0 or more")
         if self.sequence_length < 2:
@@ -119,8 +123,9 @@ class InterTraining:
         for parameter in self.intra.parameters():
             parameter.requires_grad_(False)
         self.crops = SequenceCrops(train, config.sequence_length, config.crop_size, seed)
-        self.validation = SequenceCrops(validation, config.validation_length, config.validation_crop,
-                                        seed=12345).batch(config.validation_sequences)
+        sequences = SequenceCrops(validation, config.validation_length, config.validation_crop, seed=12345)
+        self.validation = (sequences.per_clip(config.validation_per_clip) if config.validation_per_clip
+                           else sequences.batch(config.validation_sequences))
         self._intra_cache: dict[float, tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]] = {}
         for parameter in self._frozen_parameters():
             parameter.requires_grad_(False)

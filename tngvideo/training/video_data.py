@@ -159,9 +159,26 @@ class SequenceCrops:
         """(B, T, 3, crop, crop) float in [0, 1], drawn with ``rng`` (a training loop's, so a resumed run
         draws new crops) or the generator seeded at construction."""
         rng = rng or self.rng
+        return self._crops(rng.choice(len(self.segments), batch_size, p=self.weights), rng)
+
+    def per_clip(self, per_clip: int) -> torch.Tensor:
+        """``per_clip`` crops of every clip that has a long and large enough segment (clip by clip, in name order;
+        within a clip, segments in proportion to frames × area), drawn with the generator seeded at construction.
+
+        A validation set: drawn in proportion to frames × area, four sequences came from two of three clips (the
+        largest), and a change's worth differs by clip (docs/training.md, *Sessions 32–33*)."""
+        names = sorted({s.name for s in self.segments})
+        indexes: list[int] = []
+        for name in names:
+            members = np.array([i for i, s in enumerate(self.segments) if s.name == name])
+            weights = self.weights[members] / self.weights[members].sum()
+            indexes.extend(self.rng.choice(members, per_clip, p=weights))
+        return self._crops(np.array(indexes), self.rng)
+
+    def _crops(self, indexes: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
         size, length = self.crop_size, self.length
-        crops = np.empty((batch_size, length, size, size, 3), dtype=np.uint8)
-        for i, index in enumerate(rng.choice(len(self.segments), batch_size, p=self.weights)):
+        crops = np.empty((len(indexes), length, size, size, 3), dtype=np.uint8)
+        for i, index in enumerate(indexes):
             frames = self.segments[index].frames
             start = rng.integers(0, frames.shape[0] - length + 1)
             top = rng.integers(0, frames.shape[1] - size + 1)
