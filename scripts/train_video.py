@@ -77,7 +77,7 @@ def main() -> None:
                         "at zero, coding as before (train on sequences of 3+ frames: pairs never see them)")
     parser.add_argument("--warp-interpolation", choices=["bilinear", "bicubic"], default=None,
                         help="how the prediction samples the reference (default: the initial weights', else "
-                        "bilinear); a change of trained weights' starts from their transforms, untrained for it")
+                        "bilinear); set on trained weights, it keeps their transforms, which were trained with the other kernel")
     parser.add_argument("--vector-step-scales", type=float, nargs="+", default=None, metavar="S",
                         help="with --init-weights: multiply the block motion vectors' quantization step at each level "
                         "by S (one factor per level; MotionCoder.scale_vector_steps) before training")

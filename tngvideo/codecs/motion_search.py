@@ -9,10 +9,10 @@ takes a few Adam steps on the motion part of the training objective, for this on
 
 with the vectors' rate under the Gaussians the motion latent codec gives them for the proposal (rounded
 straight through; the hyper-latents and the context are held, as the vectors move by a pixel or two),
-and the motion synthesis's learned correction held at its value for the proposal too (``predict`` is the model's warp,
-bilinear or bicubic as the decoder's): running the
+and the motion synthesis's learned correction held at its value for the proposal too: running the
 entropy networks and the synthesis at every step would triple the search's time for the same gain
-(measured). The frame's other motion latents stay as the analysis made them.
+(measured). ``predict`` is the model's own warp (bilinear or bicubic, ``InterModel.predict``), so the vectors
+fit the decoder's kernel. The frame's other motion latents stay as the analysis made them.
 
 Only the encoder changes: the vectors are coded like any others, so every decoder reads the files and
 the reconstruction stays bit-exact. Measured with tng-inter-v3 on the two held-out training clips
