@@ -21,9 +21,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
+from typing import get_args
 
 import torch
 
+from tngvideo.codecs.flow import WarpInterpolation
 from tngvideo.codecs.image_model import ImageModel, ImageModelConfig
 from tngvideo.codecs.inter_codec import FRAME_TABLES, MOTION_TABLES
 from tngvideo.codecs.inter_model import InterModel, InterModelConfig
@@ -75,7 +77,7 @@ def main() -> None:
                         help="features the frame coder's synthesis passes to the next P-frame beside its pixels "
                         "(default: the initial weights', else none); added to weights without them, their inputs start "
                         "at zero, coding as before (train on sequences of 3+ frames: pairs never see them)")
-    parser.add_argument("--warp-interpolation", choices=["bilinear", "bicubic"], default=None,
+    parser.add_argument("--warp-interpolation", choices=get_args(WarpInterpolation), default=None,
                         help="how the prediction samples the reference (default: the initial weights', else "
                         "bilinear); set on trained weights, it keeps their transforms, which were trained with the other kernel")
     parser.add_argument("--vector-step-scales", type=float, nargs="+", default=None, metavar="S",

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import get_args
 
 import torch
 from torch import nn
@@ -73,7 +74,7 @@ class InterModelConfig(JsonConfig):
     def __post_init__(self) -> None:
         if self.propagated_channels and not self.prediction_pyramid_channels:
             raise ValueError("propagated features enter through the prediction pyramids: give it one")
-        if self.warp_interpolation not in ("bilinear", "bicubic"):
+        if self.warp_interpolation not in get_args(WarpInterpolation):
             raise ValueError(f"unknown warp interpolation {self.warp_interpolation!r}")
         if self.propagated_channels % 4:
             raise ValueError(f"propagated channels must be a multiple of 4, got {self.propagated_channels}")
