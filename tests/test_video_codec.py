@@ -613,6 +613,59 @@ def test_eval_runs_the_real_codec_with_p_frames_and_all_intra_beside_the_anchors
     assert set(summary["bd_rate_percent_vs"]) == set(report["curves"]) - {"tngvideo"}
 
 
+def test_eval_reuses_an_earlier_evals_intra_and_anchor_curves_only_where_nothing_they_depend_on_changed(
+    models: Path, tmp_path: Path, moving_clip: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_tiny_inter_model(models)
+    common = ["eval", str(moving_clip), "--gop", "4", "--quality", "3", "5"]
+    assert main([*common, "--frames", "3", "--out", str(tmp_path / "a")]) == 0
+    capsys.readouterr()
+    assert main([*common, "--frames", "3", "--baselines", str(tmp_path / "a"), "--out", str(tmp_path / "b")]) == 0
+    err = capsys.readouterr().err
+    first, again = (json.loads((tmp_path / name / "rd.json").read_text()) for name in "ab")
+    assert again["curves"] == first["curves"] and again["source_digest"] == first["source_digest"] != ""
+    reused = {name for name, text in again["settings"].items() if "[reused from " in text}
+    assert reused == set(first["curves"]) - {"tngvideo"}  # the P-frame curve is measured again, the others are not
+    assert "tngvideo-intra: reused from" in err and "tngvideo, quality 5:" in err
+    assert "tngvideo-intra, quality 5:" not in err and "tngvideo-intra (frame 0, checked), quality 5:" in err
+    # chained: a report of reused curves serves as baselines again
+    assert main([*common, "--frames", "3", "--baselines", str(tmp_path / "b"), "--out", str(tmp_path / "c")]) == 0
+    assert json.loads((tmp_path / "c" / "rd.json").read_text())["curves"] == first["curves"]
+    capsys.readouterr()
+    # other qualities: all-intra is measured again, the anchors still reused
+    assert main(["eval", str(moving_clip), "--gop", "4", "--quality", "5", "--frames", "3",
+                 "--baselines", str(tmp_path / "a"), "--out", str(tmp_path / "d")]) == 0
+    settings = json.loads((tmp_path / "d" / "rd.json").read_text())["settings"]
+    assert "[reused from " not in settings["tngvideo-intra"] and "[reused from " in settings["x265-medium-yuv420p-psnr"]
+    # other frames, another machine, other intra code, no reports: refused before any coding
+    refused = [
+        (["--frames", "2", "--baselines", str(tmp_path / "a")], EXIT_USAGE, "measured on other frames"),
+        (["--frames", "3", "--baselines", str(moving_clip)], EXIT_INPUT, "no tngvideo eval reports to reuse"),
+    ]
+    for name, edit in (("cpu", lambda report: report["environment"].update(cpu="another CPU")),
+                       ("old", lambda report: report.pop("source_digest"))):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "frames.json").write_text((tmp_path / "a" / "frames.json").read_text())
+        report = json.loads((tmp_path / "a" / "rd.json").read_text())
+        edit(report)
+        (folder / "rd.json").write_text(json.dumps(report))
+    refused += [(["--frames", "3", "--baselines", str(tmp_path / "cpu")], EXIT_USAGE, "'another CPU' there"),
+                (["--frames", "3", "--baselines", str(tmp_path / "old")], EXIT_USAGE, "did not record")]
+    changed = tmp_path / "changed"
+    changed.mkdir()
+    (changed / "rd.json").write_text((tmp_path / "a" / "rd.json").read_text())
+    results = json.loads((tmp_path / "a" / "frames.json").read_text())
+    next(r for r in results if r["codec"] == "tngvideo-intra" and r["setting"] == 5.0)["records"][0]["bits"] += 8
+    (changed / "frames.json").write_text(json.dumps(results))
+    refused.append((["--frames", "3", "--baselines", str(changed)], EXIT_USAGE, "coded frame 0 as"))
+    for options, code, message in refused:
+        out = tmp_path / f"refused-{len(message)}"
+        assert main([*common, *options, "--out", str(out)]) == code
+        assert message in _error_line(capsys)
+        assert not (out / "rd.json").exists()
+
+
 def _eval_bits(report: Path) -> list[int]:
     """The bits of each tngvideo unit at quality 5 in an eval report folder."""
     results = {(r["codec"], r["setting"]): r for r in json.loads((report / "frames.json").read_text())}

@@ -317,7 +317,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     clip = _existing_input(args.input)
     settings = EncoderSettings(_refine_steps(args), search, _skip_blocks(args))
     run_video_eval(clip, args.out, args.frames, args.gop, args.model, args.quality, overwrite=args.overwrite,
-                   inter_quality_offset=p_offset, settings=settings)
+                   inter_quality_offset=p_offset, settings=settings,
+                   baselines=None if args.baselines is None else _existing_input(args.baselines))
     return EXIT_OK
 
 
@@ -403,6 +404,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--skip-blocks", action=argparse.BooleanOptionalAction, default=None,
                           help=SKIP_BLOCKS_HELP)
     evaluate.add_argument("--overwrite", action="store_true", help="replace the reports of an earlier run in --out")
+    evaluate.add_argument("--baselines", type=Path, default=None, metavar="DIR",
+                          help="take the all-intra and x264/x265 curves from an earlier eval's reports in DIR when "
+                               "they were measured on the same frames, machine, libraries and settings (all-intra's "
+                               "first frame is coded again to check); only what changed is measured")
     evaluate.set_defaults(run=_cmd_eval)
 
     info = commands.add_parser("info", help="describe a .tngv (every frame) or .tng file, or any media file")

@@ -222,6 +222,9 @@ class RDReport:
     environment: Mapping[str, str] = field(default_factory=dict)
     # File names of the pictures measured (empty: not recorded): BD-rates only compare equal sets.
     pictures: tuple[str, ...] = ()
+    # sha256 of a clip's measured frames (evaluation.baselines.source_digest; empty: not recorded), so a later
+    # evaluation of the same frames can reuse curves that do not depend on what it measures.
+    source_digest: str = ""
 
     def bd(self) -> dict[str, BDRate]:
         """BD table of the per-setting curves against the reference."""
@@ -253,6 +256,7 @@ class RDReport:
             "settings": dict(self.settings),
             "environment": dict(self.environment),
             "pictures": list(self.pictures),
+            "source_digest": self.source_digest,
             "curves": {name: _curve_json(curve) for name, curve in self.curves.items()},
             "matched_psnr_curves": {name: _curve_json(curve) for name, curve in self.matched.items()},
             "bd_rate_percent": {name: dataclasses.asdict(row) for name, row in self.bd().items()},
@@ -272,6 +276,7 @@ class RDReport:
             settings=data["settings"],
             environment=data["environment"],
             pictures=tuple(data.get("pictures", ())),
+            source_digest=data.get("source_digest", ""),
         )
 
 

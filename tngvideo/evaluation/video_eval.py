@@ -29,7 +29,8 @@ import json
 import sys
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,7 @@ from tngvideo.anchors.video import DEFAULT_CRFS, FrameRecord, VideoAnchor, Video
 from tngvideo.bitstream import VIDEO_FORMAT_VERSION, FrameType
 from tngvideo.codecs.encoder_settings import EncoderSettings
 from tngvideo.errors import ModelError, UsageError
+from tngvideo.evaluation.baselines import Baselines, load_baselines, source_digest
 from tngvideo.evaluation.image_eval import bd_of_test_against_each, check_reports, format_bd_against
 from tngvideo.evaluation.rd import (
     RDReport,
@@ -156,6 +158,7 @@ def run_video_eval(
     overwrite: bool = True,
     inter_quality_offset: float = DEFAULT_INTER_QUALITY_OFFSET,
     settings: EncoderSettings = EncoderSettings(),
+    baselines: Path | None = None,
 ) -> RDReport:
     """Measure tngvideo (and tngvideo-intra) and the anchors; print tables, save JSON/CSV/plot.
 
@@ -163,11 +166,14 @@ def run_video_eval(
     default: the newest inter model, else the newest image model (all-intra). Without any shipped
     model only the anchors are measured; a named model that cannot be loaded is an error. Without
     ``overwrite`` an earlier run's reports in ``out`` are refused before any work; each file is written
-    atomically.
+    atomically. ``baselines``: the folder of an earlier evaluation of the same frames, whose all-intra and
+    anchor curves are reused where nothing they depend on changed (:mod:`tngvideo.evaluation.baselines`).
     """
     out = out or Path("results") / f"eval_{clip.stem}"
     check_reports(out, REPORT_FILES, overwrite)
     source = open_video(clip)  # one open serves tngvideo and the anchors; an unreadable clip fails before model load
+    digest = source_digest(source, max_frames)
+    earlier = None if baselines is None else load_baselines(baselines, digest, environment())
     results: list[VideoResult] = []
     curve_settings: dict[str, str] = {}
     main_curve: str | None = None
@@ -188,6 +194,14 @@ def run_video_eval(
             raise UsageError(f"qualities must be between 1 and {levels}, got {', '.join(f'{q:g}' for q in sweep)}")
         table_at = table_quality(sweep)
         refinement = f", latent refinement {settings.refine_steps} steps" if settings.refine_steps else ""
+        intra_models = VideoModels(intra, None)
+        intra_description = (
+            f"every frame an I-frame of image model {intra.name!r} (tngvideo encode --gop 1), "
+            f"qualities {list(sweep)}{refinement}"
+        )
+        if earlier is not None and earlier.reusable(TNG_INTRA, intra_description) is not None:  # before the long part
+            earlier.check_first_frames(TNG_INTRA, code_clip(source, intra_models, GopPolicy(1), sweep,
+                                                            f"{TNG_INTRA} (frame 0, checked)", 1, settings=settings))
         if inter is not None:
             main_curve = TNG_CURVE
             gop_policy = GopPolicy(choice.gop, inter_quality_offset)
@@ -199,19 +213,20 @@ def run_video_eval(
                 f"{list(sweep)}{refinement}; every decoded frame equals the encoder's reconstruction"
             )
         main_curve = main_curve or TNG_INTRA
-        results += code_clip(source, VideoModels(intra, None), GopPolicy(1), sweep, TNG_INTRA, max_frames, settings=settings)
-        curve_settings[TNG_INTRA] = (
-            f"every frame an I-frame of image model {intra.name!r} (tngvideo encode --gop 1), "
-            f"qualities {list(sweep)}{refinement}"
+        results += _measured_or_reused(
+            TNG_INTRA, intra_description, earlier, curve_settings,
+            lambda: code_clip(source, intra_models, GopPolicy(1), sweep, TNG_INTRA, max_frames, settings=settings),
         )
     for anchor in eval_anchors(gop):
-        for crf in DEFAULT_CRFS[anchor.encoder]:
-            results.append(encode_clip(source, anchor, crf, max_frames))
-        curve_settings[anchor.name] = anchor.describe()
+        results += _measured_or_reused(
+            anchor.name, anchor.describe(), earlier, curve_settings,
+            partial(_anchor_results, source, anchor, max_frames),
+        )
     curves = mean_per_setting(results)
     reference = eval_anchors(gop)[0].name
     report = RDReport(
-        f"{clip.name}: tngvideo vs x264/x265, GOP {gop}", reference, curves, settings=curve_settings, environment=environment()
+        f"{clip.name}: tngvideo vs x264/x265, GOP {gop}", reference, curves, settings=curve_settings,
+        environment=environment(), source_digest=digest,
     )
     save_report(report, out / "rd.json")
     plot_report(report, out / "rd.png")
@@ -227,6 +242,25 @@ def run_video_eval(
         print(format_bd_against(bd_of_test_against_each(curves, main_curve), main_curve))
     print(f"\nwrote {out}/rd.json, rd.png, frames.json, frames.csv")
     return report
+
+
+def _anchor_results(source: VideoSource, anchor: VideoAnchor, max_frames: int | None) -> list[VideoResult]:
+    return [encode_clip(source, anchor, crf, max_frames) for crf in DEFAULT_CRFS[anchor.encoder]]
+
+
+def _measured_or_reused(
+    name: str, description: str, earlier: Baselines | None, curve_settings: dict[str, str],
+    measure: Callable[[], list[VideoResult]],
+) -> list[VideoResult]:
+    """The curve ``name``'s results: the earlier evaluation's if made with ``description``'s settings, else measured;
+    its description (naming the report it was reused from) goes into ``curve_settings``."""
+    reused = None if earlier is None else earlier.reusable(name, description)
+    if earlier is None or reused is None:
+        curve_settings[name] = description
+        return measure()
+    print(f"{name}: reused from {earlier.folder}", file=sys.stderr)
+    curve_settings[name] = earlier.noted(description)
+    return list(reused)
 
 
 def format_frame_table(result: VideoResult) -> str:
